@@ -20,6 +20,19 @@
 
 namespace reservoir {
 
+// Consulted before every connect and told every connect's outcome. A circuit breaker
+// implements it (resilience: breaker.hpp) so that while an endpoint is down, acquire() fails
+// fast instead of every caller waiting out its deadline, and only the gate's probes connect.
+class ConnectGate {
+ public:
+  virtual ~ConnectGate() = default;
+  // OK to connect now, or the error acquire() returns at once (circuit_open, with the time
+  // until the next probe). An OK obliges the pool to report exactly one outcome below.
+  virtual Status allow_connect() = 0;
+  virtual void connect_succeeded() noexcept = 0;
+  virtual void connect_failed(const Error& error) noexcept = 0;
+};
+
 // What a pool is built with besides its config. Nothing here is global: tests inject a
 // ManualClock and a seed.
 struct PoolOptions {
@@ -27,6 +40,7 @@ struct PoolOptions {
   std::shared_ptr<Logger> logger;         // default: stderr_logger(warn)
   bool start_maintainer = true;           // false: call run_maintenance() yourself (tests)
   std::uint64_t seed = 0;                 // random source for jitter; 0 = seeded from the OS
+  std::shared_ptr<ConnectGate> connect_gate;  // optional: e.g. the endpoint's CircuitBreaker
 };
 
 class Pool {

@@ -1,0 +1,69 @@
+// reservoir/sql.hpp — the small query-helper shape shared by the SQL backends (PostgreSQL,
+// SQLite), so workloads, examples and the bench tool are written once against both.
+//
+// Not an ORM: parameters are bound positionally ($1.. for PostgreSQL, ?1.. for SQLite), results
+// are read by row and column. Each backend's connection type offers:
+//
+//   Result<sql::Rows>   query(std::string_view sql, std::span<const sql::Value> params, Deadline);
+//   Result<std::int64_t> execute(std::string_view sql, std::span<const sql::Value> params, Deadline);
+//                        // rows affected
+//
+// and a transaction guard with the same shape in each backend namespace:
+//
+//   Result<Transaction> Transaction::begin(Connection&, sql::TxOptions, Deadline);
+//   Status savepoint(name), rollback_to(name), release(name), commit(), rollback();
+//   // destruction without commit() rolls back
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "reservoir/error.hpp"
+
+namespace reservoir::sql {
+
+// NULL, integer, real or text.
+using Value = std::variant<std::monostate, std::int64_t, double, std::string>;
+
+enum class Isolation { default_level, read_committed, repeatable_read, serializable };
+
+struct TxOptions {
+  Isolation isolation = Isolation::default_level;
+  bool read_only = false;
+};
+
+// A fully read result set. Values are kept as the backend's text or typed form and converted
+// on access; a conversion that cannot be made is an invalid_argument error.
+class Rows {
+ public:
+  Rows() = default;
+  Rows(std::vector<std::string> columns, std::vector<std::vector<Value>> rows)
+      : columns_(std::move(columns)), rows_(std::move(rows)) {}
+
+  std::size_t size() const noexcept { return rows_.size(); }
+  bool empty() const noexcept { return rows_.empty(); }
+  const std::vector<std::string>& columns() const noexcept { return columns_; }
+  // Column index by name, or nullopt.
+  std::optional<std::size_t> column(std::string_view name) const noexcept;
+
+  const Value& at(std::size_t row, std::size_t col) const { return rows_.at(row).at(col); }
+  bool is_null(std::size_t row, std::size_t col) const { return std::holds_alternative<std::monostate>(at(row, col)); }
+  Result<std::int64_t> get_int(std::size_t row, std::size_t col) const;
+  Result<double> get_double(std::size_t row, std::size_t col) const;
+  Result<std::string> get_text(std::size_t row, std::size_t col) const;
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<std::vector<Value>> rows_;
+};
+
+// Text of a value as SQL would print it ("NULL" for null); for messages and text parameters.
+std::string to_text(const Value& v);
+
+std::string_view isolation_sql(Isolation level) noexcept;  // "SERIALIZABLE", ...
+
+}  // namespace reservoir::sql
