@@ -1,0 +1,157 @@
+// reservoir/breaker.hpp — CircuitBreaker: stops calling an endpoint that keeps failing.
+//
+// closed → open on N consecutive failures, or on a failure rate ≥ X over the last M calls once
+// at least `minimum_calls` were seen; open rejects at once (circuit_open, with the time until
+// the next probe) for open_time, which grows by a factor on each trip in a row up to a cap;
+// then half-open admits K probe calls: a probe success closes, a probe failure re-opens.
+// Like Envoy's outlier detector it is fed outcomes and never calls anything itself; the
+// half-open transition happens on the first call after open_time (no timer thread).
+// It is also a ConnectGate (pool.hpp): a pool built with PoolOptions{.connect_gate = breaker}
+// fails acquire() fast while the endpoint is down and lets only the probes connect.
+// Thread-safe. Rejection in the open state takes no lock and allocates only the message.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reservoir/clock.hpp"
+#include "reservoir/error.hpp"
+#include "reservoir/pool.hpp"
+
+namespace reservoir {
+
+enum class BreakerState : std::uint8_t { closed, open, half_open };
+
+std::string_view to_string(BreakerState state) noexcept;
+
+// Plain data; fields may be added later (always with a default).
+struct BreakerConfig {
+  // Trip after this many failures in a row (0 = off; else 1 .. 100000).
+  std::uint32_t consecutive_failures = 5;
+  // Trip when failures / calls over the last `window_calls` calls reach this (0 = off; else
+  // 0.0 < x <= 1.0), but only once `minimum_calls` calls were seen since closing.
+  double failure_rate = 0.5;
+  std::uint32_t window_calls = 20;   // 1 .. 10000
+  std::uint32_t minimum_calls = 10;  // 1 .. window_calls
+  // Time spent open before probing (1 ms .. 1 h).
+  Duration open_time = std::chrono::seconds(5);
+  // Each trip in a row (a failed probe) multiplies the open time by this (1.0 .. 100.0; 1.0 =
+  // fixed), up to max_open_time (open_time .. 1 h).
+  double open_time_multiplier = 1.0;
+  Duration max_open_time = std::chrono::seconds(60);
+  // Probe calls admitted at once while half-open (1 .. 1000).
+  std::uint32_t half_open_probes = 1;
+
+  // OK, or invalid_config naming the field (`breaker.window_calls`), its value and the range.
+  Status validate() const;
+};
+
+// Why the breaker last opened.
+enum class TripReason : std::uint8_t { none, consecutive_failures, failure_rate, probe_failed };
+
+struct BreakerStats {
+  BreakerState state = BreakerState::closed;
+  std::uint64_t trips = 0;         // closed/half-open → open transitions
+  std::uint64_t rejected = 0;      // calls refused with circuit_open
+  std::uint64_t probes = 0;        // half-open calls admitted
+  std::uint64_t successes = 0;     // outcomes recorded (stale ones excluded)
+  std::uint64_t failures = 0;
+};
+
+class CircuitBreaker final : public ConnectGate {
+ public:
+  // Called after each transition, outside the breaker's lock, on the thread that caused it.
+  // Under concurrency two callbacks may run in either order; each names both states. A
+  // callback must not call add_listener().
+  using Listener = std::function<void(BreakerState from, BreakerState to)>;
+
+  // A ticket for one admitted call; hand it back with exactly one record_*().
+  struct Permit {
+    std::uint64_t generation = 0;  // outcomes from an older state are ignored
+    bool probe = false;
+  };
+
+  // `name` (an endpoint, never a secret) heads every rejection message. `clock` must outlive
+  // the breaker. Errors: invalid_config.
+  static Result<std::shared_ptr<CircuitBreaker>> create(std::string name, BreakerConfig config, const Clock& clock);
+
+  // Admits a call, or rejects it. Errors: circuit_open, e.g.
+  // `circuit_open: db:5432: open after 5 consecutive failures; next probe in 2300 ms` or
+  // `circuit_open: db:5432: half-open, 1 probe in flight`.
+  Result<Permit> allow();
+  // Like allow() but admits nothing: the error allow() would return now for a non-probe, or
+  // OK. A cheap pre-check that avoids work (an acquire) that would be thrown away.
+  Status check() const;
+
+  void record_success(Permit permit) noexcept;
+  void record_failure(Permit permit) noexcept;
+  // The call told nothing about the endpoint (e.g. it never ran); frees a probe slot.
+  void record_ignored(Permit permit) noexcept;
+
+  // ConnectGate: one connect is one call. The gate carries no permit, so an outcome counts
+  // for the breaker's current state (in half-open: as a probe, if one is in flight).
+  Status allow_connect() override;
+  void connect_succeeded() noexcept override;
+  void connect_failed(const Error& error) noexcept override;
+
+  void add_listener(Listener listener);
+
+  BreakerState state() const noexcept { return state_.load(std::memory_order_acquire); }
+  // Zero unless open; then the time until a call may probe.
+  Duration time_until_probe() const noexcept;
+  BreakerStats stats() const;
+  const std::string& name() const noexcept { return name_; }
+
+  struct Key {};  // create() is the only way in; make_shared needs a public constructor.
+  CircuitBreaker(Key, std::string name, const BreakerConfig& config, const Clock& clock);
+
+ private:
+  enum class Outcome : std::uint8_t { success, failure, ignored };
+  struct Transition {
+    BreakerState from;
+    BreakerState to;
+    bool happened = false;
+  };
+
+  void record(Permit permit, Outcome outcome, bool from_gate) noexcept;
+  Transition record_closed_locked(Outcome outcome);
+  Transition open_locked(TripReason reason, TimePoint now);
+  Transition close_locked();
+  Transition set_state_locked(BreakerState to);
+  Error reject_open(TimePoint now, TimePoint until) const;
+  Error reject_half_open() const;
+  void notify(Transition t) noexcept;
+
+  const std::string name_;
+  const BreakerConfig config_;
+  const Clock& clock_;
+
+  // Read without the lock by the fast paths; written under mu_.
+  std::atomic<BreakerState> state_{BreakerState::closed};
+  std::atomic<std::int64_t> open_until_ns_{0};
+  std::atomic<std::uint64_t> generation_{1};
+  std::atomic<TripReason> trip_reason_{TripReason::none};
+  mutable std::atomic<std::uint64_t> rejected_{0};
+
+  mutable std::mutex mu_;
+  std::vector<std::uint8_t> window_;  // last window_calls outcomes, 1 = failure (ring)
+  std::size_t window_next_ = 0;
+  std::size_t window_count_ = 0;
+  std::size_t window_failures_ = 0;
+  std::uint32_t consecutive_ = 0;
+  std::uint32_t trips_in_row_ = 0;
+  std::uint32_t probes_in_flight_ = 0;
+  BreakerStats stats_;
+
+  std::mutex listeners_mu_;
+  std::vector<Listener> listeners_;
+};
+
+}  // namespace reservoir

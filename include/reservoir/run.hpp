@@ -1,0 +1,146 @@
+// reservoir/run.hpp — run(): the one path for an operation on a pool, with every safeguard.
+//
+// acquire within the deadline → breaker → fn(connection) → classify the outcome with the
+// connector → discard the connection if it broke → retry per policy, within the same deadline.
+// Backoff waits use the deadline's clock, so ManualClock tests need no sleep.
+//
+//   auto rows = reservoir::run(pool, [&](PgConnection& c) { return c.query("SELECT 1"); },
+//                              {.timeout = 2s, .idempotent = true});
+//
+// fn takes the connection, or the connection and an Attempt& (to read the attempt number and
+// deadline, or to declare that its request never left). It returns Result<T> or Status, and
+// run() returns the same type.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "reservoir/breaker.hpp"
+#include "reservoir/pool.hpp"
+#include "reservoir/retry.hpp"
+#include "reservoir/retry_budget.hpp"
+#include "reservoir/typed_pool.hpp"
+
+namespace reservoir {
+
+struct RunReport {
+  std::uint32_t attempts = 0;
+  RetryVerdict last_verdict = RetryVerdict::retry;  // why the last failure was not retried
+  Duration backoff = Duration::zero();              // total time spent waiting between attempts
+};
+
+// Plain data; fields may be added later (always with a default).
+struct RunOptions {
+  // Bounds the whole call: acquires, attempts and backoff waits. Default: `timeout` from now on
+  // the pool's clock.
+  std::optional<Deadline> deadline;
+  Duration timeout = std::chrono::seconds(5);
+  RetryPolicy retry{};
+  // An idempotent operation may be retried even after its request may have reached the server.
+  bool idempotent = false;
+  std::shared_ptr<RetryBudget> budget;       // optional; share one per endpoint
+  // Optional; judges fn's outcomes. Acquire failures do not reach it: connect failures reach a
+  // breaker through the pool's ConnectGate (use the same breaker for both).
+  std::shared_ptr<CircuitBreaker> breaker;
+  // Outcomes the breaker counts as failures; any other error means the endpoint answered.
+  ErrorKindSet breaker_failures{ErrorKind::unavailable, ErrorKind::timeout};
+  // Errors after which the connection is discarded rather than returned to the pool: it broke,
+  // or a timed-out request may still be running on it.
+  ErrorKindSet discard_on{ErrorKind::unavailable, ErrorKind::timeout};
+  std::uint64_t seed = 0;      // backoff jitter; 0 = from the OS when a retry first needs it
+  RunReport* report = nullptr;  // optional: filled before run() returns
+};
+
+namespace detail {
+
+// A non-owning reference to a callable, so the retry loop is compiled once, not per lambda.
+template <class Sig>
+class FunctionRef;
+template <class R, class... A>
+class FunctionRef<R(A...)> {
+ public:
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> && std::is_invocable_r_v<R, F&, A...>)
+  FunctionRef(F&& f) noexcept  // NOLINT: implicit on purpose
+      : obj_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* obj, A... args) -> R { return (*static_cast<std::remove_reference_t<F>*>(obj))(std::forward<A>(args)...); }) {}
+  R operator()(A... args) const { return call_(obj_, std::forward<A>(args)...); }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, A...);
+};
+
+// The retry loop, independent of pools: runs `attempt` until it succeeds or the policy stops.
+// `classify` is the connector's is_retryable. Errors: the last attempt's, explained.
+Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
+                  FunctionRef<Status(Attempt&)> attempt);
+
+// One attempt on `pool`: acquire → breaker → fn → record → discard if broken.
+Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, SourceLocation where,
+                    FunctionRef<Status(Connection&, Attempt&)> fn);
+
+Status run_on_pool(Pool& pool, const RunOptions& options, SourceLocation where,
+                   FunctionRef<Status(Connection&, Attempt&)> fn);
+
+template <class R>
+struct ResultValue;
+template <class T>
+struct ResultValue<Result<T>> {
+  using type = T;
+};
+
+template <class Fn, class Conn>
+decltype(auto) call_op(Fn& fn, Conn& conn, Attempt& attempt) {
+  if constexpr (std::is_invocable_v<Fn&, Conn&, Attempt&>) {
+    return fn(conn, attempt);
+  } else {
+    return fn(conn);
+  }
+}
+
+// Runs fn through run_on_pool, keeping its typed value out of the type-erased loop.
+template <class Conn, class Fn, class Cast>
+auto run_typed(Pool& pool, Fn& fn, const RunOptions& options, SourceLocation where, Cast cast) {
+  using R = std::remove_cvref_t<decltype(call_op(fn, std::declval<Conn&>(), std::declval<Attempt&>()))>;
+  using T = typename ResultValue<R>::type;
+  if constexpr (std::is_void_v<T>) {
+    auto body = [&](Connection& c, Attempt& a) -> Status { return call_op(fn, cast(c), a); };
+    return R(run_on_pool(pool, options, where, body));
+  } else {
+    std::optional<T> value;
+    auto body = [&](Connection& c, Attempt& a) -> Status {
+      R r = call_op(fn, cast(c), a);
+      if (!r) return std::move(r).error();
+      value.emplace(std::move(r).value());
+      return {};
+    };
+    Status s = run_on_pool(pool, options, where, body);
+    if (!s) return R(std::move(s).error());
+    return R(std::move(*value));
+  }
+}
+
+}  // namespace detail
+
+// Runs fn(Connection&[, Attempt&]) on a connection of `pool`, retrying per options.
+// Errors: fn's last error (its detail says why it was not retried), or from acquire():
+// exhausted, unavailable, timeout, shutting_down; circuit_open from the breaker; invalid_config
+// if options.retry does not validate.
+template <class Fn>
+auto run(Pool& pool, Fn&& fn, const RunOptions& options = {}, SourceLocation where = SourceLocation::current()) {
+  return detail::run_typed<Connection>(pool, fn, options, where, [](Connection& c) -> Connection& { return c; });
+}
+
+// Runs fn(C::connection&[, Attempt&]) on a connection of `pool`. Errors: as above.
+template <PoolConnector C, class Fn>
+auto run(TypedPool<C>& pool, Fn&& fn, const RunOptions& options = {},
+         SourceLocation where = SourceLocation::current()) {
+  return detail::run_typed<typename C::connection>(
+      pool.untyped(), fn, options, where,
+      [](Connection& c) -> typename C::connection& { return ConnectorAdapter<C>::cast(c); });
+}
+
+}  // namespace reservoir

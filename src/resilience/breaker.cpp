@@ -1,0 +1,305 @@
+#include "reservoir/breaker.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "format.hpp"
+
+namespace reservoir {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+
+std::string_view to_string(BreakerState state) noexcept {
+  switch (state) {
+    case BreakerState::closed: return "closed";
+    case BreakerState::open: return "open";
+    case BreakerState::half_open: return "half_open";
+  }
+  return "unknown";
+}
+
+Status BreakerConfig::validate() const {
+  using detail::duration_text;
+  using detail::number_text;
+  if (consecutive_failures > 100000) {
+    return Error::invalid_config("breaker.consecutive_failures", number_text(std::uint64_t{consecutive_failures}),
+                                 "0 (off) or 1 .. 100000");
+  }
+  if (!(failure_rate >= 0.0 && failure_rate <= 1.0)) {
+    return Error::invalid_config("breaker.failure_rate", number_text(failure_rate), "0 (off) or 0.0 < x <= 1.0");
+  }
+  if (consecutive_failures == 0 && failure_rate == 0.0) {
+    return Error::invalid_config("breaker.consecutive_failures", "0",
+                                 "at least one of consecutive_failures and failure_rate must be on");
+  }
+  if (window_calls < 1 || window_calls > 10000) {
+    return Error::invalid_config("breaker.window_calls", number_text(std::uint64_t{window_calls}), "1 .. 10000");
+  }
+  if (minimum_calls < 1 || minimum_calls > window_calls) {
+    return Error::invalid_config("breaker.minimum_calls", number_text(std::uint64_t{minimum_calls}),
+                                 "1 .. window_calls (" + number_text(std::uint64_t{window_calls}) + ")");
+  }
+  if (open_time < milliseconds(1) || open_time > hours(1)) {
+    return Error::invalid_config("breaker.open_time", duration_text(open_time), "1 ms .. 1 h");
+  }
+  if (!(open_time_multiplier >= 1.0 && open_time_multiplier <= 100.0)) {
+    return Error::invalid_config("breaker.open_time_multiplier", number_text(open_time_multiplier), "1.0 .. 100.0");
+  }
+  if (max_open_time < open_time || max_open_time > hours(1)) {
+    return Error::invalid_config("breaker.max_open_time", duration_text(max_open_time),
+                                 "breaker.open_time (" + duration_text(open_time) + ") .. 1 h");
+  }
+  if (half_open_probes < 1 || half_open_probes > 1000) {
+    return Error::invalid_config("breaker.half_open_probes", number_text(std::uint64_t{half_open_probes}), "1 .. 1000");
+  }
+  return {};
+}
+
+Result<std::shared_ptr<CircuitBreaker>> CircuitBreaker::create(std::string name, BreakerConfig config,
+                                                               const Clock& clock) {
+  if (auto s = config.validate(); !s) return std::move(s).error();
+  return std::make_shared<CircuitBreaker>(Key{}, std::move(name), config, clock);
+}
+
+CircuitBreaker::CircuitBreaker(Key, std::string name, const BreakerConfig& config, const Clock& clock)
+    : name_(std::move(name)), config_(config), clock_(clock), window_(config.window_calls, 0) {}
+
+// ---- admission ------------------------------------------------------------------------------
+
+Result<CircuitBreaker::Permit> CircuitBreaker::allow() {
+  // Generation first: if the state moves in between, the permit is stale and its outcome is
+  // ignored, which is what a call admitted by the old state deserves.
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  const BreakerState fast = state_.load(std::memory_order_acquire);
+  if (fast == BreakerState::closed) return Permit{generation, false};
+  const TimePoint now = clock_.now();
+  if (fast == BreakerState::open) {
+    const TimePoint until{Duration(open_until_ns_.load(std::memory_order_acquire))};
+    if (now < until) return reject_open(now, until);  // the sub-microsecond path: no lock
+  }
+  enum { admit, admit_probe, reject_open_state, reject_probes } verdict;
+  Permit permit;
+  TimePoint until;
+  Transition t;
+  {
+    std::lock_guard lock(mu_);
+    permit.generation = generation_.load(std::memory_order_relaxed);
+    BreakerState st = state_.load(std::memory_order_relaxed);
+    until = TimePoint{Duration(open_until_ns_.load(std::memory_order_relaxed))};
+    if (st == BreakerState::open && now >= until) {
+      t = set_state_locked(BreakerState::half_open);
+      permit.generation = generation_.load(std::memory_order_relaxed);
+      st = BreakerState::half_open;
+    }
+    if (st == BreakerState::closed) {
+      verdict = admit;
+    } else if (st == BreakerState::open) {
+      verdict = reject_open_state;
+    } else if (probes_in_flight_ < config_.half_open_probes) {
+      ++probes_in_flight_;
+      ++stats_.probes;
+      permit.probe = true;
+      verdict = admit_probe;
+    } else {
+      verdict = reject_probes;
+    }
+  }
+  notify(t);
+  if (verdict == reject_open_state) return reject_open(now, until);
+  if (verdict == reject_probes) return reject_half_open();
+  return permit;
+}
+
+Status CircuitBreaker::check() const {
+  const BreakerState st = state_.load(std::memory_order_acquire);
+  if (st == BreakerState::closed) return {};
+  if (st == BreakerState::open) {
+    const TimePoint now = clock_.now();
+    const TimePoint until{Duration(open_until_ns_.load(std::memory_order_acquire))};
+    if (now < until) return reject_open(now, until);
+    return {};  // a probe is due; allow() decides who gets it
+  }
+  std::lock_guard lock(mu_);
+  if (state_.load(std::memory_order_relaxed) == BreakerState::half_open &&
+      probes_in_flight_ >= config_.half_open_probes) {
+    return reject_half_open();
+  }
+  return {};
+}
+
+Error CircuitBreaker::reject_open(TimePoint now, TimePoint until) const {
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  // One allocation: the message is built in place.
+  std::string detail;
+  detail.reserve(name_.size() + 80);
+  detail.append(name_).append(": open after ");
+  switch (trip_reason_.load(std::memory_order_relaxed)) {
+    case TripReason::consecutive_failures:
+      detail::append_int(detail, config_.consecutive_failures);
+      detail.append(" consecutive failures");
+      break;
+    case TripReason::failure_rate:
+      detail.append("failure rate >= ");
+      detail::append_int(detail, std::llround(config_.failure_rate * 100.0));
+      detail.append("% of the last ");
+      detail::append_int(detail, config_.window_calls);
+      detail.append(" calls");
+      break;
+    case TripReason::probe_failed:
+      detail.append("a failed probe");
+      break;
+    case TripReason::none:
+      detail.append("failures");
+      break;
+  }
+  detail.append("; next probe in ");
+  detail::append_int(detail, detail::ceil_ms(until - now));
+  detail.append(" ms");
+  return Error::make(ErrorKind::circuit_open, std::move(detail));
+}
+
+Error CircuitBreaker::reject_half_open() const {
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  std::string detail;
+  detail.reserve(name_.size() + 48);
+  detail.append(name_).append(": half-open, ");
+  detail::append_int(detail, config_.half_open_probes);
+  detail.append(config_.half_open_probes == 1 ? " probe in flight" : " probes in flight");
+  return Error::make(ErrorKind::circuit_open, std::move(detail));
+}
+
+// ---- outcomes -------------------------------------------------------------------------------
+
+void CircuitBreaker::record_success(Permit permit) noexcept { record(permit, Outcome::success, false); }
+void CircuitBreaker::record_failure(Permit permit) noexcept { record(permit, Outcome::failure, false); }
+void CircuitBreaker::record_ignored(Permit permit) noexcept { record(permit, Outcome::ignored, false); }
+
+Status CircuitBreaker::allow_connect() {
+  auto permit = allow();
+  if (!permit) return std::move(permit).error();
+  return {};
+}
+void CircuitBreaker::connect_succeeded() noexcept { record(Permit{}, Outcome::success, true); }
+void CircuitBreaker::connect_failed(const Error&) noexcept { record(Permit{}, Outcome::failure, true); }
+
+void CircuitBreaker::record(Permit permit, Outcome outcome, bool from_gate) noexcept {
+  Transition t;
+  {
+    std::lock_guard lock(mu_);
+    if (!from_gate && permit.generation != generation_.load(std::memory_order_relaxed)) return;  // stale
+    switch (state_.load(std::memory_order_relaxed)) {
+      case BreakerState::closed:
+        if (from_gate || !permit.probe) t = record_closed_locked(outcome);
+        break;
+      case BreakerState::open:
+        break;  // only gate outcomes get here: connects admitted before the trip
+      case BreakerState::half_open: {
+        const bool probe = from_gate ? probes_in_flight_ > 0 : permit.probe;
+        if (!probe) break;
+        --probes_in_flight_;
+        if (outcome == Outcome::success) {
+          ++stats_.successes;
+          t = close_locked();
+        } else if (outcome == Outcome::failure) {
+          ++stats_.failures;
+          t = open_locked(TripReason::probe_failed);
+        }
+        break;
+      }
+    }
+  }
+  notify(t);
+}
+
+CircuitBreaker::Transition CircuitBreaker::record_closed_locked(Outcome outcome) {
+  if (outcome == Outcome::ignored) return {};
+  const bool failed = outcome == Outcome::failure;
+  ++(failed ? stats_.failures : stats_.successes);
+  consecutive_ = failed ? consecutive_ + 1 : 0;
+  // The ring holds the last window_calls outcomes; the oldest drops out as a new one lands.
+  if (window_count_ == window_.size()) {
+    window_failures_ -= window_[window_next_];
+  } else {
+    ++window_count_;
+  }
+  window_[window_next_] = failed ? 1 : 0;
+  window_failures_ += failed ? 1 : 0;
+  window_next_ = (window_next_ + 1) % window_.size();
+  if (!failed) return {};
+  if (config_.consecutive_failures != 0 && consecutive_ >= config_.consecutive_failures) {
+    return open_locked(TripReason::consecutive_failures);
+  }
+  if (config_.failure_rate > 0.0 && window_count_ >= config_.minimum_calls &&
+      static_cast<double>(window_failures_) >= config_.failure_rate * static_cast<double>(window_count_) - 1e-9) {
+    return open_locked(TripReason::failure_rate);
+  }
+  return {};
+}
+
+CircuitBreaker::Transition CircuitBreaker::open_locked(TripReason reason) {
+  // Trips in a row (probe failures) stretch the open time, so a long outage costs fewer probes.
+  double ns = static_cast<double>(config_.open_time.count());
+  for (std::uint32_t i = 0; i < trips_in_row_ && ns < static_cast<double>(config_.max_open_time.count()); ++i) {
+    ns *= config_.open_time_multiplier;
+  }
+  const Duration open_for = std::min(config_.max_open_time, Duration(static_cast<Duration::rep>(ns)));
+  ++trips_in_row_;
+  ++stats_.trips;
+  trip_reason_.store(reason, std::memory_order_relaxed);
+  // Stored before the state so a lock-free reader that sees `open` sees this deadline too.
+  open_until_ns_.store((clock_.now() + open_for).time_since_epoch().count(), std::memory_order_release);
+  return set_state_locked(BreakerState::open);
+}
+
+CircuitBreaker::Transition CircuitBreaker::close_locked() {
+  trips_in_row_ = 0;
+  consecutive_ = 0;
+  std::fill(window_.begin(), window_.end(), 0);
+  window_next_ = window_count_ = window_failures_ = 0;
+  return set_state_locked(BreakerState::closed);
+}
+
+CircuitBreaker::Transition CircuitBreaker::set_state_locked(BreakerState to) {
+  const BreakerState from = state_.load(std::memory_order_relaxed);
+  if (to == BreakerState::half_open) probes_in_flight_ = 0;
+  generation_.fetch_add(1, std::memory_order_release);
+  state_.store(to, std::memory_order_release);
+  return Transition{from, to, true};
+}
+
+// ---- observation ----------------------------------------------------------------------------
+
+void CircuitBreaker::add_listener(Listener listener) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+void CircuitBreaker::notify(Transition t) noexcept {
+  if (!t.happened) return;
+  std::lock_guard lock(listeners_mu_);
+  for (auto& listener : listeners_) {
+    try {
+      listener(t.from, t.to);
+    } catch (...) {
+      // A listener's failure must not break the breaker's caller; there is nowhere to report it.
+    }
+  }
+}
+
+Duration CircuitBreaker::time_until_probe() const noexcept {
+  if (state() != BreakerState::open) return Duration::zero();
+  const TimePoint until{Duration(open_until_ns_.load(std::memory_order_acquire))};
+  const TimePoint now = clock_.now();
+  return now < until ? until - now : Duration::zero();
+}
+
+BreakerStats CircuitBreaker::stats() const {
+  std::lock_guard lock(mu_);
+  BreakerStats s = stats_;
+  s.state = state_.load(std::memory_order_relaxed);
+  s.rejected = rejected_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace reservoir

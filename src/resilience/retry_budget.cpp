@@ -1,0 +1,91 @@
+#include "reservoir/retry_budget.hpp"
+
+#include <cmath>
+
+#include "format.hpp"
+
+namespace reservoir {
+
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+
+Status RetryBudgetConfig::validate() const {
+  if (!(ratio >= 0.0 && ratio <= 10.0)) {
+    return Error::invalid_config("retry_budget.ratio", detail::number_text(ratio), "0.0 .. 10.0");
+  }
+  if (min_retries_per_second > 100000) {
+    return Error::invalid_config("retry_budget.min_retries_per_second",
+                                 detail::number_text(std::uint64_t{min_retries_per_second}), "0 .. 100000");
+  }
+  if (window < milliseconds(100) || window > minutes(10)) {
+    return Error::invalid_config("retry_budget.window", detail::duration_text(window), "100 ms .. 10 min");
+  }
+  return {};
+}
+
+Result<std::shared_ptr<RetryBudget>> RetryBudget::create(const Clock& clock, RetryBudgetConfig config) {
+  if (auto s = config.validate(); !s) return std::move(s).error();
+  return std::make_shared<RetryBudget>(Key{}, clock, config);
+}
+
+RetryBudget::RetryBudget(Key, const Clock& clock, const RetryBudgetConfig& config) noexcept
+    : clock_(clock), config_(config), bucket_ns_(config.window.count() / static_cast<std::int64_t>(kBuckets)) {}
+
+std::int64_t RetryBudget::epoch_now() const noexcept {
+  return clock_.now().time_since_epoch().count() / bucket_ns_;
+}
+
+RetryBudget::Bucket& RetryBudget::current_locked(std::int64_t epoch) noexcept {
+  Bucket& b = buckets_[static_cast<std::size_t>(epoch) % kBuckets];
+  if (b.epoch != epoch) b = Bucket{epoch, 0, 0};  // a slice that fell out of the window
+  return b;
+}
+
+void RetryBudget::totals_locked(std::int64_t epoch, std::uint64_t& requests, std::uint64_t& retries) const noexcept {
+  requests = 0;
+  retries = 0;
+  for (const Bucket& b : buckets_) {
+    if (b.epoch > epoch - static_cast<std::int64_t>(kBuckets) && b.epoch <= epoch) {
+      requests += b.requests;
+      retries += b.retries;
+    }
+  }
+}
+
+std::uint64_t RetryBudget::allowed_locked(std::uint64_t requests) const noexcept {
+  const double seconds = std::chrono::duration<double>(config_.window).count();
+  const double floor = config_.min_retries_per_second * seconds;
+  return static_cast<std::uint64_t>(std::floor(floor + config_.ratio * static_cast<double>(requests)));
+}
+
+void RetryBudget::record_request() noexcept {
+  const auto epoch = epoch_now();
+  std::lock_guard lock(mu_);
+  ++current_locked(epoch).requests;
+}
+
+bool RetryBudget::try_spend_retry() noexcept {
+  const auto epoch = epoch_now();
+  std::lock_guard lock(mu_);
+  std::uint64_t requests = 0;
+  std::uint64_t retries = 0;
+  totals_locked(epoch, requests, retries);
+  if (retries >= allowed_locked(requests)) {
+    ++rejected_;
+    return false;
+  }
+  ++current_locked(epoch).retries;
+  return true;
+}
+
+RetryBudgetStats RetryBudget::stats() const {
+  const auto epoch = epoch_now();
+  std::lock_guard lock(mu_);
+  RetryBudgetStats s;
+  totals_locked(epoch, s.requests, s.retries);
+  s.allowed = allowed_locked(s.requests);
+  s.rejected = rejected_;
+  return s;
+}
+
+}  // namespace reservoir

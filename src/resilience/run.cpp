@@ -1,0 +1,89 @@
+#include "reservoir/run.hpp"
+
+#include <condition_variable>
+#include <mutex>
+
+namespace reservoir::detail {
+
+namespace {
+
+// Waits on the injected clock, so a ManualClock test moves time instead of sleeping.
+void wait_on(const Clock& clock, TimePoint until) {
+  // Clock::wait_until is non-const (a ManualClock registers its waiters). Deadlines and pools
+  // hand out const references to clocks that are live, non-const objects, so this is sound.
+  Clock& c = const_cast<Clock&>(clock);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unique_lock lock(mu);
+  while (c.now() < until) c.wait_until(cv, lock, until);
+}
+
+}  // namespace
+
+Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
+                  FunctionRef<Status(Attempt&)> attempt) {
+  if (auto s = options.retry.validate(); !s) return s;
+  if (deadline.expired()) return Error::timeout("deadline passed before the first attempt");
+  Retrier retrier(options.retry, deadline, options.budget.get(), options.seed);
+  RunReport report;
+  Status result;
+  for (;;) {
+    // Fail fast before spending an acquire on a call the breaker would refuse anyway.
+    if (options.breaker) {
+      if (Status open = options.breaker->check(); !open) {
+        result = std::move(open);
+        report.last_verdict = RetryVerdict::not_retryable;
+        break;
+      }
+    }
+    Attempt current = retrier.start_attempt();
+    Status s = attempt(current);
+    if (s) break;
+    const auto decision = retrier.on_failure(s.error(), classify(s.error()), options.idempotent, current);
+    report.last_verdict = decision.verdict;
+    if (decision.verdict != RetryVerdict::retry) {
+      result = Retrier::explain(std::move(s).error(), decision.verdict, retrier.attempts());
+      break;
+    }
+    report.backoff += decision.delay;
+    wait_on(deadline.clock(), deadline.clock().now() + decision.delay);
+  }
+  report.attempts = retrier.attempts();
+  if (options.report != nullptr) *options.report = report;
+  return result;
+}
+
+Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, SourceLocation where,
+                    FunctionRef<Status(Connection&, Attempt&)> fn) {
+  // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
+  auto lease = pool.acquire(attempt.deadline(), where);
+  if (!lease) return std::move(lease).error();
+  std::optional<CircuitBreaker::Permit> permit;
+  if (options.breaker) {
+    auto admitted = options.breaker->allow();
+    if (!admitted) return std::move(admitted).error();  // the unused lease goes back as is
+    permit = *admitted;
+  }
+  attempt.set_request_sent(true);
+  Status s = fn(lease->connection(), attempt);
+  if (permit) {
+    if (!s && options.breaker_failures.contains(s.error().kind())) {
+      options.breaker->record_failure(*permit);
+    } else {
+      options.breaker->record_success(*permit);
+    }
+  }
+  if (!s && options.discard_on.contains(s.error().kind())) lease->discard();
+  return s;
+}
+
+Status run_on_pool(Pool& pool, const RunOptions& options, SourceLocation where,
+                   FunctionRef<Status(Connection&, Attempt&)> fn) {
+  const Deadline deadline = options.deadline ? *options.deadline : Deadline::after(pool.clock(), options.timeout);
+  const Connector& connector = pool.connector();
+  auto classify = [&](const Error& e) { return connector.is_retryable(e); };
+  auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn); };
+  return retry_loop(options, deadline, classify, attempt);
+}
+
+}  // namespace reservoir::detail
