@@ -122,7 +122,7 @@ class CircuitBreaker final : public ConnectGate {
 
   void record(Permit permit, Outcome outcome, bool from_gate) noexcept;
   Transition record_closed_locked(Outcome outcome);
-  Transition open_locked(TripReason reason, TimePoint now);
+  Transition open_locked(TripReason reason);
   Transition close_locked();
   Transition set_state_locked(BreakerState to);
   Error reject_open(TimePoint now, TimePoint until) const;

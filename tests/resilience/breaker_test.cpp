@@ -1,0 +1,287 @@
+#include "reservoir/breaker.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace reservoir {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Transitions = std::vector<std::pair<BreakerState, BreakerState>>;
+
+class BreakerTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<CircuitBreaker> make(BreakerConfig c) {
+    auto b = CircuitBreaker::create("db:5432", c, clock_);
+    EXPECT_TRUE(b.ok()) << b.error().message();
+    auto breaker = std::move(b).value();
+    breaker->add_listener([this](BreakerState from, BreakerState to) { transitions_.emplace_back(from, to); });
+    return breaker;
+  }
+  // One admitted call with the given outcome.
+  static void call(CircuitBreaker& b, bool ok) {
+    auto p = b.allow();
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    ok ? b.record_success(*p) : b.record_failure(*p);
+  }
+  static BreakerConfig consecutive(std::uint32_t n) {
+    return {.consecutive_failures = n, .failure_rate = 0.0, .open_time = seconds(5)};
+  }
+
+  ManualClock clock_;
+  Transitions transitions_;
+};
+
+TEST_F(BreakerTest, OpensOnNConsecutiveFailuresAndASuccessResetsTheCount) {
+  auto b = make(consecutive(3));
+  call(*b, false);
+  call(*b, false);
+  call(*b, true);
+  call(*b, false);
+  call(*b, false);
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  call(*b, false);
+  EXPECT_EQ(b->state(), BreakerState::open);
+  EXPECT_EQ(transitions_, (Transitions{{BreakerState::closed, BreakerState::open}}));
+}
+
+TEST_F(BreakerTest, OpenRejectsWithCircuitOpenAndTimeUntilTheNextProbe) {
+  auto b = make(consecutive(2));
+  call(*b, false);
+  call(*b, false);
+  auto r = b->allow();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::circuit_open);
+  EXPECT_FALSE(r.error().retryable());
+  EXPECT_EQ(r.error().message(), "circuit_open: db:5432: open after 2 consecutive failures; next probe in 5000 ms");
+  clock_.advance(milliseconds(1200));
+  EXPECT_EQ(b->allow().error().message(),
+            "circuit_open: db:5432: open after 2 consecutive failures; next probe in 3800 ms");
+  EXPECT_EQ(b->time_until_probe(), milliseconds(3800));
+  EXPECT_EQ(b->check().error().kind(), ErrorKind::circuit_open);
+  EXPECT_EQ(b->stats().rejected, 3u);
+}
+
+TEST_F(BreakerTest, FailureRateTripsOnlyAfterMinimumCalls) {
+  auto b = make({.consecutive_failures = 0, .failure_rate = 0.5, .window_calls = 10, .minimum_calls = 6});
+  for (int i = 0; i < 5; ++i) call(*b, i % 2 == 1);  // F S F S F: 60% but only 5 calls
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  call(*b, true);  // 3 of 6 = 50%, but a success never trips
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  call(*b, false);  // 4 of 7
+  EXPECT_EQ(b->state(), BreakerState::open);
+  EXPECT_EQ(b->allow().error().message(),
+            "circuit_open: db:5432: open after failure rate >= 50% of the last 10 calls; next probe in 5000 ms");
+}
+
+TEST_F(BreakerTest, FailureRateLooksOnlyAtTheLastMCalls) {
+  auto b = make({.consecutive_failures = 0, .failure_rate = 0.5, .window_calls = 4, .minimum_calls = 4});
+  call(*b, false);
+  call(*b, true);
+  call(*b, true);
+  call(*b, true);
+  call(*b, true);  // the failure drops out of the window
+  call(*b, true);
+  call(*b, false);  // 1 of 4
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  call(*b, false);  // 2 of 4
+  EXPECT_EQ(b->state(), BreakerState::open);
+}
+
+TEST_F(BreakerTest, HalfOpenAdmitsKProbesAndASuccessCloses) {
+  BreakerConfig c = consecutive(1);
+  c.half_open_probes = 2;
+  auto b = make(c);
+  call(*b, false);
+  clock_.advance(seconds(5));
+  EXPECT_TRUE(b->check().ok()) << "a probe is due";
+  auto p1 = b->allow();
+  auto p2 = b->allow();
+  ASSERT_TRUE(p1.ok() && p2.ok());
+  EXPECT_TRUE(p1->probe && p2->probe);
+  EXPECT_EQ(b->state(), BreakerState::half_open);
+  auto p3 = b->allow();
+  ASSERT_FALSE(p3.ok());
+  EXPECT_EQ(p3.error().message(), "circuit_open: db:5432: half-open, 2 probes in flight");
+  EXPECT_FALSE(b->check().ok());
+  b->record_success(*p1);
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  b->record_failure(*p2);  // stale: the breaker already closed
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  EXPECT_EQ(transitions_, (Transitions{{BreakerState::closed, BreakerState::open},
+                                       {BreakerState::open, BreakerState::half_open},
+                                       {BreakerState::half_open, BreakerState::closed}}));
+  EXPECT_EQ(b->stats().probes, 2u);
+}
+
+TEST_F(BreakerTest, ProbeFailureReopens) {
+  auto b = make(consecutive(1));
+  call(*b, false);
+  clock_.advance(seconds(5));
+  call(*b, false);
+  EXPECT_EQ(b->state(), BreakerState::open);
+  EXPECT_EQ(b->allow().error().message(), "circuit_open: db:5432: open after a failed probe; next probe in 5000 ms");
+  EXPECT_EQ(b->stats().trips, 2u);
+}
+
+TEST_F(BreakerTest, IgnoredProbeFreesItsSlot) {
+  auto b = make(consecutive(1));
+  call(*b, false);
+  clock_.advance(seconds(5));
+  auto p = b->allow();
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(b->allow().ok());
+  b->record_ignored(*p);
+  EXPECT_EQ(b->state(), BreakerState::half_open);
+  EXPECT_TRUE(b->allow().ok());
+}
+
+TEST_F(BreakerTest, OpenTimeGrowsOnTripsInARowUpToTheCapAndResetsOnClose) {
+  BreakerConfig c = consecutive(1);
+  c.open_time_multiplier = 2.0;
+  c.max_open_time = seconds(15);
+  auto b = make(c);
+  call(*b, false);
+  EXPECT_EQ(b->time_until_probe(), seconds(5));
+  clock_.advance(seconds(5));
+  call(*b, false);  // probe fails
+  EXPECT_EQ(b->time_until_probe(), seconds(10));
+  clock_.advance(seconds(10));
+  call(*b, false);
+  EXPECT_EQ(b->time_until_probe(), seconds(15)) << "20 s capped at 15 s";
+  clock_.advance(seconds(15));
+  call(*b, false);
+  EXPECT_EQ(b->time_until_probe(), seconds(15));
+  clock_.advance(seconds(15));
+  call(*b, true);  // probe succeeds: closed, growth forgotten
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  call(*b, false);
+  EXPECT_EQ(b->time_until_probe(), seconds(5));
+}
+
+TEST_F(BreakerTest, OutcomesOfCallsAdmittedBeforeATripAreIgnored) {
+  auto b = make(consecutive(2));
+  auto slow = b->allow();  // admitted while closed, finishes late
+  ASSERT_TRUE(slow.ok());
+  call(*b, false);
+  call(*b, false);
+  ASSERT_EQ(b->state(), BreakerState::open);
+  clock_.advance(seconds(5));
+  auto probe = b->allow();
+  ASSERT_TRUE(probe.ok());
+  b->record_failure(*slow);  // must not count as the probe's outcome
+  EXPECT_EQ(b->state(), BreakerState::half_open);
+  b->record_success(*probe);
+  EXPECT_EQ(b->state(), BreakerState::closed);
+}
+
+TEST_F(BreakerTest, ClosingClearsTheFailureWindow) {
+  auto b = make({.consecutive_failures = 2, .failure_rate = 0.75, .window_calls = 4, .minimum_calls = 4});
+  call(*b, true);
+  call(*b, false);
+  call(*b, false);
+  ASSERT_EQ(b->state(), BreakerState::open);
+  clock_.advance(seconds(5));
+  call(*b, true);
+  ASSERT_EQ(b->state(), BreakerState::closed);
+  // With the old window this would be S F F F = 75% of 4 calls; counted afresh it is 1 call.
+  call(*b, false);
+  EXPECT_EQ(b->state(), BreakerState::closed);
+}
+
+TEST_F(BreakerTest, ConnectGateFailsFastWhileOpenAndLetsOneProbeConnect) {
+  auto b = make(consecutive(3));
+  ConnectGate& gate = *b;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(gate.allow_connect().ok());
+    gate.connect_failed(Error::unavailable("db:5432", "connection refused"));
+  }
+  EXPECT_EQ(b->state(), BreakerState::open);
+  EXPECT_EQ(gate.allow_connect().error().kind(), ErrorKind::circuit_open);
+  clock_.advance(seconds(5));
+  ASSERT_TRUE(gate.allow_connect().ok());  // the single probe
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(gate.allow_connect().error().kind(), ErrorKind::circuit_open);
+  gate.connect_succeeded();
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  EXPECT_TRUE(gate.allow_connect().ok());
+  gate.connect_succeeded();
+}
+
+TEST_F(BreakerTest, ConnectGateProbeFailureReopens) {
+  auto b = make(consecutive(1));
+  ConnectGate& gate = *b;
+  ASSERT_TRUE(gate.allow_connect().ok());
+  gate.connect_failed(Error::unavailable("db:5432", "connection refused"));
+  clock_.advance(seconds(5));
+  ASSERT_TRUE(gate.allow_connect().ok());
+  gate.connect_failed(Error::unavailable("db:5432", "connection refused"));
+  EXPECT_EQ(b->state(), BreakerState::open);
+  EXPECT_EQ(b->stats().trips, 2u);
+}
+
+TEST_F(BreakerTest, ValidateNamesFieldValueAndRange) {
+  auto message = [this](BreakerConfig c) {
+    auto r = CircuitBreaker::create("x", c, clock_);
+    return r.ok() ? std::string("ok") : r.error().message();
+  };
+  EXPECT_EQ(message({.consecutive_failures = 0, .failure_rate = 0.0}),
+            "invalid_config: breaker.consecutive_failures=0: at least one of consecutive_failures and failure_rate "
+            "must be on");
+  EXPECT_EQ(message({.failure_rate = 1.5}), "invalid_config: breaker.failure_rate=1.5: 0 (off) or 0.0 < x <= 1.0");
+  EXPECT_EQ(message({.window_calls = 10, .minimum_calls = 11}),
+            "invalid_config: breaker.minimum_calls=11: 1 .. window_calls (10)");
+  EXPECT_EQ(message({.open_time = Duration::zero()}), "invalid_config: breaker.open_time=0 ms: 1 ms .. 1 h");
+  EXPECT_EQ(message({.open_time = seconds(10), .max_open_time = seconds(5)}),
+            "invalid_config: breaker.max_open_time=5000 ms: breaker.open_time (10000 ms) .. 1 h");
+  EXPECT_EQ(message({.half_open_probes = 0}), "invalid_config: breaker.half_open_probes=0: 1 .. 1000");
+  EXPECT_EQ(message({}), "ok");
+}
+
+// Run under TSan: admissions and outcomes from many threads while time moves.
+TEST_F(BreakerTest, ConcurrentCallsKeepProbesBounded) {
+  BreakerConfig c = consecutive(2);
+  c.open_time = milliseconds(1);
+  c.half_open_probes = 1;
+  auto b = make(c);
+  std::atomic<int> probes_now{0};
+  std::atomic<int> max_probes{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        auto p = b->allow();
+        if (!p) continue;
+        if (p->probe) {
+          const int now = ++probes_now;
+          int seen = max_probes.load();
+          while (now > seen && !max_probes.compare_exchange_weak(seen, now)) {
+          }
+          --probes_now;
+        }
+        (i + t) % 3 == 0 ? b->record_success(*p) : b->record_failure(*p);
+      }
+    });
+  }
+  std::thread mover([&] {
+    while (!stop) {
+      clock_.advance(milliseconds(1));
+      std::this_thread::yield();
+    }
+  });
+  for (auto& t : threads) t.join();
+  stop = true;
+  mover.join();
+  EXPECT_LE(max_probes.load(), 1);
+  const auto s = b->stats();
+  EXPECT_GT(s.trips, 0u);
+}
+
+}  // namespace
+}  // namespace reservoir
