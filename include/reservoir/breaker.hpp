@@ -115,11 +115,18 @@ class CircuitBreaker final : public ConnectGate {
  private:
   enum class Outcome : std::uint8_t { success, failure, ignored };
   struct Transition {
-    BreakerState from;
-    BreakerState to;
+    BreakerState from = BreakerState::closed;
+    BreakerState to = BreakerState::closed;
     bool happened = false;
   };
 
+  struct Admission {
+    enum Verdict : std::uint8_t { admit, reject_open, reject_probes } verdict = admit;
+    Permit permit;
+    TimePoint open_until;
+  };
+
+  Admission admit_locked(TimePoint now, Transition& t);
   void record(Permit permit, Outcome outcome, bool from_gate) noexcept;
   Transition record_closed_locked(Outcome outcome);
   Transition open_locked(TripReason reason);

@@ -78,37 +78,42 @@ Result<CircuitBreaker::Permit> CircuitBreaker::allow() {
     const TimePoint until{Duration(open_until_ns_.load(std::memory_order_acquire))};
     if (now < until) return reject_open(now, until);  // the sub-microsecond path: no lock
   }
-  enum { admit, admit_probe, reject_open_state, reject_probes } verdict;
-  Permit permit;
-  TimePoint until;
+  Admission admission;
   Transition t;
   {
     std::lock_guard lock(mu_);
-    permit.generation = generation_.load(std::memory_order_relaxed);
-    BreakerState st = state_.load(std::memory_order_relaxed);
-    until = TimePoint{Duration(open_until_ns_.load(std::memory_order_relaxed))};
-    if (st == BreakerState::open && now >= until) {
-      t = set_state_locked(BreakerState::half_open);
-      permit.generation = generation_.load(std::memory_order_relaxed);
-      st = BreakerState::half_open;
-    }
-    if (st == BreakerState::closed) {
-      verdict = admit;
-    } else if (st == BreakerState::open) {
-      verdict = reject_open_state;
-    } else if (probes_in_flight_ < config_.half_open_probes) {
-      ++probes_in_flight_;
-      ++stats_.probes;
-      permit.probe = true;
-      verdict = admit_probe;
-    } else {
-      verdict = reject_probes;
-    }
+    admission = admit_locked(now, t);
   }
   notify(t);
-  if (verdict == reject_open_state) return reject_open(now, until);
-  if (verdict == reject_probes) return reject_half_open();
-  return permit;
+  switch (admission.verdict) {
+    case Admission::reject_open: return reject_open(now, admission.open_until);
+    case Admission::reject_probes: return reject_half_open();
+    case Admission::admit: break;
+  }
+  return admission.permit;
+}
+
+CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, Transition& t) {
+  Admission a;
+  a.open_until = TimePoint{Duration(open_until_ns_.load(std::memory_order_relaxed))};
+  BreakerState st = state_.load(std::memory_order_relaxed);
+  if (st == BreakerState::open && now >= a.open_until) {
+    t = set_state_locked(BreakerState::half_open);
+    st = BreakerState::half_open;
+  }
+  a.permit.generation = generation_.load(std::memory_order_relaxed);
+  if (st == BreakerState::open) {
+    a.verdict = Admission::reject_open;
+  } else if (st == BreakerState::half_open) {
+    if (probes_in_flight_ >= config_.half_open_probes) {
+      a.verdict = Admission::reject_probes;
+    } else {
+      ++probes_in_flight_;
+      ++stats_.probes;
+      a.permit.probe = true;
+    }
+  }
+  return a;
 }
 
 Status CircuitBreaker::check() const {
