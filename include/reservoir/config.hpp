@@ -80,7 +80,8 @@ struct PoolConfig {
   // RESERVOIR_ACQUIRE_TIMEOUT_MS=2000, RESERVOIR_INIT_MODE=wait). A variable that does not
   // parse, or a result that fails validate(), is an `invalid_config` error naming the
   // variable and its value.
-  static Result<PoolConfig> from_env(std::string_view prefix = "RESERVOIR_", PoolConfig base = {});
+  static Result<PoolConfig> from_env(std::string_view prefix, PoolConfig base);
+  static Result<PoolConfig> from_env(std::string_view prefix = "RESERVOIR_");
 };
 
 }  // namespace reservoir

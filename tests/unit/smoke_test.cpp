@@ -1,0 +1,3 @@
+#include <gtest/gtest.h>
+#include "reservoir/pool.hpp"
+TEST(Smoke, Builds) { SUCCEED(); }
