@@ -143,7 +143,10 @@ Result<Lease> PoolCore::wait_or_connect(std::unique_lock<std::mutex>& lk, Deadli
       continue;
     }
     TimePoint wake = deadline.when();
-    if (!gate_ && open_ < max_size_.load() && next_connect_at_ < wake) wake = next_connect_at_;
+    // In a connect backoff with capacity free: wake when it ends, to connect then.
+    if (!gate_ && open_ < max_size_.load() && next_connect_at_ < wake && next_connect_at_ > clock_.now()) {
+      wake = next_connect_at_;
+    }
     clock_.wait_until(w.cv, lk, wake);
   }
 }
