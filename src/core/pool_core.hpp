@@ -127,7 +127,7 @@ class PoolCore {
   SlotTable slots_;
 
   mutable std::mutex mu_;
-  std::size_t open_ = 0;        // slots not empty
+  std::atomic<std::size_t> open_{0};  // slots not empty; written under mu_, read lock-free
   std::size_t connecting_ = 0;  // connects in flight
   WaiterQueue waiters_;
   std::optional<Error> last_connect_error_;
