@@ -9,6 +9,12 @@
 #include "fake_connector.hpp"
 #include "reservoir/pool.hpp"
 
+#if defined(__GNUC__) && !defined(__clang__)
+// g++ pairs the inlined malloc/free of the replacements below with new/delete expressions and
+// warns; the replacements are the whole point of this file.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace {
 thread_local bool t_counting = false;
 std::atomic<std::uint64_t> g_allocations{0};
