@@ -60,7 +60,8 @@ struct PoolConfig {
   CheckDepth keepalive_check = CheckDepth::ping;
   // Report a lease held longer than this, with where it was acquired (0 = off; else >= 1 ms).
   milliseconds leak_detection_threshold{0};
-  // Connects in flight at once (1..max_size); bounds the herd when a server comes back.
+  // Connects in flight at once (1..kMaxPoolSize; max_size bounds it too); bounds the herd when
+  // a server comes back.
   std::size_t max_concurrent_connects = 2;
   // Callers allowed to queue for a connection; one more gets `exhausted` at once (1..1000000).
   std::size_t max_waiters = 10000;
@@ -80,7 +81,8 @@ struct PoolConfig {
   // RESERVOIR_ACQUIRE_TIMEOUT_MS=2000, RESERVOIR_INIT_MODE=wait). A variable that does not
   // parse, or a result that fails validate(), is an `invalid_config` error naming the
   // variable and its value.
-  static Result<PoolConfig> from_env(std::string_view prefix = "RESERVOIR_", PoolConfig base = {});
+  static Result<PoolConfig> from_env(std::string_view prefix, PoolConfig base);
+  static Result<PoolConfig> from_env(std::string_view prefix = "RESERVOIR_");
 };
 
 }  // namespace reservoir

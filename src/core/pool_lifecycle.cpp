@@ -1,0 +1,158 @@
+// Construction, initialization, shutdown, resize, stats.
+#include <random>
+#include <string>
+
+#include "pool_core.hpp"
+
+namespace reservoir::detail {
+
+namespace {
+std::uint64_t seed_or_random(std::uint64_t seed) {
+  if (seed != 0) return seed;
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+}  // namespace
+
+PoolCore::PoolCore(std::shared_ptr<Connector> connector, PoolConfig config, PoolOptions options)
+    : connector_(std::move(connector)),
+      config_(std::move(config)),
+      clock_(options.clock ? *options.clock : SteadyClock::instance()),
+      logger_(options.logger ? std::move(options.logger) : stderr_logger()),
+      gate_(std::move(options.connect_gate)),
+      want_maintainer_(options.start_maintainer),
+      rng_state_(seed_or_random(options.seed)),
+      fork_generation_(current_fork_generation()),
+      max_size_(config_.max_size) {
+  slots_.grow_to(config_.max_size);
+  register_for_fork(this);
+}
+
+PoolCore::~PoolCore() {
+  stop_maintainer();
+  unregister_for_fork(this);
+  // Whatever is still here was never leased out (orphan() keeps us alive otherwise).
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.conn) close_connection(s, CloseReason::shutdown);
+  }
+}
+
+Status PoolCore::initialize() {
+  std::size_t wanted = 0;
+  if (config_.init_mode == InitMode::fail_fast) wanted = 1;
+  if (config_.init_mode == InitMode::wait) wanted = config_.min_idle;
+  const Deadline deadline = Deadline::after(clock_, config_.connect_timeout);
+  for (std::size_t i = 0; i < wanted; ++i) {
+    std::unique_lock lk(mu_);
+    Result<Slot*> fresh = connect_slot(lk, deadline);
+    if (!fresh) return std::move(fresh).error();
+    put_locked(*fresh.value());
+  }
+  return {};
+}
+
+Status PoolCore::shutdown(Duration grace) {
+  closing_.store(true, std::memory_order_seq_cst);
+  stop_maintainer();
+  const TimePoint until = clock_.now() + std::min<Duration>(grace, std::chrono::hours(24 * 365));
+  {
+    std::lock_guard g(mu_);
+    for (Waiter* w = waiters_.front(); w != nullptr; w = w->next) w->cv.notify_one();
+  }
+  retire_idle(CloseReason::shutdown, SIZE_MAX);
+  std::unique_lock lk(mu_);
+  while (open_ > 0 && clock_.now() < until) clock_.wait_until(drained_cv_, lk, until);
+  if (open_ == 0) return {};
+  std::string sites;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state.load() != SlotState::leased) continue;
+    const char* file = s.lease_file.load();
+    sites += sites.empty() ? "" : ", ";
+    sites += std::string(file ? file : "?") + ":" + std::to_string(s.lease_line.load());
+  }
+  const std::string msg = config_.name + ": " + std::to_string(open_) +
+                          " connection(s) still out after the grace period; they close when returned" +
+                          (sites.empty() ? "" : " (acquired at " + sites + ")");
+  logger_->log(LogLevel::warn, msg);
+  return Error(ErrorKind::timeout, msg, false);
+}
+
+// Retires up to `limit` idle connections (reserving each first, so no borrower races us).
+void PoolCore::retire_idle(CloseReason reason, std::size_t limit) {
+  for (std::size_t i = 0; i < slots_.size() && limit > 0; ++i) {
+    Slot& s = slots_[i];
+    if (s.try_move(SlotState::idle, SlotState::reserved)) {
+      retire(s, reason);
+      --limit;
+    }
+  }
+}
+
+void PoolCore::orphan(std::shared_ptr<PoolCore> self) {
+  std::lock_guard g(mu_);
+  if (open_ > 0) self_ = std::move(self);
+}
+
+Status PoolCore::set_max_size(std::size_t max_size) {
+  if (max_size < 1 || max_size > PoolConfig::kMaxPoolSize) {
+    return Error::invalid_config("max_size", std::to_string(max_size),
+                                 "must be in 1.." + std::to_string(PoolConfig::kMaxPoolSize));
+  }
+  if (max_size < config_.min_idle) {
+    return Error::invalid_config("max_size", std::to_string(max_size),
+                                 "must be >= min_idle (" + std::to_string(config_.min_idle) + ")");
+  }
+  std::size_t excess = 0;
+  {
+    std::lock_guard g(mu_);
+    slots_.grow_to(max_size);
+    max_size_.store(max_size);
+    if (open_ > max_size) {
+      excess = open_ - max_size;
+      over_capacity_.store(true);
+    }
+    // Growing: every waiter may now connect. Shrinking: nothing to wake.
+    for (Waiter* w = waiters_.front(); w != nullptr; w = w->next) w->cv.notify_one();
+  }
+  if (excess > 0) retire_idle(CloseReason::shrink, excess);
+  return {};
+}
+
+PoolStats PoolCore::stats() const {
+  PoolStats s;
+  auto& slots = const_cast<SlotTable&>(slots_);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const Slot& slot = slots[i];
+    switch (slot.state.load(std::memory_order_relaxed)) {
+      case SlotState::idle: ++s.idle; break;
+      case SlotState::leased: ++s.in_use; break;
+      case SlotState::connecting: ++s.connecting; break;
+      case SlotState::reserved: ++s.idle; break;  // being checked by the maintainer
+      case SlotState::empty: break;
+    }
+    s.acquires += slot.acquires.load(std::memory_order_relaxed);
+    s.releases += slot.releases.load(std::memory_order_relaxed);
+  }
+  s.size = s.idle + s.in_use + s.connecting;
+  s.waiting = waiting_.load();
+  s.max_size = max_size_.load();
+  s.timeouts = timeouts_.load();
+  s.rejected = rejected_.load();
+  s.failed_acquires = failed_acquires_.load();
+  s.created = created_.load();
+  s.failed_connects = failed_connects_.load();
+  for (std::size_t r = 0; r < s.closed_by.size(); ++r) {
+    s.closed_by[r] = closed_by_[r].load();
+    s.closed += s.closed_by[r];
+  }
+  s.health_checks = health_checks_.load();
+  s.health_failures = health_failures_.load();
+  s.leaks_reported = leaks_reported_.load();
+  const std::uint64_t slow = slow_acquires_.load();
+  s.acquire_wait = acquire_wait_.summary(s.acquires > slow ? s.acquires - slow : 0);
+  return s;
+}
+
+}  // namespace reservoir::detail

@@ -1,0 +1,144 @@
+// The maintainer: retire expired and idle connections, keepalive checks, leak reports,
+// refill to min_idle. It works out when it next needs to wake (Go's connectionCleaner)
+// instead of polling, and waits on the injected clock.
+#include <string>
+
+#include "pool_core.hpp"
+
+namespace reservoir::detail {
+
+namespace {
+constexpr Duration kMaxSleep = std::chrono::hours(1);
+// Envoy: at most three new connections per trigger, so a recovering host is not flooded.
+constexpr int kMaxConnectsPerPass = 3;
+
+std::int64_t ns(milliseconds ms) { return Duration(ms).count(); }
+}  // namespace
+
+void PoolCore::start_maintainer() {
+  if (want_maintainer_) maintainer_ = std::thread([this] { maintainer_loop(); });
+}
+
+void PoolCore::stop_maintainer() {
+  {
+    std::lock_guard g(mu_);
+    maintainer_stop_ = true;
+    maintainer_cv_.notify_all();
+  }
+  if (maintainer_.joinable() && maintainer_.get_id() != std::this_thread::get_id()) maintainer_.join();
+}
+
+void PoolCore::maintainer_loop() {
+  std::unique_lock lk(mu_);
+  while (!maintainer_stop_) {
+    const TimePoint next = next_maintenance_locked();
+    if (clock_.now() < next) {
+      clock_.wait_until(maintainer_cv_, lk, next);
+      continue;
+    }
+    lk.unlock();
+    run_maintenance();
+    lk.lock();
+  }
+}
+
+TimePoint PoolCore::next_maintenance_locked() const {
+  const TimePoint now = clock_.now();
+  const auto coarse_offset = now.time_since_epoch().count() - coarse_ns();  // coarse lags precise
+  TimePoint next = now + kMaxSleep;
+  auto consider = [&](std::int64_t coarse_at) { next = std::min(next, TimePoint(Duration(coarse_at + coarse_offset))); };
+  const std::size_t idle = count_in(SlotState::idle);
+  if (idle + connecting_ < config_.min_idle && open_ < max_size_.load() &&
+      connecting_ < config_.max_concurrent_connects && !closing_.load()) {
+    next = std::min(next, std::max(now, next_connect_at_));
+  }
+  auto& slots = const_cast<SlotTable&>(slots_);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    Slot& s = slots[i];
+    const SlotState st = s.state.load(std::memory_order_relaxed);
+    if (st == SlotState::idle) {
+      if (auto e = s.expire_at_ns.load(std::memory_order_relaxed); e != 0) consider(e);
+      const std::int64_t used = s.last_used_ns.load(std::memory_order_relaxed);
+      if (config_.idle_timeout.count() != 0 && idle > config_.min_idle) consider(used + ns(config_.idle_timeout));
+      if (config_.keepalive_interval.count() != 0) {
+        consider(std::max(used, s.last_checked_ns.load(std::memory_order_relaxed)) + ns(config_.keepalive_interval));
+      }
+    } else if (st == SlotState::leased && config_.leak_detection_threshold.count() != 0 &&
+               !s.leak_reported.load(std::memory_order_relaxed)) {
+      consider(s.leased_at_ns.load(std::memory_order_relaxed) + ns(config_.leak_detection_threshold));
+    }
+  }
+  return next;
+}
+
+void PoolCore::run_maintenance() {
+  if (closing_.load()) return;
+  const std::int64_t now = coarse_ns();
+  const std::size_t idle = count_in(SlotState::idle);
+  std::size_t idle_above_min = idle > config_.min_idle ? idle - config_.min_idle : 0;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.try_move(SlotState::idle, SlotState::reserved)) check_idle_slot(s, now, idle_above_min);
+  }
+  report_leaks(now);
+  refill_min_idle();
+}
+
+// The slot is reserved (ours): retire it, check it, or give it back.
+void PoolCore::check_idle_slot(Slot& slot, std::int64_t now, std::size_t& idle_above_min) {
+  const std::int64_t used = slot.last_used_ns.load(std::memory_order_relaxed);
+  const std::int64_t expire = slot.expire_at_ns.load(std::memory_order_relaxed);
+  auto retire_counted = [&](CloseReason reason) {
+    if (idle_above_min > 0) --idle_above_min;
+    retire(slot, reason);
+  };
+  if (slot.forked) return retire_counted(CloseReason::broken);
+  if (expire != 0 && now >= expire) return retire_counted(CloseReason::lifetime);
+  if (over_capacity_.load()) return retire_counted(CloseReason::shrink);
+  if (config_.idle_timeout.count() != 0 && idle_above_min > 0 && now - used >= ns(config_.idle_timeout)) {
+    return retire_counted(CloseReason::idle);
+  }
+  const std::int64_t checked = std::max(used, slot.last_checked_ns.load(std::memory_order_relaxed));
+  if (config_.keepalive_interval.count() != 0 && now - checked >= ns(config_.keepalive_interval)) {
+    health_checks_.fetch_add(1, std::memory_order_relaxed);
+    if (Status st = connector_->check(*slot.conn, config_.keepalive_check, io_deadline()); !st) {
+      health_failures_.fetch_add(1, std::memory_order_relaxed);
+      logger_->log(LogLevel::info, config_.name + ": keepalive check failed, replacing connection: " + st.error().message());
+      return retire_counted(CloseReason::health);
+    }
+    slot.last_checked_ns.store(now, std::memory_order_relaxed);
+  }
+  std::lock_guard g(mu_);
+  put_locked(slot);
+}
+
+void PoolCore::report_leaks(std::int64_t now) {
+  if (config_.leak_detection_threshold.count() == 0) return;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (s.state.load(std::memory_order_relaxed) != SlotState::leased) continue;
+    const std::int64_t held = now - s.leased_at_ns.load(std::memory_order_relaxed);
+    if (held < ns(config_.leak_detection_threshold) || s.leak_reported.exchange(true)) continue;
+    leaks_reported_.fetch_add(1, std::memory_order_relaxed);
+    const char* file = s.lease_file.load(std::memory_order_relaxed);
+    logger_->log(LogLevel::warn, config_.name + ": possible connection leak: lease held " +
+                                     std::to_string(held / 1'000'000) + " ms, acquired at " +
+                                     (file ? file : "?") + ":" + std::to_string(s.lease_line.load()));
+  }
+}
+
+void PoolCore::refill_min_idle() {
+  for (int i = 0; i < kMaxConnectsPerPass; ++i) {
+    std::unique_lock lk(mu_);
+    if (closing_.load()) return;
+    if (count_in(SlotState::idle) + connecting_ >= config_.min_idle || !can_connect_locked()) return;
+    Result<Slot*> fresh = connect_slot(lk, Deadline::after(clock_, config_.connect_timeout));
+    if (!fresh) {
+      logger_->log(LogLevel::debug, config_.name + ": refill connect failed: " + fresh.error().message());
+      return;
+    }
+    put_locked(*fresh.value());
+  }
+}
+
+}  // namespace reservoir::detail

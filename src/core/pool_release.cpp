@@ -1,0 +1,135 @@
+// Release: reset, retire or return to the pool; handoff to the oldest waiter.
+#include <string>
+
+#include "pool_core.hpp"
+
+namespace reservoir::detail {
+
+void WaiterQueue::push_back(Waiter& w) noexcept {
+  w.next = nullptr;
+  w.prev = tail_;
+  if (tail_ != nullptr) tail_->next = &w;
+  else head_ = &w;
+  tail_ = &w;
+  ++size_;
+}
+
+void WaiterQueue::remove(Waiter& w) noexcept {
+  if (w.prev != nullptr) w.prev->next = w.next;
+  else head_ = w.next;
+  if (w.next != nullptr) w.next->prev = w.prev;
+  else tail_ = w.prev;
+  w.next = w.prev = nullptr;
+  --size_;
+}
+
+std::optional<CloseReason> PoolCore::retire_reason(Slot& slot, std::int64_t now_ns) const noexcept {
+  if (slot.forked) return CloseReason::broken;
+  if (config_.max_uses != 0 && slot.uses >= config_.max_uses) return CloseReason::uses;
+  const std::int64_t expire = slot.expire_at_ns.load(std::memory_order_relaxed);
+  if (expire != 0 && now_ns >= expire) return CloseReason::lifetime;
+  return std::nullopt;
+}
+
+bool PoolCore::needs_attention() const noexcept {
+  return closing_.load(std::memory_order_seq_cst) || over_capacity_.load(std::memory_order_relaxed);
+}
+
+void PoolCore::release(Slot& slot) noexcept {
+  bump(slot.releases);
+  ++slot.uses;
+  bool broken = slot.discard || slot.forked || connector_->is_broken(*slot.conn);
+  if (!broken) {
+    // Session state never outlives a lease: reset runs on every return.
+    const Status reset = connector_->reset(*slot.conn, Deadline::at(clock_, clock_.now_coarse() + config_.io_timeout));
+    broken = !reset.ok();
+  }
+  const std::int64_t now = coarse_ns();
+  if (broken) return retire(slot, CloseReason::broken);
+  if (auto reason = retire_reason(slot, now)) return retire(slot, *reason);
+  slot.last_used_ns.store(now, std::memory_order_relaxed);
+  remember_for_this_thread(this, slot.index);
+  // seq_cst: pairs with the waiter's fetch_add on waiting_ (see wait_or_connect) and with
+  // shutdown's store to closing_.
+  slot.state.store(SlotState::idle, std::memory_order_seq_cst);
+  if (waiting_.load(std::memory_order_seq_cst) > 0 || needs_attention()) release_slow(slot);
+}
+
+// The slot is already idle; a waiter, a shutdown or a shrink may want it.
+void PoolCore::release_slow(Slot& slot) {
+  std::unique_lock lk(mu_);
+  const bool shrink = over_capacity_.load() && open_ > max_size_.load();
+  if (closing_.load() || shrink) {
+    if (!slot.try_move(SlotState::idle, SlotState::reserved)) return;  // someone took it already
+    lk.unlock();
+    return retire(slot, closing_.load() ? CloseReason::shutdown : CloseReason::shrink);
+  }
+  if (waiters_.front() != nullptr && slot.try_move(SlotState::idle, SlotState::leased)) hand_to_front_locked(slot);
+}
+
+// Gives an owned slot back: straight to the oldest waiter (FIFO, where Go picks at random), or
+// to the idle set.
+void PoolCore::put_locked(Slot& slot) noexcept {
+  if (waiters_.front() != nullptr) {
+    slot.state.store(SlotState::leased, std::memory_order_release);
+    hand_to_front_locked(slot);
+    return;
+  }
+  slot.state.store(SlotState::idle, std::memory_order_seq_cst);
+}
+
+void PoolCore::hand_to_front_locked(Slot& slot) noexcept {
+  Waiter* w = waiters_.front();
+  waiters_.remove(*w);
+  waiting_.fetch_sub(1, std::memory_order_seq_cst);
+  w->handed = &slot;
+  w->cv.notify_one();
+}
+
+void PoolCore::close_connection(Slot& slot, CloseReason reason) noexcept {
+  std::unique_ptr<Connection> conn = std::move(slot.conn);
+  if (conn) {
+    // A connection inherited across fork() belongs to the parent's session: never speak on it.
+    if (slot.forked) connector_->abandon(std::move(conn));
+    else connector_->close(std::move(conn), io_deadline());
+  }
+  closed_by_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+}
+
+// Closes an owned slot's connection (outside the lock) and frees its capacity.
+void PoolCore::retire(Slot& slot, CloseReason reason) noexcept {
+  const bool forked = slot.forked;
+  close_connection(slot, reason);
+  slot.forked = false;
+  std::shared_ptr<PoolCore> last;  // declared first: destroyed after the lock is released
+  std::lock_guard g(mu_);
+  slot.state.store(SlotState::empty, std::memory_order_release);
+  if (!forked) --open_;  // forked slots left the accounting at fork time
+  on_slot_emptied_locked();
+  if (self_ && open_ == 0) last = std::move(self_);
+}
+
+std::unique_ptr<Connection> PoolCore::detach(Slot& slot) noexcept {
+  bump(slot.releases);
+  std::unique_ptr<Connection> conn = std::move(slot.conn);
+  detached_.fetch_add(1, std::memory_order_relaxed);
+  const bool forked = slot.forked;
+  slot.forked = false;
+  std::shared_ptr<PoolCore> last;
+  std::lock_guard g(mu_);
+  slot.state.store(SlotState::empty, std::memory_order_release);
+  if (!forked) --open_;
+  on_slot_emptied_locked();
+  if (self_ && open_ == 0) last = std::move(self_);
+  return conn;
+}
+
+void PoolCore::on_slot_emptied_locked() noexcept {
+  if (over_capacity_.load() && open_ <= max_size_.load()) over_capacity_.store(false);
+  drained_cv_.notify_all();
+  // Capacity is free: the oldest waiter may connect now; the maintainer may refill min_idle.
+  if (Waiter* w = waiters_.front()) w->cv.notify_one();
+  maintainer_cv_.notify_one();
+}
+
+}  // namespace reservoir::detail
