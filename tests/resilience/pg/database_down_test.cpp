@@ -1,0 +1,201 @@
+// "Database down" (after HikariCP's published challenge): 8 threads call run() in a loop; the
+// PostgreSQL server is stopped under load, then started again. Every call must end within its
+// deadline (+ a margin for a loaded 2-core VM), the breaker must open and its rejections be
+// fast, connect attempts during the outage must stay bounded, and throughput must come back
+// soon after the server accepts connections again. Real time: this test waits for real I/O.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "pg_env.hpp"
+#include "reservoir/run.hpp"
+
+namespace reservoir {
+namespace {
+
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+
+struct Call {
+  Steady::time_point start;
+  Steady::time_point end;
+  bool ok;
+  ErrorKind kind;
+  std::uint32_t attempts;  // attempts run() started (an open breaker refuses before any)
+  Duration backoff;        // time run() spent between attempts
+};
+
+double ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+PoolConfig down_config() {
+  PoolConfig c;
+  c.name = "db-down";
+  c.min_idle = 2;
+  c.max_size = 8;
+  c.acquire_timeout = 1000ms;
+  c.connect_timeout = 500ms;
+  c.io_timeout = 500ms;
+  c.max_concurrent_connects = 2;
+  return c;
+}
+
+class Load {
+ public:
+  Load(TypedPool<pg::Connector>& pool, RunOptions options) : pool_(pool), options_(std::move(options)) {}
+
+  void start(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+  }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+  }
+  std::vector<Call> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  void loop() {
+    std::vector<Call> mine;
+    RunReport report;
+    RunOptions options = options_;
+    options.report = &report;
+    while (!stop_) {
+      const auto start = Steady::now();
+      auto r = run(pool_, [](pg::Connection& c, Attempt& a) { return c.query("SELECT 1", a.deadline()); }, options);
+      const auto end = Steady::now();
+      mine.push_back({start, end, r.ok(), r.ok() ? ErrorKind::internal : r.error().kind(), report.attempts,
+                      report.backoff});
+      // An open breaker answers in microseconds; don't let 8 threads spin on it.
+      if (!r.ok() && r.error().kind() == ErrorKind::circuit_open) std::this_thread::sleep_for(1ms);
+    }
+    std::lock_guard lock(mu_);
+    calls_.insert(calls_.end(), mine.begin(), mine.end());
+  }
+
+  TypedPool<pg::Connector>& pool_;
+  const RunOptions options_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::vector<Call> calls_;
+};
+
+// Successful calls ending in [from, to).
+std::size_t successes(const std::vector<Call>& calls, Steady::time_point from, Steady::time_point to) {
+  return static_cast<std::size_t>(std::count_if(calls.begin(), calls.end(), [&](const Call& c) {
+    return c.ok && c.end >= from && c.end < to;
+  }));
+}
+
+TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
+  RESERVOIR_REQUIRE_PG(env);
+  Clock& clock = SteadyClock::instance();
+  auto connector = pg::Connector::create(env.url);
+  ASSERT_TRUE(connector.ok());
+  const BreakerConfig breaker_config{.consecutive_failures = 3,
+                                     .open_time = 250ms,
+                                     .open_time_multiplier = 2.0,
+                                     .max_open_time = 1000ms,
+                                     .half_open_probes = 1};
+  auto breaker = CircuitBreaker::create(connector->endpoint(), breaker_config, clock);
+  ASSERT_TRUE(breaker.ok());
+  std::atomic<int> opened{0};
+  (*breaker)->add_listener([&](BreakerState, BreakerState to) { opened += to == BreakerState::open; });
+  PoolOptions pool_options;
+  pool_options.connect_gate = *breaker;
+  auto pool = TypedPool<pg::Connector>::create(down_config(), pool_options, std::move(connector).value());
+  ASSERT_TRUE(pool.ok()) << pool.error().message();
+  auto budget = RetryBudget::create(clock, {});
+  ASSERT_TRUE(budget.ok());
+
+  RunOptions options;
+  options.timeout = 1000ms;
+  options.retry.max_attempts = 3;
+  options.retry.backoff = {.initial = 50ms, .multiplier = 2.0, .cap = 200ms};
+  options.idempotent = true;
+  options.budget = *budget;
+  options.breaker = *breaker;
+  Load load(*pool, options);
+  load.start(8);
+
+  std::this_thread::sleep_for(1500ms);
+  const auto stopping = Steady::now();
+  ASSERT_EQ(env.pg_ctl("stop -m fast -w -t 30"), 0);
+  const auto stopped = Steady::now();
+  const PoolStats at_stop = pool->stats();
+  std::this_thread::sleep_for(3000ms);
+  const PoolStats before_start = pool->stats();
+  const auto starting = Steady::now();
+  const int started = env.pg_ctl("start -w -t 30 -l '" + env.data + "/../server.log'");
+  const auto accepting = Steady::now();  // pg_ctl -w returns once the server accepts connections
+  std::this_thread::sleep_for(3000ms);
+  load.stop();
+  ASSERT_EQ(started, 0) << "the server did not come back; run scripts/servers.sh start postgres";
+  const auto calls = load.calls();
+  const PoolStats end = pool->stats();
+
+  // 1. Every call ends within its deadline plus a margin (scheduling on a loaded 2-core VM).
+  double worst_ms = 0;
+  for (const Call& c : calls) worst_ms = std::max(worst_ms, ms(c.end - c.start));
+  EXPECT_LE(worst_ms, 1000 + 500) << "a call overran its 1000 ms deadline";
+
+  // 2. The breaker opened, and its rejections were fast: calls refused outright (by run()'s
+  // pre-check or the pool's gate), not those that first spent an attempt and a backoff.
+  EXPECT_GE(opened.load(), 1);
+  std::size_t rejected = 0;
+  double worst_rejection_ms = 0;
+  for (const Call& c : calls) {
+    if (!c.ok && c.kind == ErrorKind::circuit_open && c.attempts <= 1 && c.backoff == Duration::zero()) {
+      ++rejected;
+      worst_rejection_ms = std::max(worst_rejection_ms, ms(c.end - c.start));
+    }
+  }
+  EXPECT_GT(rejected, 0u);
+  EXPECT_LE(worst_rejection_ms, 100) << "an open-state call should fail fast";
+
+  // 3. Connect attempts during the outage are bounded by the breaker, not by the callers: the
+  // trip (3 failures + 2 more in flight, max_concurrent_connects), then at most one probe per
+  // open period, and open periods last at least 250 ms (250, 500, 1000, 1000 ms, ...).
+  const auto attempts = [](const PoolStats& s) { return s.created + s.failed_connects; };
+  const std::uint64_t outage_connects = attempts(before_start) - attempts(at_stop);
+  const double outage_ms = ms(starting - stopping);
+  const auto bound = static_cast<std::uint64_t>(3 + 2 + outage_ms / 250.0 + 1);
+  EXPECT_LE(outage_connects, bound) << "connect attempts during a " << outage_ms << " ms outage";
+
+  // 4. Throughput returns: a success soon after the server accepts connections, and a
+  // 500 ms window after that reaching half the pre-outage rate.
+  const std::size_t before_rate = successes(calls, stopping - 1000ms, stopping - 500ms);
+  Steady::time_point first_success = Steady::time_point::max();
+  for (const Call& c : calls) {
+    if (c.ok && c.end >= accepting) first_success = std::min(first_success, c.end);
+  }
+  ASSERT_NE(first_success, Steady::time_point::max()) << "no call succeeded after the restart";
+  Steady::time_point recovered = Steady::time_point::max();
+  for (auto t = accepting; t + 500ms <= accepting + 3000ms; t += 50ms) {
+    if (successes(calls, t, t + 500ms) * 2 >= before_rate) {
+      recovered = t + 500ms;
+      break;
+    }
+  }
+  EXPECT_LE(ms(first_success - accepting), 1500);
+  EXPECT_LE(ms(recovered - accepting), 2500) << "throughput did not come back";
+
+  std::printf("[ figures  ] calls=%zu worst_call=%.1f ms rejections=%zu worst_rejection=%.3f ms trips=%d\n",
+              calls.size(), worst_ms, rejected, worst_rejection_ms, opened.load());
+  std::printf("[ figures  ] outage=%.0f ms connects_during_outage=%llu (bound %llu) stop took %.0f ms\n",
+              outage_ms, static_cast<unsigned long long>(outage_connects), static_cast<unsigned long long>(bound),
+              ms(stopped - stopping));
+  std::printf("[ figures  ] before=%zu ok/500ms first_success=+%.0f ms half_rate_window_end=+%.0f ms pool: %s\n",
+              before_rate, ms(first_success - accepting), ms(recovered - accepting), end.to_string().c_str());
+  EXPECT_TRUE(pool->shutdown(2s).ok());
+}
+
+}  // namespace
+}  // namespace reservoir
