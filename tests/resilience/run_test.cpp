@@ -192,6 +192,27 @@ TEST_F(RunTest, BreakerJudgesOperationOutcomes) {
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 
+TEST_F(RunTest, SharedBudgetRefusesRetriesOnceSpent) {
+  auto budget = RetryBudget::create(clock_, {.ratio = 0.0, .min_retries_per_second = 1, .window = seconds(1)});
+  ASSERT_TRUE(budget.ok());
+  auto pool = make_pool();
+  RunOptions o = options(5);
+  o.budget = *budget;
+  int calls = 0;
+  auto flaky = [&](FakeConnection&) -> Status {
+    ++calls;
+    return Error(ErrorKind::busy, "fake:1: lock not available", true);
+  };
+  EXPECT_FALSE(run(pool, flaky, o).ok());
+  EXPECT_EQ(calls, 2) << "one retry from the 1/s floor, then the budget is spent";
+  EXPECT_EQ(report_.last_verdict, RetryVerdict::budget_exhausted);
+  calls = 0;
+  EXPECT_FALSE(run(pool, flaky, o).ok());
+  EXPECT_EQ(calls, 1) << "another caller finds the budget spent";
+  EXPECT_EQ((*budget)->stats().requests, 2u);
+  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
+}
+
 TEST_F(RunTest, UntypedPoolRunsOnTheOpaqueConnection) {
   auto typed = make_pool();
   Pool& pool = typed.untyped();

@@ -4,6 +4,9 @@
 // Script is shared with the test), never global.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -23,9 +26,21 @@ struct Script {
   std::deque<Error> connect_failures;  // consumed one per connect, before `down` is looked at
   bool down = false;                   // while true every connect fails: connection refused
   std::string retryable_code;          // a backend code the connector classifies as retryable
+  bool hold = false;                   // while true connects block (a slow server) until released
+  std::condition_variable released;
   int connects = 0;                    // attempts, successful or not
+  int in_connect = 0;                  // connects running now
+  int max_in_connect = 0;              // the most that ever ran at once
   int opened = 0;
   int closed = 0;
+
+  void release_held() {
+    {
+      std::lock_guard lock(mu);
+      hold = false;
+    }
+    released.notify_all();
+  }
 
   int open_now() {
     std::lock_guard lock(mu);
@@ -48,8 +63,12 @@ class ScriptedConnector {
   explicit ScriptedConnector(std::shared_ptr<Script> script) : script_(std::move(script)) {}
 
   Result<std::unique_ptr<FakeConnection>> connect(Deadline) {
-    std::lock_guard lock(script_->mu);
+    std::unique_lock lock(script_->mu);
     ++script_->connects;
+    script_->max_in_connect = std::max(script_->max_in_connect, ++script_->in_connect);
+    // Real time, bounded: only a test that forgets release_held() waits, and then only 10 s.
+    script_->released.wait_for(lock, std::chrono::seconds(10), [&] { return !script_->hold; });
+    --script_->in_connect;
     if (!script_->connect_failures.empty()) {
       Error e = script_->connect_failures.front();
       script_->connect_failures.pop_front();
