@@ -4,7 +4,7 @@
 // connector → discard the connection if it broke → retry per policy, within the same deadline.
 // Backoff waits use the deadline's clock, so ManualClock tests need no sleep.
 //
-//   auto rows = reservoir::run(pool, [&](PgConnection& c) { return c.query("SELECT 1"); },
+//   auto rows = reservoir::run(pool, [](pg::Connection& c, Attempt& a) { return c.query("SELECT 1", a.deadline()); },
 //                              {.timeout = 2s, .idempotent = true});
 //
 // fn takes the connection, or the connection and an Attempt& (to read the attempt number and
@@ -31,7 +31,8 @@ struct RunReport {
   Duration backoff = Duration::zero();              // total time spent waiting between attempts
 };
 
-// Plain data; fields may be added later (always with a default).
+// Plain data; fields may be added later (always with a default). One RunOptions may be shared
+// by many threads' calls, except `report`, which run() writes.
 struct RunOptions {
   // Bounds the whole call: acquires, attempts and backoff waits. Default: `timeout` from now on
   // the pool's clock.
