@@ -126,7 +126,8 @@ class CircuitBreaker final : public ConnectGate {
     TimePoint open_until;
   };
 
-  Admission admit_locked(TimePoint now, Transition& t);
+  Result<Permit> admit(bool from_gate);
+  Admission admit_locked(TimePoint now, bool from_gate, Transition& t);
   void record(Permit permit, Outcome outcome, bool from_gate) noexcept;
   Transition record_closed_locked(Outcome outcome);
   Transition open_locked(TripReason reason);
@@ -155,6 +156,7 @@ class CircuitBreaker final : public ConnectGate {
   std::uint32_t consecutive_ = 0;
   std::uint32_t trips_in_row_ = 0;
   std::uint32_t probes_in_flight_ = 0;
+  std::uint32_t gate_probes_in_flight_ = 0;  // of which admitted through the ConnectGate
   BreakerStats stats_;
 
   std::mutex listeners_mu_;

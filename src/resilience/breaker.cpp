@@ -67,7 +67,9 @@ CircuitBreaker::CircuitBreaker(Key, std::string name, const BreakerConfig& confi
 
 // ---- admission ------------------------------------------------------------------------------
 
-Result<CircuitBreaker::Permit> CircuitBreaker::allow() {
+Result<CircuitBreaker::Permit> CircuitBreaker::allow() { return admit(false); }
+
+Result<CircuitBreaker::Permit> CircuitBreaker::admit(bool from_gate) {
   // Generation first: if the state moves in between, the permit is stale and its outcome is
   // ignored, which is what a call admitted by the old state deserves.
   const std::uint64_t generation = generation_.load(std::memory_order_acquire);
@@ -82,7 +84,7 @@ Result<CircuitBreaker::Permit> CircuitBreaker::allow() {
   Transition t;
   {
     std::lock_guard lock(mu_);
-    admission = admit_locked(now, t);
+    admission = admit_locked(now, from_gate, t);
   }
   notify(t);
   switch (admission.verdict) {
@@ -93,7 +95,7 @@ Result<CircuitBreaker::Permit> CircuitBreaker::allow() {
   return admission.permit;
 }
 
-CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, Transition& t) {
+CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, bool from_gate, Transition& t) {
   Admission a;
   a.open_until = TimePoint{Duration(open_until_ns_.load(std::memory_order_relaxed))};
   BreakerState st = state_.load(std::memory_order_relaxed);
@@ -109,6 +111,7 @@ CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, Transition
       a.verdict = Admission::reject_probes;
     } else {
       ++probes_in_flight_;
+      gate_probes_in_flight_ += from_gate ? 1 : 0;
       ++stats_.probes;
       a.permit.probe = true;
     }
@@ -181,7 +184,7 @@ void CircuitBreaker::record_failure(Permit permit) noexcept { record(permit, Out
 void CircuitBreaker::record_ignored(Permit permit) noexcept { record(permit, Outcome::ignored, false); }
 
 Status CircuitBreaker::allow_connect() {
-  auto permit = allow();
+  auto permit = admit(true);
   if (!permit) return std::move(permit).error();
   return {};
 }
@@ -200,9 +203,12 @@ void CircuitBreaker::record(Permit permit, Outcome outcome, bool from_gate) noex
       case BreakerState::open:
         break;  // only gate outcomes get here: connects admitted before the trip
       case BreakerState::half_open: {
-        const bool probe = from_gate ? probes_in_flight_ > 0 : permit.probe;
+        // The gate carries no permit; a connect admitted before the trip that ends now is told
+        // apart from a probe only by whether a gate probe is in flight.
+        const bool probe = from_gate ? gate_probes_in_flight_ > 0 : permit.probe;
         if (!probe) break;
         --probes_in_flight_;
+        gate_probes_in_flight_ -= from_gate ? 1 : 0;
         if (outcome == Outcome::success) {
           ++stats_.successes;
           t = close_locked();
@@ -267,7 +273,8 @@ CircuitBreaker::Transition CircuitBreaker::close_locked() {
 
 CircuitBreaker::Transition CircuitBreaker::set_state_locked(BreakerState to) {
   const BreakerState from = state_.load(std::memory_order_relaxed);
-  if (to == BreakerState::half_open) probes_in_flight_ = 0;
+  probes_in_flight_ = 0;
+  gate_probes_in_flight_ = 0;
   generation_.fetch_add(1, std::memory_order_release);
   state_.store(to, std::memory_order_release);
   return Transition{from, to, true};

@@ -18,6 +18,26 @@ void wait_on(const Clock& clock, TimePoint until) {
   while (c.now() < until) c.wait_until(cv, lock, until);
 }
 
+// Hands a breaker permit back exactly once, even when fn throws: a probe permit never handed
+// back would hold the breaker half-open, refusing everyone, for good.
+class PermitGuard {
+ public:
+  PermitGuard(CircuitBreaker* breaker, CircuitBreaker::Permit permit) noexcept : breaker_(breaker), permit_(permit) {}
+  PermitGuard(const PermitGuard&) = delete;
+  PermitGuard& operator=(const PermitGuard&) = delete;
+  ~PermitGuard() {
+    if (breaker_ != nullptr) breaker_->record_ignored(permit_);
+  }
+  void outcome(bool failed) noexcept {
+    failed ? breaker_->record_failure(permit_) : breaker_->record_success(permit_);
+    breaker_ = nullptr;
+  }
+
+ private:
+  CircuitBreaker* breaker_;
+  CircuitBreaker::Permit permit_;
+};
+
 }  // namespace
 
 Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
@@ -58,21 +78,16 @@ Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, Sou
   // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
   auto lease = pool.acquire(attempt.deadline(), where);
   if (!lease) return std::move(lease).error();
-  std::optional<CircuitBreaker::Permit> permit;
+  std::optional<PermitGuard> permit;
   if (options.breaker) {
     auto admitted = options.breaker->allow();
     if (!admitted) return std::move(admitted).error();  // the unused lease goes back as is
-    permit = *admitted;
+    permit.emplace(options.breaker.get(), *admitted);
   }
   attempt.set_request_sent(true);
   Status s = fn(lease->connection(), attempt);
-  if (permit) {
-    if (!s && options.breaker_failures.contains(s.error().kind())) {
-      options.breaker->record_failure(*permit);
-    } else {
-      options.breaker->record_success(*permit);
-    }
-  }
+  // Only faults of the endpoint count against it; a backend error means it answered.
+  if (permit) permit->outcome(!s && options.breaker_failures.contains(s.error().kind()));
   if (!s && options.discard_on.contains(s.error().kind())) lease->discard();
   return s;
 }

@@ -225,6 +225,21 @@ TEST_F(BreakerTest, ConnectGateProbeFailureReopens) {
   EXPECT_EQ(b->stats().trips, 2u);
 }
 
+TEST_F(BreakerTest, ConnectAdmittedBeforeATripIsNotTakenForTheProbe) {
+  auto b = make(consecutive(2));
+  ConnectGate& gate = *b;
+  ASSERT_TRUE(gate.allow_connect().ok());  // a slow connect, admitted while closed
+  call(*b, false);
+  call(*b, false);
+  clock_.advance(seconds(5));
+  auto probe = b->allow();
+  ASSERT_TRUE(probe.ok() && probe->probe);
+  gate.connect_failed(Error::unavailable("db:5432", "connection refused"));  // the slow one ends
+  EXPECT_EQ(b->state(), BreakerState::half_open);
+  b->record_success(*probe);
+  EXPECT_EQ(b->state(), BreakerState::closed);
+}
+
 TEST_F(BreakerTest, ValidateNamesFieldValueAndRange) {
   auto message = [this](BreakerConfig c) {
     auto r = CircuitBreaker::create("x", c, clock_);

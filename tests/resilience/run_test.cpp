@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "jump_clock.hpp"
 #include "scripted_connector.hpp"
 
@@ -210,6 +212,24 @@ TEST_F(RunTest, SharedBudgetRefusesRetriesOnceSpent) {
   EXPECT_FALSE(run(pool, flaky, o).ok());
   EXPECT_EQ(calls, 1) << "another caller finds the budget spent";
   EXPECT_EQ((*budget)->stats().requests, 2u);
+  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
+}
+
+TEST_F(RunTest, ThrowingOperationHandsItsProbeBack) {
+  auto breaker = CircuitBreaker::create("fake:1", {.consecutive_failures = 1, .open_time = seconds(5)}, clock_);
+  ASSERT_TRUE(breaker.ok());
+  auto p = (*breaker)->allow();
+  (*breaker)->record_failure(*p);
+  clock_.advance(seconds(5));
+  auto pool = make_pool();
+  RunOptions o = options(1);
+  o.breaker = *breaker;
+  EXPECT_THROW((void)run(pool, [](FakeConnection&) -> Status { throw std::runtime_error("bug"); }, o),
+               std::runtime_error);
+  EXPECT_EQ((*breaker)->state(), BreakerState::half_open);
+  auto s = run(pool, [](FakeConnection&) -> Status { return {}; }, o);
+  EXPECT_TRUE(s.ok()) << "the probe slot was freed: " << s.error().message();
+  EXPECT_EQ((*breaker)->state(), BreakerState::closed);
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 
