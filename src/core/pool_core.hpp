@@ -98,6 +98,7 @@ class PoolCore {
   void retire_idle(CloseReason reason, std::size_t limit);
   void retire(Slot& slot, CloseReason reason) noexcept;
   void close_connection(Slot& slot, CloseReason reason) noexcept;
+  void free_slot(Slot& slot) noexcept;
   void on_slot_emptied_locked() noexcept;
   std::optional<CloseReason> retire_reason(Slot& slot, std::int64_t now_ns) const noexcept;
   bool needs_attention() const noexcept;

@@ -197,3 +197,20 @@ TEST_F(PoolTest, MaintainerThreadRefillsMinIdleOnTheInjectedClock) {
 
 }  // namespace
 }  // namespace reservoir::testing
+
+namespace reservoir::testing {
+namespace {
+
+TEST_F(PoolTest, MaintainerSeesConnectionsOpenedAfterItWentToSleep) {
+  PoolConfig c = quiet_config();
+  c.keepalive_interval = 30s;
+  Pool pool = make_pool(c, /*maintainer=*/true);
+  wait_for_waiters(1);  // the maintainer sleeps, with no connection to keep alive yet
+  { auto lease = pool.acquire(); }  // a borrower opens one
+  clock.advance(30s);
+  for (int i = 0; i < 2000 && connector->checks.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(connector->checks.load(), 1);
+}
+
+}  // namespace
+}  // namespace reservoir::testing
