@@ -42,9 +42,13 @@ struct RunOptions {
   // An idempotent operation may be retried even after its request may have reached the server.
   bool idempotent = false;
   std::shared_ptr<RetryBudget> budget;       // optional; share one per endpoint
-  // Optional; judges fn's outcomes. Acquire failures do not reach it: connect failures reach a
-  // breaker through the pool's ConnectGate (use the same breaker for both).
+  // Optional; judges fn's outcomes. Connect failures reach a breaker through the pool's
+  // ConnectGate: use the same breaker for both (PoolOptions::connect_gate), so that an open
+  // breaker also stops connects and acquire() fails fast.
   std::shared_ptr<CircuitBreaker> breaker;
+  // Set when `breaker` is NOT the pool's connect gate: then acquire failures (of the
+  // breaker_failures kinds) count against it too. Left false with a gate, they would count twice.
+  bool breaker_counts_acquire_failures = false;
   // Outcomes the breaker counts as failures; any other error means the endpoint answered.
   ErrorKindSet breaker_failures{ErrorKind::unavailable, ErrorKind::timeout};
   // Errors after which the connection is discarded rather than returned to the pool: it broke,

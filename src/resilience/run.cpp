@@ -77,7 +77,13 @@ Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, Sou
                     FunctionRef<Status(Connection&, Attempt&)> fn) {
   // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
   auto lease = pool.acquire(attempt.deadline(), where);
-  if (!lease) return std::move(lease).error();
+  if (!lease) {
+    if (options.breaker && options.breaker_counts_acquire_failures &&
+        options.breaker_failures.contains(lease.error().kind())) {
+      if (auto p = options.breaker->allow()) options.breaker->record_failure(*p);
+    }
+    return std::move(lease).error();
+  }
   std::optional<PermitGuard> permit;
   if (options.breaker) {
     auto admitted = options.breaker->allow();

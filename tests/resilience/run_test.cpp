@@ -178,6 +178,27 @@ TEST_F(RunTest, BreakerAsConnectGateFailsFastWhileDownAndProbesOnce) {
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 
+TEST_F(RunTest, BreakerThatIsNotTheGateCanCountAcquireFailures) {
+  auto breaker = CircuitBreaker::create("fake:1", {.consecutive_failures = 2, .open_time = seconds(5)}, clock_);
+  ASSERT_TRUE(breaker.ok());
+  script_->down = true;
+  auto pool = make_pool();  // no gate
+  RunOptions o = options(1);
+  o.breaker = *breaker;
+  auto noop = [](FakeConnection&) -> Status { return {}; };
+  EXPECT_FALSE(run(pool, noop, o).ok());
+  EXPECT_FALSE(run(pool, noop, o).ok());
+  EXPECT_EQ((*breaker)->state(), BreakerState::closed) << "by default acquire failures are the gate's to count";
+  o.breaker_counts_acquire_failures = true;
+  EXPECT_FALSE(run(pool, noop, o).ok());
+  EXPECT_FALSE(run(pool, noop, o).ok());
+  EXPECT_EQ((*breaker)->state(), BreakerState::open);
+  const int connects = script_->connect_count();
+  EXPECT_EQ(run(pool, noop, o).error().kind(), ErrorKind::circuit_open);
+  EXPECT_EQ(script_->connect_count(), connects);
+  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
+}
+
 TEST_F(RunTest, BreakerJudgesOperationOutcomes) {
   auto breaker = CircuitBreaker::create("fake:1", {.consecutive_failures = 2, .open_time = seconds(5)}, clock_);
   ASSERT_TRUE(breaker.ok());
