@@ -20,7 +20,7 @@
 
 namespace reservoir {
 
-// A set of ErrorKinds, as one word.
+// A set of ErrorKinds, as one word (ErrorKind has fewer than 32 values).
 class ErrorKindSet {
  public:
   constexpr ErrorKindSet() noexcept = default;
@@ -90,7 +90,7 @@ std::string_view to_string(RetryVerdict verdict) noexcept;
 // The retry state of one call. Not thread-safe (one per call).
 class Retrier {
  public:
-  // `policy` should have passed validate(). `budget` may be null. `seed` 0 = from the OS, drawn
+  // `policy` should have passed validate() and must outlive the Retrier. `budget` may be null. `seed` 0 = from the OS, drawn
   // only if a retry happens (the success path costs no entropy).
   Retrier(const RetryPolicy& policy, Deadline deadline, RetryBudget* budget, std::uint64_t seed = 0) noexcept;
 
