@@ -90,8 +90,8 @@ std::string_view to_string(RetryVerdict verdict) noexcept;
 // The retry state of one call. Not thread-safe (one per call).
 class Retrier {
  public:
-  // `policy` should have passed validate() and must outlive the Retrier. `budget` may be null. `seed` 0 = from the OS, drawn
-  // only if a retry happens (the success path costs no entropy).
+  // `policy` should have passed validate() and must outlive the Retrier. `budget` may be null.
+  // `seed` 0 = from the OS, drawn only if a retry happens (the success path costs no entropy).
   Retrier(const RetryPolicy& policy, Deadline deadline, RetryBudget* budget, std::uint64_t seed = 0) noexcept;
 
   // Call before each attempt; the first one counts as a request in the budget.
