@@ -47,13 +47,16 @@ PoolConfig down_config() {
 class Load {
  public:
   Load(TypedPool<pg::Connector>& pool, RunOptions options) : pool_(pool), options_(std::move(options)) {}
+  ~Load() { stop(); }  // a failed ASSERT must not leave joinable threads behind
 
   void start(int threads) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
   }
   void stop() {
     stop_ = true;
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
   }
   std::vector<Call> calls() {
     std::lock_guard lock(mu_);
@@ -85,6 +88,21 @@ class Load {
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::vector<Call> calls_;
+};
+
+// Starts the shared server again if the test stopped it and ended early, so the tests after
+// this one still have a server.
+struct RestartGuard {
+  const pg::test::PgEnv& env;
+  bool stopped = false;
+  int start() {
+    const int rc = env.pg_ctl("start -w -t 30 -l '" + env.data + "/../server.log'");
+    stopped = rc != 0;
+    return rc;
+  }
+  ~RestartGuard() {
+    if (stopped) (void)start();
+  }
 };
 
 // Successful calls ending in [from, to).
@@ -126,14 +144,16 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
   load.start(8);
 
   std::this_thread::sleep_for(1500ms);
+  RestartGuard server{env};
   const auto stopping = Steady::now();
+  server.stopped = true;
   ASSERT_EQ(env.pg_ctl("stop -m fast -w -t 30"), 0);
   const auto stopped = Steady::now();
   const PoolStats at_stop = pool->stats();
   std::this_thread::sleep_for(3000ms);
   const PoolStats before_start = pool->stats();
   const auto starting = Steady::now();
-  const int started = env.pg_ctl("start -w -t 30 -l '" + env.data + "/../server.log'");
+  const int started = server.start();
   const auto accepting = Steady::now();  // pg_ctl -w returns once the server accepts connections
   std::this_thread::sleep_for(3000ms);
   load.stop();
