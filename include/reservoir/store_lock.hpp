@@ -37,16 +37,16 @@ struct StoreLockOptions {
   // Time between attempts while waiting (>= 1 ms).
   std::chrono::milliseconds poll_interval{20};
   // Shown to other processes in the owner record; empty = this program's short name.
-  std::string program;
+  std::string program{};
   // Receives the warning when a dead owner's lock is recovered; null = stderr_logger(warn).
-  std::shared_ptr<Logger> logger;
+  std::shared_ptr<Logger> logger{};
 };
 
 // The owner record written into the lock file.
 struct StoreOwner {
   pid_t pid = 0;
-  std::string host;
-  std::string program;
+  std::string host{};
+  std::string program{};
   std::int64_t since_unix = 0;  // wall-clock seconds when the lock was taken
 
   // `pid 4242 (program, since 2026-11-23T21:30:00Z)`, with ` on host h` when not this host.

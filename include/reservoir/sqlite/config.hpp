@@ -38,9 +38,9 @@ struct Config {
   // `busy`), further bounded by the connect deadline (0 ms..1 h).
   std::chrono::milliseconds store_lock_wait{0};
   // Receives store-lock recoveries; null = stderr_logger(warn).
-  std::shared_ptr<Logger> logger;
+  std::shared_ptr<Logger> logger{};
   // Name shown to other processes in the store's owner record; empty = this program's name.
-  std::string program;
+  std::string program{};
 
   // OK, or `invalid_config` naming the field.
   Status validate() const;
