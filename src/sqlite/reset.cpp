@@ -74,6 +74,10 @@ Status Connector::reset(Connection& conn, Deadline deadline) {
     auto r = conn.execute("ROLLBACK", deadline);
     if (!r) return std::move(r).error();
   }
+  // PRAGMAs first: a borrower's query_only=1 would make dropping its temp tables fail.
+  if (!s.pragmas_written.empty()) {
+    if (auto st = restore_pragmas(conn, deadline); !st) return st;
+  }
   if (s.temp_objects) {
     if (auto st = drop_temp_objects(conn, deadline); !st) return st;
     s.temp_objects = false;
@@ -81,9 +85,6 @@ Status Connector::reset(Connection& conn, Deadline deadline) {
   if (s.attached) {
     if (auto st = detach_all(conn, deadline); !st) return st;
     s.attached = false;
-  }
-  if (!s.pragmas_written.empty()) {
-    if (auto st = restore_pragmas(conn, deadline); !st) return st;
   }
   return {};
 }
