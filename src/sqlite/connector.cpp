@@ -114,10 +114,10 @@ Status Connector::configure(Connection& conn, Deadline deadline) {
   detail::CallScope scope(s, deadline, /*internal=*/true);
   auto mode = conn.query("PRAGMA journal_mode=WAL", deadline);
   if (!mode) return std::move(mode).error();
-  auto text = mode->empty() ? Result<std::string>(std::string()) : mode->get_text(0, 0);
-  if (!text || text.value() != "wal") {
-    return Error(ErrorKind::unavailable, s.path + ": cannot switch to WAL mode (journal_mode stays " +
-                                             (text ? text.value() : std::string("unknown")) + ")", false);
+  const std::string text = mode->empty() ? std::string("unknown") : sql::to_text(mode->at(0, 0));
+  if (text != "wal") {
+    return Error(ErrorKind::unavailable, s.path + ": cannot switch to WAL mode (journal_mode stays " + text + ")",
+                 false);
   }
   auto sync = conn.execute("PRAGMA synchronous=" + std::string(to_string(config_.synchronous)), deadline);
   if (!sync) return std::move(sync).error();
@@ -127,7 +127,7 @@ Status Connector::configure(Connection& conn, Deadline deadline) {
       continue;
     }
     auto value = conn.query("PRAGMA " + name, deadline);
-    if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults[name] = value->get_text(0, 0).value();
+    if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults[name] = sql::to_text(value->at(0, 0));
   }
   return {};
 }
@@ -146,11 +146,10 @@ Status Connector::check(Connection& conn, CheckDepth depth, Deadline deadline) {
   auto r = conn.query(config_.deep_check_sql, deadline);
   if (!r) return std::move(r).error();
   if (is_check_pragma(config_.deep_check_sql)) {
-    auto first = r->empty() ? Result<std::string>(std::string("no answer")) : r->get_text(0, 0);
-    if (!first || first.value() != "ok") {
-      return Error(ErrorKind::backend,
-                   conn.path() + ": `" + config_.deep_check_sql + "` reported: " + (first ? first.value() : "NULL"),
-                   false, "SQLITE_CORRUPT");
+    const std::string first = r->empty() ? std::string("no answer") : sql::to_text(r->at(0, 0));
+    if (first != "ok") {
+      return Error(ErrorKind::backend, conn.path() + ": `" + config_.deep_check_sql + "` reported: " + first, false,
+                   "SQLITE_CORRUPT");
     }
   }
   return {};

@@ -28,9 +28,9 @@ Status drop_temp_objects(Connection& conn, Deadline deadline) {
       deadline);
   if (!rows) return std::move(rows).error();
   for (std::size_t i = 0; i < rows->size(); ++i) {
-    const std::string type = rows->get_text(i, 0).value();
+    const std::string type = sql::to_text(rows->at(i, 0));
     const std::string verb = type == "trigger" ? "DROP TRIGGER" : type == "view" ? "DROP VIEW" : "DROP TABLE";
-    auto r = conn.execute(verb + " IF EXISTS temp." + quote_identifier(rows->get_text(i, 1).value()), deadline);
+    auto r = conn.execute(verb + " IF EXISTS temp." + quote_identifier(sql::to_text(rows->at(i, 1))), deadline);
     if (!r) return std::move(r).error();
   }
   return {};
@@ -40,7 +40,7 @@ Status detach_all(Connection& conn, Deadline deadline) {
   auto rows = conn.query("PRAGMA database_list", deadline);
   if (!rows) return std::move(rows).error();
   for (std::size_t i = 0; i < rows->size(); ++i) {
-    const std::string name = rows->get_text(i, 1).value();
+    const std::string name = sql::to_text(rows->at(i, 1));
     if (name == "main" || name == "temp") continue;
     auto r = conn.execute("DETACH DATABASE " + quote_identifier(name), deadline);
     if (!r) return std::move(r).error();
