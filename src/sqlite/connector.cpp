@@ -123,11 +123,11 @@ Status Connector::configure(Connection& conn, Deadline deadline) {
   if (!sync) return std::move(sync).error();
   for (const std::string& name : detail::restorable_pragmas()) {
     if (name == "case_sensitive_like") {  // write-only; off unless someone turned it on
-      s.pragma_defaults[name] = "0";
+      s.pragma_defaults.insert_or_assign(name, std::string(1, '0'));  // not `= "0"`: g++ 12 -Wrestrict bug
       continue;
     }
     auto value = conn.query("PRAGMA " + name, deadline);
-    if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults[name] = sql::to_text(value->at(0, 0));
+    if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults.insert_or_assign(name, sql::to_text(value->at(0, 0)));
   }
   return {};
 }
