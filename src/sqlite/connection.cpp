@@ -67,6 +67,7 @@ Connection::Connection(sqlite3* db, StoreLock lock, std::unique_ptr<detail::Sess
     : db_(db), lock_(std::move(lock)), session_(std::move(session)) {}
 
 Connection::~Connection() {
+  detail::leave_writer_gate_if_done(*session_, nullptr);
   // close_v2 never fails with BUSY: statements are all finalized by each call.
   if (db_) sqlite3_close_v2(db_);
   db_ = nullptr;
@@ -95,6 +96,12 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
   if (!db_ || broken_) return Error::unavailable(path, "connection is broken or closed");
   if (deadline.expired()) return Error::timeout(path + ": deadline passed before the statement ran");
   detail::CallScope scope(*session_, deadline, session_->internal);
+  // Whatever happens below, a connection whose write transaction ended leaves the gate.
+  struct GateExit {
+    detail::Session& s;
+    sqlite3* db;
+    ~GateExit() { detail::leave_writer_gate_if_done(s, db); }
+  } gate_exit{*session_, db_};
   std::string_view rest = sql;
   while (!blank(rest)) {
     Stmt stmt;
@@ -131,6 +138,9 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
                                  sql::Rows* out) {
   const std::string& path = session_->path;
   if (auto st = bind_all(stmt, params, path); !st) return st;
+  if (!sqlite3_stmt_readonly(stmt)) {
+    if (auto st = detail::enter_writer_gate(*session_, deadline); !st) return st;
+  }
   const int ncols = sqlite3_column_count(stmt);
   std::vector<std::vector<sql::Value>> rows;
   for (;;) {

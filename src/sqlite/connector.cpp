@@ -87,6 +87,7 @@ Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
   session->path = path;
   session->busy_sleep_max = config_.busy_sleep_max;
   session->deep_check_sql = config_.deep_check_sql;
+  session->gate = detail::WriterGate::for_store(path);
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
                     (config_.create_if_missing ? SQLITE_OPEN_CREATE : 0);

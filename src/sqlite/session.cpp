@@ -110,6 +110,22 @@ void install_callbacks(sqlite3* db, Session& session) {
   sqlite3_set_authorizer(db, on_authorize, &session);
 }
 
+Status enter_writer_gate(Session& s, const Deadline& deadline) {
+  if (s.gate_held || !s.gate) return {};
+  if (!s.gate->enter(deadline)) {
+    return Error(ErrorKind::timeout, s.path + ": another writer holds the database lock (in this process)", true,
+                 "SQLITE_BUSY");
+  }
+  s.gate_held = true;
+  return {};
+}
+
+void leave_writer_gate_if_done(Session& s, sqlite3* db) noexcept {
+  if (!s.gate_held || (db && sqlite3_get_autocommit(db) == 0)) return;
+  s.gate_held = false;
+  s.gate->leave();
+}
+
 void pause(const Deadline& deadline, std::chrono::microseconds step) {
   const Clock& clock = deadline.clock();
   waitable(clock).sleep_until(std::min(clock.now() + Duration(step), deadline.when()));

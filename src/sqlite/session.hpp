@@ -13,6 +13,7 @@
 
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
+#include "writer_gate.hpp"
 
 namespace reservoir::sqlite::detail {
 
@@ -34,7 +35,17 @@ struct Session {
   std::set<std::string> pragmas_written;
   // Per-connection PRAGMA values read when the connection was opened.
   std::map<std::string, std::string> pragma_defaults;
+
+  // This store's in-process writer gate, and whether this connection is inside it (from its
+  // first write until its transaction ends).
+  std::shared_ptr<WriterGate> gate;
+  bool gate_held = false;
 };
+
+// Enters the writer gate unless this connection is already inside it. Errors: timeout.
+Status enter_writer_gate(Session& s, const Deadline& deadline);
+// Leaves the gate once `db` is back in autocommit mode (its write transaction ended).
+void leave_writer_gate_if_done(Session& s, sqlite3* db) noexcept;
 
 // Installs the busy handler and the authorizer that read `session`.
 void install_callbacks(sqlite3* db, Session& session);

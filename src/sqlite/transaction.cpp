@@ -42,7 +42,13 @@ Result<Transaction> Transaction::begin(Connection& conn, sql::TxOptions options,
     }
     return Transaction(conn, deadline, true);
   }
-  if (auto st = internal_exec(conn, "BEGIN IMMEDIATE", deadline); !st) return std::move(st).error();
+  // The writer gate first: queued writers of this process are woken as soon as it is free,
+  // where SQLite's busy handler could only sleep and retry. A failed BEGIN leaves it again.
+  if (auto st = detail::enter_writer_gate(conn.session(), deadline); !st) return std::move(st).error();
+  if (auto st = internal_exec(conn, "BEGIN IMMEDIATE", deadline); !st) {
+    detail::leave_writer_gate_if_done(conn.session(), conn.native_handle());
+    return std::move(st).error();
+  }
   return Transaction(conn, deadline, false);
 }
 
