@@ -2,7 +2,13 @@
 // busy waits bounded by the deadline.
 #include "reservoir/sqlite/connector.hpp"
 
+#include <sqlite3.h>
+
+#include <thread>
+
 #include <gtest/gtest.h>
+
+#include "reservoir/sqlite/transaction.hpp"
 
 #include "sqlite_test_support.hpp"
 
@@ -180,6 +186,67 @@ TEST_F(ConnectorTest, WriterWaitsForAShortTransactionInsteadOfFailing) {
   auto w = b->execute("INSERT INTO t VALUES (1)", in_10s());
   committer.join();
   ASSERT_TRUE(w) << w.error().message();
+}
+
+TEST_F(ConnectorTest, AWriterOutsideThePoolIsWaitedForThroughTheBusyHandler) {
+  // A raw handle (like a sqlite3 shell ignoring the store lock) is not in the writer gate;
+  // SQLite's busy handler waits for it, bounded by the deadline.
+  Connector c(config());
+  auto conn = open(c);
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->execute("CREATE TABLE t(x)", in_10s()));
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(config().path.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE; INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto w = conn->execute("INSERT INTO t VALUES (2)", in_ms(100));
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().kind(), ErrorKind::timeout);
+  EXPECT_EQ(w.error().code(), "SQLITE_BUSY");
+  EXPECT_NE(w.error().message().find("another writer holds the database lock (SQLITE_BUSY)"), std::string::npos)
+      << w.error().message();
+  ASSERT_EQ(sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  EXPECT_TRUE(conn->execute("INSERT INTO t VALUES (2)", in_10s()));
+}
+
+TEST_F(ConnectorTest, TheWriterGateIsLeftWhenTheTransactionEnds) {
+  Connector c(config());
+  auto a = open(c);
+  auto b = open(c);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->execute("CREATE TABLE t(x UNIQUE)", in_10s()));
+  {
+    auto tx = Transaction::begin(*a, {}, in_10s());
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(a->execute("INSERT INTO t VALUES (1)", in_10s()));
+    EXPECT_FALSE(a->execute("INSERT INTO t VALUES (1)", in_10s()));  // a failed statement keeps the tx
+    EXPECT_FALSE(b->execute("INSERT INTO t VALUES (2)", in_ms(20)));  // so b still queues
+    ASSERT_TRUE(tx->commit());
+  }
+  EXPECT_TRUE(b->execute("INSERT INTO t VALUES (2)", in_ms(1000)));
+  ASSERT_TRUE(a->execute("BEGIN; INSERT INTO t VALUES (3)", in_10s()));  // a borrower's own BEGIN
+  ASSERT_TRUE(c.reset(*a, in_10s()));                                      // rolled back on return
+  EXPECT_TRUE(b->execute("INSERT INTO t VALUES (3)", in_ms(1000)));
+  a.reset();  // closing a connection inside a transaction leaves the gate too
+}
+
+TEST_F(ConnectorTest, QueuedWriterWaitsOnTheInjectedClock) {
+  Connector c(config());
+  auto a = open(c);
+  auto b = open(c);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->execute("CREATE TABLE t(x)", in_10s()));
+  auto tx = Transaction::begin(*a, {}, in_10s());
+  ASSERT_TRUE(tx);
+  ManualClock clock;
+  std::optional<Result<std::int64_t>> got;
+  std::thread writer([&] { got = b->execute("INSERT INTO t VALUES (1)", Deadline::after(clock, std::chrono::seconds(5))); });
+  while (clock.waiters() == 0) std::this_thread::yield();
+  clock.advance(std::chrono::seconds(5));
+  writer.join();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(*got);
+  EXPECT_EQ(got->error().kind(), ErrorKind::timeout);
 }
 
 TEST_F(ConnectorTest, ExpiredDeadlineFailsBeforeRunning) {
