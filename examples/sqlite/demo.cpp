@@ -99,61 +99,74 @@ Status prepare_schema(SqlitePool& pool) {
   return {};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"reservoir-demo: a bounded connection pool on an embedded SQLite store"};
+struct DemoOptions {
   std::string path = "./reservoir-demo.db";
   std::uint64_t ops = 1000;
   std::vector<int> client_counts{5, 10};
   int op_timeout_ms = 2000;
-  app.add_option("db", path, "store file (created if missing; its directory must exist)")->capture_default_str();
-  app.add_option("--ops", ops, "operations per phase (insert + select each)")->capture_default_str()->check(CLI::Range(1, 1000000));
-  app.add_option("--clients", client_counts, "concurrent client counts, one phase each")->capture_default_str()->check(CLI::Range(1, 64));
-  app.add_option("--op-timeout-ms", op_timeout_ms, "deadline of each operation")->capture_default_str()->check(CLI::Range(1, 60000));
-  CLI11_PARSE(app, argc, argv);
+};
 
-  const int max_clients = *std::max_element(client_counts.begin(), client_counts.end());
-  PoolConfig pool_config{.name = "demo", .min_idle = 2, .max_size = static_cast<std::size_t>(std::max(max_clients, 2)),
-                         .init_mode = InitMode::fail_fast};
-  auto pool = SqlitePool::create(pool_config, PoolOptions{}, sqlite::Config{.path = path, .program = "reservoir-demo"});
-  if (!pool) {
-    std::fprintf(stderr, "reservoir-demo: cannot open the pool: %s\n", pool.error().message().c_str());
-    return 1;
-  }
-  if (auto st = prepare_schema(*pool); !st) {
-    std::fprintf(stderr, "reservoir-demo: %s\n", st.error().message().c_str());
-    return 1;
-  }
-  const auto& cfg = pool->connector().config();
-  std::printf("reservoir-demo: store %s (WAL, synchronous=%s), pool max_size=%zu; owner record in %s.lock\n",
-              path.c_str(), std::string(sqlite::to_string(cfg.synchronous)).c_str(), pool_config.max_size, path.c_str());
+int fail(const std::string& what, const Error& e) {
+  std::fprintf(stderr, "reservoir-demo: %s: %s\n", what.c_str(), e.message().c_str());
+  return 1;
+}
+
+// Runs every phase; returns the number of failed operations and the first failure.
+std::pair<std::uint64_t, std::string> run_phases(SqlitePool& pool, const DemoOptions& o) {
   std::printf("%-14s %8s %10s %10s %10s %10s %8s\n", "phase", "ops", "ops/s", "p50 us", "p95 us", "p99 us", "errors");
-
-  const Duration op_timeout = std::chrono::milliseconds(op_timeout_ms);
-  std::uint64_t errors = 0;
-  std::string first_error;
+  const Duration op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
   // The whole run stays under ~10 s: phases share 6 s, and an operation in flight when its
   // phase stops is bounded by its own deadline.
-  const Duration phase_cap = std::chrono::seconds(6) / static_cast<int>(client_counts.size() + 1);
+  const Duration phase_cap = std::chrono::seconds(6) / static_cast<int>(o.client_counts.size() + 1);
+  std::uint64_t errors = 0;
+  std::string first_error;
   auto run = [&](const std::string& name, int clients) {
-    PhaseResult r = run_phase(*pool, clients, ops, op_timeout, phase_cap);
+    PhaseResult r = run_phase(pool, clients, o.ops, op_timeout, phase_cap);
     print_phase(name, r);
     errors += r.errors;
     if (first_error.empty()) first_error = r.first_error;
   };
   run("sequential", 1);
-  for (int c : client_counts) run(std::to_string(c) + " clients", c);
+  for (int c : o.client_counts) run(std::to_string(c) + " clients", c);
+  return {errors, first_error};
+}
 
+int run_demo(const DemoOptions& o) {
+  const int max_clients = *std::max_element(o.client_counts.begin(), o.client_counts.end());
+  PoolConfig pool_config{.name = "demo", .min_idle = 2, .max_size = static_cast<std::size_t>(std::max(max_clients, 2)),
+                         .init_mode = InitMode::fail_fast};
+  auto pool = SqlitePool::create(pool_config, PoolOptions{}, sqlite::Config{.path = o.path, .program = "reservoir-demo"});
+  if (!pool) return fail("cannot open the pool", pool.error());
+  if (auto st = prepare_schema(*pool); !st) return fail("schema", st.error());
+  std::printf("reservoir-demo: store %s (WAL, synchronous=%s), pool max_size=%zu; owner record in %s.lock\n",
+              o.path.c_str(), std::string(sqlite::to_string(pool->connector().config().synchronous)).c_str(),
+              pool_config.max_size, o.path.c_str());
+  const auto [errors, first_error] = run_phases(*pool, o);
   std::printf("pool: %s\n", pool->stats().to_string().c_str());
-  if (auto st = pool->shutdown(std::chrono::seconds(2)); !st) {
-    std::fprintf(stderr, "reservoir-demo: shutdown: %s\n", st.error().message().c_str());
-    return 1;
-  }
+  if (auto st = pool->shutdown(std::chrono::seconds(2)); !st) return fail("shutdown", st.error());
   if (errors > 0) {
     std::fprintf(stderr, "reservoir-demo: %llu operations failed; first: %s\n",
                  static_cast<unsigned long long>(errors), first_error.c_str());
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"reservoir-demo: a bounded connection pool on an embedded SQLite store"};
+  DemoOptions o;
+  app.add_option("db", o.path, "store file (created if missing; its directory must exist)")->capture_default_str();
+  app.add_option("--ops", o.ops, "operations per phase (insert + select each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--clients", o.client_counts, "concurrent client counts, one phase each")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--op-timeout-ms", o.op_timeout_ms, "deadline of each operation")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60000));
+  CLI11_PARSE(app, argc, argv);
+  return run_demo(o);
 }
