@@ -2,6 +2,7 @@
 #include "reservoir/sqlite/connection.hpp"
 
 #include <cctype>
+#include <utility>
 #include <vector>
 
 #include "session.hpp"
@@ -68,6 +69,8 @@ Connection::Connection(sqlite3* db, StoreLock lock, std::unique_ptr<detail::Sess
 
 Connection::~Connection() {
   detail::leave_writer_gate_if_done(*session_, nullptr);
+  if (db_) session_->cache.clear();
+  else session_->cache.forget();  // forget_handle(): the handle and its statements are leaked
   // close_v2 never fails with BUSY: statements are all finalized by each call.
   if (db_) sqlite3_close_v2(db_);
   db_ = nullptr;
@@ -102,32 +105,50 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
     sqlite3* db;
     ~GateExit() { detail::leave_writer_gate_if_done(s, db); }
   } gate_exit{*session_, db_};
+  detail::StatementCache& cache = session_->cache;
+  if (sqlite3_stmt* cached = cache.take(sql)) {  // the whole text is one cached statement
+    Stmt stmt{cached};
+    Status st = run_statement(cached, params, deadline, out);
+    cache.put(std::string(sql), std::exchange(stmt.p, nullptr));
+    return st;
+  }
+  const bool cacheable = detail::StatementCache::cacheable(sql);
   std::string_view rest = sql;
   while (!blank(rest)) {
     Stmt stmt;
     const char* tail = nullptr;
-    int rc = sqlite3_prepare_v3(db_, rest.data(), static_cast<int>(rest.size()), 0, &stmt.p, &tail);
-    for (; (rc & 0xff) == SQLITE_BUSY && !deadline.expired(); rc = sqlite3_prepare_v3(db_, rest.data(),
-                                                                  static_cast<int>(rest.size()), 0, &stmt.p, &tail)) {
-      detail::pause(deadline, session_->busy_sleep_max);  // the schema was locked mid-change
-    }
-    if (rc != SQLITE_OK) {
-      if (rc == SQLITE_AUTH && !session_->denied.empty()) {
-        return Error(ErrorKind::invalid_argument, path + ": " + session_->denied, false, "SQLITE_AUTH");
-      }
-      if (detail::breaks_connection(rc)) broken_ = true;
-      return detail::make_error(db_, rc, path);
-    }
+    session_->touched = false;
+    if (auto st = prepare_first(rest, deadline, cacheable, &stmt.p, &tail); !st) return st;
     const std::string_view next(tail, static_cast<std::size_t>(rest.data() + rest.size() - tail));
+    const bool whole_text = rest.data() == sql.data() && blank(next);
     rest = next;
     if (stmt.p == nullptr) continue;  // only a comment
     if (!params.empty() && !blank(next)) {
       return Error::make(ErrorKind::invalid_argument,
                          path + ": parameters can only be bound to a single statement; run the others separately");
     }
-    if (auto st = run_statement(stmt.p, params, deadline, out); !st) return st;
+    Status st = run_statement(stmt.p, params, deadline, out);
+    if (whole_text && cacheable && !session_->touched) cache.put(std::string(sql), std::exchange(stmt.p, nullptr));
+    if (!st) return st;
   }
   return {};
+}
+
+// Prepares the first statement of `rest`, retrying while the schema is locked mid-change.
+Status Connection::prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
+                                 const char** tail) {
+  const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0;
+  int rc = sqlite3_prepare_v3(db_, rest.data(), static_cast<int>(rest.size()), flags, stmt, tail);
+  while ((rc & 0xff) == SQLITE_BUSY && !deadline.expired()) {
+    detail::pause(deadline, session_->busy_sleep_max);
+    rc = sqlite3_prepare_v3(db_, rest.data(), static_cast<int>(rest.size()), flags, stmt, tail);
+  }
+  if (rc == SQLITE_OK) return {};
+  if (rc == SQLITE_AUTH && !session_->denied.empty()) {
+    return Error(ErrorKind::invalid_argument, session_->path + ": " + session_->denied, false, "SQLITE_AUTH");
+  }
+  if (detail::breaks_connection(rc)) broken_ = true;
+  return detail::make_error(db_, rc, session_->path);
 }
 
 // Steps one statement to completion. In autocommit mode a busy statement is retried from the

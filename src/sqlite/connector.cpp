@@ -101,6 +101,7 @@ Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
   auto conn = std::make_unique<Connection>(db, std::move(lock).value(), std::move(session));
   detail::install_callbacks(db, conn->session());
   if (auto st = configure(*conn, deadline); !st) {
+    conn->session().cache.clear();
     conn->forget_handle();
     sqlite3_close_v2(db);
     if (created_here) remove_created(path);

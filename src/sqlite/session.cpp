@@ -37,19 +37,20 @@ int on_authorize(void* arg, int action, const char* a3, const char* a4, const ch
     case SQLITE_CREATE_TEMP_VIEW:
     case SQLITE_CREATE_TEMP_TRIGGER:
     case SQLITE_CREATE_TEMP_INDEX:
-      s->temp_objects = true;
+      s->temp_objects = s->touched = true;
       break;
     case SQLITE_CREATE_TABLE:
     case SQLITE_CREATE_VIEW:
     case SQLITE_CREATE_TRIGGER:
-      if (db && lower(db) == "temp") s->temp_objects = true;
+      if (db && lower(db) == "temp") s->temp_objects = s->touched = true;
       break;
     case SQLITE_ATTACH:
-      s->attached = true;
+      s->attached = s->touched = true;
       break;
     case SQLITE_PRAGMA: {
       if (a4 == nullptr) break;  // a read
       const std::string name = lower(a3);
+      s->touched = true;
       if (is_denied_pragma(name)) {
         s->denied = "PRAGMA " + name + " is managed by the pool (busy waits are bounded by each call's deadline; "
                     "the store stays in WAL mode)";

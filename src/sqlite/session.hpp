@@ -13,6 +13,7 @@
 
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
+#include "statement_cache.hpp"
 #include "writer_gate.hpp"
 
 namespace reservoir::sqlite::detail {
@@ -33,6 +34,10 @@ struct Session {
   bool temp_objects = false;
   bool attached = false;
   std::set<std::string> pragmas_written;
+  // Set by the authorizer when the statement being prepared changed any of the above (or was
+  // denied): such a statement is never cached, or its next run would go unnoticed.
+  bool touched = false;
+  StatementCache cache;
   // Per-connection PRAGMA values read when the connection was opened.
   std::map<std::string, std::string> pragma_defaults;
 

@@ -249,6 +249,37 @@ TEST_F(ConnectorTest, QueuedWriterWaitsOnTheInjectedClock) {
   EXPECT_EQ(got->error().kind(), ErrorKind::timeout);
 }
 
+TEST_F(ConnectorTest, CachedStatementsFollowSchemaChangesAndSeeNewData) {
+  Connector c(config());
+  auto a = open(c);
+  auto b = open(c);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->execute("CREATE TABLE t(x)", in_10s()));
+  const std::string count = "SELECT count(*) FROM t";
+  for (std::int64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(a->query(count, in_10s())->get_int(0, 0).value(), i);  // cached after the first run
+    ASSERT_TRUE(b->execute("INSERT INTO t VALUES (?1)", {i}, in_10s()));  // visible: no stale snapshot
+  }
+  ASSERT_TRUE(b->execute("DROP TABLE t; CREATE TABLE t(x, y)", in_10s()));
+  EXPECT_EQ(a->query(count, in_10s())->get_int(0, 0).value(), 0);  // re-prepared for the new table
+  ASSERT_TRUE(b->execute("DROP TABLE t", in_10s()));
+  auto gone = a->query(count, in_10s());
+  ASSERT_FALSE(gone);
+  EXPECT_NE(gone.error().message().find("no such table: t"), std::string::npos) << gone.error().message();
+}
+
+TEST_F(ConnectorTest, ACachedStatementOnAResetTempTableFailsInsteadOfLeaking) {
+  Connector c(config());
+  auto conn = open(c);
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->execute("CREATE TEMP TABLE scratch(x)", in_10s()));
+  ASSERT_TRUE(conn->execute("INSERT INTO scratch VALUES (1)", in_10s()));  // cached
+  ASSERT_TRUE(c.reset(*conn, in_10s()));
+  auto r = conn->execute("INSERT INTO scratch VALUES (1)", in_10s());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::backend);
+}
+
 TEST_F(ConnectorTest, ExpiredDeadlineFailsBeforeRunning) {
   Connector c(config());
   auto conn = open(c);

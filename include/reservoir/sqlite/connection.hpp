@@ -87,6 +87,8 @@ class Connection {
  private:
   // Runs every statement in `sql`; keeps the last statement's rows in `out` if given.
   Status run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out);
+  Status prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
+                       const char** tail);
   Status run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline,
                        sql::Rows* out);
 
