@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -104,6 +105,7 @@ struct DemoOptions {
   std::uint64_t ops = 1000;
   std::vector<int> client_counts{5, 10};
   int op_timeout_ms = 2000;
+  sqlite::Synchronous synchronous = sqlite::Synchronous::normal;
 };
 
 int fail(const std::string& what, const Error& e) {
@@ -135,7 +137,7 @@ int run_demo(const DemoOptions& o) {
   const int max_clients = *std::max_element(o.client_counts.begin(), o.client_counts.end());
   PoolConfig pool_config{.name = "demo", .min_idle = 2, .max_size = static_cast<std::size_t>(std::max(max_clients, 2)),
                          .init_mode = InitMode::fail_fast};
-  auto pool = SqlitePool::create(pool_config, PoolOptions{}, sqlite::Config{.path = o.path, .program = "reservoir-demo"});
+  auto pool = SqlitePool::create(pool_config, PoolOptions{}, sqlite::Config{.path = o.path, .synchronous = o.synchronous, .program = "reservoir-demo"});
   if (!pool) return fail("cannot open the pool", pool.error());
   if (auto st = prepare_schema(*pool); !st) return fail("schema", st.error());
   std::printf("reservoir-demo: store %s (WAL, synchronous=%s), pool max_size=%zu; owner record in %s.lock\n",
@@ -167,6 +169,15 @@ int main(int argc, char** argv) {
   app.add_option("--op-timeout-ms", o.op_timeout_ms, "deadline of each operation")
       ->capture_default_str()
       ->check(CLI::Range(1, 60000));
+  const std::map<std::string, sqlite::Synchronous> levels{{"off", sqlite::Synchronous::off},
+                                                         {"normal", sqlite::Synchronous::normal},
+                                                         {"full", sqlite::Synchronous::full},
+                                                         {"extra", sqlite::Synchronous::extra}};
+  std::string level = "normal";
+  app.add_option("--synchronous", level, "PRAGMA synchronous: off, normal, full, extra")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"off", "normal", "full", "extra"}));
   CLI11_PARSE(app, argc, argv);
+  o.synchronous = levels.at(level);
   return run_demo(o);
 }
