@@ -48,8 +48,7 @@ Status detach_all(Connection& conn, Deadline deadline) {
   return {};
 }
 
-Status restore_pragmas(Connection& conn, Deadline deadline) {
-  detail::Session& s = conn.session();
+Status restore_pragmas(Connection& conn, detail::Session& s, Deadline deadline) {
   for (const std::string& name : s.pragmas_written) {
     auto it = s.pragma_defaults.find(name);
     if (it == s.pragma_defaults.end()) {
@@ -76,7 +75,7 @@ Status Connector::reset(Connection& conn, Deadline deadline) {
   }
   // PRAGMAs first: a borrower's query_only=1 would make dropping its temp tables fail.
   if (!s.pragmas_written.empty()) {
-    if (auto st = restore_pragmas(conn, deadline); !st) return st;
+    if (auto st = restore_pragmas(conn, s, deadline); !st) return st;
   }
   if (s.temp_objects) {
     if (auto st = drop_temp_objects(conn, deadline); !st) return st;

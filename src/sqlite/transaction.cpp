@@ -22,13 +22,13 @@ Status as_status(Result<std::int64_t> r) {
   return {};
 }
 
+}  // namespace
+
 // Our own statements: the authorizer must not count query_only as a borrower's change.
-Status internal_exec(Connection& conn, const std::string& sql, Deadline deadline) {
+Status Transaction::internal_exec(Connection& conn, const std::string& sql, Deadline deadline) {
   detail::CallScope scope(conn.session(), deadline, /*internal=*/true);
   return as_status(conn.execute(sql, deadline));
 }
-
-}  // namespace
 
 Result<Transaction> Transaction::begin(Connection& conn, sql::TxOptions options, Deadline deadline) {
   if (conn.in_transaction()) {

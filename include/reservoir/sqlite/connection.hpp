@@ -79,12 +79,15 @@ class Connection {
   // The raw handle, for what the helper does not cover. Do not install a busy handler or
   // busy_timeout on it: that would replace the deadline-bounded one.
   sqlite3* native_handle() noexcept { return db_; }
+
+ private:
+  friend class Connector;
+  friend class Transaction;
+
   detail::Session& session() noexcept { return *session_; }
   // Forgets the handle without closing it (a connection inherited across fork(): closing it
   // here could checkpoint the parent's WAL). Used by Connector::abandon().
   void forget_handle() noexcept { db_ = nullptr; }
-
- private:
   // Runs every statement in `sql`; keeps the last statement's rows in `out` if given.
   Status run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out);
   Status prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -61,6 +62,7 @@ class Transaction {
       : conn_(&conn), deadline_(deadline), read_only_(read_only) {}
   Status run_named(std::string_view verb, std::string_view name, Deadline deadline);
   Status finish(std::string_view sql, Deadline deadline);
+  static Status internal_exec(Connection& conn, const std::string& sql, Deadline deadline);
 
   Connection* conn_;
   Deadline deadline_;
