@@ -29,9 +29,9 @@ struct Fixture : ::testing::Test {
   }
 };
 
-using ConnectorTest = Fixture;
+using SqliteConnector = Fixture;
 
-TEST_F(ConnectorTest, OpensInWalModeWithTheConfiguredSynchronousLevel) {
+TEST_F(SqliteConnector, OpensInWalModeWithTheConfiguredSynchronousLevel) {
   Config cfg = config();
   cfg.synchronous = Synchronous::full;
   Connector c(cfg);
@@ -48,7 +48,7 @@ TEST_F(ConnectorTest, OpensInWalModeWithTheConfiguredSynchronousLevel) {
   EXPECT_FALSE(std::filesystem::exists(cfg.path + ".lock"));
 }
 
-TEST_F(ConnectorTest, QueryAndExecuteBindEveryValueType) {
+TEST_F(SqliteConnector, QueryAndExecuteBindEveryValueType) {
   Connector c(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
@@ -69,7 +69,7 @@ TEST_F(ConnectorTest, QueryAndExecuteBindEveryValueType) {
   EXPECT_EQ(updated.value(), 1);
 }
 
-TEST_F(ConnectorTest, SeveralStatementsWithoutParametersReturnTheLastRows) {
+TEST_F(SqliteConnector, SeveralStatementsWithoutParametersReturnTheLastRows) {
   Connector c(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
@@ -81,7 +81,7 @@ TEST_F(ConnectorTest, SeveralStatementsWithoutParametersReturnTheLastRows) {
   EXPECT_EQ(both.error().kind(), ErrorKind::invalid_argument);
 }
 
-TEST_F(ConnectorTest, ParameterCountMismatchIsInvalidArgument) {
+TEST_F(SqliteConnector, ParameterCountMismatchIsInvalidArgument) {
   Connector c(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
@@ -91,7 +91,7 @@ TEST_F(ConnectorTest, ParameterCountMismatchIsInvalidArgument) {
   EXPECT_NE(r.error().message().find("takes 2 parameters, 1 given"), std::string::npos) << r.error().message();
 }
 
-TEST_F(ConnectorTest, ErrorsCarryTheSqliteCodeAndAreNotRetryable) {
+TEST_F(SqliteConnector, ErrorsCarryTheSqliteCodeAndAreNotRetryable) {
   Connector c(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
@@ -112,7 +112,7 @@ TEST_F(ConnectorTest, ErrorsCarryTheSqliteCodeAndAreNotRetryable) {
   EXPECT_FALSE(conn->is_broken());  // a caller's mistake does not break the connection
 }
 
-TEST_F(ConnectorTest, ChecksAtEachDepth) {
+TEST_F(SqliteConnector, ChecksAtEachDepth) {
   Config cfg = config();
   Connector c(cfg);
   auto conn = open(c);
@@ -128,7 +128,7 @@ TEST_F(ConnectorTest, ChecksAtEachDepth) {
   EXPECT_EQ(fast.error().kind(), ErrorKind::unavailable);
 }
 
-TEST_F(ConnectorTest, DeepCheckRunsTheConfiguredStatement) {
+TEST_F(SqliteConnector, DeepCheckRunsTheConfiguredStatement) {
   Config cfg = config();
   cfg.deep_check_sql = "SELECT count(*) FROM missing_table";
   Connector c(cfg);
@@ -147,7 +147,7 @@ TEST_F(ConnectorTest, DeepCheckRunsTheConfiguredStatement) {
   EXPECT_TRUE(c2.check(*conn2, CheckDepth::deep, in_10s()));
 }
 
-TEST_F(ConnectorTest, BusyWriterTimesOutAtTheDeadlineNamingTheHolder) {
+TEST_F(SqliteConnector, BusyWriterTimesOutAtTheDeadlineNamingTheHolder) {
   Connector c(config());
   auto a = open(c);
   auto b = open(c);
@@ -172,7 +172,7 @@ TEST_F(ConnectorTest, BusyWriterTimesOutAtTheDeadlineNamingTheHolder) {
   EXPECT_TRUE(b->execute("INSERT INTO t VALUES (2)", in_10s()));
 }
 
-TEST_F(ConnectorTest, WriterWaitsForAShortTransactionInsteadOfFailing) {
+TEST_F(SqliteConnector, WriterWaitsForAShortTransactionInsteadOfFailing) {
   Connector c(config());
   auto a = open(c);
   auto b = open(c);
@@ -188,7 +188,7 @@ TEST_F(ConnectorTest, WriterWaitsForAShortTransactionInsteadOfFailing) {
   ASSERT_TRUE(w) << w.error().message();
 }
 
-TEST_F(ConnectorTest, AWriterOutsideThePoolIsWaitedForThroughTheBusyHandler) {
+TEST_F(SqliteConnector, AWriterOutsideThePoolIsWaitedForThroughTheBusyHandler) {
   // A raw handle (like a sqlite3 shell ignoring the store lock) is not in the writer gate;
   // SQLite's busy handler waits for it, bounded by the deadline.
   Connector c(config());
@@ -209,7 +209,7 @@ TEST_F(ConnectorTest, AWriterOutsideThePoolIsWaitedForThroughTheBusyHandler) {
   EXPECT_TRUE(conn->execute("INSERT INTO t VALUES (2)", in_10s()));
 }
 
-TEST_F(ConnectorTest, TheWriterGateIsLeftWhenTheTransactionEnds) {
+TEST_F(SqliteConnector, TheWriterGateIsLeftWhenTheTransactionEnds) {
   Connector c(config());
   auto a = open(c);
   auto b = open(c);
@@ -230,7 +230,7 @@ TEST_F(ConnectorTest, TheWriterGateIsLeftWhenTheTransactionEnds) {
   a.reset();  // closing a connection inside a transaction leaves the gate too
 }
 
-TEST_F(ConnectorTest, QueuedWriterWaitsOnTheInjectedClock) {
+TEST_F(SqliteConnector, QueuedWriterWaitsOnTheInjectedClock) {
   Connector c(config());
   auto a = open(c);
   auto b = open(c);
@@ -249,7 +249,7 @@ TEST_F(ConnectorTest, QueuedWriterWaitsOnTheInjectedClock) {
   EXPECT_EQ(got->error().kind(), ErrorKind::timeout);
 }
 
-TEST_F(ConnectorTest, CachedStatementsFollowSchemaChangesAndSeeNewData) {
+TEST_F(SqliteConnector, CachedStatementsFollowSchemaChangesAndSeeNewData) {
   Connector c(config());
   auto a = open(c);
   auto b = open(c);
@@ -268,7 +268,7 @@ TEST_F(ConnectorTest, CachedStatementsFollowSchemaChangesAndSeeNewData) {
   EXPECT_NE(gone.error().message().find("no such table: t"), std::string::npos) << gone.error().message();
 }
 
-TEST_F(ConnectorTest, ACachedStatementOnAResetTempTableFailsInsteadOfLeaking) {
+TEST_F(SqliteConnector, ACachedStatementOnAResetTempTableFailsInsteadOfLeaking) {
   Connector c(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
@@ -280,7 +280,7 @@ TEST_F(ConnectorTest, ACachedStatementOnAResetTempTableFailsInsteadOfLeaking) {
   EXPECT_EQ(r.error().kind(), ErrorKind::backend);
 }
 
-TEST_F(ConnectorTest, ExpiredDeadlineFailsBeforeRunning) {
+TEST_F(SqliteConnector, ExpiredDeadlineFailsBeforeRunning) {
   Connector c(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
@@ -290,7 +290,7 @@ TEST_F(ConnectorTest, ExpiredDeadlineFailsBeforeRunning) {
   EXPECT_FALSE(conn->query("SELECT * FROM t", in_10s()));  // it never ran
 }
 
-TEST_F(ConnectorTest, ManagedPragmasAreRefused) {
+TEST_F(SqliteConnector, ManagedPragmasAreRefused) {
   Connector c(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
@@ -304,7 +304,7 @@ TEST_F(ConnectorTest, ManagedPragmasAreRefused) {
   EXPECT_EQ(conn->query("PRAGMA journal_mode", in_10s())->get_text(0, 0).value(), "wal");
 }
 
-TEST_F(ConnectorTest, InvalidConfigIsRefused) {
+TEST_F(SqliteConnector, InvalidConfigIsRefused) {
   for (Config cfg : {Config{.path = ""}, Config{.path = ":memory:"}, Config{.path = "file:x.db?mode=ro"},
                      Config{.path = "x.db", .busy_sleep_max = std::chrono::microseconds(0)}}) {
     Connector c(cfg);
@@ -314,7 +314,7 @@ TEST_F(ConnectorTest, InvalidConfigIsRefused) {
   }
 }
 
-TEST_F(ConnectorTest, SecondProcessIsToldWhoOwnsTheStore) {
+TEST_F(SqliteConnector, SecondProcessIsToldWhoOwnsTheStore) {
   Config cfg = config();
   testing::Child holder({"hold", cfg.path, "other-app"});
   ASSERT_TRUE(holder.wait_ready());
@@ -327,7 +327,7 @@ TEST_F(ConnectorTest, SecondProcessIsToldWhoOwnsTheStore) {
       << r.error().message();
 }
 
-TEST_F(ConnectorTest, TwoConnectorsInOneProcessShareTheStore) {
+TEST_F(SqliteConnector, TwoConnectorsInOneProcessShareTheStore) {
   Connector c1(config()), c2(config());
   auto a = open(c1);
   auto b = open(c2);

@@ -12,7 +12,7 @@ namespace {
 using testing::in_10s;
 using testing::TempDir;
 
-struct ResetTest : ::testing::Test {
+struct SqliteReset : ::testing::Test {
   TempDir dir;
   Connector connector{Config{.path = dir.file("store.db")}};
   std::unique_ptr<Connection> conn;
@@ -34,7 +34,7 @@ struct ResetTest : ::testing::Test {
   }
 };
 
-TEST_F(ResetTest, RollsBackAnOpenTransaction) {
+TEST_F(SqliteReset, RollsBackAnOpenTransaction) {
   ASSERT_TRUE(conn->execute("BEGIN; INSERT INTO t(v) VALUES ('left open')", in_10s()));
   ASSERT_TRUE(conn->in_transaction());
   reset();
@@ -42,7 +42,7 @@ TEST_F(ResetTest, RollsBackAnOpenTransaction) {
   EXPECT_EQ(scalar("SELECT count(*) FROM t"), 0);
 }
 
-TEST_F(ResetTest, DropsTempTablesViewsAndTriggers) {
+TEST_F(SqliteReset, DropsTempTablesViewsAndTriggers) {
   ASSERT_TRUE(conn->execute("CREATE TEMP TABLE scratch(x); CREATE TEMP VIEW tv AS SELECT 1;"
                             "CREATE TABLE temp.other(y);"
                             "CREATE TEMP TRIGGER trg AFTER INSERT ON t BEGIN SELECT 1; END;",
@@ -53,7 +53,7 @@ TEST_F(ResetTest, DropsTempTablesViewsAndTriggers) {
   EXPECT_EQ(scalar("SELECT count(*) FROM main.sqlite_master WHERE name = 't'"), 1);  // main untouched
 }
 
-TEST_F(ResetTest, DetachesAttachedDatabases) {
+TEST_F(SqliteReset, DetachesAttachedDatabases) {
   const std::string other = dir.file("other.db");
   ASSERT_TRUE(conn->execute("ATTACH DATABASE ?1 AS side", {other}, in_10s()));
   EXPECT_EQ(scalar("SELECT count(*) FROM pragma_database_list"), 2);  // main, side (temp not yet created)
@@ -63,7 +63,7 @@ TEST_F(ResetTest, DetachesAttachedDatabases) {
   for (std::size_t i = 0; i < list->size(); ++i) EXPECT_NE(list->get_text(i, 1).value(), "side");
 }
 
-TEST_F(ResetTest, RestoresPragmasTheBorrowerChanged) {
+TEST_F(SqliteReset, RestoresPragmasTheBorrowerChanged) {
   const auto fk = scalar("PRAGMA foreign_keys");
   const auto cache = scalar("PRAGMA cache_size");
   ASSERT_TRUE(conn->execute("PRAGMA foreign_keys=ON; PRAGMA cache_size=-1234; PRAGMA query_only=1;"
@@ -80,23 +80,23 @@ TEST_F(ResetTest, RestoresPragmasTheBorrowerChanged) {
   EXPECT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('x')", in_10s()));
 }
 
-TEST_F(ResetTest, ACleanConnectionStaysAsItWas) {
+TEST_F(SqliteReset, ACleanConnectionStaysAsItWas) {
   ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('kept')", in_10s()));
   reset();
   EXPECT_EQ(scalar("SELECT count(*) FROM t"), 1);
   EXPECT_EQ(scalar("PRAGMA synchronous"), 1);  // NORMAL, as configured
 }
 
-TEST_F(ResetTest, ABrokenConnectionFailsResetSoThePoolClosesIt) {
+TEST_F(SqliteReset, ABrokenConnectionFailsResetSoThePoolClosesIt) {
   conn->mark_broken();
   auto st = connector.reset(*conn, in_10s());
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().kind(), ErrorKind::unavailable);
 }
 
-using TransactionTest = ResetTest;
+using SqliteTransaction = SqliteReset;
 
-TEST_F(TransactionTest, RollbackToKeepsEarlierWork) {
+TEST_F(SqliteTransaction, RollbackToKeepsEarlierWork) {
   auto tx = Transaction::begin(*conn, {}, in_10s());
   ASSERT_TRUE(tx) << tx.error().message();
   ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('before')", in_10s()));
@@ -113,7 +113,7 @@ TEST_F(TransactionTest, RollbackToKeepsEarlierWork) {
   EXPECT_EQ(rows->get_text(1, 0).value(), "after");
 }
 
-TEST_F(TransactionTest, DestructorRollsBack) {
+TEST_F(SqliteTransaction, DestructorRollsBack) {
   {
     auto tx = Transaction::begin(*conn, {}, in_10s());
     ASSERT_TRUE(tx);
@@ -123,7 +123,7 @@ TEST_F(TransactionTest, DestructorRollsBack) {
   EXPECT_EQ(scalar("SELECT count(*) FROM t"), 0);
 }
 
-TEST_F(TransactionTest, SavepointNamesMustBeIdentifiers) {
+TEST_F(SqliteTransaction, SavepointNamesMustBeIdentifiers) {
   auto tx = Transaction::begin(*conn, {}, in_10s());
   ASSERT_TRUE(tx);
   for (const char* bad : {"", "1abc", "a b", "x; DROP TABLE t", "a-b", "\"q\""}) {
@@ -138,7 +138,7 @@ TEST_F(TransactionTest, SavepointNamesMustBeIdentifiers) {
   EXPECT_EQ(scalar("SELECT count(*) FROM t"), 0);  // the table survived
 }
 
-TEST_F(TransactionTest, FinishedTransactionRefusesFurtherCalls) {
+TEST_F(SqliteTransaction, FinishedTransactionRefusesFurtherCalls) {
   auto tx = Transaction::begin(*conn, {}, in_10s());
   ASSERT_TRUE(tx);
   ASSERT_TRUE(tx->rollback());
@@ -146,7 +146,7 @@ TEST_F(TransactionTest, FinishedTransactionRefusesFurtherCalls) {
   EXPECT_EQ(tx->savepoint("a").error().kind(), ErrorKind::invalid_argument);
 }
 
-TEST_F(TransactionTest, NestedBeginIsInvalid) {
+TEST_F(SqliteTransaction, NestedBeginIsInvalid) {
   auto tx = Transaction::begin(*conn, {}, in_10s());
   ASSERT_TRUE(tx);
   auto again = Transaction::begin(*conn, {}, in_10s());
@@ -154,7 +154,7 @@ TEST_F(TransactionTest, NestedBeginIsInvalid) {
   EXPECT_EQ(again.error().kind(), ErrorKind::invalid_argument);
 }
 
-TEST_F(TransactionTest, ReadOnlyTransactionRefusesWritesAndEndsClean) {
+TEST_F(SqliteTransaction, ReadOnlyTransactionRefusesWritesAndEndsClean) {
   {
     auto tx = Transaction::begin(*conn, {.read_only = true}, in_10s());
     ASSERT_TRUE(tx) << tx.error().message();
@@ -168,7 +168,7 @@ TEST_F(TransactionTest, ReadOnlyTransactionRefusesWritesAndEndsClean) {
   EXPECT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('yes')", in_10s()));
 }
 
-TEST_F(TransactionTest, SecondWriterWaitsForBeginImmediateThenTimesOut) {
+TEST_F(SqliteTransaction, SecondWriterWaitsForBeginImmediateThenTimesOut) {
   auto other = connector.connect(in_10s());
   ASSERT_TRUE(other);
   auto tx = Transaction::begin(*conn, {}, in_10s());
