@@ -2,9 +2,11 @@
 #include "reservoir/store_lock.hpp"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -191,6 +193,40 @@ TEST(StoreLock, WaitIsPolledOnTheInjectedClock) {
   EXPECT_EQ(got->kind(), ErrorKind::busy);
   EXPECT_NE(got->message().find("; waited "), std::string::npos) << got->message();
   EXPECT_LT(clock.now() - ManualClock().now(), std::chrono::seconds(60));
+}
+
+TEST(StoreLock, AHolderThatDiesWhileWeWaitIsRecovered) {
+  TempDir dir;
+  const std::string store = dir.file("x.db");
+  Child holder({"hold", store, "dies-soon"});
+  ASSERT_TRUE(holder.wait_ready());
+  auto logger = std::make_shared<testing::CapturingLogger>();
+  std::optional<Result<StoreLock>> got;
+  std::thread waiter([&] { got = StoreLock::acquire(store, in_10s(), {.wait = std::chrono::seconds(10), .logger = logger}); });
+  holder.kill9();
+  waiter.join();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(*got) << got->error().message();
+  EXPECT_TRUE((*got)->recovered());
+  EXPECT_EQ(logger->lines().size(), 1u);
+}
+
+TEST(StoreLock, AForkedChildDroppingItsCopyKeepsTheParentsLock) {
+  TempDir dir;
+  const std::string store = dir.file("x.db");
+  auto lock = StoreLock::acquire(store, in_10s());
+  ASSERT_TRUE(lock);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    lock->release();  // the child's copy of the share: must neither unlink nor unlock
+    ::_exit(0);
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(std::filesystem::exists(store + ".lock"));
+  Child other({"try", store});
+  EXPECT_EQ(other.wait(), 3);  // still busy: the parent owns the store
 }
 
 TEST(StoreLock, MissingDirectoryIsAClearErrorAndCreatesNothing) {

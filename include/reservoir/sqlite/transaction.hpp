@@ -1,5 +1,6 @@
 // reservoir/sqlite/transaction.hpp — sqlite::Transaction: a BEGIN..COMMIT guard with
-// savepoints (the sql.hpp shape shared with pg::Transaction).
+// savepoints (the sql.hpp shape shared with pg::Transaction), and with_transaction (acquire,
+// run, commit).
 //
 // Write transactions start with BEGIN IMMEDIATE: the write lock is taken up front (waiting up
 // to the deadline), so a transaction never fails halfway when it first writes, the classic
@@ -7,13 +8,18 @@
 // always serializable, which satisfies every sql::Isolation level.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "reservoir/sql.hpp"
 #include "reservoir/sqlite/connection.hpp"
+#include "reservoir/sqlite/connector.hpp"
+#include "reservoir/typed_pool.hpp"
 
 namespace reservoir::sqlite {
 
@@ -68,5 +74,44 @@ class Transaction {
   Deadline deadline_;
   bool read_only_;
 };
+
+// A read transaction that lost a race with a writer (SQLITE_BUSY_SNAPSHOT): rerunning the
+// whole transaction can succeed. Write transactions (BEGIN IMMEDIATE) never conflict.
+inline bool is_transaction_conflict(const Error& error) noexcept { return error.code() == "SQLITE_BUSY_SNAPSHOT"; }
+
+// Acquires a connection from `pool`, runs `fn(Transaction&)` in a transaction and commits;
+// the same shape as pg::with_transaction, so workloads are written once. `fn` returns Status
+// or Result<T>; an error from it rolls back and is returned, an exception rolls back and
+// propagates. A conflict reruns the whole function until `deadline` or `max_attempts`.
+// Errors: as Pool::acquire(), Transaction, and fn's own.
+template <class Fn>
+auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions options, Deadline deadline,
+                      int max_attempts = 10) -> std::invoke_result_t<Fn&, Transaction&> {
+  using R = std::invoke_result_t<Fn&, Transaction&>;
+  std::chrono::milliseconds pause{1};
+  for (int attempt = 1;; ++attempt) {
+    auto lease = pool.acquire(deadline);
+    if (!lease) return R(std::move(lease).error());
+    auto tx = Transaction::begin(**lease, options, deadline);
+    if (!tx) return R(std::move(tx).error());
+    R result = fn(*tx);
+    Status outcome = result.ok() ? tx->commit() : tx->rollback();
+    if (result.ok() && outcome.ok()) return result;
+    Error error = result.ok() ? outcome.error() : result.error();
+    if (!is_transaction_conflict(error) || attempt >= max_attempts || deadline.remaining() <= pause) {
+      return R(std::move(error));
+    }
+    std::this_thread::sleep_for(pause);  // real time: the writer we lost to runs in real time
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
+// As above, bounded by kDefaultTransactionTimeout on the pool's clock.
+inline constexpr std::chrono::seconds kDefaultTransactionTimeout{30};
+template <class Fn>
+auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions options = {}) {
+  return with_transaction(pool, std::forward<Fn>(fn), options,
+                          Deadline::after(pool.untyped().clock(), kDefaultTransactionTimeout));
+}
 
 }  // namespace reservoir::sqlite
