@@ -80,10 +80,6 @@ void registry_child_after_fork() {
   registry().mu.unlock();
 }
 
-// Deadline hands out its clock as const, but Clock's waits are non-const (they register with a
-// ManualClock). Clocks are never const objects (SteadyClock::instance(), a test's ManualClock),
-// so this cast is well-defined. Reported to the lead: Clock's waits could be const.
-Clock& waitable(const Clock& clock) noexcept { return const_cast<Clock&>(clock); }
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -260,7 +256,7 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
     }
     const Deadline& end = is_this_process(a.owner) ? deadline : wait_end;
     if (end.expired()) return busy_error(store_path, a.owner, clock.now() - start);
-    waitable(clock).sleep_until(std::min(clock.now() + Duration(options.poll_interval), end.when()));
+    clock.sleep_until(std::min(clock.now() + Duration(options.poll_interval), end.when()));
   }
 }
 
@@ -290,7 +286,7 @@ Result<StoreLock> StoreLock::acquire(std::string_view store_path, Deadline deadl
     if (deadline.expired()) {
       return Error::timeout("store " + path + ": another thread of this process is still taking its lock");
     }
-    waitable(deadline.clock()).wait_until(reg.cv, lock, deadline.when());
+    deadline.clock().wait_until(reg.cv, lock, deadline.when());
   }
   reg.slots[path].acquiring = true;
   lock.unlock();

@@ -8,9 +8,6 @@ namespace reservoir::sqlite::detail {
 
 namespace {
 
-// A deadline hands out its clock as const; clocks are never const objects, and waiting is
-// non-const only because a ManualClock registers its waiters (see store_lock.cpp).
-Clock& waitable(const Clock& clock) noexcept { return const_cast<Clock&>(clock); }
 
 // Returns nonzero to make SQLite retry. Starts with short sleeps (a writer's commit usually
 // takes well under a millisecond) and grows to busy_sleep_max.
@@ -129,7 +126,7 @@ void leave_writer_gate_if_done(Session& s, sqlite3* db) noexcept {
 
 void pause(const Deadline& deadline, std::chrono::microseconds step) {
   const Clock& clock = deadline.clock();
-  waitable(clock).sleep_until(std::min(clock.now() + Duration(step), deadline.when()));
+  clock.sleep_until(std::min(clock.now() + Duration(step), deadline.when()));
 }
 
 std::string code_name(int extended_rc) {

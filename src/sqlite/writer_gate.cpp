@@ -21,9 +21,7 @@ std::shared_ptr<WriterGate> WriterGate::for_store(const std::string& canonical_p
 }
 
 bool WriterGate::enter(const Deadline& deadline) {
-  // Waiting is non-const only because a ManualClock registers its waiters; clocks are never
-  // const objects (see store_lock.cpp).
-  Clock& clock = const_cast<Clock&>(deadline.clock());
+  const Clock& clock = deadline.clock();
   std::unique_lock lk(mu_);
   while (held_) {
     if (deadline.expired()) return false;
