@@ -1,22 +1,8 @@
 #include "reservoir/run.hpp"
 
-#include <condition_variable>
-#include <mutex>
-
 namespace reservoir::detail {
 
 namespace {
-
-// Waits on the injected clock, so a ManualClock test moves time instead of sleeping.
-void wait_on(const Clock& clock, TimePoint until) {
-  // Clock::wait_until is non-const (a ManualClock registers its waiters). Deadlines and pools
-  // hand out const references to clocks that are live, non-const objects, so this is sound.
-  Clock& c = const_cast<Clock&>(clock);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::unique_lock lock(mu);
-  while (c.now() < until) c.wait_until(cv, lock, until);
-}
 
 // Hands a breaker permit back exactly once, even when fn throws: a probe permit never handed
 // back would hold the breaker half-open, refusing everyone, for good.
@@ -66,7 +52,8 @@ Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool
       break;
     }
     report.backoff += decision.delay;
-    wait_on(deadline.clock(), deadline.clock().now() + decision.delay);
+    // On the injected clock: a ManualClock test moves time instead of sleeping.
+    deadline.clock().sleep_until(deadline.clock().now() + decision.delay);
   }
   report.attempts = retrier.attempts();
   if (options.report != nullptr) *options.report = report;

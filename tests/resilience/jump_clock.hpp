@@ -14,7 +14,7 @@ namespace reservoir::testing {
 class JumpClock final : public Clock {
  public:
   TimePoint now() const noexcept override { return TimePoint(Duration(ns_.load())); }
-  void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, TimePoint until) override {
+  void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, TimePoint until) const override {
     const TimePoint t = now();
     std::lock_guard lock(mu_);
     waits_.push_back(until - t);
@@ -27,9 +27,9 @@ class JumpClock final : public Clock {
   }
 
  private:
-  std::atomic<std::int64_t> ns_{std::chrono::nanoseconds(std::chrono::hours(1)).count()};
+  mutable std::atomic<std::int64_t> ns_{std::chrono::nanoseconds(std::chrono::hours(1)).count()};
   mutable std::mutex mu_;
-  std::vector<Duration> waits_;
+  mutable std::vector<Duration> waits_;
 };
 
 }  // namespace reservoir::testing
