@@ -115,8 +115,16 @@ pg_wait_ready() {
   return 1
 }
 
+# A crashed test may have left the server frozen (SIGSTOP): wake the postmaster and its
+# children (selected by parent pid, never by name).
+thaw() {
+  kill -CONT "$1" 2>/dev/null || true
+  pkill -CONT -P "$1" 2>/dev/null || true
+}
+
 pg_start() {
   if pid=$(pg_pid); then
+    thaw "$pid"
     echo "postgres already running (pid $pid)"
     cat "$PG_ENV"
     return 0
@@ -148,7 +156,7 @@ pg_stop() {
     rm -f "$PG_ENV"
     return 0
   fi
-  kill -CONT "$pid" 2>/dev/null || true  # a test may have left it frozen
+  thaw "$pid"
   kill -INT "$pid"
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then kill -QUIT "$pid" 2>/dev/null || true; sleep 1; fi
