@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -126,6 +127,8 @@ TEST(PgFault, TerminatedPooledConnectionsAreReplaced) {
   std::this_thread::sleep_for(milliseconds(300));
   load.stop();
   expect_all_retryable(fast, load.errors());
+  std::cout << "[ info     ] within the bypass window: " << load.successes() << " ok, " << load.errors().size()
+            << " retryable errors\n";
   EXPECT_LE(load.errors().size(), 4u);  // at most one per dead session
   EXPECT_GT(load.successes(), 0u);
   for (int pid : warm_pids(fast, 4)) EXPECT_EQ(killed2.count(pid), 0u);
@@ -137,7 +140,7 @@ TEST(PgFault, RestartMidLoadRecovers) {
   Load load(pool, 4);
   std::this_thread::sleep_for(milliseconds(300));
   const std::uint64_t before = load.successes();
-  ASSERT_EQ(env.pg_ctl("restart -m fast -w -t 30"), 0) << "pg_ctl restart failed";
+  ASSERT_EQ(env.pg_ctl("restart -m fast -w -t 30 -l '" + env.data + "/../server.log'"), 0) << "pg_ctl restart failed";
   ASSERT_TRUE(env.wait_ready(milliseconds(10000)));
   const std::uint64_t at_restart = load.successes();
   // Recovery: the pool reconnects on its own (connect backoff is at most 5 s).
@@ -145,6 +148,8 @@ TEST(PgFault, RestartMidLoadRecovers) {
   while (load.successes() < at_restart + 100 && Steady::now() < until) std::this_thread::sleep_for(milliseconds(20));
   load.stop();
   EXPECT_GT(before, 0u);
+  std::cout << "[ info     ] " << load.successes() << " ok, " << load.errors().size() << " retryable errors, longest call "
+            << std::chrono::duration_cast<milliseconds>(load.longest()).count() << " ms\n";
   EXPECT_GE(load.successes(), at_restart + 100) << "the pool did not recover after the restart";
   expect_all_retryable(pool, load.errors());
   // No call hung: each ended within its deadline plus scheduling slack.
