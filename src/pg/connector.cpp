@@ -130,7 +130,9 @@ Status Connector::check(Connection& conn, CheckDepth depth, Deadline deadline) {
 }
 
 Status Connector::reset(Connection& conn, Deadline deadline) {
-  if (Status s = conn.peek_idle(); !s) return s;
+  // No socket peek here (a syscall on every return): a server-side close is found by the
+  // checkout check or, inside its bypass window, by the next query as a retryable error.
+  if (conn.is_broken()) return Error::unavailable(shared_->endpoint, "connection is broken");
   if (conn.in_transaction()) {
     if (Status s = conn.run_simple("ROLLBACK", deadline); !s) return s;
   }
