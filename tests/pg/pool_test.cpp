@@ -146,7 +146,7 @@ TEST_F(PgWithTransaction, RollsBackOnErrorAndOnException) {
   });
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().kind(), ErrorKind::invalid_argument);
-  EXPECT_THROW(with_transaction(*pool_, [&](Transaction& tx) -> Status {
+  EXPECT_THROW((void)with_transaction(*pool_, [&](Transaction& tx) -> Status {
                  if (Status s = add(tx, 5); !s) return s;
                  throw std::runtime_error("boom");
                }),
