@@ -1,7 +1,8 @@
 // pg_select1_bench — `SELECT 1` round trips per second against a real server: raw libpq with
 // one dedicated connection per thread (the ceiling) versus the reservoir pool.
 //
-//   reservoir_bench_pg [--url URL] [--threads 4] [--warmup 3] [--seconds 10] [--cases a,b,...]
+//   reservoir_bench_pg [--url URL] [--threads 4] [--warmup 3] [--seconds 10] [--rounds 1]
+//                      [--cases a,b,...]
 //
 // URL defaults to RESERVOIR_TEST_PG_URL or the scripts/servers.sh env file. Cases:
 //   raw          PQexec("SELECT 1") on a dedicated blocking connection per thread
@@ -10,10 +11,15 @@
 //   pool4_light  pool of 4 with reset_sql = "" (rollback-only reset: no round trip on return)
 //   pool2_light  pool of 2, same
 // Each case: all threads start together, run `warmup` seconds, then `seconds` measured; ops/s
-// = measured ops / measured time. Prints a table and one JSON line per case.
+// = measured ops / measured time. With --rounds N the whole case list runs N times in turn
+// (raw, pool, raw, pool, ...) so drift hits every case alike; the summary takes each case's
+// median and compares it with raw's median. Prints one line per run, then a summary table
+// and one JSON line per case.
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +44,7 @@ struct Options {
   int threads = 4;
   double warmup_s = 3;
   double seconds = 10;
+  int rounds = 1;
   std::vector<std::string> cases{"raw", "pool4", "pool2", "pool4_light", "pool2_light"};
 };
 
@@ -144,6 +151,7 @@ Options parse(int argc, char** argv) {
     else if (k == "--threads") o.threads = std::atoi(v.c_str());
     else if (k == "--warmup") o.warmup_s = std::atof(v.c_str());
     else if (k == "--seconds") o.seconds = std::atof(v.c_str());
+    else if (k == "--rounds") o.rounds = std::max(1, std::atoi(v.c_str()));
     else if (k == "--cases") {
       o.cases.clear();
       std::stringstream ss(v);
@@ -151,6 +159,22 @@ Options parse(int argc, char** argv) {
     }
   }
   return o;
+}
+
+double run_case(const Options& o, const std::string& c, std::uint64_t* errors) {
+  if (c == "raw") return run_raw(o, errors);
+  if (c == "pool4") return run_pool(o, 4, false, errors);
+  if (c == "pool2") return run_pool(o, 2, false, errors);
+  if (c == "pool4_light") return run_pool(o, 4, true, errors);
+  if (c == "pool2_light") return run_pool(o, 2, true, errors);
+  std::fprintf(stderr, "unknown case %s\n", c.c_str());
+  std::exit(2);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
 }
 
 }  // namespace
@@ -161,24 +185,38 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no server: pass --url or run scripts/servers.sh start postgres\n");
     return 2;
   }
-  double raw = 0;
-  std::printf("%-12s %8s %12s %8s %8s\n", "case", "threads", "ops/s", "vs raw", "errors");
+  std::map<std::string, std::vector<double>> rates;
+  std::map<std::string, std::uint64_t> errors;
+  for (int round = 1; round <= o.rounds; ++round) {
+    for (const std::string& c : o.cases) {
+      std::uint64_t e = 0;
+      const double rate = run_case(o, c, &e);
+      rates[c].push_back(rate);
+      errors[c] += e;
+      std::printf("round %d %-12s %10.0f ops/s  errors %llu\n", round, c.c_str(), rate, static_cast<unsigned long long>(e));
+      std::fflush(stdout);
+    }
+  }
+  const double raw = rates.count("raw") ? median(rates["raw"]) : 0;
+  std::printf("\n%-12s %8s %12s %8s %8s %8s\n", "case", "threads", "median/s", "vs raw", "spread", "errors");
   for (const std::string& c : o.cases) {
-    std::uint64_t errors = 0;
-    double rate = 0;
-    if (c == "raw") rate = raw = run_raw(o, &errors);
-    else if (c == "pool4") rate = run_pool(o, 4, false, &errors);
-    else if (c == "pool2") rate = run_pool(o, 2, false, &errors);
-    else if (c == "pool4_light") rate = run_pool(o, 4, true, &errors);
-    else if (c == "pool2_light") rate = run_pool(o, 2, true, &errors);
-    else continue;
-    const double ratio = raw > 0 ? rate / raw : 0;
-    std::printf("%-12s %8d %12.0f %7.1f%% %8llu\n", c.c_str(), o.threads, rate, ratio * 100,
-                static_cast<unsigned long long>(errors));
-    std::printf("JSON {\"case\":\"%s\",\"threads\":%d,\"ops_per_s\":%.1f,\"vs_raw\":%.4f,\"errors\":%llu,"
-                "\"warmup_s\":%.1f,\"measure_s\":%.1f}\n",
-                c.c_str(), o.threads, rate, ratio, static_cast<unsigned long long>(errors), o.warmup_s, o.seconds);
-    std::fflush(stdout);
+    if (!rates.count(c)) continue;
+    auto& v = rates[c];
+    const double m = median(v);
+    const double spread = m > 0 ? (*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end())) / m : 0;
+    const double ratio = raw > 0 ? m / raw : 0;
+    std::printf("%-12s %8d %12.0f %7.1f%% %7.1f%% %8llu\n", c.c_str(), o.threads, m, ratio * 100, spread * 100,
+                static_cast<unsigned long long>(errors[c]));
+    std::string all;
+    for (double r : v) {
+      if (!all.empty()) all += ',';
+      all += std::to_string(static_cast<long long>(r));
+    }
+    std::printf("JSON {\"case\":\"%s\",\"threads\":%d,\"ops_per_s_median\":%.1f,\"rounds_ops_per_s\":[%s],"
+                "\"vs_raw\":%.4f,\"errors\":%llu,\"warmup_s\":%.1f,\"measure_s\":%.1f}\n",
+                c.c_str(), o.threads, m, all.c_str(), ratio, static_cast<unsigned long long>(errors[c]), o.warmup_s,
+                o.seconds);
+    rates.erase(c);
   }
   return 0;
 }
