@@ -201,12 +201,14 @@ Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> share
 Connection::~Connection() { PQfinish(conn_); }
 
 Result<sql::Rows> Connection::query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
+  used_ = true;
   auto res = Exchange::run(*this, sql, params, deadline);
   if (!res) return std::move(res).error();
   return to_rows(res->get());
 }
 
 Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
+  used_ = true;
   auto res = Exchange::run(*this, sql, params, deadline);
   if (!res) return std::move(res).error();
   const char* tuples = PQcmdTuples(res->get());

@@ -136,8 +136,11 @@ Status Connector::reset(Connection& conn, Deadline deadline) {
   if (conn.in_transaction()) {
     if (Status s = conn.run_simple("ROLLBACK", deadline); !s) return s;
   }
-  if (shared_->options.reset_sql.empty()) return {};
-  return conn.run_simple(shared_->options.reset_sql, deadline);
+  // A lease that ran no statement (checks do not count) left the session as it found it.
+  if (shared_->options.reset_sql.empty() || !conn.used_) return {};
+  if (Status s = conn.run_simple(shared_->options.reset_sql, deadline); !s) return s;
+  conn.used_ = false;
+  return {};
 }
 
 void Connector::close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept {

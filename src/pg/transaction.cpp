@@ -33,6 +33,7 @@ Result<Transaction> Transaction::begin(Connection& conn, sql::TxOptions options,
   if (conn.in_transaction()) {
     return Error::make(ErrorKind::invalid_argument, conn.endpoint() + ": already in a transaction");
   }
+  conn.used_ = true;
   if (Status s = conn.run_simple(begin_sql(options), deadline); !s) return std::move(s).error();
   return Transaction(conn, deadline);
 }

@@ -67,7 +67,10 @@ class Connection {
 
   // The libpq handle, for what this API does not cover. It is in non-blocking mode; a caller
   // who leaves it mid-query or changes session state the reset does not cover owns the result.
-  PGconn* native_handle() noexcept { return conn_; }
+  PGconn* native_handle() noexcept {
+    used_ = true;
+    return conn_;
+  }
 
  private:
   friend class Connector;
@@ -83,6 +86,7 @@ class Connection {
   PGconn* conn_;
   std::shared_ptr<const detail::Shared> shared_;
   bool broken_ = false;
+  bool used_ = false;       // a statement ran since the last reset: the reset must run
   std::string last_fatal_;  // a FATAL the server sent while idle (e.g. idle-session timeout)
 };
 
