@@ -145,6 +145,7 @@ struct Connection::Exchange {
       if (f < 0) return lost(c, "could not send the query");
       const Wait w = wait_socket(PQsocket(c.conn_), POLLIN | POLLOUT, d);
       if (w == Wait::timeout) return timed_out(c);
+      if (w == Wait::error) return lost(c, "poll failed");
       if (w == Wait::readable && !PQconsumeInput(c.conn_)) return lost(c, "read failed");
     }
   }
@@ -158,7 +159,7 @@ struct Connection::Exchange {
       while (PQisBusy(c.conn_)) {
         const Wait w = wait_socket(PQsocket(c.conn_), POLLIN, d);
         if (w == Wait::timeout) return timed_out(c);
-        if (!PQconsumeInput(c.conn_)) return lost(c, "read failed");
+        if (w == Wait::error || !PQconsumeInput(c.conn_)) return lost(c, "read failed");
       }
       PGresult* res = PQgetResult(c.conn_);
       if (res == nullptr) break;

@@ -193,5 +193,30 @@ TEST_F(PgWithTransaction, NonRetryableErrorsAreNotRetried) {
   EXPECT_EQ(attempts, 1);
 }
 
+TEST_F(PgWithTransaction, ASessionFoundDeadAtBeginIsReplacedWithoutRunningFnTwice) {
+  PoolConfig config = small_config(1);
+  config.validation_bypass = std::chrono::milliseconds(60000);  // no checkout check: BEGIN finds it
+  PgPool pool = make_pool(env_->url, config);
+  int pid = 0;
+  {
+    auto lease = pool.acquire();
+    ASSERT_TRUE(lease);
+    pid = lease.value()->backend_pid();
+    ASSERT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
+  }
+  Connector side_connector = make_connector(env_->url);
+  auto side = must_connect(side_connector);
+  ASSERT_TRUE(side->query("SELECT pg_terminate_backend($1, 5000)", {pid}, in_ms(7000)));
+  int calls = 0;
+  auto r = with_transaction(pool, [&](Transaction& tx) -> Status {
+    ++calls;
+    EXPECT_NE(tx.connection().backend_pid(), pid);
+    return add(tx, 1);
+  });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(value(), 1);
+}
+
 }  // namespace
 }  // namespace reservoir::pg::test

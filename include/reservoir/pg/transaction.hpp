@@ -66,7 +66,8 @@ class Transaction {
 // `fn` returns Status or Result<T>; an error from it rolls back and is returned, an exception
 // rolls back and propagates. A serialization failure or deadlock (from fn or from COMMIT)
 // reruns the whole function on a fresh transaction, with a short growing pause, until
-// `deadline` or `max_attempts`. Errors: as Pool::acquire(), Transaction, and fn's own.
+// `deadline` or `max_attempts`; so does a connection found dead at BEGIN (nothing ran yet).
+// Errors: as Pool::acquire(), Transaction, and fn's own.
 template <class Fn>
 auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions options, Deadline deadline,
                       int max_attempts = 10) -> std::invoke_result_t<Fn&, Transaction&> {
@@ -76,7 +77,13 @@ auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions option
     auto lease = pool.acquire(deadline);
     if (!lease) return R(std::move(lease).error());
     auto tx = Transaction::begin(**lease, options, deadline);
-    if (!tx) return R(std::move(tx).error());
+    if (!tx) {
+      // A session that died while pooled fails at BEGIN, before any of fn's work: safe to
+      // retry on a fresh connection (the broken one is closed when its lease returns).
+      const bool dead = (*lease)->is_broken() && tx.error().retryable();
+      if (!dead || attempt >= max_attempts || deadline.expired()) return R(std::move(tx).error());
+      continue;
+    }
     R result = fn(*tx);
     Status outcome = result.ok() ? tx->commit() : tx->rollback();
     if (result.ok() && outcome.ok()) return result;
