@@ -136,6 +136,7 @@ TEST(PgFault, TerminatedPooledConnectionsAreReplaced) {
 
 TEST(PgFault, RestartMidLoadRecovers) {
   RESERVOIR_REQUIRE_PG(env);
+  KeepsServerRunning keep(env);
   PgPool pool = make_pool(env.url, small_config(4));
   Load load(pool, 4);
   std::this_thread::sleep_for(milliseconds(300));

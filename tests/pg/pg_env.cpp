@@ -96,6 +96,12 @@ std::unique_ptr<Connection> must_connect(Connector& connector) {
   return std::move(c).value();
 }
 
+KeepsServerRunning::~KeepsServerRunning() {
+  if (env_.wait_ready(std::chrono::milliseconds(3000))) return;
+  (void)env_.pg_ctl("start -w -t 30 -l '" + env_.data + "/../server.log'");
+  (void)env_.wait_ready(std::chrono::milliseconds(10000));
+}
+
 FrozenServer::FrozenServer(const PgEnv& env) : postmaster_(env.postmaster_pid()) { signal_all(SIGSTOP); }
 
 FrozenServer::~FrozenServer() { signal_all(SIGCONT); }

@@ -59,6 +59,19 @@ class FrozenServer {
   int postmaster_;
 };
 
+// Makes sure the server runs again when a test that restarts it ends, even by a failed
+// assertion: starts it with pg_ctl if it does not answer.
+class KeepsServerRunning {
+ public:
+  explicit KeepsServerRunning(const PgEnv& env) : env_(env) {}
+  ~KeepsServerRunning();
+  KeepsServerRunning(const KeepsServerRunning&) = delete;
+  KeepsServerRunning& operator=(const KeepsServerRunning&) = delete;
+
+ private:
+  const PgEnv& env_;
+};
+
 }  // namespace reservoir::pg::test
 
 // Declares `env` (const PgEnv&) or fails the test with instructions.
