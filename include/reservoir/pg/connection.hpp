@@ -3,8 +3,10 @@
 //
 // Every call is non-blocking underneath (libpq in non-blocking mode, poll() on the socket
 // within the deadline). When a deadline passes mid-query a server-side cancel is sent from a
-// helper thread (libpq 15's PQcancel blocks on its own connect), the call returns `timeout`
+// detached helper thread (libpq 15's PQcancel blocks on its own connect and on a frozen
+// server; at most ConnectorOptions::max_pending_cancels at once), the call returns `timeout`
 // and the connection is marked broken, so the pool closes it instead of reusing it.
+// A Connection is used by one thread at a time (the lease holder).
 #pragma once
 
 #include <cstdint>
@@ -40,8 +42,8 @@ class Connection {
   // several ;-separated statements allowed; the last statement's rows are returned).
   // Integer columns (int2/4/8) read as int64, float4/8 as double, everything else as text.
   // Errors: backend (SQLSTATE in code(), server message in detail; 40001/40P01 retryable),
-  // unavailable (connection lost; 08xxx/57P0x), timeout (deadline passed; cancel sent,
-  // connection now broken), invalid_argument (connection already broken).
+  // unavailable (connection lost or already broken; 08xxx/57P0x), timeout (deadline passed;
+  // cancel sent, connection now broken), invalid_argument (COPY, which this API does not speak).
   Result<sql::Rows> query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
   Result<sql::Rows> query(std::string_view sql, std::initializer_list<sql::Value> params, Deadline deadline) {
     return query(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline);
