@@ -109,6 +109,33 @@ TEST(PgConnector, PasswordNeverAppearsInErrorsEndpointOrToString) {
   EXPECT_EQ(unparsable.error().message().find(password), std::string::npos) << unparsable.error().message();
 }
 
+TEST(PgConnector, KeyValueConninfoWorksAndHidesThePassword) {
+  RESERVOIR_REQUIRE_PG(env);
+  const std::string endpoint = make_connector(env.url).endpoint();
+  const std::string host = endpoint.substr(0, endpoint.rfind(':'));
+  const std::string port = endpoint.substr(endpoint.rfind(':') + 1);
+  const std::string password = "reservoir-Secret-pw-7e1";
+  Connector c = make_connector("host=" + host + " port=" + port + " user=reservoir_secret dbname=postgres password='" +
+                               password + "' sslmode=disable");
+  EXPECT_EQ(c.endpoint(), endpoint);
+  EXPECT_EQ(c.to_string(), "postgresql://reservoir_secret@" + endpoint + "/postgres");
+  auto conn = c.connect(in_ms(5000));
+  ASSERT_TRUE(conn) << conn.error().message();
+  EXPECT_TRUE(conn.value()->query("SELECT 1", in_ms(5000)));
+}
+
+TEST(PgConnector, DeepCheckRunsTheConfiguredStatement) {
+  RESERVOIR_REQUIRE_PG(env);
+  ConnectorOptions options;
+  options.deep_check_sql = "SELECT 1/0";
+  Connector connector = make_connector(env.url, options);
+  auto conn = must_connect(connector);
+  auto s = connector.check(*conn, CheckDepth::deep, in_ms(2000));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), "22012");
+  EXPECT_TRUE(connector.check(*conn, CheckDepth::ping, in_ms(2000)));
+}
+
 int listening_socket(int* port, int backlog) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
