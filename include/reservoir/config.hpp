@@ -60,7 +60,8 @@ struct PoolConfig {
   CheckDepth keepalive_check = CheckDepth::ping;
   // Report a lease held longer than this, with where it was acquired (0 = off; else >= 1 ms).
   milliseconds leak_detection_threshold{0};
-  // Connects in flight at once (1..max_size); bounds the herd when a server comes back.
+  // Connects in flight at once (1..kMaxPoolSize; max_size bounds it too); bounds the herd when
+  // a server comes back.
   std::size_t max_concurrent_connects = 2;
   // Callers allowed to queue for a connection; one more gets `exhausted` at once (1..1000000).
   std::size_t max_waiters = 10000;

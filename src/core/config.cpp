@@ -73,10 +73,6 @@ Status check_combinations(const PoolConfig& c) {
     return Error::invalid_config("min_idle", std::to_string(c.min_idle),
                                  "must be <= max_size (" + std::to_string(c.max_size) + ")");
   }
-  if (c.max_concurrent_connects > c.max_size) {
-    return Error::invalid_config("max_concurrent_connects", std::to_string(c.max_concurrent_connects),
-                                 "must be <= max_size (" + std::to_string(c.max_size) + ")");
-  }
   if (c.connect_backoff_max < c.connect_backoff_initial) {
     return Error::invalid_config("connect_backoff_max", ms_text(c.connect_backoff_max),
                                  "must be >= connect_backoff_initial (" + ms_text(c.connect_backoff_initial) + ")");

@@ -98,6 +98,7 @@ class PoolCore {
   void retire_idle(CloseReason reason, std::size_t limit);
   void retire(Slot& slot, CloseReason reason) noexcept;
   void close_connection(Slot& slot, CloseReason reason) noexcept;
+  void free_slot(Slot& slot) noexcept;
   void on_slot_emptied_locked() noexcept;
   std::optional<CloseReason> retire_reason(Slot& slot, std::int64_t now_ns) const noexcept;
   bool needs_attention() const noexcept;
@@ -127,7 +128,7 @@ class PoolCore {
   SlotTable slots_;
 
   mutable std::mutex mu_;
-  std::size_t open_ = 0;        // slots not empty
+  std::atomic<std::size_t> open_{0};  // slots not empty; written under mu_, read lock-free
   std::size_t connecting_ = 0;  // connects in flight
   WaiterQueue waiters_;
   std::optional<Error> last_connect_error_;

@@ -45,7 +45,14 @@ void PoolCore::maintainer_loop() {
 TimePoint PoolCore::next_maintenance_locked() const {
   const TimePoint now = clock_.now();
   const auto coarse_offset = now.time_since_epoch().count() - coarse_ns();  // coarse lags precise
-  TimePoint next = now + kMaxSleep;
+  // Connections opened by borrowers after this computation have deadlines no earlier than
+  // now + the shortest enabled interval: never sleep past that.
+  Duration cap = kMaxSleep;
+  for (milliseconds interval : {config_.keepalive_interval, config_.idle_timeout, config_.leak_detection_threshold,
+                                config_.max_lifetime}) {
+    if (interval.count() != 0) cap = std::min<Duration>(cap, interval);
+  }
+  TimePoint next = now + cap;
   auto consider = [&](std::int64_t coarse_at) { next = std::min(next, TimePoint(Duration(coarse_at + coarse_offset))); };
   const std::size_t idle = count_in(SlotState::idle);
   if (idle + connecting_ < config_.min_idle && open_ < max_size_.load() &&

@@ -1,5 +1,6 @@
 // Release: reset, retire or return to the pool; handoff to the oldest waiter.
 #include <string>
+#include <utility>
 
 #include "pool_core.hpp"
 
@@ -98,30 +99,28 @@ void PoolCore::close_connection(Slot& slot, CloseReason reason) noexcept {
 
 // Closes an owned slot's connection (outside the lock) and frees its capacity.
 void PoolCore::retire(Slot& slot, CloseReason reason) noexcept {
-  const bool forked = slot.forked;
   close_connection(slot, reason);
-  slot.forked = false;
-  std::shared_ptr<PoolCore> last;  // declared first: destroyed after the lock is released
-  std::lock_guard g(mu_);
-  slot.state.store(SlotState::empty, std::memory_order_release);
-  if (!forked) --open_;  // forked slots left the accounting at fork time
-  on_slot_emptied_locked();
-  if (self_ && open_ == 0) last = std::move(self_);
+  free_slot(slot);
 }
 
 std::unique_ptr<Connection> PoolCore::detach(Slot& slot) noexcept {
   bump(slot.releases);
   std::unique_ptr<Connection> conn = std::move(slot.conn);
   detached_.fetch_add(1, std::memory_order_relaxed);
-  const bool forked = slot.forked;
-  slot.forked = false;
-  std::shared_ptr<PoolCore> last;
+  free_slot(slot);
+  return conn;
+}
+
+// Gives an owned slot's capacity back. May destroy `this` (an orphaned core whose last lease
+// just came back): callers touch nothing after it.
+void PoolCore::free_slot(Slot& slot) noexcept {
+  const bool forked = std::exchange(slot.forked, false);
+  std::shared_ptr<PoolCore> last;  // declared first: destroyed after the lock is released
   std::lock_guard g(mu_);
   slot.state.store(SlotState::empty, std::memory_order_release);
-  if (!forked) --open_;
+  if (!forked) --open_;  // forked slots left the accounting at fork time
   on_slot_emptied_locked();
   if (self_ && open_ == 0) last = std::move(self_);
-  return conn;
 }
 
 void PoolCore::on_slot_emptied_locked() noexcept {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, test servers, then build + ctest in the normal build and under
+# ASan/UBSan and TSan, plus a clang build. Exits non-zero if anything fails.
+#   scripts/test.sh                 everything
+#   PRESETS="debug" scripts/test.sh only some presets
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+"$root/scripts/setup.sh"
+
+# Real servers on loopback, started by the project's own script; stopped on exit.
+servers_started=0
+if [ -x "$root/scripts/servers.sh" ]; then
+  "$root/scripts/servers.sh" start postgres
+  servers_started=1
+  # shellcheck disable=SC1090
+  for f in "${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}"/*.env; do [ -e "$f" ] && set -a && . "$f" && set +a; done
+fi
+cleanup() { [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres || true; }
+trap cleanup EXIT
+
+jobs=${JOBS:-2}
+failed=()
+for preset in ${PRESETS:-debug asan tsan clang}; do
+  echo "=== preset $preset ==="
+  cmake --preset "$preset" >/dev/null
+  if ! cmake --build "build/$preset" -j "$jobs"; then failed+=("$preset:build"); continue; fi
+  if ! ctest --preset "$preset" -j 1; then failed+=("$preset:test"); fi
+done
+
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "test.sh: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "test.sh: all presets passed"

@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "reservoir/deadline.hpp"
+
+using namespace reservoir;
+using namespace std::chrono_literals;
+
+TEST(ManualClock, MovesOnlyWhenTold) {
+  ManualClock clock;
+  const TimePoint t0 = clock.now();
+  EXPECT_EQ(clock.now(), t0);
+  clock.advance(5s);
+  EXPECT_EQ(clock.now(), t0 + 5s);
+}
+
+TEST(ManualClock, AdvanceWakesWaiter) {
+  ManualClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  const TimePoint until = clock.now() + 10s;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    std::unique_lock lk(mu);
+    while (clock.now() < until) clock.wait_until(cv, lk, until);
+    done = true;
+  });
+  while (clock.waiters() == 0) std::this_thread::sleep_for(1ms);
+  EXPECT_FALSE(done.load());
+  clock.advance(10s);
+  t.join();
+  EXPECT_TRUE(done.load());
+}
+
+TEST(Deadline, RemainingNeverNegative) {
+  ManualClock clock;
+  Deadline d = Deadline::after(clock, 1500us);
+  EXPECT_EQ(d.remaining(), 1500us);
+  EXPECT_EQ(d.remaining_ms(), 2);  // rounded up: a poll never spins with time left
+  clock.advance(2ms);
+  EXPECT_TRUE(d.expired());
+  EXPECT_EQ(d.remaining(), Duration::zero());
+  EXPECT_EQ(d.remaining_ms(), 0);
+}
+
+TEST(Deadline, CappedAndEarliest) {
+  ManualClock clock;
+  Deadline d = Deadline::after(clock, 10s);
+  EXPECT_EQ(d.capped(1s).remaining(), 1s);
+  EXPECT_EQ(d.capped(20s).remaining(), 10s);
+  EXPECT_EQ(earliest(d, Deadline::after(clock, 3s)).remaining(), 3s);
+  EXPECT_FALSE(Deadline::never(clock).expired());
+}
+
+TEST(SteadyClock, CoarseIsCloseToPrecise) {
+  auto& c = SteadyClock::instance();
+  const auto diff = c.now() - c.now_coarse();
+  EXPECT_GE(diff, -1ms);
+  EXPECT_LE(diff, 50ms);
+}

@@ -1,0 +1,292 @@
+// Acquire and release: reuse, errors, FIFO handoff, discard, connect limits and backoff.
+#include <future>
+#include <thread>
+
+#include "pool_fixture.hpp"
+
+namespace reservoir::testing {
+namespace {
+
+TEST_F(PoolTest, ReusesAReturnedConnection) {
+  Pool pool = make_pool(quiet_config());
+  int first_id = 0;
+  {
+    auto lease = pool.acquire();
+    ASSERT_TRUE(lease);
+    first_id = fake(*lease).id;
+  }
+  auto again = pool.acquire();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(fake(*again).id, first_id);
+  const PoolStats s = pool.stats();
+  EXPECT_EQ(s.created, 1u);
+  EXPECT_EQ(s.acquires, 2u);
+  EXPECT_EQ(s.releases, 1u);
+  EXPECT_EQ(s.in_use, 1u);
+  EXPECT_DOUBLE_EQ(s.reuse_ratio(), 0.5);
+  expect_consistent(pool, *connector);
+}
+
+TEST_F(PoolTest, ResetRunsOnEveryReturnSoStateNeverLeaks) {
+  Pool pool = make_pool(quiet_config());
+  {
+    auto lease = pool.acquire();
+    fake(*lease).session_state = "SET search_path TO secret";
+  }
+  auto next = pool.acquire();
+  EXPECT_EQ(fake(*next).session_state, "");
+  EXPECT_EQ(connector->resets.load(), 1);
+}
+
+TEST_F(PoolTest, FailedResetClosesInsteadOfReusing) {
+  Pool pool = make_pool(quiet_config());
+  connector->set_reset_fails(true);
+  int id = 0;
+  {
+    auto lease = pool.acquire();
+    id = fake(*lease).id;
+  }
+  EXPECT_EQ(connector->closes.load(), 1);
+  connector->set_reset_fails(false);
+  auto next = pool.acquire();
+  EXPECT_NE(fake(*next).id, id);
+  EXPECT_EQ(pool.stats().closed_by[static_cast<std::size_t>(CloseReason::broken)], 1u);
+}
+
+TEST_F(PoolTest, ExhaustedErrorCarriesCounts) {
+  PoolConfig c = quiet_config();
+  c.max_size = 2;
+  Pool pool = make_pool(c);
+  auto a = pool.acquire();
+  auto b = pool.acquire();
+  ASSERT_TRUE(a && b);
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(2000ms)); });
+  wait_for_waiters(1);
+  clock.advance(2000ms);
+  auto r = fut.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::exhausted);
+  EXPECT_EQ(r.error().message(), "exhausted: 2/2 in use, 0 waiting, waited 2000 ms");
+  EXPECT_TRUE(r.error().retryable());
+  EXPECT_EQ(pool.stats().timeouts, 1u);
+  EXPECT_EQ(pool.stats().failed_acquires, 1u);
+}
+
+TEST_F(PoolTest, DeadServerIsUnavailableWithEndpointAndCause) {
+  connector->set_fallback(ConnectOutcome::refuse);
+  Pool pool = make_pool(quiet_config());
+  auto r = pool.acquire(in(1000ms));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "unavailable: fake:1: connection refused");
+  EXPECT_EQ(pool.stats().failed_connects, 1u);
+  expect_consistent(pool, *connector);
+}
+
+TEST_F(PoolTest, WaiterTimingOutDuringBackoffReportsLastConnectError) {
+  connector->set_fallback(ConnectOutcome::refuse);
+  Pool pool = make_pool(quiet_config());
+  ASSERT_FALSE(pool.acquire(in(1000ms)));  // fails, starts a 100 ms backoff
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(50ms)); });
+  wait_for_waiters(1);
+  clock.advance(50ms);
+  auto r = fut.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::unavailable);
+  EXPECT_EQ(r.error().message(), "unavailable: fake:1: connection refused (0/4 in use, 0 waiting, waited 50 ms)");
+  EXPECT_EQ(connector->connects.load(), 1) << "no connect may start inside the backoff";
+}
+
+TEST_F(PoolTest, ConnectBackoffDoublesThenRecovers) {
+  connector->script({ConnectOutcome::refuse, ConnectOutcome::refuse});
+  Pool pool = make_pool(quiet_config());
+  ASSERT_FALSE(pool.acquire(in(1000ms)));  // backoff 100 ms
+  clock.advance(100ms);
+  ASSERT_FALSE(pool.acquire(in(1000ms)));  // backoff 200 ms
+  // A caller now waits out the backoff, then connects (the script is used up: ok).
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(1000ms)); });
+  wait_for_waiters(1);
+  clock.advance(150ms);
+  EXPECT_EQ(connector->connects.load(), 2);
+  clock.advance(50ms);
+  auto r = fut.get();
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(connector->connects.load(), 3);
+}
+
+TEST_F(PoolTest, WaitersAreServedFirstInFirstOut) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  Pool pool = make_pool(c);
+  auto held = pool.acquire();
+  ASSERT_TRUE(held);
+  std::vector<int> order;
+  std::mutex order_mu;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      auto lease = pool.acquire(in(10s));
+      ASSERT_TRUE(lease);
+      std::lock_guard g(order_mu);
+      order.push_back(i);
+    });
+    wait_for_waiters(i + 1);  // queue them in a known order
+  }
+  held->release();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(pool.stats().created, 1u);
+}
+
+TEST_F(PoolTest, DiscardClosesAndReplaces) {
+  Pool pool = make_pool(quiet_config());
+  int id = 0;
+  {
+    auto lease = pool.acquire();
+    id = fake(*lease).id;
+    lease->discard();
+  }
+  EXPECT_EQ(connector->closes.load(), 1);
+  auto next = pool.acquire();
+  EXPECT_NE(fake(*next).id, id);
+  EXPECT_EQ(pool.stats().closed_by[static_cast<std::size_t>(CloseReason::broken)], 1u);
+  expect_consistent(pool, *connector);
+}
+
+TEST_F(PoolTest, BrokenConnectionIsNotReused) {
+  Pool pool = make_pool(quiet_config());
+  {
+    auto lease = pool.acquire();
+    fake(*lease).broken = true;  // e.g. the peer closed the socket
+  }
+  EXPECT_EQ(connector->closes.load(), 1);
+  EXPECT_EQ(connector->resets.load(), 0) << "reset must not run on a broken connection";
+}
+
+TEST_F(PoolTest, DetachFreesCapacity) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  Pool pool = make_pool(c);
+  auto lease = pool.acquire();
+  std::unique_ptr<Connection> mine = lease->detach();
+  ASSERT_TRUE(mine);
+  EXPECT_FALSE(lease->valid());
+  auto other = pool.acquire(in(10ms));
+  ASSERT_TRUE(other) << "detached capacity must be free";
+  connector->close(std::move(mine), in(1s));
+}
+
+TEST_F(PoolTest, MaxWaitersRejectsAtOnce) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  c.max_waiters = 1;
+  Pool pool = make_pool(c);
+  auto held = pool.acquire();
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+  wait_for_waiters(1);
+  auto r = pool.acquire(in(10s));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::exhausted);
+  EXPECT_NE(r.error().message().find("max_waiters"), std::string::npos);
+  EXPECT_EQ(pool.stats().rejected, 1u);
+  held->release();
+  EXPECT_TRUE(fut.get());
+}
+
+TEST_F(PoolTest, ConcurrentConnectsAreBounded) {
+  PoolConfig c = quiet_config();
+  c.max_size = 4;
+  c.max_concurrent_connects = 2;
+  connector->set_fallback(ConnectOutcome::hang);
+  Pool pool = make_pool(c);
+  std::vector<std::future<Result<Lease>>> futs;
+  for (int i = 0; i < 4; ++i) futs.push_back(std::async(std::launch::async, [&] { return pool.acquire(in(1s)); }));
+  // Two connect, two queue; all four park on the clock.
+  wait_for_waiters(4);
+  EXPECT_EQ(connector->max_in_flight.load(), 2);
+  EXPECT_EQ(pool.stats().connecting, 2u);
+  connector->release_hangs();
+  clock.advance(1s);
+  for (auto& f : futs) EXPECT_FALSE(f.get());
+  EXPECT_EQ(connector->max_in_flight.load(), 2);
+  expect_consistent(pool, *connector);
+}
+
+TEST_F(PoolTest, HangingConnectEndsAtTheCallersDeadline) {
+  connector->set_fallback(ConnectOutcome::hang);
+  Pool pool = make_pool(quiet_config());
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(300ms)); });
+  wait_for_waiters(1);
+  clock.advance(300ms);
+  auto r = fut.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::timeout);
+}
+
+class RefusingGate final : public ConnectGate {
+ public:
+  Status allow_connect() override {
+    asked.fetch_add(1);
+    if (open.load()) return Error::make(ErrorKind::circuit_open, "fake:1: breaker open, next probe in 5000 ms");
+    return {};
+  }
+  void connect_succeeded() noexcept override { ok.fetch_add(1); }
+  void connect_failed(const Error&) noexcept override { failed.fetch_add(1); }
+  std::atomic<bool> open{true};
+  std::atomic<int> asked{0}, ok{0}, failed{0};
+};
+
+TEST_F(PoolTest, ConnectGateFailsFastAndHearsOutcomes) {
+  auto gate = std::make_shared<RefusingGate>();
+  PoolOptions o;
+  o.clock = &clock;
+  o.logger = logger;
+  o.start_maintainer = false;
+  o.connect_gate = gate;
+  auto pool = Pool::create(connector, quiet_config(), o);
+  ASSERT_TRUE(pool);
+  auto r = pool->acquire(in(10s));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::circuit_open);
+  EXPECT_EQ(connector->connects.load(), 0);
+  gate->open = false;
+  EXPECT_TRUE(pool->acquire(in(10s)));
+  EXPECT_EQ(gate->ok.load(), 1);
+  EXPECT_EQ(gate->failed.load(), 0);
+}
+
+TEST_F(PoolTest, InitModes) {
+  PoolConfig c = quiet_config();
+  c.min_idle = 3;
+  c.init_mode = InitMode::wait;
+  {
+    Pool pool = make_pool(c);
+    EXPECT_EQ(pool.stats().idle, 3u);
+  }
+  c.init_mode = InitMode::lazy;
+  {
+    Pool pool = make_pool(c);
+    EXPECT_EQ(pool.stats().size, 0u);
+  }
+  c.init_mode = InitMode::fail_fast;
+  connector->set_fallback(ConnectOutcome::refuse);
+  PoolOptions o;
+  o.clock = &clock;
+  o.logger = logger;
+  o.start_maintainer = false;
+  auto failed = Pool::create(connector, c, o);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message(), "unavailable: fake:1: connection refused");
+  EXPECT_EQ(connector->live(), 0u);
+}
+
+TEST_F(PoolTest, CreateRejectsBadConfig) {
+  PoolConfig c = quiet_config();
+  c.max_size = 0;
+  auto r = Pool::create(connector, c, PoolOptions{.clock = &clock});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::invalid_config);
+  EXPECT_EQ(connector->connects.load(), 0);
+}
+
+}  // namespace
+}  // namespace reservoir::testing

@@ -1,0 +1,172 @@
+// Shutdown, destruction with leases out, resize at runtime, fork safety.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "pool_fixture.hpp"
+
+namespace reservoir::testing {
+namespace {
+
+TEST_F(PoolTest, ShutdownRefusesNewAcquisitions) {
+  Pool pool = make_pool(quiet_config());
+  EXPECT_TRUE(pool.shutdown(0s));
+  auto r = pool.acquire();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::shutting_down);
+  EXPECT_FALSE(r.error().retryable());
+}
+
+TEST_F(PoolTest, ShutdownWakesWaitersWithShuttingDown) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  Pool pool = make_pool(c);
+  auto held = pool.acquire();
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(100s)); });
+  wait_for_waiters(1);
+  auto done = std::async(std::launch::async, [&] { return pool.shutdown(10s); });
+  auto r = fut.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::shutting_down);
+  held->release();
+  EXPECT_TRUE(done.get());
+}
+
+TEST_F(PoolTest, ShutdownWaitsForLeasesWithinGrace) {
+  Pool pool = make_pool(quiet_config());
+  auto lease = pool.acquire();
+  (void)pool.acquire();  // returned at once: idle
+  auto done = std::async(std::launch::async, [&] { return pool.shutdown(5s); });
+  wait_for_waiters(1);
+  EXPECT_EQ(connector->closes.load(), 1) << "idle connections close at once";
+  lease->release();
+  Status s = done.get();
+  EXPECT_TRUE(s) << s.error().message();
+  EXPECT_EQ(connector->live(), 0u);
+  EXPECT_EQ(pool.stats().closed_by[static_cast<std::size_t>(CloseReason::shutdown)], 2u);
+}
+
+TEST_F(PoolTest, ShutdownReportsLeasesStillOutAfterGrace) {
+  Pool pool = make_pool(quiet_config());
+  auto lease = pool.acquire();
+  const unsigned line = __LINE__ - 1;
+  auto done = std::async(std::launch::async, [&] { return pool.shutdown(2s); });
+  wait_for_waiters(1);
+  clock.advance(2s);
+  Status s = done.get();
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind(), ErrorKind::timeout);
+  EXPECT_NE(s.error().message().find("1 connection(s) still out"), std::string::npos);
+  EXPECT_NE(s.error().message().find("pool_lifecycle_test.cpp:" + std::to_string(line)), std::string::npos);
+  EXPECT_EQ(connector->closes.load(), 0) << "a connection in use is never closed under its borrower";
+  lease->release();
+  EXPECT_EQ(connector->closes.load(), 1) << "closed when it comes back";
+}
+
+TEST_F(PoolTest, LeaseOutlivingItsPoolIsSafe) {
+  std::optional<Lease> survivor;
+  {
+    Pool pool = make_pool(quiet_config());
+    auto lease = pool.acquire();
+    ASSERT_TRUE(lease);
+    survivor.emplace(std::move(*lease));
+  }  // pool destroyed with a lease out
+  ASSERT_TRUE(survivor->valid());
+  fake(*survivor).session_state = "still usable";
+  survivor->release();  // ASan would flag a use-after-free here
+  EXPECT_EQ(connector->closes.load(), 1);
+  EXPECT_EQ(connector->live(), 0u);
+}
+
+TEST_F(PoolTest, MovedPoolKeepsWorking) {
+  Pool a = make_pool(quiet_config());
+  Pool b = std::move(a);
+  EXPECT_TRUE(b.acquire());
+  Pool c = make_pool(quiet_config());
+  c = std::move(b);
+  EXPECT_TRUE(c.acquire());
+}
+
+TEST_F(PoolTest, GrowingLetsWaitersThrough) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  Pool pool = make_pool(c);
+  auto held = pool.acquire();
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(100s)); });
+  wait_for_waiters(1);
+  ASSERT_TRUE(pool.set_max_size(2));
+  auto r = fut.get();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(pool.stats().size, 2u);
+  EXPECT_EQ(pool.stats().max_size, 2u);
+}
+
+TEST_F(PoolTest, ShrinkingRetiresIdleFirstThenLeasedAsTheyReturn) {
+  PoolConfig c = quiet_config();
+  c.max_size = 4;
+  Pool pool = make_pool(c);
+  std::vector<Lease> leases;
+  for (int i = 0; i < 4; ++i) leases.push_back(std::move(pool.acquire().value()));
+  leases.pop_back();  // one idle, three leased
+  ASSERT_TRUE(pool.set_max_size(1));
+  EXPECT_EQ(pool.stats().closed_by[static_cast<std::size_t>(CloseReason::shrink)], 1u);
+  EXPECT_EQ(pool.stats().size, 3u) << "in-use connections are never taken away";
+  leases.pop_back();
+  leases.pop_back();
+  EXPECT_EQ(pool.stats().size, 1u);
+  leases.pop_back();
+  EXPECT_EQ(pool.stats().size, 1u);
+  EXPECT_EQ(pool.stats().idle, 1u);
+  EXPECT_EQ(pool.stats().closed_by[static_cast<std::size_t>(CloseReason::shrink)], 3u);
+  expect_consistent(pool, *connector);
+}
+
+TEST_F(PoolTest, ResizeRejectsBadValues) {
+  PoolConfig c = quiet_config();
+  c.min_idle = 2;
+  Pool pool = make_pool(c);
+  Status s = pool.set_max_size(0);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(), "invalid_config: max_size=0: must be in 1..4096");
+  s = pool.set_max_size(1);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(), "invalid_config: max_size=1: must be >= min_idle (2)");
+}
+
+TEST_F(PoolTest, ChildAfterForkNeverUsesOrClosesTheParentsConnections) {
+  Pool pool = make_pool(quiet_config());
+  int parent_id = 0;
+  {
+    auto lease = pool.acquire();
+    parent_id = fake(*lease).id;
+  }
+  auto held = pool.acquire();  // one leased across the fork as well
+  ASSERT_TRUE(pool.acquire());
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Child: exit codes report what went wrong (gtest assertions don't cross fork).
+    const int closes_before = connector->closes.load();
+    auto lease = pool.acquire(in(1s));
+    if (!lease) _exit(10);
+    if (fake(*lease).id == parent_id) _exit(11);
+    if (connector->abandons.load() < 1) _exit(12);
+    held->release();  // the parent's leased connection comes back in the child
+    if (connector->closes.load() != closes_before) _exit(13);
+    if (pool.stats().size != 1) _exit(14);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The parent's pool is untouched.
+  auto again = pool.acquire();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(connector->closes.load(), 0);
+}
+
+}  // namespace
+}  // namespace reservoir::testing
