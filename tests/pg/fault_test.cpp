@@ -229,6 +229,7 @@ TEST(PgFault, MaxConnectionsGivesAClearError) {
   auto lease = pool.acquire(in_ms(1000));
   ASSERT_FALSE(lease);
   EXPECT_NE(lease.error().message().find("53300"), std::string::npos) << lease.error().message();
+  std::cout << "[ info     ] connector: " << refused->message() << "\n[ info     ] pool: " << lease.error().message() << "\n";
   hogs.clear();
   auto later = pool.acquire(in_ms(10000));
   ASSERT_TRUE(later) << later.error().message();
