@@ -89,6 +89,22 @@ TEST(PgReset, EmptyResetSqlOnlyRollsBack) {
   EXPECT_EQ(text_of(*conn, "SHOW work_mem"), "9MB");  // the caller opted out of DISCARD ALL
 }
 
+// A lease that ran no statement costs no reset round trip; one that did gets DISCARD ALL.
+TEST(PgReset, ResetRunsOnlyAfterTheSessionWasUsed) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  auto conn = must_connect(connector);
+  auto observer = must_connect(connector);
+  const std::string last_statement =
+      "SELECT query FROM pg_stat_activity WHERE pid = " + std::to_string(conn->backend_pid());
+  ASSERT_TRUE(connector.check(*conn, CheckDepth::ping, in_ms(5000)));
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  EXPECT_EQ(text_of(*observer, last_statement), "");  // only the empty ping query ran
+  ASSERT_TRUE(conn->query("SELECT 1", in_ms(5000)));
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  EXPECT_EQ(text_of(*observer, last_statement), "DISCARD ALL");
+}
+
 TEST(PgReset, ResetOfABrokenConnectionFails) {
   RESERVOIR_REQUIRE_PG(env);
   Connector connector = make_connector(env.url);
