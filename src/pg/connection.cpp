@@ -118,8 +118,15 @@ struct Connection::Exchange {
     const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     if (PQstatus(c.conn_) == CONNECTION_BAD) c.broken_ = true;
     if (state == nullptr) return lost(c, PQresultErrorMessage(res));
+    const std::string message = c.shared_->redact(primary ? primary : PQresultErrorMessage(res));
+    // The server also uses 08P01 for a caller's mistake (wrong parameter count) and keeps the
+    // session: that is not a connection failure, and retrying cannot help.
+    if (std::strcmp(state, "08P01") == 0 && PQstatus(c.conn_) == CONNECTION_OK) {
+      Error e = server_error(c.shared_->endpoint, state, message);
+      return Error(ErrorKind::backend, e.detail(), false, state);
+    }
     if (is_connection_sqlstate(state)) c.broken_ = true;
-    return server_error(c.shared_->endpoint, state, c.shared_->redact(primary ? primary : PQresultErrorMessage(res)));
+    return server_error(c.shared_->endpoint, state, message);
   }
 
   static Status send(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d) {

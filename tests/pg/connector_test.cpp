@@ -62,6 +62,12 @@ TEST(PgConnector, ServerErrorsCarrySqlstateAndAreClassified) {
   EXPECT_EQ(dup.error().code(), "23505");
   EXPECT_FALSE(connector.is_retryable(dup.error()));
   EXPECT_FALSE(conn->is_broken());  // a statement error leaves the session usable
+  auto count = conn->query("SELECT $1::int", {1, 2}, in_ms(5000));  // one parameter too many
+  ASSERT_FALSE(count);
+  EXPECT_EQ(count.error().code(), "08P01");
+  EXPECT_EQ(count.error().kind(), ErrorKind::backend);
+  EXPECT_FALSE(connector.is_retryable(count.error()));
+  EXPECT_FALSE(conn->is_broken());
   EXPECT_TRUE(conn->query("SELECT 1", in_ms(5000)));
 }
 
