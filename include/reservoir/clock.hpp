@@ -28,10 +28,10 @@ class Clock {
   // Blocks on `cv` (whose mutex `lock` holds) until notified or until this clock reaches
   // `until`. May wake spuriously: callers re-check their condition.
   virtual void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-                          TimePoint until) = 0;
+                          TimePoint until) const = 0;
 
   // Blocks the calling thread until this clock reaches `until` (no condition to wait for).
-  void sleep_until(TimePoint until);
+  void sleep_until(TimePoint until) const;
 };
 
 // The real clock: std::chrono::steady_clock semantics.
@@ -40,7 +40,7 @@ class SteadyClock final : public Clock {
   TimePoint now() const noexcept override;
   TimePoint now_coarse() const noexcept override;
   void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-                  TimePoint until) override;
+                  TimePoint until) const override;
 
   // The process-wide instance used when no clock is injected.
   static SteadyClock& instance() noexcept;
@@ -54,7 +54,7 @@ class ManualClock final : public Clock {
 
   TimePoint now() const noexcept override;
   void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-                  TimePoint until) override;
+                  TimePoint until) const override;
 
   void advance(Duration d) noexcept;
   void set(TimePoint t) noexcept;
@@ -64,13 +64,13 @@ class ManualClock final : public Clock {
   int waiters() const noexcept;
 
  private:
-  void notify_all_registered() noexcept;
+  void notify_all_registered() const noexcept;
 
   std::atomic<std::int64_t> now_ns_;
   mutable std::mutex mu_;
-  std::condition_variable* registered_[64]{};
-  int registered_count_ = 0;
-  std::atomic<int> waiting_{0};
+  mutable std::condition_variable* registered_[64]{};
+  mutable int registered_count_ = 0;
+  mutable std::atomic<int> waiting_{0};
 };
 
 }  // namespace reservoir

@@ -12,7 +12,7 @@ namespace {
 constexpr auto kManualRecheck = std::chrono::milliseconds(2);
 }  // namespace
 
-void Clock::sleep_until(TimePoint until) {
+void Clock::sleep_until(TimePoint until) const {
   std::mutex mu;
   std::condition_variable cv;
   std::unique_lock lock(mu);
@@ -29,7 +29,7 @@ TimePoint SteadyClock::now_coarse() const noexcept {
   return TimePoint(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
 }
 
-void SteadyClock::wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, TimePoint until) {
+void SteadyClock::wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, TimePoint until) const {
   if (until == TimePoint::max()) {
     cv.wait(lock);
     return;
@@ -45,7 +45,7 @@ SteadyClock& SteadyClock::instance() noexcept {
 
 TimePoint ManualClock::now() const noexcept { return TimePoint(Duration(now_ns_.load(std::memory_order_acquire))); }
 
-void ManualClock::wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, TimePoint until) {
+void ManualClock::wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, TimePoint until) const {
   if (now() >= until) return;
   bool registered = false;
   {
@@ -80,7 +80,7 @@ void ManualClock::set(TimePoint t) noexcept {
 
 int ManualClock::waiters() const noexcept { return waiting_.load(); }
 
-void ManualClock::notify_all_registered() noexcept {
+void ManualClock::notify_all_registered() const noexcept {
   std::lock_guard g(mu_);
   for (int i = 0; i < registered_count_; ++i) registered_[i]->notify_all();
 }

@@ -52,7 +52,7 @@ class FakeConnector final : public Connector {
     if (o == ConnectOutcome::hang) {
       std::unique_lock lk(mu_);
       while (!hang_released_ && !deadline.expired()) {
-        const_cast<Clock&>(deadline.clock()).wait_until(cv_, lk, deadline.when());
+        deadline.clock().wait_until(cv_, lk, deadline.when());
       }
       return Error::timeout(endpoint() + ": connect timed out");
     }

@@ -1,0 +1,104 @@
+// reservoir/sqlite/connection.hpp — sqlite::Connection: one SQLite handle on a store file,
+// with deadline-bounded queries (the sql.hpp helper shape).
+//
+// Busy waits never use a fixed busy_timeout: a busy handler sleeps in short steps until the
+// current call's deadline, then the call returns `timeout` naming what holds the lock. So
+// `database is locked` never reaches a caller who still had time, and no call outlives its
+// deadline by more than one step (Config::busy_sleep_max).
+//
+// Each connection holds a share of its store's StoreLock (store_lock.hpp): the process owns
+// the file as long as any connection on it is open.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "reservoir/deadline.hpp"
+#include "reservoir/error.hpp"
+#include "reservoir/sql.hpp"
+#include "reservoir/store_lock.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace reservoir::sqlite {
+
+namespace detail {
+struct Session;
+}
+
+class Connection {
+ public:
+  // Takes ownership of an open handle and a share of the store lock. Used by
+  // Connector::connect().
+  Connection(sqlite3* db, StoreLock lock, std::unique_ptr<detail::Session> session) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  // Closes the handle (sqlite3_close_v2), then releases the store-lock share.
+  ~Connection();
+
+  // Runs `sql` with parameters bound to ?1..?N and reads every row. Without parameters,
+  // several ;-separated statements are allowed and the last one's rows are returned.
+  // Integers read as int64, reals as double, text and blobs as text, NULL as monostate.
+  // Errors (code() = the SQLite result code name, e.g. SQLITE_CONSTRAINT_UNIQUE):
+  //   timeout          — another writer held the database lock until the deadline;
+  //   backend          — SQLite rejected the statement (syntax, constraint, read-only store);
+  //                      not retryable;
+  //   invalid_argument — several statements with parameters, a parameter count mismatch, or
+  //                      a PRAGMA the pool manages (busy_timeout, journal_mode, locking_mode);
+  //   unavailable      — I/O error, the file vanished or is damaged; the connection is then
+  //                      broken and the pool closes it.
+  Result<sql::Rows> query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
+  Result<sql::Rows> query(std::string_view sql, std::initializer_list<sql::Value> params, Deadline deadline) {
+    return query(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline);
+  }
+  Result<sql::Rows> query(std::string_view sql, Deadline deadline) { return query(sql, {}, deadline); }
+
+  // Like query(); returns the rows changed (inserted, updated, deleted) by all statements run.
+  Result<std::int64_t> execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
+  Result<std::int64_t> execute(std::string_view sql, std::initializer_list<sql::Value> params, Deadline deadline) {
+    return execute(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline);
+  }
+  Result<std::int64_t> execute(std::string_view sql, Deadline deadline) { return execute(sql, {}, deadline); }
+
+  // Inside an explicit transaction (BEGIN without COMMIT/ROLLBACK yet).
+  bool in_transaction() const noexcept;
+  // Broken: an I/O, corruption or misuse error; never reused.
+  bool is_broken() const noexcept { return broken_; }
+  void mark_broken() noexcept { broken_ = true; }
+  int64_t last_insert_rowid() const noexcept;
+  // The canonical store path.
+  const std::string& path() const noexcept { return lock_.path(); }
+  const StoreLock& store_lock() const noexcept { return lock_; }
+
+  // The raw handle, for what the helper does not cover. Do not install a busy handler or
+  // busy_timeout on it: that would replace the deadline-bounded one.
+  sqlite3* native_handle() noexcept { return db_; }
+
+ private:
+  friend class Connector;
+  friend class Transaction;
+
+  detail::Session& session() noexcept { return *session_; }
+  // Forgets the handle without closing it (a connection inherited across fork(): closing it
+  // here could checkpoint the parent's WAL). Used by Connector::abandon().
+  void forget_handle() noexcept { db_ = nullptr; }
+  // Runs every statement in `sql`; keeps the last statement's rows in `out` if given.
+  Status run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out);
+  Status prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
+                       const char** tail);
+  Status run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline,
+                       sql::Rows* out);
+
+  sqlite3* db_;
+  StoreLock lock_;
+  std::unique_ptr<detail::Session> session_;
+  bool broken_ = false;
+};
+
+}  // namespace reservoir::sqlite

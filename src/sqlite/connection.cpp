@@ -1,0 +1,201 @@
+// sqlite::Connection: statements with deadline-bounded busy waits.
+#include "reservoir/sqlite/connection.hpp"
+
+#include <cctype>
+#include <utility>
+#include <vector>
+
+#include "session.hpp"
+
+namespace reservoir::sqlite {
+
+namespace {
+
+bool blank(std::string_view s) noexcept {
+  for (char c : s) {
+    if (!std::isspace(static_cast<unsigned char>(c)) && c != ';') return false;
+  }
+  return true;
+}
+
+// Owns one prepared statement.
+struct Stmt {
+  sqlite3_stmt* p = nullptr;
+  ~Stmt() { sqlite3_finalize(p); }
+};
+
+Status bind_all(sqlite3_stmt* stmt, std::span<const sql::Value> params, const std::string& path) {
+  const int want = sqlite3_bind_parameter_count(stmt);
+  if (want != static_cast<int>(params.size())) {
+    return Error::make(ErrorKind::invalid_argument, path + ": the statement takes " + std::to_string(want) +
+                                                        " parameters, " + std::to_string(params.size()) + " given");
+  }
+  for (int i = 0; i < want; ++i) {
+    const sql::Value& v = params[static_cast<std::size_t>(i)];
+    int rc = SQLITE_OK;
+    // SQLITE_STATIC: the caller's values outlive the statement, which is finalized in this call.
+    if (auto* n = std::get_if<std::int64_t>(&v)) rc = sqlite3_bind_int64(stmt, i + 1, *n);
+    else if (auto* d = std::get_if<double>(&v)) rc = sqlite3_bind_double(stmt, i + 1, *d);
+    else if (auto* s = std::get_if<std::string>(&v))
+      rc = sqlite3_bind_text64(stmt, i + 1, s->data(), s->size(), SQLITE_STATIC, SQLITE_UTF8);
+    else rc = sqlite3_bind_null(stmt, i + 1);
+    if (rc != SQLITE_OK) return detail::make_error(sqlite3_db_handle(stmt), rc, path);
+  }
+  return {};
+}
+
+sql::Value column_value(sqlite3_stmt* stmt, int col) {
+  switch (sqlite3_column_type(stmt, col)) {
+    case SQLITE_INTEGER: return std::int64_t{sqlite3_column_int64(stmt, col)};
+    case SQLITE_FLOAT: return sqlite3_column_double(stmt, col);
+    case SQLITE_NULL: return std::monostate{};
+    case SQLITE_BLOB: {
+      const void* p = sqlite3_column_blob(stmt, col);
+      const int n = sqlite3_column_bytes(stmt, col);
+      return std::string(static_cast<const char*>(p), p ? static_cast<std::size_t>(n) : 0);
+    }
+    default: {
+      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
+      const int n = sqlite3_column_bytes(stmt, col);
+      return std::string(p ? p : "", p ? static_cast<std::size_t>(n) : 0);
+    }
+  }
+}
+
+}  // namespace
+
+Connection::Connection(sqlite3* db, StoreLock lock, std::unique_ptr<detail::Session> session) noexcept
+    : db_(db), lock_(std::move(lock)), session_(std::move(session)) {}
+
+Connection::~Connection() {
+  detail::leave_writer_gate_if_done(*session_, nullptr);
+  if (db_) session_->cache.clear();
+  else session_->cache.forget();  // forget_handle(): the handle and its statements are leaked
+  // close_v2 never fails with BUSY: statements are all finalized by each call.
+  if (db_) sqlite3_close_v2(db_);
+  db_ = nullptr;
+  lock_.release();  // only after the handle is closed: the lock guards the file
+}
+
+bool Connection::in_transaction() const noexcept { return db_ && sqlite3_get_autocommit(db_) == 0; }
+
+int64_t Connection::last_insert_rowid() const noexcept { return db_ ? sqlite3_last_insert_rowid(db_) : 0; }
+
+Result<sql::Rows> Connection::query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
+  sql::Rows rows;
+  if (auto st = run(sql, params, deadline, &rows); !st) return std::move(st).error();
+  return rows;
+}
+
+Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
+  if (!db_) return Error::unavailable(session_->path, "connection is closed");
+  const std::int64_t before = sqlite3_total_changes64(db_);
+  if (auto st = run(sql, params, deadline, nullptr); !st) return std::move(st).error();
+  return sqlite3_total_changes64(db_) - before;
+}
+
+Status Connection::run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out) {
+  const std::string& path = session_->path;
+  if (!db_ || broken_) return Error::unavailable(path, "connection is broken or closed");
+  if (deadline.expired()) return Error::timeout(path + ": deadline passed before the statement ran");
+  detail::CallScope scope(*session_, deadline, session_->internal);
+  // Whatever happens below, a connection whose write transaction ended leaves the gate.
+  struct GateExit {
+    detail::Session& s;
+    sqlite3* db;
+    ~GateExit() { detail::leave_writer_gate_if_done(s, db); }
+  } gate_exit{*session_, db_};
+  detail::StatementCache& cache = session_->cache;
+  if (sqlite3_stmt* cached = cache.take(sql)) {  // the whole text is one cached statement
+    Stmt stmt{cached};
+    Status st = run_statement(cached, params, deadline, out);
+    cache.put(std::string(sql), std::exchange(stmt.p, nullptr));
+    return st;
+  }
+  const bool cacheable = detail::StatementCache::cacheable(sql);
+  std::string_view rest = sql;
+  while (!blank(rest)) {
+    Stmt stmt;
+    const char* tail = nullptr;
+    session_->touched = false;
+    if (auto st = prepare_first(rest, deadline, cacheable, &stmt.p, &tail); !st) return st;
+    const std::string_view next(tail, static_cast<std::size_t>(rest.data() + rest.size() - tail));
+    const bool whole_text = rest.data() == sql.data() && blank(next);
+    rest = next;
+    if (stmt.p == nullptr) continue;  // only a comment
+    if (!params.empty() && !blank(next)) {
+      return Error::make(ErrorKind::invalid_argument,
+                         path + ": parameters can only be bound to a single statement; run the others separately");
+    }
+    Status st = run_statement(stmt.p, params, deadline, out);
+    if (whole_text && cacheable && !session_->touched) cache.put(std::string(sql), std::exchange(stmt.p, nullptr));
+    if (!st) return st;
+  }
+  return {};
+}
+
+// Prepares the first statement of `rest`, retrying while the schema is locked mid-change.
+Status Connection::prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
+                                 const char** tail) {
+  const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0;
+  int rc = sqlite3_prepare_v3(db_, rest.data(), static_cast<int>(rest.size()), flags, stmt, tail);
+  while ((rc & 0xff) == SQLITE_BUSY && !deadline.expired()) {
+    detail::pause(deadline, session_->busy_sleep_max);
+    rc = sqlite3_prepare_v3(db_, rest.data(), static_cast<int>(rest.size()), flags, stmt, tail);
+  }
+  if (rc == SQLITE_OK) return {};
+  if (rc == SQLITE_AUTH && !session_->denied.empty()) {
+    return Error(ErrorKind::invalid_argument, session_->path + ": " + session_->denied, false, "SQLITE_AUTH");
+  }
+  if (detail::breaks_connection(rc)) broken_ = true;
+  return detail::make_error(db_, rc, session_->path);
+}
+
+// Steps one statement to completion. In autocommit mode a busy statement is retried from the
+// start until the deadline (it was rolled back as a whole, so nothing runs twice); inside an
+// explicit transaction it cannot be (its snapshot may be stale), so the caller gets the
+// timeout and rolls back.
+Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline,
+                                 sql::Rows* out) {
+  const std::string& path = session_->path;
+  if (auto st = bind_all(stmt, params, path); !st) return st;
+  if (!sqlite3_stmt_readonly(stmt)) {
+    if (auto st = detail::enter_writer_gate(*session_, deadline); !st) return st;
+  }
+  const int ncols = sqlite3_column_count(stmt);
+  std::vector<std::vector<sql::Value>> rows;
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      if (!out) continue;
+      auto& row = rows.emplace_back();
+      row.reserve(static_cast<std::size_t>(ncols));
+      for (int c = 0; c < ncols; ++c) row.push_back(column_value(stmt, c));
+      continue;
+    }
+    if (rc == SQLITE_DONE) break;
+    const int xrc = sqlite3_extended_errcode(db_);
+    const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+    if (busy && sqlite3_get_autocommit(db_) && !deadline.expired()) {
+      sqlite3_reset(stmt);
+      rows.clear();
+      detail::pause(deadline, session_->busy_sleep_max);
+      continue;
+    }
+    if (busy) return detail::busy_timeout(xrc, path);
+    if (detail::breaks_connection(rc)) broken_ = true;
+    return detail::make_error(db_, xrc, path);
+  }
+  if (out) {
+    std::vector<std::string> columns;
+    columns.reserve(static_cast<std::size_t>(ncols));
+    for (int c = 0; c < ncols; ++c) {
+      const char* name = sqlite3_column_name(stmt, c);
+      columns.emplace_back(name ? name : "");
+    }
+    *out = sql::Rows(std::move(columns), std::move(rows));
+  }
+  return {};
+}
+
+}  // namespace reservoir::sqlite

@@ -1,0 +1,184 @@
+// Reset on return (nothing a borrower set reaches the next one) and Transaction savepoints.
+#include "reservoir/sqlite/connector.hpp"
+#include "reservoir/sqlite/transaction.hpp"
+
+#include <gtest/gtest.h>
+
+#include "sqlite_test_support.hpp"
+
+namespace reservoir::sqlite {
+namespace {
+
+using testing::in_10s;
+using testing::TempDir;
+
+struct SqliteReset : ::testing::Test {
+  TempDir dir;
+  Connector connector{Config{.path = dir.file("store.db")}};
+  std::unique_ptr<Connection> conn;
+
+  void SetUp() override {
+    auto r = connector.connect(in_10s());
+    ASSERT_TRUE(r) << r.error().message();
+    conn = std::move(r).value();
+    ASSERT_TRUE(conn->execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", in_10s()));
+  }
+  void reset() {
+    auto st = connector.reset(*conn, in_10s());
+    ASSERT_TRUE(st) << st.error().message();
+  }
+  std::int64_t scalar(const std::string& sql) {
+    auto r = conn->query(sql, in_10s());
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? r->get_int(0, 0).value() : -1;
+  }
+};
+
+TEST_F(SqliteReset, RollsBackAnOpenTransaction) {
+  ASSERT_TRUE(conn->execute("BEGIN; INSERT INTO t(v) VALUES ('left open')", in_10s()));
+  ASSERT_TRUE(conn->in_transaction());
+  reset();
+  EXPECT_FALSE(conn->in_transaction());
+  EXPECT_EQ(scalar("SELECT count(*) FROM t"), 0);
+}
+
+TEST_F(SqliteReset, DropsTempTablesViewsAndTriggers) {
+  ASSERT_TRUE(conn->execute("CREATE TEMP TABLE scratch(x); CREATE TEMP VIEW tv AS SELECT 1;"
+                            "CREATE TABLE temp.other(y);"
+                            "CREATE TEMP TRIGGER trg AFTER INSERT ON t BEGIN SELECT 1; END;",
+                            in_10s()));
+  EXPECT_EQ(scalar("SELECT count(*) FROM temp.sqlite_master"), 4);
+  reset();
+  EXPECT_EQ(scalar("SELECT count(*) FROM temp.sqlite_master"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM main.sqlite_master WHERE name = 't'"), 1);  // main untouched
+}
+
+TEST_F(SqliteReset, DetachesAttachedDatabases) {
+  const std::string other = dir.file("other.db");
+  ASSERT_TRUE(conn->execute("ATTACH DATABASE ?1 AS side", {other}, in_10s()));
+  EXPECT_EQ(scalar("SELECT count(*) FROM pragma_database_list"), 2);  // main, side (temp not yet created)
+  reset();
+  auto list = conn->query("PRAGMA database_list", in_10s());
+  ASSERT_TRUE(list);
+  for (std::size_t i = 0; i < list->size(); ++i) EXPECT_NE(list->get_text(i, 1).value(), "side");
+}
+
+TEST_F(SqliteReset, RestoresPragmasTheBorrowerChanged) {
+  const auto fk = scalar("PRAGMA foreign_keys");
+  const auto cache = scalar("PRAGMA cache_size");
+  ASSERT_TRUE(conn->execute("PRAGMA foreign_keys=ON; PRAGMA cache_size=-1234; PRAGMA query_only=1;"
+                            "PRAGMA recursive_triggers=1; PRAGMA case_sensitive_like=1",
+                            in_10s()));
+  EXPECT_EQ(scalar("PRAGMA cache_size"), -1234);
+  EXPECT_FALSE(conn->execute("INSERT INTO t(v) VALUES ('x')", in_10s()));  // query_only holds
+  reset();
+  EXPECT_EQ(scalar("PRAGMA foreign_keys"), fk);
+  EXPECT_EQ(scalar("PRAGMA cache_size"), cache);
+  EXPECT_EQ(scalar("PRAGMA query_only"), 0);
+  EXPECT_EQ(scalar("PRAGMA recursive_triggers"), 0);
+  EXPECT_EQ(scalar("SELECT 'a' LIKE 'A'"), 1);  // case_sensitive_like back off
+  EXPECT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('x')", in_10s()));
+}
+
+TEST_F(SqliteReset, ACleanConnectionStaysAsItWas) {
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('kept')", in_10s()));
+  reset();
+  EXPECT_EQ(scalar("SELECT count(*) FROM t"), 1);
+  EXPECT_EQ(scalar("PRAGMA synchronous"), 1);  // NORMAL, as configured
+}
+
+TEST_F(SqliteReset, ABrokenConnectionFailsResetSoThePoolClosesIt) {
+  conn->mark_broken();
+  auto st = connector.reset(*conn, in_10s());
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind(), ErrorKind::unavailable);
+}
+
+using SqliteTransaction = SqliteReset;
+
+TEST_F(SqliteTransaction, RollbackToKeepsEarlierWork) {
+  auto tx = Transaction::begin(*conn, {}, in_10s());
+  ASSERT_TRUE(tx) << tx.error().message();
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('before')", in_10s()));
+  ASSERT_TRUE(tx->savepoint("sp1"));
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('undone')", in_10s()));
+  ASSERT_TRUE(tx->rollback_to("sp1"));
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('after')", in_10s()));
+  ASSERT_TRUE(tx->release("sp1"));
+  ASSERT_TRUE(tx->commit());
+  EXPECT_FALSE(tx->active());
+  auto rows = conn->query("SELECT v FROM t ORDER BY id", in_10s());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(rows->get_text(0, 0).value(), "before");
+  EXPECT_EQ(rows->get_text(1, 0).value(), "after");
+}
+
+TEST_F(SqliteTransaction, DestructorRollsBack) {
+  {
+    auto tx = Transaction::begin(*conn, {}, in_10s());
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('gone')", in_10s()));
+  }
+  EXPECT_FALSE(conn->in_transaction());
+  EXPECT_EQ(scalar("SELECT count(*) FROM t"), 0);
+}
+
+TEST_F(SqliteTransaction, SavepointNamesMustBeIdentifiers) {
+  auto tx = Transaction::begin(*conn, {}, in_10s());
+  ASSERT_TRUE(tx);
+  for (const char* bad : {"", "1abc", "a b", "x; DROP TABLE t", "a-b", "\"q\""}) {
+    auto st = tx->savepoint(bad);
+    ASSERT_FALSE(st) << bad;
+    EXPECT_EQ(st.error().kind(), ErrorKind::invalid_argument) << bad;
+  }
+  EXPECT_TRUE(tx->savepoint("_ok_Name9"));
+  auto unknown = tx->rollback_to("never_made");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind(), ErrorKind::backend);
+  EXPECT_EQ(scalar("SELECT count(*) FROM t"), 0);  // the table survived
+}
+
+TEST_F(SqliteTransaction, FinishedTransactionRefusesFurtherCalls) {
+  auto tx = Transaction::begin(*conn, {}, in_10s());
+  ASSERT_TRUE(tx);
+  ASSERT_TRUE(tx->rollback());
+  EXPECT_EQ(tx->commit().error().kind(), ErrorKind::invalid_argument);
+  EXPECT_EQ(tx->savepoint("a").error().kind(), ErrorKind::invalid_argument);
+}
+
+TEST_F(SqliteTransaction, NestedBeginIsInvalid) {
+  auto tx = Transaction::begin(*conn, {}, in_10s());
+  ASSERT_TRUE(tx);
+  auto again = Transaction::begin(*conn, {}, in_10s());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().kind(), ErrorKind::invalid_argument);
+}
+
+TEST_F(SqliteTransaction, ReadOnlyTransactionRefusesWritesAndEndsClean) {
+  {
+    auto tx = Transaction::begin(*conn, {.read_only = true}, in_10s());
+    ASSERT_TRUE(tx) << tx.error().message();
+    auto w = conn->execute("INSERT INTO t(v) VALUES ('no')", in_10s());
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().kind(), ErrorKind::backend);
+    EXPECT_EQ(w.error().code(), "SQLITE_READONLY");
+    ASSERT_TRUE(tx->commit());
+  }
+  EXPECT_EQ(scalar("PRAGMA query_only"), 0);
+  EXPECT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('yes')", in_10s()));
+}
+
+TEST_F(SqliteTransaction, SecondWriterWaitsForBeginImmediateThenTimesOut) {
+  auto other = connector.connect(in_10s());
+  ASSERT_TRUE(other);
+  auto tx = Transaction::begin(*conn, {}, in_10s());
+  ASSERT_TRUE(tx);
+  auto tx2 = Transaction::begin(**other, {}, testing::in_ms(50));
+  ASSERT_FALSE(tx2);
+  EXPECT_EQ(tx2.error().kind(), ErrorKind::timeout);
+  EXPECT_NE(tx2.error().message().find("another writer holds the database lock"), std::string::npos);
+  EXPECT_FALSE((*other)->in_transaction());
+}
+
+}  // namespace
+}  // namespace reservoir::sqlite
