@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -90,8 +89,7 @@ auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions option
     Error error = result.ok() ? outcome.error() : result.error();
     if (!is_transaction_conflict(error) || attempt >= max_attempts) return R(std::move(error));
     if (deadline.remaining() <= pause) return R(std::move(error));
-    // Real time on purpose: the other transaction we conflicted with runs on a real server.
-    std::this_thread::sleep_for(pause);
+    deadline.clock().sleep_until(deadline.clock().now() + pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
   }
 }
