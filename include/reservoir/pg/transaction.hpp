@@ -84,7 +84,8 @@ auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions option
       continue;
     }
     R result = fn(*tx);
-    Status outcome = result.ok() ? tx->commit() : tx->rollback();
+    // fn may have finished the transaction itself (commit() or rollback() on tx).
+    Status outcome = !tx->active() ? Status{} : result.ok() ? tx->commit() : tx->rollback();
     if (result.ok() && outcome.ok()) return result;
     Error error = result.ok() ? outcome.error() : result.error();
     if (!is_transaction_conflict(error) || attempt >= max_attempts) return R(std::move(error));
