@@ -30,8 +30,10 @@ static_assert(PoolConnector<CounterConnector>);
 
 TEST(TypedPool, GivesTheBackendsTypeBack) {
   int closed = 0;
-  auto pool = TypedPool<CounterConnector>::create(PoolConfig{}, PoolOptions{.logger = std::make_shared<CaptureLogger>()},
-                                                  CounterConnector{&closed});
+  // No maintainer: its min_idle refill would race the first acquire for `created`.
+  auto pool = TypedPool<CounterConnector>::create(
+      PoolConfig{.min_idle = 0}, PoolOptions{.logger = std::make_shared<CaptureLogger>(), .start_maintainer = false},
+      CounterConnector{&closed});
   ASSERT_TRUE(pool) << pool.error().message();
   {
     auto lease = pool->acquire();

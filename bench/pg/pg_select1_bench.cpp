@@ -1,0 +1,222 @@
+// pg_select1_bench — `SELECT 1` round trips per second against a real server: raw libpq with
+// one dedicated connection per thread (the ceiling) versus the reservoir pool.
+//
+//   reservoir_bench_pg [--url URL] [--threads 4] [--warmup 3] [--seconds 10] [--rounds 1]
+//                      [--cases a,b,...]
+//
+// URL defaults to RESERVOIR_TEST_PG_URL or the scripts/servers.sh env file. Cases:
+//   raw          PQexec("SELECT 1") on a dedicated blocking connection per thread
+//   pool4        pool of 4: acquire, query("SELECT 1"), release (reset = DISCARD ALL)
+//   pool2        pool of 2, same
+//   pool4_light  pool of 4 with reset_sql = "" (rollback-only reset: no round trip on return)
+//   pool2_light  pool of 2, same
+// Each case: all threads start together, run `warmup` seconds, then `seconds` measured; ops/s
+// = measured ops / measured time. With --rounds N the whole case list runs N times in turn
+// (raw, pool, raw, pool, ...) so drift hits every case alike; the summary takes each case's
+// median and compares it with raw's median. Prints one line per run, then a summary table
+// and one JSON line per case.
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "reservoir/pg/connector.hpp"
+#include "reservoir/typed_pool.hpp"
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+using reservoir::Deadline;
+using reservoir::SteadyClock;
+
+struct Options {
+  std::string url;
+  int threads = 4;
+  double warmup_s = 3;
+  double seconds = 10;
+  int rounds = 1;
+  std::vector<std::string> cases{"raw", "pool4", "pool2", "pool4_light", "pool2_light"};
+};
+
+struct alignas(128) Counter {
+  std::atomic<std::uint64_t> ops{0};
+  std::atomic<std::uint64_t> errors{0};
+};
+
+std::string default_url() {
+  if (const char* u = std::getenv("RESERVOIR_TEST_PG_URL")) return u;
+  const char* dir = std::getenv("RESERVOIR_SERVERS_DIR");
+  std::ifstream in(std::string(dir ? dir : "/tmp/reservoir-servers") + "/postgres.env");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("RESERVOIR_TEST_PG_URL=")) return line.substr(22);
+  }
+  return {};
+}
+
+// Runs `op` on `threads` threads: warm-up, then the measured window. `op(thread)` returns
+// false on error. Returns measured ops/s.
+double run_phases(const Options& o, const std::function<bool(int)>& op, std::uint64_t* errors) {
+  std::atomic<int> phase{0};  // 0 warm-up, 1 measure, 2 stop
+  std::vector<Counter> counters(o.threads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < o.threads; ++t) {
+    ts.emplace_back([&, t] {
+      while (phase.load(std::memory_order_relaxed) != 2) {
+        const bool ok = op(t);
+        if (phase.load(std::memory_order_relaxed) != 1) continue;
+        (ok ? counters[t].ops : counters[t].errors).fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup_s));
+  const auto t0 = Steady::now();
+  phase.store(1);
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  phase.store(2);
+  const auto t1 = Steady::now();
+  for (auto& t : ts) t.join();
+  std::uint64_t ops = 0;
+  *errors = 0;
+  for (auto& c : counters) {
+    ops += c.ops.load();
+    *errors += c.errors.load();
+  }
+  return ops / std::chrono::duration<double>(t1 - t0).count();
+}
+
+double run_raw(const Options& o, std::uint64_t* errors) {
+  std::vector<PGconn*> conns;
+  for (int t = 0; t < o.threads; ++t) {
+    PGconn* c = PQconnectdb(o.url.c_str());
+    if (PQstatus(c) != CONNECTION_OK) {
+      std::fprintf(stderr, "raw: connect failed: %s", PQerrorMessage(c));
+      std::exit(1);
+    }
+    conns.push_back(c);
+  }
+  const double rate = run_phases(o, [&](int t) {
+    PGresult* r = PQexec(conns[t], "SELECT 1");
+    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok;
+  }, errors);
+  for (PGconn* c : conns) PQfinish(c);
+  return rate;
+}
+
+double run_pool(const Options& o, std::size_t size, bool light, std::uint64_t* errors) {
+  reservoir::pg::ConnectorOptions copts;
+  if (light) copts.reset_sql = "";
+  auto connector = reservoir::pg::Connector::create(o.url, copts);
+  if (!connector) {
+    std::fprintf(stderr, "%s\n", connector.error().message().c_str());
+    std::exit(1);
+  }
+  reservoir::PoolConfig config;
+  config.name = "bench";
+  config.min_idle = size;
+  config.max_size = size;
+  config.max_concurrent_connects = size;
+  config.init_mode = reservoir::InitMode::wait;
+  auto pool = reservoir::TypedPool<reservoir::pg::Connector>::create(config, {}, std::move(connector).value());
+  if (!pool) {
+    std::fprintf(stderr, "%s\n", pool.error().message().c_str());
+    std::exit(1);
+  }
+  const double rate = run_phases(o, [&](int) {
+    const Deadline d = Deadline::after(SteadyClock::instance(), std::chrono::seconds(5));
+    auto lease = pool->acquire(d);
+    return lease && lease.value()->query("SELECT 1", d).ok();
+  }, errors);
+  (void)pool->shutdown(std::chrono::seconds(2));
+  return rate;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  o.url = default_url();
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--url") o.url = v;
+    else if (k == "--threads") o.threads = std::atoi(v.c_str());
+    else if (k == "--warmup") o.warmup_s = std::atof(v.c_str());
+    else if (k == "--seconds") o.seconds = std::atof(v.c_str());
+    else if (k == "--rounds") o.rounds = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--cases") {
+      o.cases.clear();
+      std::stringstream ss(v);
+      for (std::string c; std::getline(ss, c, ',');) o.cases.push_back(c);
+    }
+  }
+  return o;
+}
+
+double run_case(const Options& o, const std::string& c, std::uint64_t* errors) {
+  if (c == "raw") return run_raw(o, errors);
+  if (c == "pool4") return run_pool(o, 4, false, errors);
+  if (c == "pool2") return run_pool(o, 2, false, errors);
+  if (c == "pool4_light") return run_pool(o, 4, true, errors);
+  if (c == "pool2_light") return run_pool(o, 2, true, errors);
+  std::fprintf(stderr, "unknown case %s\n", c.c_str());
+  std::exit(2);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0 : (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  if (o.url.empty()) {
+    std::fprintf(stderr, "no server: pass --url or run scripts/servers.sh start postgres\n");
+    return 2;
+  }
+  std::map<std::string, std::vector<double>> rates;
+  std::map<std::string, std::uint64_t> errors;
+  for (int round = 1; round <= o.rounds; ++round) {
+    for (const std::string& c : o.cases) {
+      std::uint64_t e = 0;
+      const double rate = run_case(o, c, &e);
+      rates[c].push_back(rate);
+      errors[c] += e;
+      std::printf("round %d %-12s %10.0f ops/s  errors %llu\n", round, c.c_str(), rate, static_cast<unsigned long long>(e));
+      std::fflush(stdout);
+    }
+  }
+  const double raw = rates.count("raw") ? median(rates["raw"]) : 0;
+  std::printf("\n%-12s %8s %12s %8s %8s %8s\n", "case", "threads", "median/s", "vs raw", "spread", "errors");
+  for (const std::string& c : o.cases) {
+    if (!rates.count(c)) continue;
+    auto& v = rates[c];
+    const double m = median(v);
+    const double spread = m > 0 ? (*std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end())) / m : 0;
+    const double ratio = raw > 0 ? m / raw : 0;
+    std::printf("%-12s %8d %12.0f %7.1f%% %7.1f%% %8llu\n", c.c_str(), o.threads, m, ratio * 100, spread * 100,
+                static_cast<unsigned long long>(errors[c]));
+    std::string all;
+    for (double r : v) {
+      if (!all.empty()) all += ',';
+      all += std::to_string(static_cast<long long>(r));
+    }
+    std::printf("JSON {\"case\":\"%s\",\"threads\":%d,\"ops_per_s_median\":%.1f,\"rounds_ops_per_s\":[%s],"
+                "\"vs_raw\":%.4f,\"errors\":%llu,\"warmup_s\":%.1f,\"measure_s\":%.1f}\n",
+                c.c_str(), o.threads, m, all.c_str(), ratio, static_cast<unsigned long long>(errors[c]), o.warmup_s,
+                o.seconds);
+    rates.erase(c);
+  }
+  return 0;
+}

@@ -1,0 +1,165 @@
+#include "reservoir/pg/connector.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "reservoir/pg/errors.hpp"
+#include "shared.hpp"
+#include "wait.hpp"
+
+namespace reservoir::pg {
+
+namespace {
+
+std::string first_of_list(std::string_view list) { return std::string(list.substr(0, list.find(','))); }
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+// Fills the endpoint and identity fields from parsed conninfo options.
+void describe(detail::Shared& s) {
+  std::string host, hostaddr, port;
+  for (std::size_t i = 0; i < s.keys.size(); ++i) {
+    const std::string& k = s.keys[i];
+    if (k == "host") host = first_of_list(s.values[i]);
+    else if (k == "hostaddr") hostaddr = first_of_list(s.values[i]);
+    else if (k == "port") port = first_of_list(s.values[i]);
+    else if (k == "user") s.user = s.values[i];
+    else if (k == "dbname") s.dbname = s.values[i];
+    else if (k == "password") s.password = s.values[i];
+  }
+  if (host.empty()) host = !hostaddr.empty() ? hostaddr : env_or("PGHOST", "localhost");
+  if (port.empty()) port = env_or("PGPORT", "5432");
+  s.endpoint = host + ":" + port;
+}
+
+// libpq reports connect failures as text only; the few SQLSTATEs a caller needs to tell apart
+// are recovered from the server's (lc_messages=C) wording.
+std::string connect_sqlstate(std::string_view message) {
+  if (message.find("too many clients") != std::string_view::npos ||
+      message.find("remaining connection slots are reserved") != std::string_view::npos) {
+    return "53300";
+  }
+  if (message.find("the database system is") != std::string_view::npos) return "57P03";
+  if (message.find("authentication failed") != std::string_view::npos) return "28P01";
+  if (message.find("does not exist") != std::string_view::npos) return "3D000";
+  return {};
+}
+
+Error connect_error(const detail::Shared& s, PGconn* conn) {
+  std::string cause = detail::libpq_message(s, PQerrorMessage(conn));
+  const std::string state = connect_sqlstate(cause);
+  if (state == "53300") cause = "server at max_connections: " + cause;
+  if (!state.empty()) cause.append(" (SQLSTATE ").append(state).append(")");
+  Error e = Error::unavailable(s.endpoint, cause);
+  // Bad credentials or a missing database are caller mistakes: retrying cannot help.
+  const bool retryable = state != "28P01" && state != "3D000";
+  return Error(e.kind(), e.detail(), retryable, state);
+}
+
+}  // namespace
+
+Result<Connector> Connector::create(std::string_view conninfo, ConnectorOptions options) {
+  char* err = nullptr;
+  const std::string text(conninfo);
+  PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err);
+  if (opts == nullptr) {
+    std::string why = err != nullptr ? err : "out of memory";
+    PQfreemem(err);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return Error::invalid_config("conninfo", "(not shown: it may hold a password)", why);
+  }
+  auto shared = std::make_shared<detail::Shared>();
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    shared->keys.emplace_back(o->keyword);
+    shared->values.emplace_back(o->val);
+  }
+  PQconninfoFree(opts);
+  if (options.max_pending_cancels < 0) {
+    return Error::invalid_config("max_pending_cancels", std::to_string(options.max_pending_cancels), ">= 0");
+  }
+  shared->options = std::move(options);
+  describe(*shared);
+  return Connector(std::move(shared));
+}
+
+Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
+  const detail::Shared& s = *shared_;
+  if (deadline.expired()) return Error::timeout(s.endpoint + ": deadline passed before connecting");
+  std::vector<const char*> keys, values;
+  for (std::size_t i = 0; i < s.keys.size(); ++i) {
+    keys.push_back(s.keys[i].c_str());
+    values.push_back(s.values[i].c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectStartParams(keys.data(), values.data(), 0);
+  if (conn == nullptr) return Error::unavailable(s.endpoint, "out of memory");
+  // Per libpq's contract the first PQconnectPoll call behaves as if it had said WRITING.
+  PostgresPollingStatusType st = PQstatus(conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+    const Wait w = wait_socket(PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+    if (w == Wait::timeout) {
+      PQfinish(conn);
+      return Error::timeout(s.endpoint + ": connect did not complete before the deadline");
+    }
+    st = PQconnectPoll(conn);
+  }
+  if (st == PGRES_POLLING_FAILED || PQsetnonblocking(conn, 1) != 0) {
+    Error e = connect_error(s, conn);
+    PQfinish(conn);
+    return e;
+  }
+  return std::make_unique<Connection>(conn, shared_);
+}
+
+Status Connector::check(Connection& conn, CheckDepth depth, Deadline deadline) {
+  if (Status s = conn.peek_idle(); !s) return s;
+  switch (depth) {
+    case CheckDepth::fast: return {};
+    case CheckDepth::ping: return conn.run_simple("", deadline);
+    case CheckDepth::deep: return conn.run_simple(shared_->options.deep_check_sql, deadline);
+  }
+  return {};
+}
+
+Status Connector::reset(Connection& conn, Deadline deadline) {
+  // No socket peek here (a syscall on every return): a server-side close is found by the
+  // checkout check or, inside its bypass window, by the next query as a retryable error.
+  if (conn.is_broken()) return Error::unavailable(shared_->endpoint, "connection is broken");
+  if (conn.in_transaction()) {
+    if (Status s = conn.run_simple("ROLLBACK", deadline); !s) return s;
+  }
+  // A lease that ran no statement (checks do not count) left the session as it found it.
+  if (shared_->options.reset_sql.empty() || !conn.used_) return {};
+  if (Status s = conn.run_simple(shared_->options.reset_sql, deadline); !s) return s;
+  conn.used_ = false;
+  return {};
+}
+
+void Connector::close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept {
+  (void)deadline;  // PQfinish on a non-blocking socket only queues a Terminate message
+  conn.reset();
+}
+
+bool Connector::is_retryable(const Error& error) const noexcept { return error.retryable(); }
+
+std::string Connector::endpoint() const { return shared_->endpoint; }
+
+std::string Connector::to_string() const {
+  std::string out = "postgresql://";
+  if (!shared_->user.empty()) out += shared_->user + "@";
+  out += shared_->endpoint;
+  if (!shared_->dbname.empty()) out += "/" + shared_->dbname;
+  return out;
+}
+
+const ConnectorOptions& Connector::options() const noexcept { return shared_->options; }
+
+}  // namespace reservoir::pg

@@ -1,0 +1,32 @@
+// src/pg/shared.hpp — state a pg::Connector shares with the connections it opened (private).
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reservoir/pg/connector.hpp"
+
+typedef struct pg_result PGresult;
+
+namespace reservoir::pg::detail {
+
+struct Shared {
+  std::string endpoint;  // host:port
+  std::string user;
+  std::string dbname;
+  std::string password;  // only ever handed to libpq; redact() removes it from any text
+  std::vector<std::string> keys;    // parsed conninfo, for PQconnectStartParams
+  std::vector<std::string> values;
+  ConnectorOptions options;
+  mutable std::atomic<int> pending_cancels{0};
+
+  // `text` with the password replaced by `***` and trailing newlines and whitespace removed.
+  std::string redact(std::string_view text) const;
+};
+
+// The primary message of libpq's last error on `conn` or `res`, redacted, one line.
+std::string libpq_message(const Shared& shared, const char* raw);
+
+}  // namespace reservoir::pg::detail

@@ -1,0 +1,120 @@
+// Session state one borrower sets never reaches the next: the connector's reset (ROLLBACK if
+// needed, then DISCARD ALL) checked state by state on the real server.
+#include <gtest/gtest.h>
+
+#include "pg_env.hpp"
+
+namespace reservoir::pg::test {
+namespace {
+
+std::string text_of(Connection& conn, const std::string& sql) {
+  auto r = conn.query(sql, in_ms(5000));
+  if (!r) return "error: " + r.error().message();
+  if (r->empty()) return "<no rows>";
+  if (r->is_null(0, 0)) return "NULL";
+  return r->get_text(0, 0).value();
+}
+
+struct StateCase {
+  const char* name;
+  const char* change;  // run by the first borrower
+  const char* probe;   // its answer after the reset must be `clean`
+  const char* clean;
+};
+
+const StateCase kCases[] = {
+    {"SET", "SET work_mem = '7MB'", "SHOW work_mem", "4MB"},
+    {"set_config", "SELECT set_config('application_name', 'leaked', false)", "SHOW application_name", ""},
+    {"SET ROLE", "SET ROLE reservoir_reset_role", "SELECT current_user", "postgres"},
+    {"SET SESSION AUTHORIZATION", "SET SESSION AUTHORIZATION reservoir_reset_role", "SELECT session_user", "postgres"},
+    {"search_path", "SET search_path = pg_catalog", "SHOW search_path", "\"$user\", public"},
+    {"temp table", "CREATE TEMP TABLE leaked_tmp (x int)", "SELECT to_regclass('leaked_tmp')::text", "NULL"},
+    {"prepared statement", "PREPARE leaked_stmt AS SELECT 1", "SELECT count(*) FROM pg_prepared_statements", "0"},
+    {"advisory lock", "SELECT pg_advisory_lock(424242)",
+     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", "0"},
+    {"LISTEN", "LISTEN leaked_channel", "SELECT count(*) FROM pg_listening_channels()", "0"},
+    {"open transaction", "BEGIN; CREATE TEMP TABLE in_tx (x int)", "SELECT now() = statement_timestamp()", "t"},
+    {"failed transaction", "BEGIN; SELECT 1/0", "SELECT 1", "1"},
+    {"cursor", "BEGIN; DECLARE c CURSOR WITH HOLD FOR SELECT 1; COMMIT",
+     "SELECT count(*) FROM pg_cursors", "0"},
+};
+
+void ensure_role(Connection& conn) {
+  // Concurrent test processes may race to create it; either way it exists afterwards.
+  (void)conn.execute("DO $$ BEGIN CREATE ROLE reservoir_reset_role; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+                     in_ms(5000));
+  (void)conn.execute("GRANT reservoir_reset_role TO postgres", in_ms(5000));
+}
+
+TEST(PgReset, EachKindOfSessionStateIsGoneAfterReset) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  auto conn = must_connect(connector);
+  ensure_role(*conn);
+  for (const StateCase& c : kCases) {
+    SCOPED_TRACE(c.name);
+    (void)conn->query(c.change, in_ms(5000));  // "failed transaction" fails on purpose
+    EXPECT_NE(text_of(*conn, c.probe), c.clean) << "the change did not take effect: test is void";
+    // The failed-transaction probe cannot run in the aborted transaction; roll it back first.
+    auto reset = connector.reset(*conn, in_ms(5000));
+    ASSERT_TRUE(reset) << reset.error().message();
+    EXPECT_FALSE(conn->in_transaction());
+    EXPECT_EQ(text_of(*conn, c.probe), c.clean);
+    EXPECT_FALSE(connector.is_broken(*conn));
+  }
+}
+
+TEST(PgReset, AdvisoryLockIsFreeForOthersAfterReset) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  auto holder = must_connect(connector);
+  auto other = must_connect(connector);
+  ASSERT_TRUE(holder->query("SELECT pg_advisory_lock(777001)", in_ms(5000)));
+  EXPECT_EQ(text_of(*other, "SELECT pg_try_advisory_lock(777001)"), "f");
+  ASSERT_TRUE(connector.reset(*holder, in_ms(5000)));
+  EXPECT_EQ(text_of(*other, "SELECT pg_try_advisory_lock(777001)"), "t");
+  ASSERT_TRUE(connector.reset(*other, in_ms(5000)));
+}
+
+TEST(PgReset, EmptyResetSqlOnlyRollsBack) {
+  RESERVOIR_REQUIRE_PG(env);
+  ConnectorOptions options;
+  options.reset_sql = "";
+  Connector connector = make_connector(env.url, options);
+  auto conn = must_connect(connector);
+  ASSERT_TRUE(conn->execute("SET work_mem = '9MB'", in_ms(5000)));
+  ASSERT_TRUE(conn->execute("BEGIN", in_ms(5000)));
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  EXPECT_FALSE(conn->in_transaction());
+  EXPECT_EQ(text_of(*conn, "SHOW work_mem"), "9MB");  // the caller opted out of DISCARD ALL
+}
+
+// A lease that ran no statement costs no reset round trip; one that did gets DISCARD ALL.
+TEST(PgReset, ResetRunsOnlyAfterTheSessionWasUsed) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  auto conn = must_connect(connector);
+  auto observer = must_connect(connector);
+  const std::string last_statement =
+      "SELECT query FROM pg_stat_activity WHERE pid = " + std::to_string(conn->backend_pid());
+  ASSERT_TRUE(connector.check(*conn, CheckDepth::ping, in_ms(5000)));
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  EXPECT_EQ(text_of(*observer, last_statement), "");  // only the empty ping query ran
+  ASSERT_TRUE(conn->query("SELECT 1", in_ms(5000)));
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  EXPECT_EQ(text_of(*observer, last_statement), "DISCARD ALL");
+}
+
+TEST(PgReset, ResetOfABrokenConnectionFails) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  auto conn = must_connect(connector);
+  (void)conn->query("SELECT pg_sleep(10)", in_ms(50));
+  ASSERT_TRUE(connector.is_broken(*conn));
+  auto r = connector.reset(*conn, in_ms(2000));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::unavailable);
+}
+
+}  // namespace
+}  // namespace reservoir::pg::test
