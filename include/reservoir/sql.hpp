@@ -66,4 +66,8 @@ std::string to_text(const Value& v);
 
 std::string_view isolation_sql(Isolation level) noexcept;  // "SERIALIZABLE", ...
 
+// OK if `name` is a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most `max_length`
+// characters), safe to splice into SAVEPOINT / RELEASE / ROLLBACK TO. Errors: invalid_argument.
+Status check_savepoint_name(std::string_view name, std::size_t max_length);
+
 }  // namespace reservoir::sql

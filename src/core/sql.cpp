@@ -72,4 +72,17 @@ std::string_view isolation_sql(Isolation level) noexcept {
   return "";
 }
 
+Status check_savepoint_name(std::string_view name, std::size_t max_length) {
+  bool ok = !name.empty() && name.size() <= max_length;
+  for (std::size_t i = 0; ok && i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    ok = alpha || (i > 0 && c >= '0' && c <= '9');
+  }
+  if (ok) return {};
+  return Error::make(ErrorKind::invalid_argument, "savepoint name '" + std::string(name) +
+                                                      "': must match [A-Za-z_][A-Za-z0-9_]* (at most " +
+                                                      std::to_string(max_length) + " characters)");
+}
+
 }  // namespace reservoir::sql

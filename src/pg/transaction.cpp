@@ -6,16 +6,6 @@ namespace reservoir::pg {
 
 namespace {
 
-bool is_identifier(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 63) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char ch = name[i];
-    const bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
-    if (!alpha && (i == 0 || ch < '0' || ch > '9')) return false;
-  }
-  return true;
-}
-
 std::string begin_sql(sql::TxOptions options) {
   std::string text = "BEGIN";
   if (options.isolation != sql::Isolation::default_level) {
@@ -47,10 +37,8 @@ Transaction::~Transaction() {
 
 Status Transaction::run_named(std::string_view verb, std::string_view name, Deadline deadline) {
   if (conn_ == nullptr) return finished();
-  if (!is_identifier(name)) {
-    return Error::make(ErrorKind::invalid_argument,
-                       "savepoint name '" + std::string(name) + "': must match [A-Za-z_][A-Za-z0-9_]{0,62}");
-  }
+  // PostgreSQL truncates identifiers past NAMEDATALEN - 1 = 63 bytes.
+  if (Status s = sql::check_savepoint_name(name, 63); !s) return s;
   std::string text(verb);
   text.append(" ").append(name);
   return conn_->run_simple(text, deadline);

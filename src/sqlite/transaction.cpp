@@ -7,16 +7,6 @@ namespace reservoir::sqlite {
 
 namespace {
 
-bool valid_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 64) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
-  }
-  return true;
-}
-
 Status as_status(Result<std::int64_t> r) {
   if (!r) return std::move(r).error();
   return {};
@@ -62,10 +52,7 @@ Transaction::~Transaction() {
 
 Status Transaction::run_named(std::string_view verb, std::string_view name, Deadline deadline) {
   if (!conn_) return Error::make(ErrorKind::invalid_argument, "transaction already finished");
-  if (!valid_name(name)) {
-    return Error::make(ErrorKind::invalid_argument,
-                       "savepoint name '" + std::string(name) + "' is not an identifier ([A-Za-z_][A-Za-z0-9_]*, <= 64)");
-  }
+  if (Status s = sql::check_savepoint_name(name, 64); !s) return s;
   return internal_exec(*conn_, std::string(verb) + " " + std::string(name), deadline);
 }
 

@@ -1,0 +1,30 @@
+#include <gtest/gtest.h>
+
+#include "reservoir/sql.hpp"
+
+using namespace reservoir;
+
+TEST(Sql, SavepointNamesAreCheckedIdentifiers) {
+  EXPECT_TRUE(sql::check_savepoint_name("s1", 63));
+  EXPECT_TRUE(sql::check_savepoint_name("_a_B9", 63));
+  EXPECT_TRUE(sql::check_savepoint_name(std::string(63, 'x'), 63));
+  EXPECT_FALSE(sql::check_savepoint_name(std::string(64, 'x'), 63));
+  EXPECT_FALSE(sql::check_savepoint_name("", 63));
+  EXPECT_FALSE(sql::check_savepoint_name("1abc", 63));
+  Status s = sql::check_savepoint_name("x; DROP TABLE t", 63);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(),
+            "invalid_argument: savepoint name 'x; DROP TABLE t': must match [A-Za-z_][A-Za-z0-9_]* (at most 63 characters)");
+}
+
+TEST(Sql, RowsConvertOrSayWhy) {
+  sql::Rows rows({"a", "b"}, {{std::int64_t{7}, std::string("3.5")}, {std::monostate{}, std::string("x")}});
+  EXPECT_EQ(rows.column("b"), 1u);
+  EXPECT_FALSE(rows.column("c"));
+  EXPECT_EQ(*rows.get_int(0, 0), 7);
+  EXPECT_DOUBLE_EQ(*rows.get_double(0, 1), 3.5);
+  EXPECT_TRUE(rows.is_null(1, 0));
+  auto bad = rows.get_int(1, 1);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "invalid_argument: row 1 column 1: cannot read x as integer");
+}
