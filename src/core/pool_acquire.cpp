@@ -34,8 +34,6 @@ Slot* PoolCore::try_take_idle() noexcept {
   return nullptr;
 }
 
-Slot* PoolCore::take_idle_locked() noexcept { return try_take_idle(); }
-
 Lease PoolCore::make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns) noexcept {
   slot.leased_at_ns.store(now_ns, std::memory_order_relaxed);
   slot.lease_file.store(where.file, std::memory_order_relaxed);
@@ -131,7 +129,7 @@ Result<Lease> PoolCore::wait_or_connect(std::unique_lock<std::mutex>& lk, Deadli
       leave_queue();
       return reject(Error::make(ErrorKind::shutting_down, config_.name + ": pool is shutting down"));
     }
-    if (taken == nullptr) taken = take_idle_locked();
+    if (taken == nullptr) taken = try_take_idle();
     if (taken != nullptr) {
       leave_queue();
       lk.unlock();
@@ -286,7 +284,7 @@ std::size_t PoolCore::count_in(SlotState state) const noexcept {
   std::size_t n = 0;
   const std::size_t size = slots_.size();
   for (std::size_t i = 0; i < size; ++i) {
-    if (const_cast<SlotTable&>(slots_)[i].state.load(std::memory_order_relaxed) == state) ++n;
+    if (slots_[i].state.load(std::memory_order_relaxed) == state) ++n;
   }
   return n;
 }

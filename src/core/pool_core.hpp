@@ -79,7 +79,6 @@ class PoolCore {
  private:
   // acquire
   Slot* try_take_idle() noexcept;
-  Slot* take_idle_locked() noexcept;
   Lease checkout(Slot& slot, SourceLocation where);
   Result<Lease> acquire_slow(Deadline deadline, SourceLocation where);
   Result<Lease> wait_or_connect(std::unique_lock<std::mutex>& lk, Deadline deadline, SourceLocation where,
@@ -150,8 +149,7 @@ class PoolCore {
 
   // Counters (stats); never under mu_ on the hot path.
   std::atomic<std::uint64_t> timeouts_{0}, rejected_{0}, failed_acquires_{0}, created_{0},
-      failed_connects_{0}, health_checks_{0}, health_failures_{0}, leaks_reported_{0}, slow_acquires_{0},
-      detached_{0};
+      failed_connects_{0}, health_checks_{0}, health_failures_{0}, leaks_reported_{0}, slow_acquires_{0};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::kCount)> closed_by_{};
   LatencyHistogram acquire_wait_;
 };

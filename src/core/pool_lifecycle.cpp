@@ -122,7 +122,7 @@ Status PoolCore::set_max_size(std::size_t max_size) {
 
 PoolStats PoolCore::stats() const {
   PoolStats s;
-  auto& slots = const_cast<SlotTable&>(slots_);
+  const SlotTable& slots = slots_;
   for (std::size_t i = 0; i < slots.size(); ++i) {
     const Slot& slot = slots[i];
     switch (slot.state.load(std::memory_order_relaxed)) {

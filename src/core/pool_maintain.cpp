@@ -59,7 +59,7 @@ TimePoint PoolCore::next_maintenance_locked() const {
       connecting_ < config_.max_concurrent_connects && !closing_.load()) {
     next = std::min(next, std::max(now, next_connect_at_));
   }
-  auto& slots = const_cast<SlotTable&>(slots_);
+  const SlotTable& slots = slots_;
   for (std::size_t i = 0; i < slots.size(); ++i) {
     Slot& s = slots[i];
     const SlotState st = s.state.load(std::memory_order_relaxed);

@@ -106,7 +106,6 @@ void PoolCore::retire(Slot& slot, CloseReason reason) noexcept {
 std::unique_ptr<Connection> PoolCore::detach(Slot& slot) noexcept {
   bump(slot.releases);
   std::unique_ptr<Connection> conn = std::move(slot.conn);
-  detached_.fetch_add(1, std::memory_order_relaxed);
   free_slot(slot);
   return conn;
 }

@@ -71,7 +71,8 @@ class SlotTable {
   }
 
   std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
-  Slot& operator[](std::size_t i) noexcept {
+  // The table's shape is const to readers; the slots are shared state changed by CAS.
+  Slot& operator[](std::size_t i) const noexcept {
     return chunks_[i / kChunkSize].load(std::memory_order_acquire)[i % kChunkSize];
   }
 
