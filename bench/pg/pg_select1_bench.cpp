@@ -2,14 +2,17 @@
 // one dedicated connection per thread (the ceiling) versus the reservoir pool.
 //
 //   reservoir_bench_pg [--url URL] [--threads 4] [--warmup 3] [--seconds 10] [--rounds 1]
-//                      [--cases a,b,...]
+//                      [--statements 1] [--reset SQL] [--cases a,b,...]
 //
 // URL defaults to RESERVOIR_TEST_PG_URL or the scripts/servers.sh env file. Cases:
 //   raw          PQexec("SELECT 1") on a dedicated blocking connection per thread
-//   pool4        pool of 4: acquire, query("SELECT 1"), release (reset = DISCARD ALL)
+//   direct       reservoir's pg::Connection, one per thread, no pool (query() with a deadline)
+//   pool4        pool of 4: acquire, query("SELECT 1"), release (reset = DISCARD ALL, or --reset)
 //   pool2        pool of 2, same
 //   pool4_light  pool of 4 with reset_sql = "" (rollback-only reset: no round trip on return)
 //   pool2_light  pool of 2, same
+// With --statements N one op is N `SELECT 1` round trips (raw: N PQexec; pool: one lease
+// running N queries), which shows how the per-lease reset is spread over a lease's work.
 // Each case: all threads start together, run `warmup` seconds, then `seconds` measured; ops/s
 // = measured ops / measured time. With --rounds N the whole case list runs N times in turn
 // (raw, pool, raw, pool, ...) so drift hits every case alike; the summary takes each case's
@@ -45,6 +48,8 @@ struct Options {
   double warmup_s = 3;
   double seconds = 10;
   int rounds = 1;
+  int statements = 1;  // SELECT 1 round trips per op (per lease for the pool cases)
+  std::string reset_sql = reservoir::pg::ConnectorOptions{}.reset_sql;  // pool4 / pool2
   std::vector<std::string> cases{"raw", "pool4", "pool2", "pool4_light", "pool2_light"};
 };
 
@@ -105,18 +110,45 @@ double run_raw(const Options& o, std::uint64_t* errors) {
     conns.push_back(c);
   }
   const double rate = run_phases(o, [&](int t) {
-    PGresult* r = PQexec(conns[t], "SELECT 1");
-    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    PQclear(r);
+    bool ok = true;
+    for (int i = 0; i < o.statements; ++i) {
+      PGresult* r = PQexec(conns[t], "SELECT 1");
+      ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
+      PQclear(r);
+    }
     return ok;
   }, errors);
   for (PGconn* c : conns) PQfinish(c);
   return rate;
 }
 
+// reservoir's pg::Connection without the pool: splits the pool's cost from the query path's.
+double run_direct(const Options& o, std::uint64_t* errors) {
+  auto connector = reservoir::pg::Connector::create(o.url);
+  if (!connector) {
+    std::fprintf(stderr, "%s\n", connector.error().message().c_str());
+    std::exit(1);
+  }
+  std::vector<std::unique_ptr<reservoir::pg::Connection>> conns;
+  for (int t = 0; t < o.threads; ++t) {
+    auto c = connector->connect(Deadline::after(SteadyClock::instance(), std::chrono::seconds(5)));
+    if (!c) {
+      std::fprintf(stderr, "%s\n", c.error().message().c_str());
+      std::exit(1);
+    }
+    conns.push_back(std::move(c).value());
+  }
+  return run_phases(o, [&](int t) {
+    const Deadline d = Deadline::after(SteadyClock::instance(), std::chrono::seconds(5));
+    bool ok = true;
+    for (int i = 0; i < o.statements; ++i) ok = conns[t]->query("SELECT 1", d).ok() && ok;
+    return ok;
+  }, errors);
+}
+
 double run_pool(const Options& o, std::size_t size, bool light, std::uint64_t* errors) {
   reservoir::pg::ConnectorOptions copts;
-  if (light) copts.reset_sql = "";
+  copts.reset_sql = light ? "" : o.reset_sql;
   auto connector = reservoir::pg::Connector::create(o.url, copts);
   if (!connector) {
     std::fprintf(stderr, "%s\n", connector.error().message().c_str());
@@ -136,7 +168,10 @@ double run_pool(const Options& o, std::size_t size, bool light, std::uint64_t* e
   const double rate = run_phases(o, [&](int) {
     const Deadline d = Deadline::after(SteadyClock::instance(), std::chrono::seconds(5));
     auto lease = pool->acquire(d);
-    return lease && lease.value()->query("SELECT 1", d).ok();
+    if (!lease) return false;
+    bool ok = true;
+    for (int i = 0; i < o.statements; ++i) ok = lease.value()->query("SELECT 1", d).ok() && ok;
+    return ok;
   }, errors);
   (void)pool->shutdown(std::chrono::seconds(2));
   return rate;
@@ -152,6 +187,8 @@ Options parse(int argc, char** argv) {
     else if (k == "--warmup") o.warmup_s = std::atof(v.c_str());
     else if (k == "--seconds") o.seconds = std::atof(v.c_str());
     else if (k == "--rounds") o.rounds = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--reset") o.reset_sql = v;
+    else if (k == "--statements") o.statements = std::max(1, std::atoi(v.c_str()));
     else if (k == "--cases") {
       o.cases.clear();
       std::stringstream ss(v);
@@ -163,6 +200,7 @@ Options parse(int argc, char** argv) {
 
 double run_case(const Options& o, const std::string& c, std::uint64_t* errors) {
   if (c == "raw") return run_raw(o, errors);
+  if (c == "direct") return run_direct(o, errors);
   if (c == "pool4") return run_pool(o, 4, false, errors);
   if (c == "pool2") return run_pool(o, 2, false, errors);
   if (c == "pool4_light") return run_pool(o, 4, true, errors);
@@ -185,6 +223,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no server: pass --url or run scripts/servers.sh start postgres\n");
     return 2;
   }
+  std::printf("threads %d, %d SELECT 1 per op, warm-up %.1f s, measured %.1f s, rounds %d\n", o.threads,
+              o.statements, o.warmup_s, o.seconds, o.rounds);
   std::map<std::string, std::vector<double>> rates;
   std::map<std::string, std::uint64_t> errors;
   for (int round = 1; round <= o.rounds; ++round) {
@@ -213,9 +253,9 @@ int main(int argc, char** argv) {
       all += std::to_string(static_cast<long long>(r));
     }
     std::printf("JSON {\"case\":\"%s\",\"threads\":%d,\"ops_per_s_median\":%.1f,\"rounds_ops_per_s\":[%s],"
-                "\"vs_raw\":%.4f,\"errors\":%llu,\"warmup_s\":%.1f,\"measure_s\":%.1f}\n",
-                c.c_str(), o.threads, m, all.c_str(), ratio, static_cast<unsigned long long>(errors[c]), o.warmup_s,
-                o.seconds);
+                "\"vs_raw\":%.4f,\"errors\":%llu,\"statements_per_op\":%d,\"warmup_s\":%.1f,\"measure_s\":%.1f}\n",
+                c.c_str(), o.threads, m, all.c_str(), ratio, static_cast<unsigned long long>(errors[c]), o.statements,
+                o.warmup_s, o.seconds);
     rates.erase(c);
   }
   return 0;

@@ -41,16 +41,21 @@ struct TxOptions {
 class Rows {
  public:
   Rows() = default;
-  Rows(std::vector<std::string> columns, std::vector<std::vector<Value>> rows)
-      : columns_(std::move(columns)), rows_(std::move(rows)) {}
+  // `values` holds the rows one after another (row-major), `row_count` rows of
+  // columns.size() values each; a mismatch throws std::invalid_argument. One allocation for
+  // the whole result rather than one per row.
+  Rows(std::vector<std::string> columns, std::size_t row_count, std::vector<Value> values);
+  // Convenience for tests and small literals: one vector per row, each as wide as `columns`.
+  Rows(std::vector<std::string> columns, const std::vector<std::vector<Value>>& rows);
 
-  std::size_t size() const noexcept { return rows_.size(); }
-  bool empty() const noexcept { return rows_.empty(); }
+  std::size_t size() const noexcept { return row_count_; }
+  bool empty() const noexcept { return row_count_ == 0; }
   const std::vector<std::string>& columns() const noexcept { return columns_; }
   // Column index by name, or nullopt.
   std::optional<std::size_t> column(std::string_view name) const noexcept;
 
-  const Value& at(std::size_t row, std::size_t col) const { return rows_.at(row).at(col); }
+  // Throws std::out_of_range for a row or column outside the result.
+  const Value& at(std::size_t row, std::size_t col) const;
   bool is_null(std::size_t row, std::size_t col) const { return std::holds_alternative<std::monostate>(at(row, col)); }
   Result<std::int64_t> get_int(std::size_t row, std::size_t col) const;
   Result<double> get_double(std::size_t row, std::size_t col) const;
@@ -58,7 +63,8 @@ class Rows {
 
  private:
   std::vector<std::string> columns_;
-  std::vector<std::vector<Value>> rows_;
+  std::size_t row_count_ = 0;
+  std::vector<Value> values_;
 };
 
 // Text of a value as SQL would print it ("NULL" for null); for messages and text parameters.

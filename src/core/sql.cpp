@@ -2,8 +2,33 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <stdexcept>
 
 namespace reservoir::sql {
+
+Rows::Rows(std::vector<std::string> columns, std::size_t row_count, std::vector<Value> values)
+    : columns_(std::move(columns)), row_count_(row_count), values_(std::move(values)) {
+  if (values_.size() != row_count_ * columns_.size()) {
+    throw std::invalid_argument("sql::Rows: " + std::to_string(values_.size()) + " values for " +
+                                std::to_string(row_count_) + " rows of " + std::to_string(columns_.size()) + " columns");
+  }
+}
+
+Rows::Rows(std::vector<std::string> columns, const std::vector<std::vector<Value>>& rows)
+    : columns_(std::move(columns)), row_count_(rows.size()) {
+  values_.reserve(row_count_ * columns_.size());
+  for (const auto& row : rows) {
+    if (row.size() != columns_.size()) throw std::invalid_argument("sql::Rows: a row is not as wide as the columns");
+    values_.insert(values_.end(), row.begin(), row.end());
+  }
+}
+
+const Value& Rows::at(std::size_t row, std::size_t col) const {
+  if (row >= row_count_ || col >= columns_.size()) {
+    throw std::out_of_range("sql::Rows: no value at row " + std::to_string(row) + " column " + std::to_string(col));
+  }
+  return values_[row * columns_.size() + col];
+}
 
 std::optional<std::size_t> Rows::column(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < columns_.size(); ++i) {

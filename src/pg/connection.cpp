@@ -43,18 +43,14 @@ sql::Rows to_rows(const PGresult* res) {
   const int fields = PQnfields(res);
   const int tuples = PQntuples(res);
   std::vector<std::string> columns;
-  std::vector<Oid> types;
-  columns.reserve(fields);
-  for (int c = 0; c < fields; ++c) {
-    columns.emplace_back(PQfname(res, c));
-    types.push_back(PQftype(res, c));
-  }
-  std::vector<std::vector<sql::Value>> rows(static_cast<std::size_t>(tuples));
+  columns.reserve(static_cast<std::size_t>(fields));
+  for (int c = 0; c < fields; ++c) columns.emplace_back(PQfname(res, c));
+  std::vector<sql::Value> values;
+  values.reserve(static_cast<std::size_t>(tuples) * static_cast<std::size_t>(fields));
   for (int r = 0; r < tuples; ++r) {
-    rows[r].reserve(fields);
-    for (int c = 0; c < fields; ++c) rows[r].push_back(read_value(res, r, c, types[c]));
+    for (int c = 0; c < fields; ++c) values.push_back(read_value(res, r, c, PQftype(res, c)));
   }
-  return sql::Rows(std::move(columns), std::move(rows));
+  return sql::Rows(std::move(columns), static_cast<std::size_t>(tuples), std::move(values));
 }
 
 // libpq 15's PQcancel connects and waits for the server to close the cancel connection, with

@@ -163,14 +163,14 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
     if (auto st = detail::enter_writer_gate(*session_, deadline); !st) return st;
   }
   const int ncols = sqlite3_column_count(stmt);
-  std::vector<std::vector<sql::Value>> rows;
+  std::vector<sql::Value> values;
+  std::size_t row_count = 0;
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
       if (!out) continue;
-      auto& row = rows.emplace_back();
-      row.reserve(static_cast<std::size_t>(ncols));
-      for (int c = 0; c < ncols; ++c) row.push_back(column_value(stmt, c));
+      ++row_count;
+      for (int c = 0; c < ncols; ++c) values.push_back(column_value(stmt, c));
       continue;
     }
     if (rc == SQLITE_DONE) break;
@@ -178,7 +178,8 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
     const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
     if (busy && sqlite3_get_autocommit(db_) && !deadline.expired()) {
       sqlite3_reset(stmt);
-      rows.clear();
+      values.clear();
+      row_count = 0;
       detail::pause(deadline, session_->busy_sleep_max);
       continue;
     }
@@ -193,7 +194,7 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
       const char* name = sqlite3_column_name(stmt, c);
       columns.emplace_back(name ? name : "");
     }
-    *out = sql::Rows(std::move(columns), std::move(rows));
+    *out = sql::Rows(std::move(columns), row_count, std::move(values));
   }
   return {};
 }

@@ -30,6 +30,23 @@ TEST(PgConnector, QueryReadsTypedColumnsAndBindsParameters) {
   EXPECT_EQ(rows->column("t"), 1u);
 }
 
+TEST(PgConnector, QueryReadsManyRowsInOrderAndRowsWithoutColumns) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  auto conn = must_connect(connector);
+  auto rows = conn->query("SELECT g, g * 10 AS ten FROM generate_series(1, 500) g ORDER BY g", in_ms(5000));
+  ASSERT_TRUE(rows) << rows.error().message();
+  ASSERT_EQ(rows->size(), 500u);
+  for (std::size_t r = 0; r < rows->size(); ++r) {
+    ASSERT_EQ(rows->get_int(r, 0).value(), static_cast<std::int64_t>(r + 1));
+    ASSERT_EQ(rows->get_int(r, 1).value(), static_cast<std::int64_t>((r + 1) * 10));
+  }
+  auto bare = conn->query("SELECT FROM generate_series(1, 3)", in_ms(5000));
+  ASSERT_TRUE(bare) << bare.error().message();
+  EXPECT_EQ(bare->size(), 3u);
+  EXPECT_TRUE(bare->columns().empty());
+}
+
 TEST(PgConnector, ExecuteReturnsRowsAffected) {
   RESERVOIR_REQUIRE_PG(env);
   Connector connector = make_connector(env.url);

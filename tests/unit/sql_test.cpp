@@ -28,3 +28,23 @@ TEST(Sql, RowsConvertOrSayWhy) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message(), "invalid_argument: row 1 column 1: cannot read x as integer");
 }
+
+TEST(Sql, FlatRowsAreReadRowMajorAndBoundsChecked) {
+  sql::Rows rows({"a", "b"}, 2, {std::int64_t{1}, std::string("x"), std::int64_t{2}, std::monostate{}});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(*rows.get_int(1, 0), 2);
+  EXPECT_EQ(*rows.get_text(0, 1), "x");
+  EXPECT_TRUE(rows.is_null(1, 1));
+  EXPECT_THROW((void)rows.at(2, 0), std::out_of_range);
+  EXPECT_THROW((void)rows.at(0, 2), std::out_of_range);
+  EXPECT_THROW(sql::Rows({"a", "b"}, 2, {std::int64_t{1}}), std::invalid_argument);
+  EXPECT_THROW(sql::Rows({"a"}, {{std::int64_t{1}, std::int64_t{2}}}), std::invalid_argument);
+}
+
+TEST(Sql, RowsWithoutColumnsStillCountTheirRows) {
+  // PostgreSQL's `SELECT FROM generate_series(1, 3)` returns three rows of zero columns.
+  sql::Rows rows({}, 3, {});
+  EXPECT_EQ(rows.size(), 3u);
+  EXPECT_FALSE(rows.empty());
+  EXPECT_THROW((void)rows.at(0, 0), std::out_of_range);
+}
