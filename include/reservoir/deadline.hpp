@@ -14,7 +14,9 @@ namespace reservoir {
 class Deadline {
  public:
   // A deadline `d` from now on `clock`.
-  static Deadline after(const Clock& clock, Duration d) noexcept { return Deadline(clock, clock.now() + d); }
+  // Saturates: a huge `d` (Duration::max() for "no limit") means never, not a wrapped-around
+  // time in the past that expires at once.
+  static Deadline after(const Clock& clock, Duration d) noexcept { return Deadline(clock, plus(clock.now(), d)); }
   static Deadline at(const Clock& clock, TimePoint t) noexcept { return Deadline(clock, t); }
   // Far in the future; only for code paths that are bounded by other means (tests, shutdown).
   static Deadline never(const Clock& clock) noexcept { return Deadline(clock, TimePoint::max()); }
@@ -34,7 +36,9 @@ class Deadline {
   // time remains; capped at `cap_ms` so it fits an int timeout argument.
   int remaining_ms(int cap_ms = 1 << 30) const noexcept {
     const auto ns = remaining().count();
-    const long long ms = (ns + 999'999) / 1'000'000;
+    // Not (ns + 999'999) / 1'000'000: that overflows to a negative (infinite) poll timeout when
+    // almost Duration::max() remains.
+    const long long ms = ns / 1'000'000 + (ns % 1'000'000 != 0 ? 1 : 0);
     return static_cast<int>(std::min<long long>(ms, cap_ms));
   }
 
@@ -49,6 +53,14 @@ class Deadline {
 
  private:
   Deadline(const Clock& clock, TimePoint t) noexcept : clock_(&clock), at_(t) {}
+
+  static TimePoint plus(TimePoint t, Duration d) noexcept {
+    Duration::rep sum = 0;
+    if (__builtin_add_overflow(t.time_since_epoch().count(), d.count(), &sum)) {
+      return d.count() > 0 ? TimePoint::max() : TimePoint::min();
+    }
+    return TimePoint(Duration(sum));
+  }
 
   const Clock* clock_;
   TimePoint at_;

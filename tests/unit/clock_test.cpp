@@ -53,6 +53,28 @@ TEST(Deadline, CappedAndEarliest) {
   EXPECT_FALSE(Deadline::never(clock).expired());
 }
 
+// Deadline::after(clock, Duration::max()) is the natural spelling of "no limit"; clock.now() + d
+// used to overflow (UB) and wrap into the past, so the deadline had expired on creation.
+TEST(Deadline, AfterSaturatesOnHugeDurations) {
+  ManualClock clock;
+  const Deadline forever = Deadline::after(clock, Duration::max());
+  EXPECT_FALSE(forever.expired());
+  EXPECT_EQ(forever.when(), TimePoint::max());
+  EXPECT_GT(forever.remaining(), std::chrono::hours(24 * 365 * 100));
+  EXPECT_EQ(forever.remaining_ms(), 1 << 30);
+  const Deadline past = Deadline::after(clock, Duration::min());
+  EXPECT_TRUE(past.expired());
+  EXPECT_EQ(past.remaining_ms(), 0);
+}
+
+// With almost Duration::max() left, the rounding up in remaining_ms() overflowed into a
+// negative value: poll() takes a negative timeout as "wait forever".
+TEST(Deadline, RemainingMsNeverNegativeNearMax) {
+  ManualClock clock{TimePoint{}};
+  EXPECT_EQ(Deadline::never(clock).remaining_ms(), 1 << 30);
+  EXPECT_EQ(Deadline::at(clock, TimePoint::max()).remaining_ms(1000), 1000);
+}
+
 TEST(SteadyClock, CoarseIsCloseToPrecise) {
   auto& c = SteadyClock::instance();
   const auto diff = c.now() - c.now_coarse();
