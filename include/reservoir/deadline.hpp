@@ -45,7 +45,8 @@ class Deadline {
   // The earlier of this deadline and `d` from now.
   Deadline capped(Duration d) const noexcept {
     const TimePoint now = clock_->now();
-    const TimePoint limit = (at_ - now) > d ? now + d : at_;
+    // at_ <= now first: at_ - now would overflow for a deadline at TimePoint::min().
+    const TimePoint limit = at_ <= now || (at_ - now) <= d ? at_ : plus(now, d);
     return Deadline(*clock_, limit);
   }
 

@@ -65,6 +65,9 @@ TEST(Deadline, AfterSaturatesOnHugeDurations) {
   const Deadline past = Deadline::after(clock, Duration::min());
   EXPECT_TRUE(past.expired());
   EXPECT_EQ(past.remaining_ms(), 0);
+  EXPECT_TRUE(past.capped(1s).expired());
+  EXPECT_EQ(forever.capped(Duration::max()).when(), TimePoint::max());
+  EXPECT_EQ(forever.capped(1s).remaining(), 1s);
 }
 
 // With almost Duration::max() left, the rounding up in remaining_ms() overflowed into a
