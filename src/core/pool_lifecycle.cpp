@@ -75,6 +75,7 @@ Status PoolCore::shutdown(Duration grace) {
   const std::string msg = config_.name + ": " + std::to_string(open_) +
                           " connection(s) still out after the grace period; they close when returned" +
                           (sites.empty() ? "" : " (acquired at " + sites + ")");
+  lk.unlock();  // a slow logger must not stall returning leases
   logger_->log(LogLevel::warn, msg);
   return Error(ErrorKind::timeout, msg, false);
 }

@@ -141,6 +141,7 @@ void PoolCore::refill_min_idle() {
     if (count_in(SlotState::idle) + connecting_ >= config_.min_idle || !can_connect_locked()) return;
     Result<Slot*> fresh = connect_slot(lk, Deadline::after(clock_, config_.connect_timeout));
     if (!fresh) {
+      lk.unlock();  // connect_slot returns locked; a slow logger must not stall the pool
       logger_->log(LogLevel::debug, config_.name + ": refill connect failed: " + fresh.error().message());
       return;
     }
