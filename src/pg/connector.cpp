@@ -62,6 +62,29 @@ Error connect_error(const detail::Shared& s, PGconn* conn) {
   return Error(e.kind(), e.detail(), retryable, state);
 }
 
+// libpq's parse errors quote what they choke on: a password with a bad %-escape, the whole
+// URI, the second word of an unquoted password. Keep the words, drop everything from the first
+// quote that is not one of the literal `"="` or `"]"` of libpq's own templates: a quoted value
+// may itself contain quotes, so nothing after it can be trusted.
+std::string without_quoted_values(std::string_view why) {
+  std::string out;
+  for (std::size_t i = 0; i < why.size(); ++i) {
+    if (why[i] != '"') {
+      out += why[i];
+      continue;
+    }
+    const std::string_view literal = why.substr(i, 3);
+    if (literal == "\"=\"" || literal == "\"]\"") {
+      out += literal;
+      i += 2;
+      continue;
+    }
+    out += "\"...\" (quoted text not shown)";
+    break;
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Connector> Connector::create(std::string_view conninfo, ConnectorOptions options) {
@@ -72,7 +95,7 @@ Result<Connector> Connector::create(std::string_view conninfo, ConnectorOptions 
     std::string why = err != nullptr ? err : "out of memory";
     PQfreemem(err);
     while (!why.empty() && why.back() == '\n') why.pop_back();
-    return Error::invalid_config("conninfo", "(not shown: it may hold a password)", why);
+    return Error::invalid_config("conninfo", "(not shown: it may hold a password)", without_quoted_values(why));
   }
   auto shared = std::make_shared<detail::Shared>();
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {

@@ -132,6 +132,31 @@ TEST(PgConnector, PasswordNeverAppearsInErrorsEndpointOrToString) {
   EXPECT_EQ(unparsable.error().message().find(password), std::string::npos) << unparsable.error().message();
 }
 
+// libpq's parse errors quote the text they choke on: a bad %-escape in the password, the
+// whole URI, or the second word of an unquoted password with a space. None may reach the error.
+// (No server needed: create() only parses.)
+TEST(PgConnector, UnparsableConninfoNeverEchoesThePassword) {
+  const std::string pw = "hunter2-Secret";
+  const std::string cases[] = {
+      "postgresql://alice:" + pw + "%zz@localhost/db",
+      "postgresql://alice:x@localhost/db?password=" + pw + "%zz",
+      "postgresql://alice:" + pw + "%00@localhost/db",
+      "postgresql://alice:" + pw + "@[::1/db",
+      "postgresql://alice:" + pw + "\"q\"" + pw + "%zz@localhost/db",
+      "host=localhost password=first " + pw,
+  };
+  for (const std::string& conninfo : cases) {
+    auto r = Connector::create(conninfo);
+    ASSERT_FALSE(r) << "parsed: " << conninfo;
+    EXPECT_EQ(r.error().kind(), ErrorKind::invalid_config);
+    EXPECT_EQ(r.error().message().find(pw), std::string::npos) << r.error().message();
+  }
+  // Still says what is wrong.
+  auto r = Connector::create(cases[0]);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("invalid percent-encoded token"), std::string::npos) << r.error().message();
+}
+
 TEST(PgConnector, KeyValueConninfoWorksAndHidesThePassword) {
   RESERVOIR_REQUIRE_PG(env);
   const std::string endpoint = make_connector(env.url).endpoint();
