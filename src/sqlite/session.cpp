@@ -212,6 +212,9 @@ const std::set<std::string, std::less<>>& restorable_pragmas() {
       "read_uncommitted",  "recursive_triggers", "reverse_unordered_selects", "secure_delete",
       "synchronous",       "temp_store",         "trusted_schema",      "wal_autocheckpoint",
       "writable_schema",   "max_page_count",     "threads",
+      // Deprecated but still honoured: they change the column names and rows callers see.
+      "count_changes",     "empty_result_callbacks", "full_column_names", "short_column_names",
+      "journal_size_limit", "fullfsync",         "checkpoint_fullfsync",
   };
   return kSet;
 }

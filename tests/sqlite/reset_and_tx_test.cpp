@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "sqlite_test_support.hpp"
 
 namespace reservoir::sqlite {
@@ -78,6 +80,32 @@ TEST_F(SqliteReset, RestoresPragmasTheBorrowerChanged) {
   EXPECT_EQ(scalar("PRAGMA recursive_triggers"), 0);
   EXPECT_EQ(scalar("SELECT 'a' LIKE 'A'"), 1);  // case_sensitive_like back off
   EXPECT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('x')", in_10s()));
+}
+
+// Per-connection PRAGMAs outside the restorable list used to survive the lease: the next
+// borrower got `t.v` for column names, a "rows inserted" row from INSERT, a changed journal
+// size limit or fsync mode.
+TEST_F(SqliteReset, RestoresEveryPerConnectionPragma) {
+  const char* names[] = {"full_column_names", "short_column_names", "count_changes", "empty_result_callbacks",
+                         "journal_size_limit", "fullfsync", "checkpoint_fullfsync"};
+  std::map<std::string, std::int64_t> before;
+  for (const char* n : names) before[n] = scalar(std::string("PRAGMA ") + n);
+  ASSERT_TRUE(conn->execute("PRAGMA full_column_names=1; PRAGMA short_column_names=0; PRAGMA count_changes=1;"
+                            "PRAGMA empty_result_callbacks=1; PRAGMA journal_size_limit=12345; PRAGMA fullfsync=1;"
+                            "PRAGMA checkpoint_fullfsync=1",
+                            in_10s()));
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('x')", in_10s()));
+  auto changed = conn->query("SELECT v FROM t", in_10s());
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed->columns()[0], "t.v");  // the borrower's setting took effect
+  reset();
+  for (const char* n : names) EXPECT_EQ(scalar(std::string("PRAGMA ") + n), before[n]) << n;
+  auto rows = conn->query("SELECT v FROM t", in_10s());
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->columns()[0], "v");
+  auto insert = conn->query("INSERT INTO t(v) VALUES ('y')", in_10s());
+  ASSERT_TRUE(insert);
+  EXPECT_TRUE(insert->empty()) << "count_changes survived the reset";
 }
 
 TEST_F(SqliteReset, ACleanConnectionStaysAsItWas) {
