@@ -44,8 +44,10 @@ Lease PoolCore::make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns
 }
 
 // Turns a taken slot into a lease, or retires it (expired, failed its check) and returns an
-// invalid lease so the caller looks again.
-Lease PoolCore::checkout(Slot& slot, SourceLocation where) {
+// invalid lease so the caller looks again. The check never runs past the caller's deadline
+// (`deadline`, made from acquire_timeout on first need): with it gone, the slot goes back
+// unchecked and the caller, seeing the deadline passed, stops looking.
+Lease PoolCore::checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline) {
   const std::int64_t now = coarse_ns();
   const std::int64_t expire = slot.expire_at_ns.load(std::memory_order_relaxed);
   if (expire != 0 && now >= expire) {
@@ -54,8 +56,14 @@ Lease PoolCore::checkout(Slot& slot, SourceLocation where) {
   }
   if (config_.validate_on_checkout &&
       now - slot.last_used_ns.load(std::memory_order_relaxed) >= Duration(config_.validation_bypass).count()) {
+    if (!deadline) deadline = Deadline::after(clock_, config_.acquire_timeout);
+    const Deadline check_by = earliest(io_deadline(), *deadline);
+    if (check_by.expired()) {
+      give_back(slot);
+      return {};
+    }
     health_checks_.fetch_add(1, std::memory_order_relaxed);
-    if (Status st = connector_->check(*slot.conn, config_.checkout_check, io_deadline()); !st) {
+    if (Status st = connector_->check(*slot.conn, config_.checkout_check, check_by); !st) {
       health_failures_.fetch_add(1, std::memory_order_relaxed);
       logger_->log(LogLevel::info, config_.name + ": checkout check failed, replacing connection: " + st.error().message());
       retire(slot, CloseReason::health);
@@ -85,7 +93,8 @@ Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation
   for (int spin = 0; spin < kSpinRelax + kSpinYield; ++spin) {
     if (waiting_.load(std::memory_order_seq_cst) != 0 || closing_.load(std::memory_order_relaxed)) break;
     if (Slot* s = try_take_idle()) {
-      if (Lease lease = checkout(*s, where); lease.valid()) return lease;
+      if (Lease lease = checkout(*s, where, deadline); lease.valid()) return lease;
+      if (deadline && deadline->expired()) break;
       continue;  // retired (expired or failed its check): look again
     }
     // Only worth waiting for a return if every connection is open and leased.
@@ -133,8 +142,13 @@ Result<Lease> PoolCore::wait_or_connect(std::unique_lock<std::mutex>& lk, Deadli
     if (taken != nullptr) {
       leave_queue();
       lk.unlock();
-      if (Lease lease = checkout(*taken, where); lease.valid()) return lease;
+      std::optional<Deadline> bound = deadline;
+      if (Lease lease = checkout(*taken, where, bound); lease.valid()) return lease;
       lk.lock();
+      if (deadline.expired()) {
+        timeouts_.fetch_add(1, std::memory_order_relaxed);
+        return timeout_error_locked(start);
+      }
       continue;
     }
     if (deadline.expired()) {
@@ -168,6 +182,12 @@ Result<Lease> PoolCore::wait_or_connect(std::unique_lock<std::mutex>& lk, Deadli
     }
     clock_.wait_until(w.cv, lk, wake);
   }
+}
+
+// An unchecked slot taken from the pool goes back as it was (no reset: nobody used it).
+void PoolCore::give_back(Slot& slot) noexcept {
+  slot.state.store(SlotState::idle, std::memory_order_seq_cst);
+  if (waiting_.load(std::memory_order_seq_cst) > 0 || needs_attention()) release_slow(slot);
 }
 
 bool PoolCore::can_connect_locked() const noexcept {

@@ -79,7 +79,8 @@ class PoolCore {
  private:
   // acquire
   Slot* try_take_idle() noexcept;
-  Lease checkout(Slot& slot, SourceLocation where);
+  Lease checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline);
+  void give_back(Slot& slot) noexcept;
   Result<Lease> acquire_slow(Deadline deadline, SourceLocation where);
   Result<Lease> wait_or_connect(std::unique_lock<std::mutex>& lk, Deadline deadline, SourceLocation where,
                                 TimePoint start);
