@@ -39,6 +39,7 @@ int on_authorize(void* arg, int action, const char* a3, const char* a4, const ch
     case SQLITE_CREATE_TABLE:
     case SQLITE_CREATE_VIEW:
     case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_VTABLE:  // not every module makes shadow tables that would be seen above
       if (db && lower(db) == "temp") s->temp_objects = s->touched = true;
       break;
     case SQLITE_ATTACH:

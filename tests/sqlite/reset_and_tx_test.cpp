@@ -55,6 +55,18 @@ TEST_F(SqliteReset, DropsTempTablesViewsAndTriggers) {
   EXPECT_EQ(scalar("SELECT count(*) FROM main.sqlite_master WHERE name = 't'"), 1);  // main untouched
 }
 
+// A virtual table in temp is session state too. fts5 and rtree create temp shadow tables
+// (which the authorizer saw), but a module without shadow tables, like fts5vocab, was missed.
+TEST_F(SqliteReset, DropsTempVirtualTables) {
+  ASSERT_TRUE(conn->execute("CREATE VIRTUAL TABLE ft USING fts5(body)", in_10s()));  // main: the store's own
+  reset();
+  ASSERT_TRUE(conn->execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, ft, row)", in_10s()));
+  EXPECT_EQ(scalar("SELECT count(*) FROM temp.sqlite_master"), 1);
+  reset();
+  EXPECT_EQ(scalar("SELECT count(*) FROM temp.sqlite_master"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM main.sqlite_master WHERE name = 'ft'"), 1);
+}
+
 TEST_F(SqliteReset, DetachesAttachedDatabases) {
   const std::string other = dir.file("other.db");
   ASSERT_TRUE(conn->execute("ATTACH DATABASE ?1 AS side", {other}, in_10s()));
