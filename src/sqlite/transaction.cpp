@@ -70,7 +70,12 @@ Status Transaction::finish(std::string_view sql, Deadline deadline) {
   if (!conn_) return Error::make(ErrorKind::invalid_argument, "transaction already finished");
   Status st = internal_exec(*conn_, std::string(sql), deadline);
   if (conn_->in_transaction()) return st;
-  if (read_only_) (void)internal_exec(*conn_, "PRAGMA query_only=0", deadline);
+  // Its own bound, not the caller's deadline (which may have run out during COMMIT): a
+  // query_only=1 left behind would make the pooled connection read-only for the next borrower,
+  // and reset() does not know about it. If even that fails, the connection must not be reused.
+  if (read_only_ && !internal_exec(*conn_, "PRAGMA query_only=0", Deadline::after(deadline.clock(), kDestructorBound))) {
+    conn_->mark_broken();
+  }
   conn_ = nullptr;
   return st;
 }

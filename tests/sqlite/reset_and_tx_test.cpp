@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 
 #include "sqlite_test_support.hpp"
@@ -206,6 +207,39 @@ TEST_F(SqliteTransaction, ReadOnlyTransactionRefusesWritesAndEndsClean) {
   }
   EXPECT_EQ(scalar("PRAGMA query_only"), 0);
   EXPECT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('yes')", in_10s()));
+}
+
+// A clock that moves one step every time it is read: a deadline then runs out after a known
+// number of reads, here during COMMIT, before the read-only guard is lifted.
+class TickingClock final : public Clock {
+ public:
+  TimePoint now() const noexcept override { return TimePoint(Duration(ns_.fetch_add(kStep.count()) + kStep.count())); }
+  void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, TimePoint) const override {}
+  static constexpr Duration kStep = std::chrono::milliseconds(1);
+
+ private:
+  mutable std::atomic<std::int64_t> ns_{0};
+};
+
+// COMMIT succeeded but the caller's deadline was gone by the time query_only=1 was to be
+// lifted: that failure was ignored, and the pooled connection stayed read-only for the next
+// borrower (reset() does not track the transaction's own PRAGMA).
+TEST_F(SqliteTransaction, ReadOnlyGuardIsLiftedEvenWhenTheDeadlinePassesDuringCommit) {
+  TickingClock ticking;
+  {
+    auto tx = Transaction::begin(*conn, {.read_only = true}, in_10s());
+    ASSERT_TRUE(tx) << tx.error().message();
+    // One read of the clock left before the deadline: COMMIT's own check passes, the next fails.
+    const Deadline tight = Deadline::at(ticking, TimePoint(TickingClock::kStep + TickingClock::kStep / 2));
+    auto st = tx->commit(tight);
+    ASSERT_TRUE(st) << st.error().message();
+  }
+  EXPECT_FALSE(conn->in_transaction());
+  if (!conn->is_broken()) {
+    reset();
+    EXPECT_EQ(scalar("PRAGMA query_only"), 0) << "the next borrower would get a read-only connection";
+    EXPECT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('yes')", in_10s()));
+  }
 }
 
 TEST_F(SqliteTransaction, SecondWriterWaitsForBeginImmediateThenTimesOut) {
