@@ -222,6 +222,15 @@ Error busy_error(const std::string& store_path, const std::optional<StoreOwner>&
   return Error::make(ErrorKind::busy, std::move(d));
 }
 
+// milliseconds -> Duration without overflow: a huge wait means "up to the deadline", not a
+// negative one that gives up at once.
+Duration saturating(std::chrono::milliseconds ms) {
+  constexpr auto kMax = std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max());
+  if (ms >= kMax) return Duration::max();
+  if (ms <= -kMax) return Duration::min();
+  return ms;
+}
+
 bool is_this_process(const std::optional<StoreOwner>& owner) {
   return owner && owner->pid == ::getpid() && owner->host == this_host();
 }
@@ -233,7 +242,7 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
                                                  const StoreLockOptions& options) {
   const Clock& clock = deadline.clock();
   const TimePoint start = clock.now();
-  const Deadline wait_end = deadline.capped(options.wait);
+  const Deadline wait_end = deadline.capped(saturating(options.wait));
   const std::string lock_path = store_path + ".lock";
   for (;;) {
     Attempt a = try_lock_once(store_path, lock_path);
@@ -256,7 +265,7 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
     }
     const Deadline& end = is_this_process(a.owner) ? deadline : wait_end;
     if (end.expired()) return busy_error(store_path, a.owner, clock.now() - start);
-    clock.sleep_until(std::min(clock.now() + Duration(options.poll_interval), end.when()));
+    clock.sleep_until(std::min(Deadline::after(clock, saturating(options.poll_interval)).when(), end.when()));
   }
 }
 

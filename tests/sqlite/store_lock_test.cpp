@@ -165,6 +165,22 @@ TEST(StoreLock, WaitsForAHolderThatExitsWithinTheWait) {
   EXPECT_FALSE(lock->recovered());  // a clean exit released it: nothing to recover
 }
 
+// `wait` is "further bounded by the caller's deadline", so milliseconds::max() reads as "as
+// long as the deadline allows". Converting it to nanoseconds overflowed into a negative wait,
+// and the acquire gave up at once.
+TEST(StoreLock, HugeWaitMeansUpToTheDeadline) {
+  TempDir dir;
+  const std::string store = dir.file("x.db");
+  Child holder({"hold", store, "brief", "300"});
+  ASSERT_TRUE(holder.wait_ready());
+  auto lock = StoreLock::acquire(store, in_10s(),
+                                 {.wait = std::chrono::milliseconds::max(), .poll_interval = std::chrono::milliseconds(20)});
+  ASSERT_TRUE(lock) << lock.error().message();
+  // A huge poll interval is bounded by the deadline the same way (no overflow into a spin).
+  auto again = StoreLock::acquire(dir.file("y.db"), in_10s(), {.poll_interval = std::chrono::milliseconds::max()});
+  EXPECT_TRUE(again) << again.error().message();
+}
+
 TEST(StoreLock, WaitIsPolledOnTheInjectedClock) {
   TempDir dir;
   const std::string store = dir.file("x.db");
