@@ -139,6 +139,7 @@ class PoolCore {
   std::condition_variable maintainer_cv_;
   bool maintainer_stop_ = false;
   std::thread maintainer_;
+  std::once_flag maintainer_stopped_;
   std::shared_ptr<PoolCore> self_;          // set by orphan() while leases are out
   std::uint64_t fork_generation_;
 

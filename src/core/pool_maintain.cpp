@@ -19,13 +19,17 @@ void PoolCore::start_maintainer() {
   if (want_maintainer_) maintainer_ = std::thread([this] { maintainer_loop(); });
 }
 
+// Once per pool; concurrent callers (two shutdown() calls) return only after the one join:
+// joining the thread from both made the second join wait forever on a thread already gone.
 void PoolCore::stop_maintainer() {
-  {
-    std::lock_guard g(mu_);
-    maintainer_stop_ = true;
-    maintainer_cv_.notify_all();
-  }
-  if (maintainer_.joinable() && maintainer_.get_id() != std::this_thread::get_id()) maintainer_.join();
+  std::call_once(maintainer_stopped_, [this] {
+    {
+      std::lock_guard g(mu_);
+      maintainer_stop_ = true;
+      maintainer_cv_.notify_all();
+    }
+    if (maintainer_.joinable() && maintainer_.get_id() != std::this_thread::get_id()) maintainer_.join();
+  });
 }
 
 void PoolCore::maintainer_loop() {
