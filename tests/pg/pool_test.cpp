@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "capture_logger.hpp"
 #include "pool_support.hpp"
 #include "reservoir/pg/transaction.hpp"
 
@@ -92,6 +93,29 @@ TEST(PgPool, TimedOutQueryConnectionIsReplacedOnReturn) {
   EXPECT_NE(lease.value()->backend_pid(), pid);
   EXPECT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
   EXPECT_EQ(pool.stats().closed_by[static_cast<std::size_t>(CloseReason::broken)], 1u);
+}
+
+// The connector's errors are checked in connector_test; here the pool's own log lines, which
+// embed those errors (refill failures, failed checks), must not carry the password either.
+TEST(PgPool, PasswordNeverAppearsInThePoolsLog) {
+  RESERVOIR_REQUIRE_PG(env);
+  const std::string password = "reservoir-Secret-pw-7e1";
+  ASSERT_NE(env.secret_url.find(password), std::string::npos) << "servers.sh changed the test password";
+  std::string wrong = env.secret_url;
+  wrong.replace(wrong.find(password), password.size(), "wrong-" + password);
+  auto logger = std::make_shared<reservoir::testing::CaptureLogger>();
+  PoolConfig config = small_config(2);
+  config.min_idle = 1;
+  config.init_mode = InitMode::lazy;
+  auto pool = PgPool::create(config, PoolOptions{.logger = logger, .start_maintainer = false},
+                             make_connector(wrong));
+  ASSERT_TRUE(pool) << pool.error().message();
+  pool->untyped().run_maintenance();  // the min_idle refill fails and is logged
+  auto lease = pool->acquire(in_ms(5000));
+  ASSERT_FALSE(lease);
+  EXPECT_EQ(lease.error().message().find(password), std::string::npos) << lease.error().message();
+  ASSERT_TRUE(logger->contains("refill connect failed")) << "nothing logged: the test is void";
+  for (const std::string& line : logger->lines()) EXPECT_EQ(line.find(password), std::string::npos) << line;
 }
 
 class PgWithTransaction : public ::testing::Test {

@@ -100,13 +100,19 @@ TEST_F(RunTest, UsesTheConnectorsClassification) {
 
 TEST_F(RunTest, DiscardsTheConnectionOnUnavailableAndTimeout) {
   auto pool = make_pool();
-  auto s = run(pool, [&](FakeConnection&) -> Status { return Error::timeout("fake:1: query timed out"); },
-               options(1));
-  ASSERT_FALSE(s.ok());
-  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
-  EXPECT_EQ(script_->opened, 1);
+  // The connection is not marked broken: only run()'s discard keeps it out of the pool.
+  auto timed_out = run(pool, [&](FakeConnection&) -> Status { return Error::timeout("fake:1: query timed out"); },
+                       options(1));
+  ASSERT_FALSE(timed_out.ok());
   EXPECT_EQ(script_->closed, 1);
   EXPECT_EQ(pool.stats().idle, 0u);
+  auto lost = run(pool, [&](FakeConnection&) -> Status { return Error::unavailable("fake:1", "connection lost"); },
+                  options(1));
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(script_->opened, 2);
+  EXPECT_EQ(script_->closed, 2);
+  EXPECT_EQ(pool.stats().idle, 0u);
+  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 
 TEST_F(RunTest, NonIdempotentIsRetriedOnlyWhenTheRequestNeverLeft) {

@@ -178,14 +178,26 @@ TEST_F(SqliteConnector, WriterWaitsForAShortTransactionInsteadOfFailing) {
   auto b = open(c);
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(a->execute("CREATE TABLE t(x)", in_10s()));
-  ASSERT_TRUE(a->execute("BEGIN IMMEDIATE", in_10s()));
-  std::thread committer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // real contention, real time
-    (void)a->execute("COMMIT", in_10s());
+  ASSERT_TRUE(a->execute("BEGIN IMMEDIATE", in_10s()));  // SQLite's write lock, not the gate
+  // b's busy waits run on a clock that moves only after a committed, so b must first find the
+  // lock taken (it sleeps on the clock), then succeed once a commits.
+  ManualClock clock;
+  std::atomic<bool> done{false};
+  std::optional<Result<std::int64_t>> w;
+  std::thread writer([&] {
+    w = b->execute("INSERT INTO t VALUES (1)", Deadline::after(clock, std::chrono::seconds(5)));
+    done = true;
   });
-  auto w = b->execute("INSERT INTO t VALUES (1)", in_10s());
-  committer.join();
-  ASSERT_TRUE(w) << w.error().message();
+  while (clock.waiters() == 0) std::this_thread::yield();
+  EXPECT_TRUE(a->execute("COMMIT", in_10s()));  // not ASSERT: the writer must be joined
+  while (!done) {
+    if (clock.waiters() > 0) clock.advance(std::chrono::milliseconds(1));
+    std::this_thread::yield();
+  }
+  writer.join();
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE(*w) << w->error().message();
+  EXPECT_EQ(a->query("SELECT count(*) FROM t", in_10s())->get_int(0, 0).value(), 1);
 }
 
 TEST_F(SqliteConnector, AWriterOutsideThePoolIsWaitedForThroughTheBusyHandler) {
@@ -227,7 +239,10 @@ TEST_F(SqliteConnector, TheWriterGateIsLeftWhenTheTransactionEnds) {
   ASSERT_TRUE(a->execute("BEGIN; INSERT INTO t VALUES (3)", in_10s()));  // a borrower's own BEGIN
   ASSERT_TRUE(c.reset(*a, in_10s()));                                      // rolled back on return
   EXPECT_TRUE(b->execute("INSERT INTO t VALUES (3)", in_ms(1000)));
+  ASSERT_TRUE(a->execute("BEGIN; INSERT INTO t VALUES (4)", in_10s()));
+  ASSERT_TRUE(a->in_transaction());
   a.reset();  // closing a connection inside a transaction leaves the gate too
+  EXPECT_TRUE(b->execute("INSERT INTO t VALUES (4)", in_ms(1000)));  // and its 4 was rolled back
 }
 
 TEST_F(SqliteConnector, QueuedWriterWaitsOnTheInjectedClock) {

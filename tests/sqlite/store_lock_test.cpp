@@ -217,9 +217,22 @@ TEST(StoreLock, AHolderThatDiesWhileWeWaitIsRecovered) {
   Child holder({"hold", store, "dies-soon"});
   ASSERT_TRUE(holder.wait_ready());
   auto logger = std::make_shared<testing::CapturingLogger>();
+  // The wait polls on a manual clock: once it sleeps there, the acquirer has found the lock
+  // held, so the holder dies while we wait (not before we looked).
+  ManualClock clock;
+  std::atomic<bool> done{false};
   std::optional<Result<StoreLock>> got;
-  std::thread waiter([&] { got = StoreLock::acquire(store, in_10s(), {.wait = std::chrono::seconds(10), .logger = logger}); });
+  std::thread waiter([&] {
+    got = StoreLock::acquire(store, Deadline::after(clock, std::chrono::seconds(60)),
+                             {.wait = std::chrono::seconds(10), .logger = logger});
+    done = true;
+  });
+  while (clock.waiters() == 0) std::this_thread::yield();
   holder.kill9();
+  while (!done) {
+    if (clock.waiters() > 0) clock.advance(std::chrono::milliseconds(20));
+    std::this_thread::yield();
+  }
   waiter.join();
   ASSERT_TRUE(got.has_value());
   ASSERT_TRUE(*got) << got->error().message();

@@ -43,6 +43,9 @@ class PoolTest : public ::testing::Test {
     return std::move(r).value();
   }
 
+  // Go's strict close: each test's pool is gone by now, and so must be every connection it opened.
+  void TearDown() override { EXPECT_EQ(connector->live(), 0u) << "a connection was neither closed nor abandoned"; }
+
   Deadline in(Duration d) const { return Deadline::after(clock, d); }
 
   // Blocks (real time, bounded) until `n` threads wait on the manual clock.

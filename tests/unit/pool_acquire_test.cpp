@@ -252,6 +252,12 @@ TEST_F(PoolTest, ConnectGateFailsFastAndHearsOutcomes) {
   EXPECT_TRUE(pool->acquire(in(10s)));
   EXPECT_EQ(gate->ok.load(), 1);
   EXPECT_EQ(gate->failed.load(), 0);
+  connector->script({ConnectOutcome::refuse});
+  auto held = pool->acquire(in(10s));  // the idle connection
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(pool->acquire(in(10s)));  // needs a connect, which is refused
+  EXPECT_EQ(gate->ok.load(), 1);
+  EXPECT_EQ(gate->failed.load(), 1);
 }
 
 TEST_F(PoolTest, InitModes) {
