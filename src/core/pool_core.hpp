@@ -92,7 +92,7 @@ class PoolCore {
   Lease make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns) noexcept;
 
   // release / retire
-  void release_slow(Slot& slot);
+  bool release_slow(Slot& slot);  // true: it retired the slot
   void put_locked(Slot& slot) noexcept;
   void hand_to_front_locked(Slot& slot) noexcept;
   void retire_idle(CloseReason reason, std::size_t limit);

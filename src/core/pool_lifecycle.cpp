@@ -3,6 +3,7 @@
 #include <string>
 
 #include "pool_core.hpp"
+#include "release_mark.hpp"
 
 namespace reservoir::detail {
 
@@ -29,6 +30,9 @@ PoolCore::PoolCore(std::shared_ptr<Connector> connector, PoolConfig config, Pool
 }
 
 PoolCore::~PoolCore() {
+  // A lease returned while the Pool was destroyed may have made its slot idle (and lost it to
+  // shutdown) a moment ago and still be reading the core: let it finish.
+  wait_for_release_marks(this);
   stop_maintainer();
   unregister_for_fork(this);
   // Whatever is still here was never leased out (orphan() keeps us alive otherwise).

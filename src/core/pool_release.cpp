@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "pool_core.hpp"
+#include "release_mark.hpp"
 
 namespace reservoir::detail {
 
@@ -50,22 +51,35 @@ void PoolCore::release(Slot& slot) noexcept {
   if (auto reason = retire_reason(slot, now)) return retire(slot, *reason);
   slot.last_used_ns.store(now, std::memory_order_relaxed);
   remember_for_this_thread(this, slot.index);
+  // Once the slot is idle, a concurrent ~Pool may retire it and drop the last reference to
+  // the core while this thread still reads waiting_ below: the mark makes ~PoolCore wait.
+  set_release_mark(this);
   // seq_cst: pairs with the waiter's fetch_add on waiting_ (see wait_or_connect) and with
-  // shutdown's store to closing_.
+  // shutdown's store to closing_; also publishes the mark above to whoever takes the slot.
   slot.state.store(SlotState::idle, std::memory_order_seq_cst);
-  if (waiting_.load(std::memory_order_seq_cst) > 0 || needs_attention()) release_slow(slot);
+  if (waiting_.load(std::memory_order_seq_cst) > 0 || needs_attention()) {
+    if (release_slow(slot)) return;  // it retired the slot and cleared the mark itself
+  }
+  clear_release_mark();
 }
 
-// The slot is already idle; a waiter, a shutdown or a shrink may want it.
-void PoolCore::release_slow(Slot& slot) {
+// The slot is already idle; a waiter, a shutdown or a shrink may want it. Returns true when
+// it retired the slot: then it has already cleared this thread's release mark (retiring may
+// destroy an orphaned core on this very thread, and the connector's close may return leases).
+bool PoolCore::release_slow(Slot& slot) {
   std::unique_lock lk(mu_);
   const bool shrink = over_capacity_.load() && open_ > max_size_.load();
   if (closing_.load() || shrink) {
-    if (!slot.try_move(SlotState::idle, SlotState::reserved)) return;  // someone took it already
+    if (!slot.try_move(SlotState::idle, SlotState::reserved)) return false;  // someone took it already
     lk.unlock();
-    return retire(slot, closing_.load() ? CloseReason::shutdown : CloseReason::shrink);
+    const CloseReason reason = closing_.load() ? CloseReason::shutdown : CloseReason::shrink;
+    // We own the slot now and it still counts in open_, so the core outlives the retire.
+    clear_release_mark();
+    retire(slot, reason);
+    return true;
   }
   if (waiters_.front() != nullptr && slot.try_move(SlotState::idle, SlotState::leased)) hand_to_front_locked(slot);
+  return false;
 }
 
 // Gives an owned slot back: straight to the oldest waiter (FIFO, where Go picks at random), or
