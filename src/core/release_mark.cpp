@@ -10,17 +10,29 @@ namespace reservoir::detail {
 
 namespace {
 
-struct Mark;
+// Marks live in the registry for good and are reused by later threads: the memory is bounded
+// by the most threads ever alive at once, and a mark is never freed under a dying core's scan.
+struct Mark {
+  ReleaseMarkCell core{nullptr};
+  bool in_use = false;  // owned by a live thread (registry mutex)
+  Mark* next = nullptr;
+};
 
-// Never destroyed: threads may exit (and unregister) after static destruction began.
+// Never destroyed: threads may exit after static destruction began.
 struct Registry {
   std::mutex mu;
   Mark* head = nullptr;
+  pthread_key_t key{};
 };
+
+void on_thread_exit(void* mark);
 
 Registry& registry() {
   static Registry* r = [] {
     auto* reg = new Registry;
+    // A pthread key rather than a thread_local object: its destructor runs after every C++
+    // thread_local destructor, so a Lease held in a thread_local is still returned under a mark.
+    pthread_key_create(&reg->key, &on_thread_exit);
     // A fork while another thread holds the mutex would leave it locked in the child forever.
     pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); }, [] { registry().mu.unlock(); });
     return reg;
@@ -28,40 +40,35 @@ Registry& registry() {
   return *r;
 }
 
-struct Mark {
-  std::atomic<const PoolCore*> core{nullptr};
-  Mark* prev = nullptr;
-  Mark* next = nullptr;
-
-  Mark() {
-    Registry& r = registry();
-    std::lock_guard g(r.mu);
-    next = r.head;
-    if (next != nullptr) next->prev = this;
-    r.head = this;
-  }
-  ~Mark() {
-    Registry& r = registry();
-    std::lock_guard g(r.mu);
-    if (prev != nullptr) prev->next = next;
-    else r.head = next;
-    if (next != nullptr) next->prev = prev;
-  }
-};
-
-Mark& this_thread_mark() noexcept {
-  thread_local Mark mark;
-  return mark;
+void on_thread_exit(void* mark) {
+  t_release_mark = nullptr;
+  std::lock_guard g(registry().mu);
+  static_cast<Mark*>(mark)->in_use = false;
 }
 
 }  // namespace
 
-// Relaxed: the slot's seq_cst store to idle, right after, publishes the mark to whoever takes
-// the slot.
-void set_release_mark(const PoolCore* core) noexcept { this_thread_mark().core.store(core, std::memory_order_relaxed); }
+constinit thread_local ReleaseMarkCell* t_release_mark = nullptr;
 
-// Release: everything the return did happens before the dying core sees the mark cleared.
-void clear_release_mark() noexcept { this_thread_mark().core.store(nullptr, std::memory_order_release); }
+ReleaseMarkCell* register_release_mark() {
+  Registry& r = registry();
+  Mark* mark = nullptr;
+  {
+    std::lock_guard g(r.mu);
+    for (Mark* m = r.head; m != nullptr && mark == nullptr; m = m->next) {
+      if (!m->in_use) mark = m;
+    }
+    if (mark == nullptr) {
+      mark = new Mark;
+      mark->next = r.head;
+      r.head = mark;
+    }
+    mark->in_use = true;
+  }
+  pthread_setspecific(r.key, mark);
+  t_release_mark = &mark->core;
+  return t_release_mark;
+}
 
 void wait_for_release_marks(const PoolCore* core) noexcept {
   Registry& r = registry();

@@ -110,6 +110,29 @@ TEST_F(PoolTest, LeaseReturnedWhileItsPoolIsDestroyedIsSafe) {
   EXPECT_EQ(connector->live(), 0u);
 }
 
+std::optional<Lease>& this_threads_cached_lease() {
+  thread_local std::optional<Lease> cached;  // declared in a function: constructed per thread
+  return cached;
+}
+
+// The return path's per-thread bookkeeping must still work from thread_local destructors,
+// where a thread caching its lease gives it back.
+TEST_F(PoolTest, LeaseCachedInAThreadLocalIsReturnedAtThreadExit) {
+  Pool pool = make_pool(quiet_config());
+  for (int i = 0; i < 3; ++i) {
+    std::thread([&] {
+      std::optional<Lease>& cache = this_threads_cached_lease();  // constructed first, destroyed last
+      ASSERT_TRUE(pool.acquire());  // an ordinary return first: the thread's bookkeeping exists
+      auto lease = pool.acquire();
+      ASSERT_TRUE(lease) << lease.error().message();
+      cache.emplace(std::move(*lease));
+    }).join();
+    EXPECT_EQ(pool.stats().in_use, 0u);
+    EXPECT_EQ(pool.stats().idle, 1u);
+  }
+  EXPECT_EQ(connector->connects.load(), 1);
+}
+
 TEST_F(PoolTest, MovedPoolKeepsWorking) {
   Pool a = make_pool(quiet_config());
   Pool b = std::move(a);
