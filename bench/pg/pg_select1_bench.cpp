@@ -123,15 +123,20 @@ double run_raw(const Options& o, std::uint64_t* errors) {
 }
 
 // reservoir's pg::Connection without the pool: splits the pool's cost from the query path's.
-double run_direct(const Options& o, std::uint64_t* errors) {
-  auto connector = reservoir::pg::Connector::create(o.url);
+reservoir::pg::Connector connector_or_exit(const Options& o, reservoir::pg::ConnectorOptions copts = {}) {
+  auto connector = reservoir::pg::Connector::create(o.url, std::move(copts));
   if (!connector) {
     std::fprintf(stderr, "%s\n", connector.error().message().c_str());
     std::exit(1);
   }
+  return std::move(connector).value();
+}
+
+double run_direct(const Options& o, std::uint64_t* errors) {
+  reservoir::pg::Connector connector = connector_or_exit(o);
   std::vector<std::unique_ptr<reservoir::pg::Connection>> conns;
   for (int t = 0; t < o.threads; ++t) {
-    auto c = connector->connect(Deadline::after(SteadyClock::instance(), std::chrono::seconds(5)));
+    auto c = connector.connect(Deadline::after(SteadyClock::instance(), std::chrono::seconds(5)));
     if (!c) {
       std::fprintf(stderr, "%s\n", c.error().message().c_str());
       std::exit(1);
@@ -149,18 +154,14 @@ double run_direct(const Options& o, std::uint64_t* errors) {
 double run_pool(const Options& o, std::size_t size, bool light, std::uint64_t* errors) {
   reservoir::pg::ConnectorOptions copts;
   copts.reset_sql = light ? "" : o.reset_sql;
-  auto connector = reservoir::pg::Connector::create(o.url, copts);
-  if (!connector) {
-    std::fprintf(stderr, "%s\n", connector.error().message().c_str());
-    std::exit(1);
-  }
+  reservoir::pg::Connector connector = connector_or_exit(o, std::move(copts));
   reservoir::PoolConfig config;
   config.name = "bench";
   config.min_idle = size;
   config.max_size = size;
   config.max_concurrent_connects = size;
   config.init_mode = reservoir::InitMode::wait;
-  auto pool = reservoir::TypedPool<reservoir::pg::Connector>::create(config, {}, std::move(connector).value());
+  auto pool = reservoir::TypedPool<reservoir::pg::Connector>::create(config, {}, std::move(connector));
   if (!pool) {
     std::fprintf(stderr, "%s\n", pool.error().message().c_str());
     std::exit(1);

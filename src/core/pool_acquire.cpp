@@ -59,7 +59,7 @@ Lease PoolCore::checkout(Slot& slot, SourceLocation where, std::optional<Deadlin
     if (!deadline) deadline = Deadline::after(clock_, config_.acquire_timeout);
     const Deadline check_by = earliest(io_deadline(), *deadline);
     if (check_by.expired()) {
-      give_back(slot);
+      make_idle(slot);  // unchecked and unused: back as it was, no reset
       return {};
     }
     health_checks_.fetch_add(1, std::memory_order_relaxed);
@@ -182,12 +182,6 @@ Result<Lease> PoolCore::wait_or_connect(std::unique_lock<std::mutex>& lk, Deadli
     }
     clock_.wait_until(w.cv, lk, wake);
   }
-}
-
-// An unchecked slot taken from the pool goes back as it was (no reset: nobody used it).
-void PoolCore::give_back(Slot& slot) noexcept {
-  slot.state.store(SlotState::idle, std::memory_order_seq_cst);
-  if (waiting_.load(std::memory_order_seq_cst) > 0 || needs_attention()) release_slow(slot);
 }
 
 bool PoolCore::can_connect_locked() const noexcept {

@@ -80,7 +80,6 @@ class PoolCore {
   // acquire
   Slot* try_take_idle() noexcept;
   Lease checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline);
-  void give_back(Slot& slot) noexcept;
   Result<Lease> acquire_slow(Deadline deadline, SourceLocation where);
   Result<Lease> wait_or_connect(std::unique_lock<std::mutex>& lk, Deadline deadline, SourceLocation where,
                                 TimePoint start);
@@ -92,6 +91,7 @@ class PoolCore {
   Lease make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns) noexcept;
 
   // release / retire
+  void make_idle(Slot& slot) noexcept;
   bool release_slow(Slot& slot);  // true: it retired the slot
   void put_locked(Slot& slot) noexcept;
   void hand_to_front_locked(Slot& slot) noexcept;

@@ -51,6 +51,11 @@ void PoolCore::release(Slot& slot) noexcept {
   if (auto reason = retire_reason(slot, now)) return retire(slot, *reason);
   slot.last_used_ns.store(now, std::memory_order_relaxed);
   remember_for_this_thread(this, slot.index);
+  make_idle(slot);
+}
+
+// Puts an owned slot back in the pool; a waiter, a shutdown or a shrink may take it from there.
+void PoolCore::make_idle(Slot& slot) noexcept {
   // Once the slot is idle, a concurrent ~Pool may retire it and drop the last reference to
   // the core while this thread still reads waiting_ below: the mark makes ~PoolCore wait.
   set_release_mark(this);
