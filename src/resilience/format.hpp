@@ -19,7 +19,8 @@ inline void append_int(std::string& out, std::int64_t n) {
 // Whole milliseconds, rounded up so "next probe in 0 ms" never appears while time remains.
 inline std::int64_t ceil_ms(Duration d) noexcept {
   const auto ns = d.count();
-  return ns <= 0 ? 0 : (ns + 999'999) / 1'000'000;
+  // Not (ns + 999'999) / 1'000'000: that overflows when almost Duration::max() remains.
+  return ns <= 0 ? 0 : ns / 1'000'000 + (ns % 1'000'000 != 0 ? 1 : 0);
 }
 
 // `1500 ms`, or `250 us` below a millisecond so a tiny bad value is not shown as 0 ms.

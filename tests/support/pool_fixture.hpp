@@ -32,10 +32,11 @@ class PoolTest : public ::testing::Test {
     return c;
   }
 
-  Pool make_pool(PoolConfig config, bool maintainer = false) {
+  // Logs to `logger` unless `log` is given.
+  Pool make_pool(PoolConfig config, bool maintainer = false, std::shared_ptr<Logger> log = nullptr) {
     PoolOptions o;
     o.clock = &clock;
-    o.logger = logger;
+    o.logger = log ? std::move(log) : logger;
     o.start_maintainer = maintainer;
     o.seed = 42;
     auto r = Pool::create(connector, std::move(config), o);

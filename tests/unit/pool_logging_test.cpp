@@ -43,26 +43,14 @@ class StallingLogger final : public Logger {
   bool entered_ = false, other_done_ = false, saw_other_ = false;
 };
 
-class PoolLoggingTest : public PoolTest {
- protected:
-  Pool make_pool_logging_to(PoolConfig config, std::shared_ptr<Logger> log) {
-    PoolOptions o;
-    o.clock = &clock;
-    o.logger = std::move(log);
-    o.start_maintainer = false;
-    o.seed = 42;
-    auto r = Pool::create(connector, std::move(config), o);
-    if (!r) ADD_FAILURE() << r.error().message();
-    return std::move(r).value();
-  }
-};
+using PoolLoggingTest = PoolTest;
 
 TEST_F(PoolLoggingTest, RefillFailureIsLoggedWithoutThePoolLock) {
   auto stalling = std::make_shared<StallingLogger>("refill connect failed");
   PoolConfig c = quiet_config();
   c.min_idle = 1;
   connector->set_fallback(ConnectOutcome::refuse);
-  Pool pool = make_pool_logging_to(c, stalling);
+  Pool pool = make_pool(c, false, stalling);
   std::thread maintainer([&] { pool.run_maintenance(); });
   ASSERT_TRUE(stalling->wait_entered());
   // set_max_size takes the pool lock: it must not wait for the logger.
@@ -74,7 +62,7 @@ TEST_F(PoolLoggingTest, RefillFailureIsLoggedWithoutThePoolLock) {
 
 TEST_F(PoolLoggingTest, ShutdownReportIsLoggedWithoutThePoolLock) {
   auto stalling = std::make_shared<StallingLogger>("still out after the grace period");
-  Pool pool = make_pool_logging_to(quiet_config(), stalling);
+  Pool pool = make_pool(quiet_config(), false, stalling);
   auto lease = pool.acquire(in(1s));
   ASSERT_TRUE(lease.ok()) << lease.error().message();
   std::thread closer([&] { (void)pool.shutdown(Duration::zero()); });
