@@ -25,6 +25,7 @@ enum class ErrorKind {
   invalid_config,   // a configuration value is not allowed; a caller bug
   invalid_argument, // a call's argument is not allowed; a caller bug
   busy,             // a resource is held by someone else (e.g. a store lock)
+  cancelled,        // the caller withdrew the request (e.g. PendingAcquire::cancel())
   internal,         // a bug in reservoir
 };
 

@@ -1,8 +1,10 @@
 #include "reservoir/clock.hpp"
 
+#include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace reservoir {
 
@@ -38,6 +40,107 @@ void SteadyClock::wait_until(std::condition_variable& cv, std::unique_lock<std::
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(until.time_since_epoch())));
 }
 
+// ---- TimerQueue ----------------------------------------------------------------------------
+
+TimerId TimerQueue::add(TimePoint at, std::function<void()> fn) {
+  std::lock_guard g(mu_);
+  const TimerId id = next_id_++;
+  by_time_.emplace(std::make_pair(at, id), std::move(fn));
+  when_.emplace(id, at);
+  return id;
+}
+
+bool TimerQueue::cancel(TimerId id) noexcept {
+  std::lock_guard g(mu_);
+  auto it = when_.find(id);
+  if (it == when_.end()) return false;
+  by_time_.erase(std::make_pair(it->second, id));
+  when_.erase(it);
+  return true;
+}
+
+std::size_t TimerQueue::run_due(TimePoint now) {
+  std::size_t ran = 0;
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::lock_guard g(mu_);
+      auto it = by_time_.begin();
+      if (it == by_time_.end() || it->first.first > now) return ran;
+      fn = std::move(it->second);
+      when_.erase(it->first.second);
+      by_time_.erase(it);
+    }
+    fn();
+    ++ran;
+  }
+}
+
+TimePoint TimerQueue::next() const {
+  std::lock_guard g(mu_);
+  return by_time_.empty() ? TimePoint::max() : by_time_.begin()->first.first;
+}
+
+std::size_t TimerQueue::size() const {
+  std::lock_guard g(mu_);
+  return when_.size();
+}
+
+// ---- SteadyClock's timer thread -----------------------------------------------------------
+
+namespace {
+// One thread runs every SteadyClock timer in the process. Never destroyed (timers may be
+// pending during static teardown); re-armed in a forked child, where the thread is gone.
+struct SteadyTimers {
+  TimerQueue queue;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool running = false;
+
+  static SteadyTimers& get() {
+    static SteadyTimers* t = [] {
+      auto* fresh = new SteadyTimers;
+      pthread_atfork([] { get().mu.lock(); }, [] { get().mu.unlock(); },
+                     [] {
+                       new (&get().mu) std::mutex();
+                       new (&get().cv) std::condition_variable();
+                       get().running = false;
+                     });
+      return fresh;
+    }();
+    return *t;
+  }
+
+  void arm(TimePoint at) {
+    std::lock_guard g(mu);
+    if (!running) {
+      running = true;
+      std::thread([this] { loop(); }).detach();
+    }
+    if (at <= queue.next()) cv.notify_one();
+  }
+
+  void loop() {
+    const SteadyClock& clock = SteadyClock::instance();
+    for (;;) {
+      queue.run_due(clock.now());
+      std::unique_lock lk(mu);
+      const TimePoint next = queue.next();
+      if (clock.now() < next) clock.wait_until(cv, lk, next);
+    }
+  }
+};
+}  // namespace
+
+TimerId SteadyClock::call_at(TimePoint at, std::function<void()> fn) const {
+  SteadyTimers& timers = SteadyTimers::get();
+  const TimerId id = timers.queue.add(at, std::move(fn));
+  timers.arm(at);
+  return id;
+}
+
+bool SteadyClock::cancel(TimerId id) const noexcept { return SteadyTimers::get().queue.cancel(id); }
+
 SteadyClock& SteadyClock::instance() noexcept {
   static SteadyClock clock;
   return clock;
@@ -68,14 +171,24 @@ void ManualClock::wait_until(std::condition_variable& cv, std::unique_lock<std::
   }
 }
 
-void ManualClock::advance(Duration d) noexcept {
-  now_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
-  notify_all_registered();
+TimerId ManualClock::call_at(TimePoint at, std::function<void()> fn) const {
+  const TimerId id = timers_.add(at, std::move(fn));
+  if (at <= now()) timers_.run_due(now());
+  return id;
 }
 
-void ManualClock::set(TimePoint t) noexcept {
+bool ManualClock::cancel(TimerId id) const noexcept { return timers_.cancel(id); }
+
+void ManualClock::advance(Duration d) {
+  now_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
+  notify_all_registered();
+  timers_.run_due(now());
+}
+
+void ManualClock::set(TimePoint t) {
   now_ns_.store(t.time_since_epoch().count(), std::memory_order_release);
   notify_all_registered();
+  timers_.run_due(now());
 }
 
 int ManualClock::waiters() const noexcept { return waiting_.load(); }

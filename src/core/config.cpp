@@ -59,7 +59,9 @@ Status check_fields(const PoolConfig& c) {
                    check_duration("keepalive_interval", c.keepalive_interval, milliseconds(1), kHour, true),
                    check_duration("leak_detection_threshold", c.leak_detection_threshold, milliseconds(1), 1000 * kHour, true),
                    check_duration("connect_backoff_initial", c.connect_backoff_initial, milliseconds(1), kHour, false),
-                   check_duration("connect_backoff_max", c.connect_backoff_max, milliseconds(1), kHour, false)}) {
+                   check_duration("connect_backoff_max", c.connect_backoff_max, milliseconds(1), kHour, false),
+                   check_duration("connect_backoff_refused_max", c.connect_backoff_refused_max, milliseconds(1), kHour, false),
+                   check_duration("slow_acquire_threshold", c.slow_acquire_threshold, milliseconds(1), kHour, true)}) {
     if (!s) return s;
   }
   if (!(c.lifetime_jitter >= 0.0 && c.lifetime_jitter <= 0.5)) {
@@ -178,6 +180,8 @@ Result<PoolConfig> PoolConfig::from_env(std::string_view prefix, PoolConfig base
   env.integer("MAX_WAITERS", base.max_waiters);
   env.duration("CONNECT_BACKOFF_INITIAL_MS", base.connect_backoff_initial);
   env.duration("CONNECT_BACKOFF_MAX_MS", base.connect_backoff_max);
+  env.duration("CONNECT_BACKOFF_REFUSED_MAX_MS", base.connect_backoff_refused_max);
+  env.duration("SLOW_ACQUIRE_THRESHOLD_MS", base.slow_acquire_threshold);
   env.choice("INIT_MODE", base.init_mode, kModes, "expected fail_fast, wait or lazy");
   if (env.error) return *std::move(env.error);
   if (Status s = base.validate(); !s) {

@@ -14,6 +14,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::invalid_config: return "invalid_config";
     case ErrorKind::invalid_argument: return "invalid_argument";
     case ErrorKind::busy: return "busy";
+    case ErrorKind::cancelled: return "cancelled";
     case ErrorKind::internal: return "internal";
   }
   return "unknown";

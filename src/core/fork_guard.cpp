@@ -25,8 +25,6 @@ Registry& registry() {
   return *r;
 }
 
-std::atomic<std::uint64_t> g_fork_generation{0};
-
 void before_fork() {
   registry().mu.lock();
   for (PoolCore* p : registry().pools) p->mutex().lock();
@@ -38,7 +36,6 @@ void after_fork_in_parent() {
 }
 
 void after_fork_in_child() {
-  g_fork_generation.fetch_add(1);
   for (PoolCore* p : registry().pools) {
     p->forget_parent_connections_locked();
     p->mutex().unlock();
@@ -52,8 +49,6 @@ void install_handlers_once() {
 }
 
 }  // namespace
-
-std::uint64_t current_fork_generation() noexcept { return g_fork_generation.load(); }
 
 void register_for_fork(PoolCore* core) {
   install_handlers_once();
@@ -91,11 +86,11 @@ void PoolCore::forget_parent_connections_locked() {
   }
   open_ = 0;
   connecting_ = 0;
-  waiters_.clear();
+  connect_threads_ = 0;  // they do not exist here
+  waiters_.forget_all();
   waiting_.store(0);
   // The maintainer thread does not exist in the child; forget its handle without joining.
   new (&maintainer_) std::thread();
-  fork_generation_ = current_fork_generation();
 }
 
 }  // namespace reservoir::detail

@@ -67,9 +67,9 @@ CircuitBreaker::CircuitBreaker(Key, std::string name, const BreakerConfig& confi
 
 // ---- admission ------------------------------------------------------------------------------
 
-Result<CircuitBreaker::Permit> CircuitBreaker::allow() { return admit(false); }
+Result<CircuitBreaker::Permit> CircuitBreaker::allow() { return admit_call(); }
 
-Result<CircuitBreaker::Permit> CircuitBreaker::admit(bool from_gate) {
+Result<CircuitBreaker::Permit> CircuitBreaker::admit_call() {
   // Generation first: if the state moves in between, the permit is stale and its outcome is
   // ignored, which is what a call admitted by the old state deserves.
   const std::uint64_t generation = generation_.load(std::memory_order_acquire);
@@ -84,7 +84,7 @@ Result<CircuitBreaker::Permit> CircuitBreaker::admit(bool from_gate) {
   Transition t;
   {
     std::lock_guard lock(mu_);
-    admission = admit_locked(now, from_gate, t);
+    admission = admit_locked(now, t);
   }
   notify(t);
   switch (admission.verdict) {
@@ -95,7 +95,7 @@ Result<CircuitBreaker::Permit> CircuitBreaker::admit(bool from_gate) {
   return admission.permit;
 }
 
-CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, bool from_gate, Transition& t) {
+CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, Transition& t) {
   Admission a;
   a.open_until = TimePoint{Duration(open_until_ns_.load(std::memory_order_relaxed))};
   BreakerState st = state_.load(std::memory_order_relaxed);
@@ -111,7 +111,6 @@ CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, bool from_
       a.verdict = Admission::reject_probes;
     } else {
       ++probes_in_flight_;
-      gate_probes_in_flight_ += from_gate ? 1 : 0;
       ++stats_.probes;
       a.permit.probe = true;
     }
@@ -179,36 +178,45 @@ Error CircuitBreaker::reject_half_open() const {
 
 // ---- outcomes -------------------------------------------------------------------------------
 
-void CircuitBreaker::record_success(Permit permit) noexcept { record(permit, Outcome::success, false); }
-void CircuitBreaker::record_failure(Permit permit) noexcept { record(permit, Outcome::failure, false); }
-void CircuitBreaker::record_ignored(Permit permit) noexcept { record(permit, Outcome::ignored, false); }
+void CircuitBreaker::record_success(Permit permit) noexcept { record(permit, Outcome::success); }
+void CircuitBreaker::record_failure(Permit permit) noexcept { record(permit, Outcome::failure); }
+void CircuitBreaker::record_ignored(Permit permit) noexcept { record(permit, Outcome::ignored); }
 
-Status CircuitBreaker::allow_connect() {
-  auto permit = admit(true);
+// A connect's permit, reported back through the pool's GateTicket. Holds the breaker alive:
+// a connect may outlast the last other reference to it.
+class CircuitBreaker::Ticket final : public GateTicket::Sink {
+ public:
+  Ticket(std::shared_ptr<CircuitBreaker> breaker, Permit permit) noexcept
+      : breaker_(std::move(breaker)), permit_(permit) {}
+  void succeeded() noexcept override { breaker_->record_success(permit_); }
+  void failed(const Error&) noexcept override { breaker_->record_failure(permit_); }
+  void ignored() noexcept override { breaker_->record_ignored(permit_); }
+
+ private:
+  std::shared_ptr<CircuitBreaker> breaker_;
+  Permit permit_;
+};
+
+Result<GateTicket> CircuitBreaker::admit() {
+  Result<Permit> permit = admit_call();
   if (!permit) return std::move(permit).error();
-  return {};
+  return GateTicket(std::make_unique<Ticket>(shared_from_this(), permit.value()));
 }
-void CircuitBreaker::connect_succeeded() noexcept { record(Permit{}, Outcome::success, true); }
-void CircuitBreaker::connect_failed(const Error&) noexcept { record(Permit{}, Outcome::failure, true); }
 
-void CircuitBreaker::record(Permit permit, Outcome outcome, bool from_gate) noexcept {
+void CircuitBreaker::record(Permit permit, Outcome outcome) noexcept {
   Transition t;
   {
     std::lock_guard lock(mu_);
-    if (!from_gate && permit.generation != generation_.load(std::memory_order_relaxed)) return;  // stale
+    if (permit.generation != generation_.load(std::memory_order_relaxed)) return;  // stale
     switch (state_.load(std::memory_order_relaxed)) {
       case BreakerState::closed:
-        if (from_gate || !permit.probe) t = record_closed_locked(outcome);
+        if (!permit.probe) t = record_closed_locked(outcome);
         break;
       case BreakerState::open:
-        break;  // only gate outcomes get here: connects admitted before the trip
+        break;
       case BreakerState::half_open: {
-        // The gate carries no permit; a connect admitted before the trip that ends now is told
-        // apart from a probe only by whether a gate probe is in flight.
-        const bool probe = from_gate ? gate_probes_in_flight_ > 0 : permit.probe;
-        if (!probe) break;
+        if (!permit.probe) break;
         --probes_in_flight_;
-        gate_probes_in_flight_ -= from_gate ? 1 : 0;
         if (outcome == Outcome::success) {
           ++stats_.successes;
           t = close_locked();
@@ -274,7 +282,6 @@ CircuitBreaker::Transition CircuitBreaker::close_locked() {
 CircuitBreaker::Transition CircuitBreaker::set_state_locked(BreakerState to) {
   const BreakerState from = state_.load(std::memory_order_relaxed);
   probes_in_flight_ = 0;
-  gate_probes_in_flight_ = 0;
   generation_.fetch_add(1, std::memory_order_release);
   state_.store(to, std::memory_order_release);
   return Transition{from, to, true};

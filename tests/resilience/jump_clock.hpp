@@ -20,7 +20,12 @@ class JumpClock final : public Clock {
     waits_.push_back(until - t);
     if (until > t) ns_.store(until.time_since_epoch().count());
   }
-  void advance(Duration d) noexcept { ns_ += d.count(); }
+  TimerId call_at(TimePoint at, std::function<void()> fn) const override { return timers_.add(at, std::move(fn)); }
+  bool cancel(TimerId id) const noexcept override { return timers_.cancel(id); }
+  void advance(Duration d) {
+    ns_ += d.count();
+    timers_.run_due(now());
+  }
   std::vector<Duration> waits() const {
     std::lock_guard lock(mu_);
     return waits_;
@@ -30,6 +35,7 @@ class JumpClock final : public Clock {
   mutable std::atomic<std::int64_t> ns_{std::chrono::nanoseconds(std::chrono::hours(1)).count()};
   mutable std::mutex mu_;
   mutable std::vector<Duration> waits_;
+  mutable TimerQueue timers_;
 };
 
 }  // namespace reservoir::testing

@@ -215,10 +215,13 @@ class TickingClock final : public Clock {
  public:
   TimePoint now() const noexcept override { return TimePoint(Duration(ns_.fetch_add(kStep.count()) + kStep.count())); }
   void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, TimePoint) const override {}
+  TimerId call_at(TimePoint at, std::function<void()> fn) const override { return timers_.add(at, std::move(fn)); }
+  bool cancel(TimerId id) const noexcept override { return timers_.cancel(id); }
   static constexpr Duration kStep = std::chrono::milliseconds(1);
 
  private:
   mutable std::atomic<std::int64_t> ns_{0};
+  mutable TimerQueue timers_;  // never run: nothing here sets a timer
 };
 
 // COMMIT succeeded but the caller's deadline was gone by the time query_only=1 was to be
