@@ -99,6 +99,8 @@ class CircuitBreaker final : public ConnectGate, public std::enable_shared_from_
   // ConnectGate: one connect is one call, admitted like allow(); the ticket reports its
   // outcome with the permit (a connect admitted before a trip is stale and ignored).
   Result<GateTicket> admit() override;
+  // The open time paces reconnects: a pool skips its own backoff for queued callers.
+  bool paces_connects() const noexcept override { return true; }
 
   void add_listener(Listener listener);
 

@@ -66,6 +66,11 @@ class ConnectGate {
   // the time until the next probe, for a breaker). Cheap and non-blocking: the pool calls it
   // on the borrower's thread, never under its lock.
   virtual Result<GateTicket> admit() = 0;
+  // True if this gate decides when callers may try to connect again after failures (a
+  // breaker's open time): the pool then skips its own backoff for queued callers, which
+  // would otherwise hold them back while the gate would refuse them at once. The min_idle
+  // refill keeps the pool's backoff either way.
+  virtual bool paces_connects() const noexcept { return false; }
 };
 
 // Admits every connect (a pool without a breaker).
@@ -82,6 +87,7 @@ class CompositeGate final : public ConnectGate {
   // Null gates are skipped.
   explicit CompositeGate(std::vector<std::shared_ptr<ConnectGate>> gates);
   Result<GateTicket> admit() override;
+  bool paces_connects() const noexcept override;
 
  private:
   std::vector<std::shared_ptr<ConnectGate>> gates_;

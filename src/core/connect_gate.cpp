@@ -33,6 +33,10 @@ CompositeGate::CompositeGate(std::vector<std::shared_ptr<ConnectGate>> gates) : 
   gates_.erase(std::remove(gates_.begin(), gates_.end(), nullptr), gates_.end());
 }
 
+bool CompositeGate::paces_connects() const noexcept {
+  return std::any_of(gates_.begin(), gates_.end(), [](const auto& g) { return g->paces_connects(); });
+}
+
 Result<GateTicket> CompositeGate::admit() {
   std::vector<GateTicket> tickets;
   tickets.reserve(gates_.size());

@@ -198,15 +198,16 @@ void PoolCore::connect_failed_locked(const Error& error, bool attempted, Deliver
     // A timeout may mean a blackholed host: every retry costs a whole connect_timeout.
     demand_connect_at_ = now + (error.kind() == ErrorKind::timeout ? slow : refused_backoff_.next(random_));
   }
-  fail_waiters_locked(error, out);
+  fail_waiters_locked(error, attempted, out);
 }
 
 // A failed connect owes its error to one queued caller, the oldest (Go's putConnDBLocked(nil,
-// err)): that caller learns why now, not at its deadline. With no connect in flight and no
-// connection leased, nothing can reach any of the others before the next connect after the
-// backoff, so they all hear it.
-void PoolCore::fail_waiters_locked(const Error& error, Deliveries& out) {
+// err)): that caller learns why now, not at its deadline. A gate's refusal owes nobody (the
+// borrower that asked hears it itself). Either way, with no connect in flight and no
+// connection leased, nothing can reach the others before the next connect, so all hear it.
+void PoolCore::fail_waiters_locked(const Error& error, bool owe_one, Deliveries& out) {
   const bool stranded = connecting_.load() == 0 && count_in(SlotState::leased) == 0;
+  if (!stranded && !owe_one) return;
   while (Waiter* w = waiters_.front()) {
     leave_queue_locked(*w);
     complete_locked(*w, nullptr, error, out);
@@ -215,7 +216,8 @@ void PoolCore::fail_waiters_locked(const Error& error, Deliveries& out) {
 }
 
 TimePoint PoolCore::connect_allowed_at_locked(bool demand) const noexcept {
-  return demand ? demand_connect_at_ : refill_connect_at_;
+  if (!demand) return refill_connect_at_;
+  return gate_paces_ ? TimePoint{} : demand_connect_at_;
 }
 
 void PoolCore::set_expiry(Slot& slot, std::int64_t now_ns) noexcept {

@@ -119,7 +119,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Result<std::unique_ptr<Connection>> open_connection(GateTicket& ticket, Duration& took) noexcept;
   void connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Deliveries& out);
   void connect_failed_locked(const Error& error, bool attempted, Deliveries& out);
-  void fail_waiters_locked(const Error& error, Deliveries& out);
+  void fail_waiters_locked(const Error& error, bool owe_one, Deliveries& out);
   TimePoint connect_allowed_at_locked(bool demand) const noexcept;
   void set_expiry(Slot& slot, std::int64_t now_ns) noexcept;
 
@@ -156,6 +156,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Clock& clock_;
   const std::shared_ptr<Logger> logger_;
   const std::shared_ptr<ConnectGate> gate_;
+  const bool gate_paces_;  // gate_->paces_connects(), read once
   const std::shared_ptr<PoolListener> listener_;
   const bool want_maintainer_;
 

@@ -14,6 +14,7 @@ PoolCore::PoolCore(std::shared_ptr<Connector> connector, PoolConfig config, Pool
       clock_(options.clock ? *options.clock : SteadyClock::instance()),
       logger_(options.logger ? std::move(options.logger) : stderr_logger()),
       gate_(options.connect_gate ? std::move(options.connect_gate) : OpenGate::instance()),
+      gate_paces_(gate_->paces_connects()),
       listener_(std::move(options.listener)),
       want_maintainer_(options.start_maintainer),
       refused_backoff_(BackoffConfig{.initial = config_.connect_backoff_initial,
