@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -71,6 +72,14 @@ class Rows {
 std::string to_text(const Value& v);
 
 std::string_view isolation_sql(Isolation level) noexcept;  // "SERIALIZABLE", ...
+
+// OK unless `sql` holds a NUL byte. Both engines read SQL text as a C string: SQLite stops
+// preparing at a NUL and libpq sends the text up to it, so a NUL would silently end the
+// statement there. Every backend refuses such text before running any of it.
+// `text_params` are values the backend sends as C strings too (PostgreSQL's text parameters;
+// SQLite binds with a length and keeps a NUL as data, so it passes none).
+// Errors: invalid_argument `<where>: SQL text contains a NUL byte at offset 8 (...)`.
+Status check_sql_text(std::string_view where, std::string_view sql, std::span<const Value> text_params = {});
 
 // OK if `name` is a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most `max_length`
 // characters), safe to splice into SAVEPOINT / RELEASE / ROLLBACK TO. Errors: invalid_argument.

@@ -97,6 +97,24 @@ std::string_view isolation_sql(Isolation level) noexcept {
   return "";
 }
 
+namespace {
+Error nul_error(std::string_view where, const std::string& what, std::size_t offset) {
+  return Error::make(ErrorKind::invalid_argument, std::string(where) + ": " + what + " contains a NUL byte at offset " +
+                                                      std::to_string(offset) + " (it would end the " +
+                                                      (what == "SQL text" ? "text" : "value") + " there)");
+}
+}  // namespace
+
+Status check_sql_text(std::string_view where, std::string_view sql, std::span<const Value> text_params) {
+  if (auto at = sql.find('\0'); at != std::string_view::npos) return nul_error(where, "SQL text", at);
+  for (std::size_t i = 0; i < text_params.size(); ++i) {
+    const auto* s = std::get_if<std::string>(&text_params[i]);
+    if (s == nullptr) continue;
+    if (auto at = s->find('\0'); at != std::string::npos) return nul_error(where, "parameter $" + std::to_string(i + 1), at);
+  }
+  return {};
+}
+
 Status check_savepoint_name(std::string_view name, std::size_t max_length) {
   bool ok = !name.empty() && name.size() <= max_length;
   for (std::size_t i = 0; ok && i < name.size(); ++i) {

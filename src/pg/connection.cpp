@@ -192,6 +192,7 @@ struct Connection::Exchange {
       return Error::unavailable(c.shared_->endpoint, "connection is broken (an earlier call failed); discard it");
     }
     if (d.expired()) return Error::timeout(c.shared_->endpoint + ": deadline passed before the query was sent");
+    if (Status s = sql::check_sql_text(c.shared_->endpoint, sql, params); !s) return std::move(s).error();  // libpq stops at a NUL
     if (Status s = send(c, sql, params, d); !s) return std::move(s).error();
     return collect(c, d);
   }

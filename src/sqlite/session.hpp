@@ -52,7 +52,8 @@ Status enter_writer_gate(Session& s, const Deadline& deadline);
 // Leaves the gate once `db` is back in autocommit mode (its write transaction ended).
 void leave_writer_gate_if_done(Session& s, sqlite3* db) noexcept;
 
-// Installs the busy handler and the authorizer that read `session`.
+// Installs the busy handler, the authorizer and the progress handler (which interrupts a
+// statement still running at the call's deadline) that read `session`.
 void install_callbacks(sqlite3* db, Session& session);
 
 // Sets the session's call deadline for the scope of one call.

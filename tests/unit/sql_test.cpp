@@ -48,3 +48,24 @@ TEST(Sql, RowsWithoutColumnsStillCountTheirRows) {
   EXPECT_FALSE(rows.empty());
   EXPECT_THROW((void)rows.at(0, 0), std::out_of_range);
 }
+
+// SQL text is a C string to both engines: a NUL would silently end it, so it is refused.
+TEST(Sql, SqlTextWithANulByteIsRefusedWithItsOffset) {
+  EXPECT_TRUE(sql::check_sql_text("db", "SELECT 1"));
+  EXPECT_TRUE(sql::check_sql_text("db", ""));
+  Status s = sql::check_sql_text("db", std::string_view("SELECT 1\0\0", 10));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(), "invalid_argument: db: SQL text contains a NUL byte at offset 8 (it would end the text there)");
+  EXPECT_FALSE(s.error().retryable());
+}
+
+// Values a backend sends as C strings (PostgreSQL text parameters) are held to the same rule.
+TEST(Sql, TextParametersWithANulByteAreRefusedWhenAsked) {
+  const std::vector<sql::Value> params{std::int64_t{1}, std::string("ok"), std::string("a\0b", 3)};
+  EXPECT_TRUE(sql::check_sql_text("db", "SELECT $1, $2, $3"));
+  Status s = sql::check_sql_text("db", "SELECT $1, $2, $3", params);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(),
+            "invalid_argument: db: parameter $3 contains a NUL byte at offset 1 (it would end the value there)");
+  EXPECT_TRUE(sql::check_sql_text("db", "SELECT $1", std::vector<sql::Value>{std::string("plain"), std::monostate{}}));
+}
