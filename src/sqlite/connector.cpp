@@ -131,6 +131,13 @@ Status Connector::configure(Connection& conn, Deadline deadline) {
     auto value = conn.query("PRAGMA " + name, deadline);
     if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults.insert_or_assign(name, sql::to_text(value->at(0, 0)));
   }
+  // Reading a temp value opens the (empty, in-memory until it spills) temp database now rather
+  // than at a borrower's first use; the values read are what a fresh connection shows.
+  for (const std::string& name : detail::temp_restorable_pragmas()) {
+    const std::string key = "temp." + name;
+    auto value = conn.query("PRAGMA " + key, deadline);
+    if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults.insert_or_assign(key, sql::to_text(value->at(0, 0)));
+  }
   return {};
 }
 

@@ -65,7 +65,7 @@ int on_authorize(void* arg, int action, const char* a3, const char* a4, const ch
                     "the store stays in WAL mode)";
         return SQLITE_DENY;
       }
-      if (restorable_pragmas().count(name)) s->pragmas_written.insert(name);
+      if (auto key = written_pragma_key(name, db ? lower(db) : std::string())) s->pragmas_written.insert(*key);
       break;
     }
     default:
@@ -215,6 +215,26 @@ Error make_error(sqlite3* db, int rc, const std::string& path) {
 bool is_denied_pragma(std::string_view name) noexcept {
   return name == "busy_timeout" || name == "journal_mode" || name == "locking_mode" || name == "soft_heap_limit" ||
          name == "hard_heap_limit";
+}
+
+const std::set<std::string, std::less<>>& temp_restorable_pragmas() {
+  // The PRAGMAs whose value belongs to one schema (`PRAGMA temp.cache_size`): temp's lives as
+  // long as the connection. user_version and application_id are main's own data in the store
+  // file, but temp's are a borrower's scratch.
+  static const std::set<std::string, std::less<>> kSet = {
+      "cache_size", "cache_spill", "journal_size_limit", "max_page_count", "mmap_size",
+      "secure_delete", "synchronous", "user_version", "application_id",
+  };
+  return kSet;
+}
+
+std::optional<std::string> written_pragma_key(const std::string& name, const std::string& schema) {
+  if (schema == "temp" && temp_restorable_pragmas().count(name)) return "temp." + name;
+  // An attached schema's own values go with it at DETACH; any other PRAGMA named with a schema
+  // (`PRAGMA side.foreign_keys=1`) still sets the connection-wide value.
+  if (schema != "" && schema != "main" && schema != "temp" && temp_restorable_pragmas().count(name)) return std::nullopt;
+  if (restorable_pragmas().count(name)) return name;
+  return std::nullopt;
 }
 
 const std::set<std::string, std::less<>>& restorable_pragmas() {

@@ -33,12 +33,13 @@ struct Session {
   // What a borrower changed; reset() undoes exactly this (HikariCP's dirty bits).
   bool temp_objects = false;
   bool attached = false;
+  // PRAGMA names as restore keys: `cache_size` (main, or connection-wide), `temp.cache_size`.
   std::set<std::string> pragmas_written;
   // Set by the authorizer when the statement being prepared changed any of the above (or was
   // denied): such a statement is never cached, or its next run would go unnoticed.
   bool touched = false;
   StatementCache cache;
-  // Per-connection PRAGMA values read when the connection was opened.
+  // Per-connection PRAGMA values read when the connection was opened, by restore key.
   std::map<std::string, std::string> pragma_defaults;
 
   // This store's in-process writer gate, and whether this connection is inside it (from its
@@ -94,5 +95,10 @@ void pause(const Deadline& deadline, std::chrono::microseconds step);
 bool is_denied_pragma(std::string_view name) noexcept;
 // Per-connection PRAGMAs reset() restores to their value at connect.
 const std::set<std::string, std::less<>>& restorable_pragmas();
+// Per-schema PRAGMAs reset() also restores on the temp schema (`PRAGMA temp.cache_size`).
+const std::set<std::string, std::less<>>& temp_restorable_pragmas();
+// The restore key for a write of PRAGMA `name` on `schema` ("" when unqualified; lower case),
+// or nullopt when reset() need not restore it.
+std::optional<std::string> written_pragma_key(const std::string& name, const std::string& schema);
 
 }  // namespace reservoir::sqlite::detail

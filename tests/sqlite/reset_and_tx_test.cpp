@@ -71,8 +71,11 @@ TEST_F(SqliteReset, DropsTempVirtualTables) {
 TEST_F(SqliteReset, DetachesAttachedDatabases) {
   const std::string other = dir.file("other.db");
   ASSERT_TRUE(conn->execute("ATTACH DATABASE ?1 AS side", {other}, in_10s()));
-  EXPECT_EQ(scalar("SELECT count(*) FROM pragma_database_list"), 2);  // main, side (temp not yet created)
+  EXPECT_EQ(scalar("SELECT count(*) FROM pragma_database_list WHERE name = 'side'"), 1);
+  // A connection-wide PRAGMA named with the attached schema is restored; side's own values go with it.
+  ASSERT_TRUE(conn->execute("PRAGMA side.foreign_keys = 1; PRAGMA side.cache_size = -5", in_10s()));
   reset();
+  EXPECT_EQ(scalar("PRAGMA foreign_keys"), 0);
   auto list = conn->query("PRAGMA database_list", in_10s());
   ASSERT_TRUE(list);
   for (std::size_t i = 0; i < list->size(); ++i) EXPECT_NE(list->get_text(i, 1).value(), "side");
@@ -119,6 +122,32 @@ TEST_F(SqliteReset, RestoresEveryPerConnectionPragma) {
   auto insert = conn->query("INSERT INTO t(v) VALUES ('y')", in_10s());
   ASSERT_TRUE(insert);
   EXPECT_TRUE(insert->empty()) << "count_changes survived the reset";
+}
+
+// `PRAGMA temp.cache_size = -77` changed the temp schema's value while the restore covered
+// main only; the temp database lives as long as the connection, so the next borrower saw it.
+TEST_F(SqliteReset, RestoresSchemaQualifiedPragmasOnEverySchema) {
+  const std::pair<const char*, const char*> writes[] = {
+      {"cache_size", "-77"},      {"cache_spill", "77"},    {"journal_size_limit", "77777"},
+      {"max_page_count", "77777"}, {"synchronous", "3"},     {"secure_delete", "0"},
+      {"user_version", "77"},      {"application_id", "77"}};
+  std::map<std::string, std::int64_t> before;
+  for (const char* schema : {"main", "temp"}) {
+    for (const auto& [name, value] : writes) before[std::string(schema) + "." + name] = scalar(std::string("PRAGMA ") + schema + "." + name);
+  }
+  const std::int64_t main_user_version = before["main.user_version"];
+  for (const char* schema : {"temp", "main"}) {
+    for (const auto& [name, value] : writes) {
+      if (std::string(schema) == "main" && (std::string(name) == "user_version" || std::string(name) == "application_id")) {
+        continue;  // main's are the store's own, written to the file on purpose
+      }
+      ASSERT_TRUE(conn->execute(std::string("PRAGMA ") + schema + "." + name + " = " + value, in_10s())) << name;
+    }
+  }
+  EXPECT_EQ(scalar("PRAGMA temp.cache_size"), -77) << "the borrower's setting took effect";
+  reset();
+  for (const auto& [key, value] : before) EXPECT_EQ(scalar("PRAGMA " + key), value) << key;
+  EXPECT_EQ(scalar("PRAGMA main.user_version"), main_user_version);
 }
 
 TEST_F(SqliteReset, ACleanConnectionStaysAsItWas) {
