@@ -31,6 +31,22 @@ int on_progress(void* arg) {
 // (a point query takes a few dozen steps) never pays it.
 constexpr int kProgressOps = 1000;
 
+// changes() and total_changes() as a fresh connection would answer them. SQLite has no call
+// that zeroes its counters, but an application function overrides a built-in of the same name.
+// total_changes(): the rows changed since the lease began. changes(): the rows changed by this
+// lease's last INSERT/UPDATE/DELETE, which is SQLite's own value once the lease changed a row;
+// before that every write of the lease changed none (or there was none): 0.
+void lease_total_changes(sqlite3_context* ctx, int, sqlite3_value**) {
+  auto* s = static_cast<Session*>(sqlite3_user_data(ctx));
+  sqlite3_result_int64(ctx, sqlite3_total_changes64(sqlite3_context_db_handle(ctx)) - s->changes_baseline);
+}
+
+void lease_changes(sqlite3_context* ctx, int, sqlite3_value**) {
+  auto* s = static_cast<Session*>(sqlite3_user_data(ctx));
+  sqlite3* db = sqlite3_context_db_handle(ctx);
+  sqlite3_result_int64(ctx, sqlite3_total_changes64(db) > s->changes_baseline ? sqlite3_changes64(db) : 0);
+}
+
 std::string lower(const char* text) {
   std::string out = text ? text : "";
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -119,6 +135,15 @@ void install_callbacks(sqlite3* db, Session& session) {
   sqlite3_busy_handler(db, on_busy, &session);
   sqlite3_set_authorizer(db, on_authorize, &session);
   sqlite3_progress_handler(db, kProgressOps, on_progress, &session);
+  sqlite3_create_function_v2(db, "changes", 0, SQLITE_UTF8, &session, lease_changes, nullptr, nullptr, nullptr);
+  sqlite3_create_function_v2(db, "total_changes", 0, SQLITE_UTF8, &session, lease_total_changes, nullptr, nullptr,
+                             nullptr);
+  start_counts_afresh(db, session);
+}
+
+void start_counts_afresh(sqlite3* db, Session& s) noexcept {
+  sqlite3_set_last_insert_rowid(db, 0);
+  s.changes_baseline = sqlite3_total_changes64(db);
 }
 
 Status enter_writer_gate(Session& s, const Deadline& deadline) {

@@ -39,6 +39,9 @@ struct Session {
   // denied): such a statement is never cached, or its next run would go unnoticed.
   bool touched = false;
   StatementCache cache;
+  // sqlite3_total_changes64() when this lease began: changes() and total_changes() in SQL
+  // count from here, so a borrower never reads the previous one's counts.
+  std::int64_t changes_baseline = 0;
   // Per-connection PRAGMA values read when the connection was opened, by restore key.
   std::map<std::string, std::string> pragma_defaults;
 
@@ -53,8 +56,13 @@ Status enter_writer_gate(Session& s, const Deadline& deadline);
 // Leaves the gate once `db` is back in autocommit mode (its write transaction ended).
 void leave_writer_gate_if_done(Session& s, sqlite3* db) noexcept;
 
+// Starts the row counters a borrower sees afresh: last_insert_rowid() 0, changes() and
+// total_changes() counting from now. Called by reset() on every return.
+void start_counts_afresh(sqlite3* db, Session& s) noexcept;
+
 // Installs the busy handler, the authorizer and the progress handler (which interrupts a
-// statement still running at the call's deadline) that read `session`.
+// statement still running at the call's deadline) that read `session`, and the lease-relative
+// changes() / total_changes() SQL functions.
 void install_callbacks(sqlite3* db, Session& session);
 
 // Sets the session's call deadline for the scope of one call.

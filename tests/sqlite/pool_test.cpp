@@ -195,5 +195,28 @@ TEST(SqlitePool, SessionStateNeverReachesTheNextBorrower) {
   EXPECT_EQ(pool.stats().created, 1u);
 }
 
+// PostgreSQL's reset clears currval/lastval; SQLite's equivalents leaked: the next borrower
+// read the previous one's last_insert_rowid(), changes() and total_changes().
+TEST(SqlitePool, RowidAndChangeCountsDoNotReachTheNextBorrower) {
+  TempDir dir;
+  auto pool = make_pool(dir.file("counts.db"), 1);  // one connection: the next lease gets the same one
+  {
+    auto lease = pool.acquire(in_10s());
+    ASSERT_TRUE(lease);
+    ASSERT_TRUE((*lease)->execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t(v) VALUES (1), (2), (3)",
+                                  in_10s()));
+    EXPECT_EQ((*lease)->last_insert_rowid(), 3);
+  }
+  auto lease = pool.acquire(in_10s());
+  ASSERT_TRUE(lease);
+  EXPECT_EQ((*lease)->last_insert_rowid(), 0);
+  auto seen = (*lease)->query("SELECT last_insert_rowid(), changes(), total_changes()", in_10s());
+  ASSERT_TRUE(seen) << seen.error().message();
+  EXPECT_EQ(seen->get_int(0, 0).value(), 0);
+  EXPECT_EQ(seen->get_int(0, 1).value(), 0);
+  EXPECT_EQ(seen->get_int(0, 2).value(), 0);
+  EXPECT_EQ(pool.stats().created, 1u);
+}
+
 }  // namespace
 }  // namespace reservoir::sqlite

@@ -150,6 +150,36 @@ TEST_F(SqliteReset, RestoresSchemaQualifiedPragmasOnEverySchema) {
   EXPECT_EQ(scalar("PRAGMA main.user_version"), main_user_version);
 }
 
+// After a reset the counters read as on a fresh connection (0), then count this borrower's
+// work as usual. total_changes() is the rows changed since the lease began.
+TEST_F(SqliteReset, RowidAndChangeCountsStartFromZeroForTheNextBorrower) {
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('a'), ('b'), ('c')", in_10s()));
+  ASSERT_TRUE(conn->execute("UPDATE t SET v = 'x'", in_10s()));
+  EXPECT_EQ(conn->last_insert_rowid(), 3);
+  EXPECT_EQ(scalar("SELECT changes()"), 3);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 6);
+  reset();
+  EXPECT_EQ(conn->last_insert_rowid(), 0);
+  EXPECT_EQ(scalar("SELECT last_insert_rowid()"), 0);
+  EXPECT_EQ(scalar("SELECT changes()"), 0);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 0);
+
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('d')", in_10s()));
+  EXPECT_EQ(conn->last_insert_rowid(), 4);
+  EXPECT_EQ(scalar("SELECT last_insert_rowid()"), 4);
+  EXPECT_EQ(scalar("SELECT changes()"), 1);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 1);
+  ASSERT_TRUE(conn->execute("DELETE FROM t WHERE 0", in_10s()));
+  EXPECT_EQ(scalar("SELECT changes()"), 0);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 1);
+  ASSERT_TRUE(conn->execute("DELETE FROM t WHERE v = 'x'", in_10s()));
+  EXPECT_EQ(scalar("SELECT changes()"), 3);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 4);
+  reset();
+  EXPECT_EQ(scalar("SELECT changes()"), 0);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 0);
+}
+
 TEST_F(SqliteReset, ACleanConnectionStaysAsItWas) {
   ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('kept')", in_10s()));
   reset();

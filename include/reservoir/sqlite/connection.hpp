@@ -71,6 +71,11 @@ class Connection {
   // Broken: an I/O, corruption or misuse error; never reused.
   bool is_broken() const noexcept { return broken_; }
   void mark_broken() noexcept { broken_ = true; }
+  // The rowid of the last INSERT since this lease began, 0 before one (as SQL's
+  // last_insert_rowid()). In SQL, changes() and total_changes() count this lease too, as on a
+  // fresh connection: total_changes() is the rows changed since the lease began (since connect
+  // or the last Connector::reset()). Through native_handle(), sqlite3_total_changes() stays
+  // SQLite's own count over the connection's life.
   int64_t last_insert_rowid() const noexcept;
   // The canonical store path.
   const std::string& path() const noexcept { return lock_.path(); }
