@@ -24,6 +24,9 @@ namespace reservoir::config_check {
 // `<field>=<value>: allowed <allowed>`.
 Error invalid(std::string_view field, std::string_view value, std::string_view allowed);
 
+// A text value as it is shown: in double quotes, so an empty one is visible.
+std::string quoted(std::string_view text);
+
 // Shortest text of a number: `0.5`, `16`, `1e-05`.
 std::string number_text(double v);
 

@@ -10,6 +10,12 @@ Error invalid(std::string_view field, std::string_view value, std::string_view a
   return Error::invalid_config(field, value, text);
 }
 
+std::string quoted(std::string_view text) {
+  std::string q("\"");
+  q.append(text).push_back('"');
+  return q;
+}
+
 std::string number_text(double v) {
   char buf[32];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);

@@ -329,6 +329,30 @@ TEST_F(SqliteConnector, InvalidConfigIsRefused) {
   }
 }
 
+// Each error in the one wording (field=value: allowed ...). Synchronous(9) used to pass and
+// silently become synchronous=1.
+TEST_F(SqliteConnector, InvalidConfigNamesFieldValueAndWhatIsAllowed) {
+  auto problem = [](Config cfg) {
+    Status s = cfg.validate();
+    return s ? std::string("ok") : s.error().message();
+  };
+  EXPECT_EQ(problem(Config{.path = "x.db", .synchronous = static_cast<Synchronous>(9)}),
+            "invalid_config: synchronous=9: allowed off, normal, full, extra");
+  EXPECT_EQ(problem(Config{.path = "x.db", .synchronous = static_cast<Synchronous>(-1)}),
+            "invalid_config: synchronous=-1: allowed off, normal, full, extra");
+  EXPECT_EQ(problem(Config{.path = "x.db", .synchronous = Synchronous::extra}), "ok");
+  EXPECT_EQ(problem(Config{.path = "x.db", .busy_sleep_max = std::chrono::microseconds(0)}),
+            "invalid_config: busy_sleep_max=0: allowed 1us..100ms");
+  EXPECT_EQ(problem(Config{.path = "x.db", .store_lock_wait = std::chrono::hours(2)}),
+            "invalid_config: store_lock_wait=2h: allowed 0..1h");
+  EXPECT_EQ(problem(Config{.path = ""}), "invalid_config: path=\"\": allowed a database file path");
+  EXPECT_EQ(problem(Config{.path = "x.db", .deep_check_sql = ""}),
+            "invalid_config: deep_check_sql=\"\": allowed a statement, e.g. PRAGMA quick_check");
+  EXPECT_EQ(problem(Config{.path = ":memory:"}),
+            "invalid_config: path=\":memory:\": allowed a plain file path (no :memory: or URI: the pool's "
+            "connections share one store file)");
+}
+
 TEST_F(SqliteConnector, SecondProcessIsToldWhoOwnsTheStore) {
   Config cfg = config();
   testing::Child holder({"hold", cfg.path, "other-app"});
