@@ -51,6 +51,15 @@ Status duration(std::string_view field, std::chrono::duration<Rep, Period> v,
 }
 
 
+// v >= lo, for a duration with no upper bound (a huge one is clamped where it is used):
+// `allowed 1ms or more`.
+template <class Rep, class Period, class LoRep, class LoPeriod>
+Status duration_at_least(std::string_view field, std::chrono::duration<Rep, Period> v,
+                         std::chrono::duration<LoRep, LoPeriod> lo) {
+  if (v >= lo) return {};
+  return invalid(field, format_duration(v), format_duration(lo) + " or more");
+}
+
 // `v` is one of `names`: `allowed fast, ping, deep` (an out-of-range value shows as its number).
 template <class Enum, std::size_t N>
 Status choice(std::string_view field, Enum v, const std::pair<std::string_view, Enum> (&names)[N]) {

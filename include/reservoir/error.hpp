@@ -45,6 +45,8 @@ class Error {
   // `unavailable: <endpoint>: <cause>`
   static Error unavailable(std::string_view endpoint, std::string_view cause);
   static Error timeout(std::string detail) { return make(ErrorKind::timeout, std::move(detail)); }
+  // `<field>=<value>: <allowed>`. Components build it through config_check.hpp, which words
+  // every one alike (`field=value: allowed ...`).
   static Error invalid_config(std::string_view field, std::string_view value, std::string_view allowed);
 
   ErrorKind kind() const noexcept { return kind_; }

@@ -17,6 +17,9 @@
 #include <map>
 #include <mutex>
 
+#include "reservoir/config_check.hpp"
+#include "reservoir/duration.hpp"
+
 namespace reservoir {
 
 namespace detail {
@@ -224,13 +227,6 @@ Error busy_error(const std::string& store_path, const std::optional<StoreOwner>&
 
 // milliseconds -> Duration without overflow: a huge wait means "up to the deadline", not a
 // negative one that gives up at once.
-Duration saturating(std::chrono::milliseconds ms) {
-  constexpr auto kMax = std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max());
-  if (ms >= kMax) return Duration::max();
-  if (ms <= -kMax) return Duration::min();
-  return ms;
-}
-
 bool is_this_process(const std::optional<StoreOwner>& owner) {
   return owner && owner->pid == ::getpid() && owner->host == this_host();
 }
@@ -242,7 +238,7 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
                                                  const StoreLockOptions& options) {
   const Clock& clock = deadline.clock();
   const TimePoint start = clock.now();
-  const Deadline wait_end = deadline.capped(saturating(options.wait));
+  const Deadline wait_end = deadline.capped(saturating_cast(options.wait));
   const std::string lock_path = store_path + ".lock";
   for (;;) {
     Attempt a = try_lock_once(store_path, lock_path);
@@ -265,7 +261,7 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
     }
     const Deadline& end = is_this_process(a.owner) ? deadline : wait_end;
     if (end.expired()) return busy_error(store_path, a.owner, clock.now() - start);
-    clock.sleep_until(std::min(Deadline::after(clock, saturating(options.poll_interval)).when(), end.when()));
+    clock.sleep_until(std::min(Deadline::after(clock, saturating_cast(options.poll_interval)).when(), end.when()));
   }
 }
 
@@ -279,8 +275,9 @@ std::string StoreOwner::describe() const {
 }
 
 Result<StoreLock> StoreLock::acquire(std::string_view store_path, Deadline deadline, StoreLockOptions options) {
-  if (options.poll_interval < std::chrono::milliseconds(1)) {
-    return Error::invalid_config("poll_interval", std::to_string(options.poll_interval.count()) + "ms", ">= 1ms");
+  for (Status s : {config_check::duration_at_least("wait", options.wait, std::chrono::milliseconds(0)),
+                   config_check::duration_at_least("poll_interval", options.poll_interval, std::chrono::milliseconds(1))}) {
+    if (!s) return std::move(s).error();
   }
   auto canonical = canonical_store_path(store_path);
   if (!canonical) return std::move(canonical).error();

@@ -181,6 +181,17 @@ TEST(StoreLock, HugeWaitMeansUpToTheDeadline) {
   EXPECT_TRUE(again) << again.error().message();
 }
 
+// A negative wait passed as "fail at once" unchecked; both are refused in the one wording.
+TEST(StoreLock, BadOptionsNameFieldValueAndWhatIsAllowed) {
+  TempDir dir;
+  auto neg = StoreLock::acquire(dir.file("x.db"), in_10s(), {.wait = std::chrono::milliseconds(-5)});
+  ASSERT_FALSE(neg);
+  EXPECT_EQ(neg.error().message(), "invalid_config: wait=-5ms: allowed 0 or more");
+  auto zero = StoreLock::acquire(dir.file("x.db"), in_10s(), {.poll_interval = std::chrono::milliseconds(0)});
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().message(), "invalid_config: poll_interval=0: allowed 1ms or more");
+}
+
 TEST(StoreLock, WaitIsPolledOnTheInjectedClock) {
   TempDir dir;
   const std::string store = dir.file("x.db");
