@@ -81,6 +81,10 @@ std::string_view isolation_sql(Isolation level) noexcept;  // "SERIALIZABLE", ..
 // Errors: invalid_argument `<where>: SQL text contains a NUL byte at offset 8 (...)`.
 Status check_sql_text(std::string_view where, std::string_view sql, std::span<const Value> text_params = {});
 
+// OK if `options` holds known values (an Isolation outside the enum is refused). Both
+// backends' Transaction::begin() call it. Errors: invalid_argument naming the field.
+Status check_tx_options(std::string_view where, const TxOptions& options);
+
 // OK if `name` is a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most `max_length`
 // characters), safe to splice into SAVEPOINT / RELEASE / ROLLBACK TO. Errors: invalid_argument.
 Status check_savepoint_name(std::string_view name, std::size_t max_length);

@@ -60,9 +60,9 @@ Result<double> Rows::get_double(std::size_t row, std::size_t col) const {
   if (auto* d = std::get_if<double>(&v)) return *d;
   if (auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
   if (auto* s = std::get_if<std::string>(&v)) {
-    char* end = nullptr;
-    double out = std::strtod(s->c_str(), &end);
-    if (!s->empty() && end == s->c_str() + s->size()) return out;
+    double out = 0;  // from_chars, as get_int: no spaces, no locale
+    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), out);
+    if (ec == std::errc() && p == s->data() + s->size() && !s->empty()) return out;
   }
   return conversion_error(row, col, "real", v);
 }
@@ -113,6 +113,19 @@ Status check_sql_text(std::string_view where, std::string_view sql, std::span<co
     if (auto at = s->find('\0'); at != std::string::npos) return nul_error(where, "parameter $" + std::to_string(i + 1), at);
   }
   return {};
+}
+
+Status check_tx_options(std::string_view where, const TxOptions& options) {
+  switch (options.isolation) {
+    case Isolation::default_level:
+    case Isolation::read_committed:
+    case Isolation::repeatable_read:
+    case Isolation::serializable:
+      return {};
+  }
+  return Error::make(ErrorKind::invalid_argument,
+                     std::string(where) + ": isolation=" + std::to_string(static_cast<int>(options.isolation)) +
+                         ": allowed default_level, read_committed, repeatable_read, serializable");
 }
 
 Status check_savepoint_name(std::string_view name, std::size_t max_length) {

@@ -246,6 +246,13 @@ TEST_F(SqliteTransaction, FinishedTransactionRefusesFurtherCalls) {
   EXPECT_EQ(tx->savepoint("a").error().kind(), ErrorKind::invalid_argument);
 }
 
+TEST_F(SqliteTransaction, UnknownIsolationIsInvalidAndOpensNothing) {
+  auto tx = Transaction::begin(*conn, {.isolation = static_cast<sql::Isolation>(9)}, in_10s());
+  ASSERT_FALSE(tx);
+  EXPECT_EQ(tx.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_FALSE(conn->in_transaction());
+}
+
 TEST_F(SqliteTransaction, NestedBeginIsInvalid) {
   auto tx = Transaction::begin(*conn, {}, in_10s());
   ASSERT_TRUE(tx);

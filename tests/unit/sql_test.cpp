@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "reservoir/sql.hpp"
 
 using namespace reservoir;
@@ -68,4 +70,28 @@ TEST(Sql, TextParametersWithANulByteAreRefusedWhenAsked) {
   EXPECT_EQ(s.error().message(),
             "invalid_argument: db: parameter $3 contains a NUL byte at offset 1 (it would end the value there)");
   EXPECT_TRUE(sql::check_sql_text("db", "SELECT $1", std::vector<sql::Value>{std::string("plain"), std::monostate{}}));
+}
+
+// An Isolation outside the enum became `BEGIN ISOLATION LEVEL ` (a server syntax error) on
+// PostgreSQL and was ignored by SQLite: a caller bug, said as one.
+TEST(Sql, TransactionOptionsWithAnUnknownIsolationAreRefused) {
+  EXPECT_TRUE(sql::check_tx_options("db", {}));
+  EXPECT_TRUE(sql::check_tx_options("db", {.isolation = sql::Isolation::serializable, .read_only = true}));
+  Status s = sql::check_tx_options("db", {.isolation = static_cast<sql::Isolation>(9)});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(),
+            "invalid_argument: db: isolation=9: allowed default_level, read_committed, repeatable_read, serializable");
+}
+
+// One rule for reading numbers from text: the whole value, no spaces around it, independent of
+// the C locale. get_double() went through strtod, which took " 3.5" (get_int() did not) and
+// would stop at the '.' under a locale with a decimal comma.
+TEST(Sql, TextIsReadAsANumberOnlyWhenItIsExactlyOne) {
+  sql::Rows rows({"v"}, {{std::string(" 3.5")}, {std::string("3.5 ")}, {std::string("-Infinity")},
+                         {std::string("1e3")}, {std::string(" 7")}});
+  EXPECT_FALSE(rows.get_double(0, 0));
+  EXPECT_FALSE(rows.get_double(1, 0));
+  EXPECT_EQ(*rows.get_double(2, 0), -std::numeric_limits<double>::infinity());  // PostgreSQL's float8 text
+  EXPECT_DOUBLE_EQ(*rows.get_double(3, 0), 1000.0);
+  EXPECT_FALSE(rows.get_int(4, 0));
 }
