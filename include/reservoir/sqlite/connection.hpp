@@ -49,8 +49,11 @@ class Connection {
   //   timeout          — another writer held the database lock until the deadline;
   //   backend          — SQLite rejected the statement (syntax, constraint, read-only store);
   //                      not retryable;
-  //   invalid_argument — several statements with parameters, a parameter count mismatch, or
-  //                      a PRAGMA the pool manages (busy_timeout, journal_mode, locking_mode);
+  //   timeout          — also: a statement still running at the deadline (interrupted; the
+  //                      connection stays usable), or the deadline passing between statements;
+  //   invalid_argument — several statements with parameters, a parameter count mismatch, SQL
+  //                      text holding a NUL byte (sql::check_sql_text), or a PRAGMA the pool
+  //                      manages (busy_timeout, journal_mode, locking_mode);
   //   unavailable      — I/O error, the file vanished or is damaged; the connection is then
   //                      broken and the pool closes it.
   Result<sql::Rows> query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
