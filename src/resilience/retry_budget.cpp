@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "format.hpp"
+#include "core/format.hpp"
 
 namespace reservoir {
 

@@ -61,6 +61,10 @@ class Transaction {
   Deadline deadline_;
 };
 
+// The shared SQL shape, checked wherever this backend is built.
+static_assert(sql::SqlConnection<Connection>);
+static_assert(sql::SqlTransaction<Transaction>);
+
 // Acquires a connection from `pool`, runs `fn(Transaction&)` in a transaction and commits.
 // `fn` returns Status or Result<T>; an error from it rolls back and is returned, an exception
 // rolls back and propagates. A serialization failure or deadlock (from fn or from COMMIT)

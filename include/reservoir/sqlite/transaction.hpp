@@ -79,6 +79,10 @@ class Transaction {
 // whole transaction can succeed. Write transactions (BEGIN IMMEDIATE) never conflict.
 inline bool is_transaction_conflict(const Error& error) noexcept { return error.code() == "SQLITE_BUSY_SNAPSHOT"; }
 
+// The shared SQL shape, checked wherever this backend is built.
+static_assert(sql::SqlConnection<Connection>);
+static_assert(sql::SqlTransaction<Transaction>);
+
 // Acquires a connection from `pool`, runs `fn(Transaction&)` in a transaction and commits;
 // the same shape as pg::with_transaction, so workloads are written once. `fn` returns Status
 // or Result<T>; an error from it rolls back and is returned, an exception rolls back and

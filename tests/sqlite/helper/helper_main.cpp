@@ -15,9 +15,11 @@
 
 #include "reservoir/sqlite/connector.hpp"
 #include "reservoir/sqlite/transaction.hpp"
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 using namespace reservoir;
+using reservoir::sqlite::StoreLock;
+using reservoir::sqlite::StoreLockOptions;
 
 namespace {
 

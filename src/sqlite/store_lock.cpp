@@ -1,5 +1,5 @@
 // StoreLock: flock on `<store>.lock` + owner record + a process-wide registry of shares.
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,7 +17,7 @@
 #include <map>
 #include <mutex>
 
-namespace reservoir {
+namespace reservoir::sqlite {
 
 namespace detail {
 
@@ -344,4 +344,4 @@ long StoreLock::shares() const noexcept { return holder_ ? holder_.use_count() :
 
 bool StoreLock::recovered() const noexcept { return holder_ && holder_->recovered; }
 
-}  // namespace reservoir
+}  // namespace reservoir::sqlite
