@@ -183,10 +183,10 @@ Result<PoolConfig> PoolConfig::from_env(std::string_view prefix, PoolConfig base
   if (Status s = base.validate(); !s) {
     // Name the variable, not just the field, so the user knows what to fix.
     const Error& e = s.error();
-    std::string field = e.detail().substr(0, e.detail().find('='));
+    const std::string& field = e.code();
     std::string var(prefix);
     for (char ch : field) var += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    return Error(ErrorKind::invalid_config, e.detail() + " (from environment, see " + var + "*)", false);
+    return Error(ErrorKind::invalid_config, e.detail() + " (from environment, see " + var + "*)", false, field);
   }
   return base;
 }

@@ -163,19 +163,19 @@ std::string read_fd(int fd) {
 }
 
 // One non-blocking attempt at the OS lock.
-struct Attempt {
+struct LockTry {
   enum class Outcome { locked, held, failed } outcome = Outcome::failed;
   int fd = -1;                       // locked: the descriptor, lock held
   std::optional<StoreOwner> owner;   // locked: a dead owner's record; held: the live owner's
   std::optional<Error> error;        // failed
 };
 
-Attempt try_lock_once(const std::string& store_path, const std::string& lock_path) {
+LockTry try_lock_once(const std::string& store_path, const std::string& lock_path) {
   for (int tries = 0; tries < 100; ++tries) {
     const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
       const int err = errno;
-      return {Attempt::Outcome::failed, -1, {},
+      return {LockTry::Outcome::failed, -1, {},
               Error(ErrorKind::unavailable, store_path + ": cannot open lock file " + lock_path + ": " + errno_text(err),
                     false)};
     }
@@ -184,20 +184,20 @@ Attempt try_lock_once(const std::string& store_path, const std::string& lock_pat
       if (err == EWOULDBLOCK) {
         auto owner = parse_owner(read_fd(fd));
         ::close(fd);
-        return {Attempt::Outcome::held, -1, std::move(owner), {}};
+        return {LockTry::Outcome::held, -1, std::move(owner), {}};
       }
       ::close(fd);
-      return {Attempt::Outcome::failed, -1, {},
+      return {LockTry::Outcome::failed, -1, {},
               Error(ErrorKind::unavailable, store_path + ": cannot lock " + lock_path + ": " + errno_text(err), false)};
     }
     struct stat by_fd {}, by_path {};
     if (::fstat(fd, &by_fd) == 0 && ::stat(lock_path.c_str(), &by_path) == 0 && by_fd.st_ino == by_path.st_ino &&
         by_fd.st_dev == by_path.st_dev) {
-      return {Attempt::Outcome::locked, fd, parse_owner(read_fd(fd)), {}};
+      return {LockTry::Outcome::locked, fd, parse_owner(read_fd(fd)), {}};
     }
     ::close(fd);  // the previous owner unlinked this file as it released it: take the new one
   }
-  return {Attempt::Outcome::failed, -1, {}, Error::make(ErrorKind::internal, store_path + ": lock file keeps being replaced")};
+  return {LockTry::Outcome::failed, -1, {}, Error::make(ErrorKind::internal, store_path + ": lock file keeps being replaced")};
 }
 
 Status write_owner(int fd, const std::string& store_path, const std::string& program) {
@@ -245,9 +245,9 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
   const Deadline wait_end = deadline.capped(saturating(options.wait));
   const std::string lock_path = store_path + ".lock";
   for (;;) {
-    Attempt a = try_lock_once(store_path, lock_path);
-    if (a.outcome == Attempt::Outcome::failed) return std::move(*a.error);
-    if (a.outcome == Attempt::Outcome::locked) {
+    LockTry a = try_lock_once(store_path, lock_path);
+    if (a.outcome == LockTry::Outcome::failed) return std::move(*a.error);
+    if (a.outcome == LockTry::Outcome::locked) {
       auto holder = std::make_shared<StoreLockHolder>();
       holder->store_path = store_path;
       holder->lock_path = lock_path;

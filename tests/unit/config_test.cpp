@@ -67,7 +67,8 @@ class EnvTest : public ::testing::Test {
  protected:
   void TearDown() override {
     for (const char* v : {"TRES_MAX_SIZE", "TRES_MIN_IDLE", "TRES_ACQUIRE_TIMEOUT_MS", "TRES_INIT_MODE",
-                          "TRES_VALIDATE_ON_CHECKOUT", "TRES_LIFETIME_JITTER"}) {
+                          "TRES_VALIDATE_ON_CHECKOUT", "TRES_LIFETIME_JITTER", "TRES_CONNECT_BACKOFF_INITIAL_MS",
+                          "TRES_CONNECT_BACKOFF_MAX_MS"}) {
       unsetenv(v);
     }
   }
@@ -112,6 +113,24 @@ TEST_F(EnvTest, OutOfRangeNamesTheVariable) {
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().message(),
             "invalid_config: max_size=0: must be in 1..4096 (from environment, see TRES_MAX_SIZE*)");
+  EXPECT_EQ(c.error().code(), "max_size");
+}
+
+// The field travels as a value (code()), so the variable is named even for a field whose
+// message does not start with it, and no caller parses an error text to find it.
+TEST_F(EnvTest, CrossFieldErrorNamesTheVariableOfTheFieldItBlames) {
+  setenv("TRES_CONNECT_BACKOFF_INITIAL_MS", "2000", 1);
+  setenv("TRES_CONNECT_BACKOFF_MAX_MS", "1000", 1);
+  auto c = PoolConfig::from_env("TRES_");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), "connect_backoff_max");
+  EXPECT_NE(c.error().message().find("see TRES_CONNECT_BACKOFF_MAX*"), std::string::npos) << c.error().message();
+}
+
+TEST(InvalidConfig, CarriesTheFieldItNames) {
+  const Error e = Error::invalid_config("backoff.cap", "2 h", "up to 1 h");
+  EXPECT_EQ(e.kind(), ErrorKind::invalid_config);
+  EXPECT_EQ(e.code(), "backoff.cap");
 }
 
 TEST_F(EnvTest, BadChoiceListsWhatIsAllowed) {
