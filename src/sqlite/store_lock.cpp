@@ -2,7 +2,6 @@
 #include "reservoir/sqlite/store_lock.hpp"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +15,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+
+#include "core/process_registry.hpp"
 
 namespace reservoir::sqlite {
 
@@ -53,32 +54,19 @@ struct RegistrySlot {
   bool acquiring = false;  // a thread of this process is taking the OS lock for this path
 };
 
-struct Registry {
-  std::mutex mu;
+// A process registry (never destroyed: shares may outlive static teardown).
+struct StoreLocks {
   std::condition_variable cv;
   std::map<std::string, RegistrySlot> slots;
+
+  // The thread that was taking a lock does not exist in the child; its slot must not stay
+  // "acquiring" forever.
+  void after_fork_in_child_locked() {
+    for (auto& [path, slot] : slots) slot.acquiring = false;
+  }
 };
 
-void registry_prepare_fork();
-void registry_parent_after_fork();
-void registry_child_after_fork();
-
-Registry& registry() {
-  static Registry* r = [] {
-    pthread_atfork(registry_prepare_fork, registry_parent_after_fork, registry_child_after_fork);
-    return new Registry;  // never destroyed: shares may outlive static teardown
-  }();
-  return *r;
-}
-
-void registry_prepare_fork() { registry().mu.lock(); }
-void registry_parent_after_fork() { registry().mu.unlock(); }
-// The thread that was taking a lock does not exist in the child; its slot must not stay
-// "acquiring" forever.
-void registry_child_after_fork() {
-  for (auto& [path, slot] : registry().slots) slot.acquiring = false;
-  registry().mu.unlock();
-}
+using Registry = reservoir::detail::ProcessRegistry<StoreLocks>;
 
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -286,8 +274,9 @@ Result<StoreLock> StoreLock::acquire(std::string_view store_path, Deadline deadl
   if (!canonical) return std::move(canonical).error();
   const std::string& path = canonical.value();
 
-  Registry& reg = registry();
-  std::unique_lock lock(reg.mu);
+  Registry& registry = Registry::instance();
+  StoreLocks& reg = registry.state();
+  std::unique_lock lock(registry.mutex());
   for (;;) {
     RegistrySlot& slot = reg.slots[path];
     if (auto h = slot.holder.lock(); h && h->pid == ::getpid()) return StoreLock(std::move(h), false);
