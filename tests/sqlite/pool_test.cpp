@@ -25,7 +25,7 @@ SqlitePool make_pool(const std::string& path, std::size_t max_size, std::shared_
   cfg.logger = logger;
   auto pool = SqlitePool::create(PoolConfig{.name = "sqlite-test", .min_idle = 1, .max_size = max_size,
                                             .init_mode = InitMode::fail_fast},
-                                 options, cfg);
+                                 options, testing::valid_connector(cfg));
   EXPECT_TRUE(pool) << pool.error().message();
   return std::move(pool).value();
 }
@@ -123,7 +123,7 @@ TEST(SqlitePool, AStoreOwnedByAnotherProcessFailsCreateWithBusy) {
   const std::string path = dir.file("owned.db");
   testing::Child holder({"hold", path, "owner-app"});
   ASSERT_TRUE(holder.wait_ready());
-  auto pool = SqlitePool::create(PoolConfig{.init_mode = InitMode::fail_fast}, PoolOptions{}, Config{.path = path});
+  auto pool = SqlitePool::create(PoolConfig{.init_mode = InitMode::fail_fast}, PoolOptions{}, testing::valid_connector(Config{.path = path}));
   ASSERT_FALSE(pool);
   EXPECT_NE(pool.error().message().find("in use by pid " + std::to_string(holder.pid()) + " (owner-app"),
             std::string::npos)
