@@ -155,29 +155,6 @@ TEST(SqlitePool, AProcessKilledMidTransactionLosesOnlyUncommittedRows) {
   EXPECT_TRUE((*lease)->execute("INSERT INTO t(v) VALUES ('after')", in_10s()));  // writable again
 }
 
-TEST(SqlitePool, WithTransactionCommitsOrRollsBack) {
-  TempDir dir;
-  auto pool = make_pool(dir.file("wtx.db"), 2);
-  {
-    auto lease = pool.acquire(in_10s());
-    ASSERT_TRUE(lease);
-    ASSERT_TRUE((*lease)->execute("CREATE TABLE t(x INTEGER UNIQUE)", in_10s()));
-  }
-  auto ok = with_transaction(pool, [](Transaction& tx) -> Result<std::int64_t> {
-    return tx.connection().execute("INSERT INTO t VALUES (1), (2)", in_10s());
-  });
-  ASSERT_TRUE(ok) << ok.error().message();
-  EXPECT_EQ(ok.value(), 2);
-  Status failed = with_transaction(pool, [](Transaction& tx) -> Status {
-    if (auto r = tx.connection().execute("INSERT INTO t VALUES (3)", in_10s()); !r) return std::move(r).error();
-    if (auto r = tx.connection().execute("INSERT INTO t VALUES (1)", in_10s()); !r) return std::move(r).error();
-    return {};
-  });
-  ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().code(), "SQLITE_CONSTRAINT_UNIQUE");
-  EXPECT_EQ(count_rows(pool, "SELECT count(*) FROM t"), 2);  // 3 was rolled back with the failure
-}
-
 TEST(SqlitePool, SessionStateNeverReachesTheNextBorrower) {
   TempDir dir;
   auto pool = make_pool(dir.file("reset.db"), 1);  // one connection: the next lease gets the same one

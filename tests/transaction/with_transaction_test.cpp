@@ -231,11 +231,13 @@ TYPED_TEST(WithTransaction, AnErrorThatIsNoConflictIsNotRerun) {
   int calls = 0;
   Status r = TypeParam::with_transaction(*this->pool_, [&](auto& tx) -> Status {
     ++calls;
-    return this->insert(tx, 1, table);  // duplicate key
+    if (Status s = this->insert(tx, 2, table); !s) return s;  // rolled back with the failure
+    return this->insert(tx, 1, table);                         // duplicate key
   }, this->in(milliseconds(5000)));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::backend);
   EXPECT_EQ(calls, 1);
+  EXPECT_EQ(this->rows(), 1);
   EXPECT_TRUE(this->clock_.waits().empty());
 }
 
