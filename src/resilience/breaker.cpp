@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "format.hpp"
+#include "core/format.hpp"
 #include "reservoir/config_check.hpp"
 #include "reservoir/duration.hpp"
 

@@ -1,6 +1,6 @@
 #include "reservoir/retry.hpp"
 
-#include "format.hpp"
+#include "core/format.hpp"
 #include "reservoir/config_check.hpp"
 
 namespace reservoir {

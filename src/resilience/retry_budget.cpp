@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/format.hpp"
 #include "reservoir/config_check.hpp"
 
 namespace reservoir {

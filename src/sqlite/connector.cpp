@@ -69,12 +69,16 @@ bool is_check_pragma(std::string_view sql) {
 
 }  // namespace
 
+Result<Connector> Connector::create(Config config) {
+  if (auto st = config.validate(); !st) return std::move(st).error();
+  return Connector(std::move(config));
+}
+
 Connector::Connector(Config config) : config_(std::move(config)) {
   logger_ = config_.logger ? config_.logger : stderr_logger(LogLevel::warn);
 }
 
 Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
-  if (auto st = config_.validate(); !st) return std::move(st).error();
   auto existed = preflight(config_);
   if (!existed) return std::move(existed).error();
   auto lock = StoreLock::acquire(config_.path, deadline,

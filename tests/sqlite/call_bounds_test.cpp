@@ -38,7 +38,7 @@ class TickingClock final : public Clock {
 
 struct SqliteCallBounds : ::testing::Test {
   TempDir dir;
-  Connector connector{Config{.path = dir.file("store.db")}};
+  Connector connector = testing::valid_connector(Config{.path = dir.file("store.db")});
   std::unique_ptr<Connection> conn;
 
   void SetUp() override {

@@ -17,7 +17,7 @@ using testing::TempDir;
 
 struct SqliteReset : ::testing::Test {
   TempDir dir;
-  Connector connector{Config{.path = dir.file("store.db")}};
+  Connector connector = testing::valid_connector(Config{.path = dir.file("store.db")});
   std::unique_ptr<Connection> conn;
 
   void SetUp() override {

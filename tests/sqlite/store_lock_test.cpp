@@ -1,5 +1,5 @@
 // StoreLock across real processes and within one process.
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,7 +14,7 @@
 
 #include "sqlite_test_support.hpp"
 
-namespace reservoir {
+namespace reservoir::sqlite {
 namespace {
 
 using testing::Child;
@@ -285,4 +285,4 @@ TEST(StoreLock, DirectoryOrEmptyPathIsInvalid) {
 }
 
 }  // namespace
-}  // namespace reservoir
+}  // namespace reservoir::sqlite

@@ -100,7 +100,8 @@ class EnvTest : public ::testing::Test {
   void TearDown() override {
     for (const char* v : {"TRES_MAX_SIZE", "TRES_MIN_IDLE", "TRES_ACQUIRE_TIMEOUT_MS", "TRES_INIT_MODE",
                           "TRES_VALIDATE_ON_CHECKOUT", "TRES_LIFETIME_JITTER", "TRES_MAX_LIFETIME_MS",
-                          "TRES_NAME", "TRES_CHECKOUT_CHECK", "TRES_MAX_USES", "TRES_CONNECT_BACKOFF_MAX_MS"}) {
+                          "TRES_NAME", "TRES_CHECKOUT_CHECK", "TRES_MAX_USES", "TRES_CONNECT_BACKOFF_MAX_MS",
+                          "TRES_CONNECT_BACKOFF_INITIAL_MS"}) {
       unsetenv(v);
     }
   }
@@ -145,6 +146,12 @@ TEST_F(EnvTest, OutOfRangeNamesTheVariable) {
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().message(),
             "invalid_config: TRES_MAX_SIZE=\"0\": allowed an integer 1..4096");
+}
+
+TEST(InvalidConfig, CarriesTheFieldItNames) {
+  const Error e = Error::invalid_config("backoff.cap", "2 h", "up to 1 h");
+  EXPECT_EQ(e.kind(), ErrorKind::invalid_config);
+  EXPECT_EQ(e.code(), "backoff.cap");
 }
 
 TEST_F(EnvTest, BadChoiceListsWhatIsAllowed) {

@@ -21,7 +21,7 @@
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
 #include "reservoir/sql.hpp"
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;

@@ -1,4 +1,4 @@
-// src/resilience/format.hpp — small formatting helpers for resilience messages (internal).
+// src/core/format.hpp — small formatting helpers for config and resilience messages (internal).
 #pragma once
 
 #include <charconv>
