@@ -1,10 +1,11 @@
 #include "reservoir/clock.hpp"
 
-#include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
 #include <thread>
+
+#include "process_registry.hpp"
 
 namespace reservoir {
 
@@ -89,57 +90,52 @@ std::size_t TimerQueue::size() const {
 // ---- SteadyClock's timer thread -----------------------------------------------------------
 
 namespace {
-// One thread runs every SteadyClock timer in the process. Never destroyed (timers may be
-// pending during static teardown); re-armed in a forked child, where the thread is gone.
+// One thread runs every SteadyClock timer in the process; made on first use. In a forked child
+// the thread is gone: the queue (whose lock a parent thread may have held) starts afresh and
+// the next call_at starts a new thread. The parent's timers belonged to its waiters, which the
+// child's pools forget anyway.
 struct SteadyTimers {
   TimerQueue queue;
-  std::mutex mu;
   std::condition_variable cv;
   bool running = false;
 
-  static SteadyTimers& get() {
-    static SteadyTimers* t = [] {
-      auto* fresh = new SteadyTimers;
-      pthread_atfork([] { get().mu.lock(); }, [] { get().mu.unlock(); },
-                     [] {
-                       new (&get().mu) std::mutex();
-                       new (&get().cv) std::condition_variable();
-                       get().running = false;
-                     });
-      return fresh;
-    }();
-    return *t;
-  }
-
-  void arm(TimePoint at) {
-    std::lock_guard g(mu);
-    if (!running) {
-      running = true;
-      std::thread([this] { loop(); }).detach();
-    }
-    if (at <= queue.next()) cv.notify_one();
-  }
-
-  void loop() {
-    const SteadyClock& clock = SteadyClock::instance();
-    for (;;) {
-      queue.run_due(clock.now());
-      std::unique_lock lk(mu);
-      const TimePoint next = queue.next();
-      if (clock.now() < next) clock.wait_until(cv, lk, next);
-    }
+  void after_fork_in_child_locked() {
+    new (&queue) TimerQueue();
+    new (&cv) std::condition_variable();
+    running = false;
   }
 };
+using TimerRegistry = detail::ProcessRegistry<SteadyTimers>;
+
+void timer_loop() {
+  TimerRegistry& r = TimerRegistry::instance();
+  const SteadyClock& clock = SteadyClock::instance();
+  for (;;) {
+    r.state().queue.run_due(clock.now());
+    std::unique_lock lk(r.mutex());
+    const TimePoint next = r.state().queue.next();
+    if (clock.now() < next) clock.wait_until(r.state().cv, lk, next);
+  }
+}
+
+void arm_timer_thread(TimePoint at) {
+  TimerRegistry& r = TimerRegistry::instance();
+  std::lock_guard g(r.mutex());
+  if (!r.state().running) {
+    r.state().running = true;
+    std::thread(timer_loop).detach();
+  }
+  if (at <= r.state().queue.next()) r.state().cv.notify_one();
+}
 }  // namespace
 
 TimerId SteadyClock::call_at(TimePoint at, std::function<void()> fn) const {
-  SteadyTimers& timers = SteadyTimers::get();
-  const TimerId id = timers.queue.add(at, std::move(fn));
-  timers.arm(at);
+  const TimerId id = TimerRegistry::instance().state().queue.add(at, std::move(fn));
+  arm_timer_thread(at);
   return id;
 }
 
-bool SteadyClock::cancel(TimerId id) const noexcept { return SteadyTimers::get().queue.cancel(id); }
+bool SteadyClock::cancel(TimerId id) const noexcept { return TimerRegistry::instance().state().queue.cancel(id); }
 
 SteadyClock& SteadyClock::instance() noexcept {
   static SteadyClock clock;
