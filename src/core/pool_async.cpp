@@ -27,26 +27,46 @@ void deliver_now(AsyncWaiter& w, Result<Lease> outcome, const Clock& clock, Logg
   }
 }
 
+namespace {
+thread_local Deliveries* t_running = nullptr;  // the outermost run() on this thread
+}  // namespace
+
 void Deliveries::add(AsyncWaiter& w, Result<Lease> outcome, const Clock& clock,
                      const std::shared_ptr<Logger>& log) noexcept {
   w.outcome.emplace(std::move(outcome));
+  w.clock = &clock;
+  w.log = log;
   w.next_delivery = nullptr;
   if (tail_ != nullptr) tail_->next_delivery = &w;
   else head_ = &w;
   tail_ = &w;
-  clock_ = &clock;
-  if (!log_) log_ = log;
+}
+
+void Deliveries::append(Deliveries& other) noexcept {
+  if (other.head_ == nullptr) return;
+  if (tail_ != nullptr) tail_->next_delivery = other.head_;
+  else head_ = other.head_;
+  tail_ = other.tail_;
+  other.head_ = other.tail_ = nullptr;
 }
 
 void Deliveries::run() noexcept {
+  if (head_ == nullptr) return;
+  if (t_running != nullptr) {  // inside a callback: the outer loop delivers these next
+    t_running->append(*this);
+    return;
+  }
+  t_running = this;
   while (AsyncWaiter* w = head_) {
     head_ = w->next_delivery;
     if (head_ == nullptr) tail_ = nullptr;
     std::shared_ptr<AsyncWaiter> keep = std::move(w->self);  // the queue's reference, now ours
+    std::shared_ptr<Logger> log = std::move(w->log);
     Result<Lease> outcome = std::move(*w->outcome);
     w->outcome.reset();
-    deliver_now(*w, std::move(outcome), *clock_, *log_);
+    deliver_now(*w, std::move(outcome), *w->clock, *log);
   }
+  t_running = nullptr;
 }
 
 Result<PendingAcquire> PoolCore::acquire_async(Deadline deadline, AcquireCallback callback, SourceLocation where) {

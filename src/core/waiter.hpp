@@ -55,6 +55,8 @@ struct AsyncWaiter final : Waiter {
   std::shared_ptr<AsyncWaiter> self;       // the queue's (then the delivery's) reference
   std::optional<Result<Lease>> outcome;    // set under the pool lock, delivered after it
   AsyncWaiter* next_delivery = nullptr;
+  const Clock* clock = nullptr;            // the pool's, to cancel the timer at delivery
+  std::shared_ptr<Logger> log;             // kept alive: a callback may destroy the pool
   std::atomic<TimerId> timer{kNoTimer};    // kTimerDone once delivered
   std::atomic<bool> done{false};
 };
@@ -92,7 +94,10 @@ class WaiterQueue {
 };
 
 // Async completions decided under the pool lock, run after it (user code never runs under a
-// pool lock). Intrusive through AsyncWaiter::next_delivery: no allocation.
+// pool lock). Intrusive through AsyncWaiter::next_delivery: no allocation. A callback that
+// returns its lease at once hands it to the next waiter, whose callback would run inside the
+// first one's, and so on down the stack for every queued request: instead, a run() started
+// inside another on the same thread passes its list to the outer loop (a trampoline).
 class Deliveries {
  public:
   Deliveries() = default;
@@ -101,17 +106,17 @@ class Deliveries {
   ~Deliveries() { run(); }
 
   // `w` is already off the queue; its `self` reference moves here. The clock cancels its
-  // timer; the logger (kept alive here: a callback may destroy the pool) reports a throw.
+  // timer; the logger reports a callback that throws.
   void add(AsyncWaiter& w, Result<Lease> outcome, const Clock& clock, const std::shared_ptr<Logger>& log) noexcept;
   // Runs every callback, in completion order, on this thread.
   void run() noexcept;
   bool empty() const noexcept { return head_ == nullptr; }
 
  private:
+  void append(Deliveries& other) noexcept;
+
   AsyncWaiter* head_ = nullptr;
   AsyncWaiter* tail_ = nullptr;
-  const Clock* clock_ = nullptr;
-  std::shared_ptr<Logger> log_;
 };
 
 // Runs one async waiter's callback now, with `outcome`: for a waiter never queued (the fast

@@ -32,8 +32,12 @@ class TickingClock final : public Clock {
     }
   }
 
+  TimerId call_at(TimePoint at, std::function<void()> fn) const override { return timers_.add(at, std::move(fn)); }
+  bool cancel(TimerId id) const noexcept override { return timers_.cancel(id); }
+
  private:
   mutable std::atomic<std::int64_t> ns_{std::chrono::nanoseconds(std::chrono::hours(1)).count()};
+  mutable TimerQueue timers_;  // never run: nothing here sets a timer
 };
 
 struct SqliteCallBounds : ::testing::Test {
