@@ -57,7 +57,9 @@ class Clock {
                           TimePoint until) const = 0;
 
   // Blocks the calling thread until this clock reaches `until` (no condition to wait for).
-  void sleep_until(TimePoint until) const;
+  // Virtual so a test clock can tell a pure sleep (nobody can end it) from a wait on a
+  // condition another thread signals.
+  virtual void sleep_until(TimePoint until) const;
 
   // Calls `fn` once, when this clock reaches `at`, on a thread of the clock's: SteadyClock
   // runs every process-wide timer on one thread of its own; ManualClock runs them on the

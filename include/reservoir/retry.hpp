@@ -54,7 +54,7 @@ struct RetryPolicy {
   ErrorKindSet also_retry{};
   // Never retried, whatever the connector says: fail-fast and caller-bug kinds.
   ErrorKindSet never_retry{ErrorKind::circuit_open, ErrorKind::shutting_down, ErrorKind::invalid_config,
-                           ErrorKind::invalid_argument, ErrorKind::internal};
+                           ErrorKind::invalid_argument, ErrorKind::internal, ErrorKind::cancelled};
 
   // OK, or invalid_config naming the field (`retry.max_attempts`, `backoff.*`), value and range.
   Status validate() const;

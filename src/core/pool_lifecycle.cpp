@@ -163,8 +163,11 @@ PoolStats PoolCore::stats() const {
   s.health_checks = health_checks_.load();
   s.health_failures = health_failures_.load();
   s.leaks_reported = leaks_reported_.load();
+  s.slow_acquires = slow_reported_.load();
   const std::uint64_t slow = slow_acquires_.load();
-  s.acquire_wait = acquire_wait_.summary(s.acquires > slow ? s.acquires - slow : 0);
+  const std::uint64_t fast = s.acquires > slow ? s.acquires - slow : 0;
+  s.acquire_wait = acquire_wait_.summary(fast);
+  s.acquire_wait_buckets = acquire_wait_.buckets(default_latency_bounds(), fast);
   return s;
 }
 

@@ -110,11 +110,11 @@ TEST(PgPool, PasswordNeverAppearsInThePoolsLog) {
   auto pool = PgPool::create(config, PoolOptions{.logger = logger, .start_maintainer = false},
                              make_connector(wrong));
   ASSERT_TRUE(pool) << pool.error().message();
-  pool->untyped().run_maintenance();  // the min_idle refill fails and is logged
+  pool->untyped().run_maintenance();  // the min_idle refill fails (on a connect thread) and is logged
   auto lease = pool->acquire(in_ms(5000));
   ASSERT_FALSE(lease);
   EXPECT_EQ(lease.error().message().find(password), std::string::npos) << lease.error().message();
-  ASSERT_TRUE(logger->contains("refill connect failed")) << "nothing logged: the test is void";
+  ASSERT_TRUE(logger->contains("connect failed: ")) << "nothing logged: the test is void";
   for (const std::string& line : logger->lines()) EXPECT_EQ(line.find(password), std::string::npos) << line;
 }
 

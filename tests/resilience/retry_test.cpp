@@ -126,7 +126,7 @@ TEST_F(RetrierTest, ValidateRefusesUnknownErrorKinds) {
   EXPECT_EQ(p.validate().error().message(),
             "invalid_config: retry.never_retry=(a set holding an unknown ErrorKind): allowed the kinds timeout..internal");
   p = {};
-  p.also_retry = {ErrorKind::timeout, static_cast<ErrorKind>(11)};
+  p.also_retry = {ErrorKind::timeout, static_cast<ErrorKind>(static_cast<int>(ErrorKind::internal) + 1)};
   EXPECT_EQ(p.validate().error().message(),
             "invalid_config: retry.also_retry=(a set holding an unknown ErrorKind): allowed the kinds timeout..internal");
   p = {};

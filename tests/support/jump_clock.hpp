@@ -14,10 +14,15 @@ namespace reservoir::testing {
 class JumpClock final : public Clock {
  public:
   TimePoint now() const noexcept override { return TimePoint(Duration(ns_.load())); }
-  // A wait that another thread ends (a pool's connect thread handing over a connection) ends
-  // by its notify, within a short real-time grace; one nobody ends jumps time to its target.
+  // A wait on a condition may be ended by another thread (a pool's connect thread handing over
+  // a connection): it waits for that notify in real time, bounded; if none comes, time jumps
+  // to its target. A pure sleep (a backoff) jumps at once.
   void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lk, TimePoint until) const override {
-    if (until > now() && cv.wait_for(lk, std::chrono::milliseconds(20)) == std::cv_status::no_timeout) return;
+    if (until > now() && cv.wait_for(lk, std::chrono::seconds(2)) == std::cv_status::no_timeout) return;
+    jump_to(until);
+  }
+  void sleep_until(TimePoint until) const override { jump_to(until); }
+  void jump_to(TimePoint until) const {
     const TimePoint t = now();
     std::lock_guard lock(mu_);
     waits_.push_back(until - t);

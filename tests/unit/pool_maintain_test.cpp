@@ -82,14 +82,17 @@ TEST_F(PoolTest, IdleTimeoutKeepsMinIdle) {
   {
     auto a = pool.acquire(), b = pool.acquire(), d = pool.acquire();
   }
-  ASSERT_EQ(pool.stats().idle, 3u);
+  // Three for the callers, maybe one more: a connect thread tops idle up to min_idle too.
+  ASSERT_TRUE(eventually([&] { return pool.stats().connecting == 0; }));
+  const std::uint64_t opened = pool.stats().idle;
+  ASSERT_GE(opened, 3u);
   clock.advance(59s);
   pool.run_maintenance();
-  EXPECT_EQ(pool.stats().idle, 3u);
+  EXPECT_EQ(pool.stats().idle, opened);
   clock.advance(1s);
   pool.run_maintenance();
   EXPECT_EQ(pool.stats().idle, 1u);
-  EXPECT_EQ(closed(pool, CloseReason::idle), 2u);
+  EXPECT_EQ(closed(pool, CloseReason::idle), opened - 1);
 }
 
 TEST_F(PoolTest, MaxUsesRecycles) {
