@@ -33,6 +33,8 @@ class StubConnector final : public reservoir::Connector {
   std::string endpoint() const override { return "stub:1"; }
 };
 
+double ms(Clock::duration d);
+
 struct Rep {
   double all_done_ms, p50_ms, max_ms;
   std::size_t at_end, after_1s;
@@ -46,7 +48,16 @@ Rep run_once() {
   config.min_idle = 5;
   config.init_mode = reservoir::InitMode::wait;
   config.keepalive_interval = 0ms;
-  auto pool = std::move(reservoir::Pool::create(std::make_shared<StubConnector>(), config)).value();
+  struct Trace final : reservoir::PoolListener {
+    Clock::time_point t0 = Clock::now();
+    void on_event(const reservoir::PoolEvent& e) noexcept override {
+      if (e.kind == reservoir::PoolEventKind::connection_created)
+        std::fprintf(stderr, "created at +%.1f ms\n", ms(Clock::now() - t0));
+    }
+  };
+  reservoir::PoolOptions options;
+  if (std::getenv("SPIKE_STATS")) options.listener = std::make_shared<Trace>();
+  auto pool = std::move(reservoir::Pool::create(std::make_shared<StubConnector>(), config, options)).value();
   constexpr int kThreads = 50;
   std::vector<double> acquire_ms(kThreads);
   std::barrier start(kThreads + 1);
@@ -68,6 +79,7 @@ Rep run_once() {
   const std::size_t at_end = pool.load().open;
   std::this_thread::sleep_until(t0 + 1s);
   const std::size_t after_1s = pool.load().open;
+  if (std::getenv("SPIKE_STATS")) std::fprintf(stderr, "%s\n", pool.stats().to_string().c_str());
   std::sort(acquire_ms.begin(), acquire_ms.end());
   return {all_done, acquire_ms[kThreads / 2], acquire_ms.back(), at_end, after_1s};
 }

@@ -134,7 +134,7 @@ Slot* PoolCore::connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noex
     emit({.kind = PoolEventKind::connect_failed, .duration = took, .error = &conn.error()});
   }
   std::unique_lock lk(mu_);
-  connect_time_ewma_ = connect_time_ewma_.count() == 0 ? took : (connect_time_ewma_ * 7 + took) / 8;
+  note_connect_time_locked(took);
   if (!conn) {
     give_back_locked(slot);
     connect_failed_locked(conn.error(), true, out);
@@ -232,6 +232,10 @@ void PoolCore::set_expiry(Slot& slot, std::int64_t now_ns) noexcept {
   slot.expire_at_ns.store(now_ns + static_cast<std::int64_t>(lifetime) - jitter, std::memory_order_relaxed);
 }
 
+void PoolCore::note_connect_time_locked(Duration took) noexcept {
+  connect_time_ewma_ = connect_time_ewma_.count() == 0 ? took : (connect_time_ewma_ * 7 + took) / 8;
+}
+
 void PoolCore::wait_for_connects() noexcept {
   if (t_connecting_for == this) return;  // a callback on our own connect thread destroys the pool
   std::unique_lock lk(mu_);
@@ -263,6 +267,7 @@ Status PoolCore::initialize() {
     Duration took{0};
     Result<std::unique_ptr<Connection>> conn = open_connection(ticket.value(), took);
     std::lock_guard g(mu_);
+    note_connect_time_locked(took);
     if (!conn) {
       give_back_locked(*slot);
       connect_failed_locked(conn.error(), true, out);

@@ -121,6 +121,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void connect_failed_locked(const Error& error, bool attempted, Deliveries& out);
   void fail_waiters_locked(const Error& error, bool owe_one, Deliveries& out);
   TimePoint connect_allowed_at_locked(bool demand) const noexcept;
+  void note_connect_time_locked(Duration took) noexcept;
   void set_expiry(Slot& slot, std::int64_t now_ns) noexcept;
 
   // release / retire (pool_release.cpp)
