@@ -1,6 +1,8 @@
-// reservoir_pg_recovery [REPS] [--breaker]: how soon calls succeed again after the server
-// comes back, in the shape of the fault campaign in issue 9: a pool of 4, 8 threads, each
-// calling run(SELECT pg_sleep(0.001)) with a 2 s deadline in a loop. Two phases per
+// reservoir_pg_recovery [REPS] [--run|--breaker]: how soon calls succeed again after the
+// server comes back, in the shape of the fault campaign in issue 9: a pool of 4 (default
+// config otherwise), 8 threads, each calling SELECT pg_sleep(0.001) with a 2 s deadline in a
+// loop: acquire + query (default), through run() (--run: its default retry policy), or run()
+// with a breaker as the pool's gate (--breaker). Two phases per
 // repetition: SIGKILL of the postmaster, restart after 5 s; a clean stop for 10 s, then start.
 // Prints, per phase, the time from "pg_ctl start -w returned" (the server accepts
 // connections) to the first successful call, and the connect attempts per second during the
@@ -61,7 +63,7 @@ struct Phase {
 
 class Load {
  public:
-  explicit Load(bool with_breaker) {
+  Load(bool with_run, bool with_breaker) : with_run_(with_run) {
     auto connector = reservoir::pg::Connector::create(env("RESERVOIR_TEST_PG_URL"));
     if (!connector) {
       std::fprintf(stderr, "%s\n", connector.error().message().c_str());
@@ -104,12 +106,23 @@ class Load {
   }
 
  private:
+  bool call() {
+    if (with_run_) {
+      return reservoir::run(*pool_, [](reservoir::pg::Connection& c, reservoir::Attempt& a) {
+               return c.query("SELECT pg_sleep(0.001)", a.deadline());
+             }, run_options_).ok();
+    }
+    const auto deadline = reservoir::Deadline::after(reservoir::SteadyClock::instance(), 2s);
+    auto lease = pool_->acquire(deadline);
+    if (!lease) return false;
+    auto r = (*lease)->query("SELECT pg_sleep(0.001)", deadline);
+    if (!r) lease->discard();
+    return r.ok();
+  }
+
   void loop() {
     while (!stop_) {
-      auto r = reservoir::run(*pool_, [](reservoir::pg::Connection& c, reservoir::Attempt& a) {
-        return c.query("SELECT pg_sleep(0.001)", a.deadline());
-      }, run_options_);
-      if (r) {
+      if (call()) {
         std::lock_guard g(mu_);
         ok_ends_.push_back(Steady::now());
       } else {
@@ -118,6 +131,7 @@ class Load {
     }
   }
 
+  const bool with_run_;
   std::shared_ptr<reservoir::CircuitBreaker> breaker_;
   std::optional<reservoir::TypedPool<reservoir::pg::Connector>> pool_;
   reservoir::RunOptions run_options_;
@@ -151,17 +165,20 @@ Phase outage(Load& load, bool kill, std::chrono::seconds down) {
 
 int main(int argc, char** argv) {
   int reps = 4;
-  bool breaker = false;
+  bool breaker = false, with_run = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--breaker") breaker = true;
+    const std::string a = argv[i];
+    if (a == "--breaker") breaker = with_run = true;
+    else if (a == "--run") with_run = true;
     else reps = std::max(1, std::atoi(argv[i]));
   }
-  std::printf("%s, pool 4, 8 threads, run(SELECT pg_sleep(0.001)) with 2 s deadlines\n",
-              breaker ? "run() + breaker as gate (3 failures, open 50 ms)" : "default config");
+  std::printf("%s, pool 4, 8 threads, SELECT pg_sleep(0.001) with 2 s deadlines\n",
+              breaker ? "run() + breaker as gate (3 failures, open 50 ms)"
+                      : with_run ? "run(), default retry policy" : "acquire + query, default config");
   std::printf("rep  kill:first_ok_ms  kill:connects/s  stop:first_ok_ms  stop:connects/s\n");
   std::vector<double> kills, stops;
   for (int i = 0; i < reps; ++i) {
-    Load load(breaker);
+    Load load(with_run, breaker);
     std::this_thread::sleep_for(1s);
     const Phase k = outage(load, true, 5s);
     const Phase s = outage(load, false, 10s);
