@@ -54,7 +54,18 @@ class TypedPool {
     return wrap(pool_.acquire(deadline, where));
   }
 
+  // As Pool::acquire_async(), with the backend's own lease type.
+  template <class F>
+    requires std::invocable<F&, Result<lease_type>>
+  Result<PendingAcquire> acquire_async(Deadline deadline, F callback,
+                                       SourceLocation where = SourceLocation::current()) {
+    return pool_.acquire_async(
+        deadline, [cb = std::move(callback)](Result<Lease> r) mutable { cb(wrap(std::move(r))); }, where);
+  }
+
   C& connector() noexcept { return adapter_->inner(); }
+  const Clock& clock() const noexcept { return pool_.clock(); }
+  PoolLoad load() const noexcept { return pool_.load(); }
   Pool& untyped() noexcept { return pool_; }
   Status shutdown(Duration grace) { return pool_.shutdown(grace); }
   PoolStats stats() const { return pool_.stats(); }

@@ -50,5 +50,28 @@ TEST(TypedPool, GivesTheBackendsTypeBack) {
   EXPECT_EQ(pool->stats().created, 1u);
 }
 
+TEST(TypedPool, AcquireAsyncHandsTheBackendsTypeToTheCallback) {
+  int closed = 0;
+  ManualClock clock;
+  auto pool = TypedPool<CounterConnector>::create(
+      PoolConfig{.min_idle = 0, .max_size = 1},
+      PoolOptions{.clock = &clock, .logger = std::make_shared<CaptureLogger>(), .start_maintainer = false},
+      CounterConnector{&closed});
+  ASSERT_TRUE(pool) << pool.error().message();
+  auto held = pool->acquire();
+  ASSERT_TRUE(held);
+  (*held)->bump();
+  int seen = -1;
+  auto pending = pool->acquire_async(Deadline::after(clock, std::chrono::seconds(1)),
+                                     [&](Result<TypedLease<CounterConnector>> lease) {
+                                       ASSERT_TRUE(lease);
+                                       seen = (**lease).value;
+                                     });
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pool->load().waiting, 1u);
+  held->release();
+  EXPECT_EQ(seen, 0) << "handed over on return, reset first";
+}
+
 }  // namespace
 }  // namespace reservoir::testing
