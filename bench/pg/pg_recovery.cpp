@@ -151,9 +151,14 @@ Phase outage(Load& load, bool kill, std::chrono::seconds down) {
   std::this_thread::sleep_for(down);
   const double outage_s = std::chrono::duration<double>(Steady::now() - stop_at).count();
   const std::uint64_t during = load.connect_attempts() - before;
-  if (pg_ctl("start -w -t 60 -l " + env("RESERVOIR_TEST_PG_DATA") + "/../server.log") != 0) {
-    std::fprintf(stderr, "the server did not start again\n");
-    std::exit(1);
+  // After a SIGKILL the old backends may hold the shared memory a moment longer: retry.
+  int tries = 0;
+  while (pg_ctl("start -w -t 60 -l " + env("RESERVOIR_TEST_PG_DATA") + "/../server.log") != 0) {
+    if (++tries == 40) {
+      std::fprintf(stderr, "the server did not start again\n");
+      std::exit(1);
+    }
+    std::this_thread::sleep_for(250ms);
   }
   const auto accepting = Steady::now();
   std::this_thread::sleep_for(3s);

@@ -59,8 +59,11 @@ Lease PoolCore::checkout(Slot& slot, SourceLocation where, std::optional<Deadlin
     retire(slot, CloseReason::lifetime);
     return {};
   }
+  // Checked unless used within the bypass window, and then still checked if it was last
+  // known good before a connect to the server failed: every session may have died with it.
   if (config_.validate_on_checkout &&
-      now - slot.last_used_ns.load(std::memory_order_relaxed) >= Duration(config_.validation_bypass).count()) {
+      (now - slot.last_used_ns.load(std::memory_order_relaxed) >= Duration(config_.validation_bypass).count() ||
+       slot.last_checked_ns.load(std::memory_order_relaxed) < suspect_before_ns_.load(std::memory_order_relaxed))) {
     if (!deadline) deadline = Deadline::after(clock_, config_.acquire_timeout);
     const Deadline check_by = earliest(io_deadline(), *deadline);
     if (check_by.expired()) {

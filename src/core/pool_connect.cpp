@@ -194,6 +194,7 @@ void PoolCore::connect_failed_locked(const Error& error, bool attempted, Deliver
   if (attempted) {
     failed_connects_.fetch_add(1, std::memory_order_relaxed);
     last_connect_error_ = error;
+    suspect_before_ns_.store(coarse_ns() + 1, std::memory_order_relaxed);
     ++consecutive_connect_failures_;
     // A timeout may mean a blackholed host: every retry costs a whole connect_timeout.
     demand_connect_at_ = now + (error.kind() == ErrorKind::timeout ? slow : refused_backoff_.next(random_));

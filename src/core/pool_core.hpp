@@ -191,6 +191,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   std::atomic<bool> closing_{false};
   std::atomic<bool> over_capacity_{false};
   std::atomic<std::size_t> max_size_;
+  // A connect failed at this (coarse) time: connections last checked before it get a check at
+  // their next checkout even inside the bypass window (a server restart killed their sessions).
+  std::atomic<std::int64_t> suspect_before_ns_{0};
 
   // Counters (stats); never under mu_ on the hot path.
   std::atomic<std::uint64_t> timeouts_{0}, rejected_{0}, failed_acquires_{0}, created_{0},

@@ -122,6 +122,29 @@ TEST_F(PoolTest, CheckoutValidationHonoursTheBypassWindow) {
   EXPECT_EQ(connector->last_check_depth.load(), CheckDepth::ping);
 }
 
+// A failed connect says the server went away: sessions it had may be dead although used a
+// moment ago. After a restart the bypass handed such connections out unchecked, their queries
+// failed and tripped the breaker after the pool had recovered (PgDatabaseDown, 2 of 6 runs).
+TEST_F(PoolTest, AfterAFailedConnectEvenRecentlyUsedConnectionsAreChecked) {
+  PoolConfig c = quiet_config();
+  c.validate_on_checkout = true;
+  c.validation_bypass = 500ms;
+  Pool pool = make_pool(c);
+  auto first = pool.acquire(in(1s));
+  ASSERT_TRUE(first);
+  connector->script({ConnectOutcome::refuse});
+  EXPECT_FALSE(pool.acquire(in(1s)));  // the server is down
+  first->release();                     // used just now, inside the bypass window
+  clock.advance(1ms);
+  auto again = pool.acquire(in(1s));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(connector->checks.load(), 1) << "checked despite the bypass: its session may have died";
+  again->release();
+  clock.advance(1ms);
+  (void)pool.acquire(in(1s));
+  EXPECT_EQ(connector->checks.load(), 1) << "once checked after the failure, the bypass applies again";
+}
+
 TEST_F(PoolTest, FailedCheckoutCheckIsReplacedTransparently) {
   PoolConfig c = quiet_config();
   c.validate_on_checkout = true;
