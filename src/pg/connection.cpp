@@ -8,9 +8,11 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
+#include "reservoir/clock.hpp"
 #include "reservoir/pg/errors.hpp"
 #include "shared.hpp"
 #include "wait.hpp"
@@ -125,11 +127,16 @@ struct Connection::Exchange {
     return server_error(c.shared_->endpoint, state, message);
   }
 
-  static Status send(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d) {
+  // Hands the statement to libpq: extended protocol, one statement (or the simple protocol for
+  // a script). In pipeline mode the statement joins the pending reset's segment and a Sync
+  // ends it.
+  static Status queue(Connection& c, std::string_view sql, std::span<const sql::Value> params, bool script) {
     const std::string text(sql);
     int sent = 0;
-    if (params.empty()) {
+    if (script) {
       sent = PQsendQuery(c.conn_, text.c_str());
+    } else if (params.empty()) {
+      sent = PQsendQueryParams(c.conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
     } else {
       std::vector<std::string> storage(params.size());
       std::vector<const char*> values(params.size(), nullptr);
@@ -142,7 +149,18 @@ struct Connection::Exchange {
                                nullptr, nullptr, 0);
     }
     if (!sent) return lost(c, "could not send the query");
-    for (;;) {  // non-blocking mode: the query may not have left in one write
+    if (c.pipelined()) {
+      c.items_.push_back(Item::user);
+      if (!PQpipelineSync(c.conn_)) return lost(c, "could not send the query");
+      c.items_.push_back(Item::sync);
+    }
+    return {};
+  }
+
+  // Writes what libpq holds for the server, within the deadline (non-blocking mode: it may
+  // not leave in one write).
+  static Status flush(Connection& c, Deadline d) {
+    for (;;) {
       const int f = PQflush(c.conn_);
       if (f == 0) return {};
       if (f < 0) return lost(c, "could not send the query");
@@ -153,8 +171,8 @@ struct Connection::Exchange {
     }
   }
 
-  // Waits for every result of the statement(s) sent; keeps the first error, else the last
-  // result.
+  // Waits for every result of the statement(s) sent outside pipeline mode; keeps the first
+  // error, else the last result.
   static Result<ResultPtr> collect(Connection& c, Deadline d) {
     ResultPtr kept(nullptr, &PQclear);
     ResultPtr error(nullptr, &PQclear);
@@ -166,40 +184,239 @@ struct Connection::Exchange {
       }
       PGresult* res = PQgetResult(c.conn_);
       if (res == nullptr) break;
-      switch (PQresultStatus(res)) {
-        case PGRES_FATAL_ERROR:
-        case PGRES_BAD_RESPONSE:
-          if (error == nullptr) error.reset(res); else PQclear(res);
-          break;
-        case PGRES_COPY_IN:
-        case PGRES_COPY_OUT:
-        case PGRES_COPY_BOTH:
-          PQclear(res);
-          c.broken_ = true;  // the session is stuck in COPY; only closing ends it
-          return Error::make(ErrorKind::invalid_argument, c.shared_->endpoint + ": COPY is not supported by query()");
-        default:
-          kept.reset(res);
-      }
+      if (Status s = keep(c, res, kept, error); !s) return std::move(s).error();
     }
+    return outcome(c, kept, error);
+  }
+
+  // Sorts one result of the caller's statement into `kept` or `error` (takes `res`).
+  static Status keep(Connection& c, PGresult* res, ResultPtr& kept, ResultPtr& error) {
+    switch (PQresultStatus(res)) {
+      case PGRES_FATAL_ERROR:
+      case PGRES_BAD_RESPONSE:
+        if (error == nullptr) error.reset(res); else PQclear(res);
+        return {};
+      case PGRES_COPY_IN:
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH:
+        PQclear(res);
+        c.broken_ = true;  // the session is stuck in COPY; only closing ends it
+        return Error::make(ErrorKind::invalid_argument, c.shared_->endpoint + ": COPY is not supported by query()");
+      default:
+        kept.reset(res);
+        return {};
+    }
+  }
+
+  static Result<ResultPtr> outcome(Connection& c, ResultPtr& kept, const ResultPtr& error) {
     if (error != nullptr) return from_result(c, error.get());
     if (PQstatus(c.conn_) == CONNECTION_BAD) return lost(c, "connection closed");
     if (kept == nullptr) return Error::make(ErrorKind::internal, c.shared_->endpoint + ": no result from the server");
-    return kept;
+    return std::move(kept);
   }
 
-  static Result<ResultPtr> run(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d) {
+  // The reset failed: nothing the caller sent behind it ran (the server skipped it).
+  static Error reset_failed(Connection& c) {
+    c.broken_ = true;
+    return Error(ErrorKind::unavailable, c.shared_->endpoint + ": session reset failed: " + c.reset_error_, true);
+  }
+
+  struct Collected {
+    ResultPtr kept{nullptr, &PQclear};
+    ResultPtr error{nullptr, &PQclear};
+    bool skipped = false;  // the server skipped the caller's statement (the segment failed)
+  };
+
+  // Consumes one pipeline result for the item at the front. `wait` false: returns false when
+  // the next result has not arrived yet. Errors only for a lost connection or a timeout.
+  static Result<bool> step(Connection& c, Deadline d, bool wait, Collected& got) {
+    while (PQisBusy(c.conn_)) {
+      if (!wait) return false;
+      const Wait w = wait_socket(PQsocket(c.conn_), POLLIN, d);
+      if (w == Wait::timeout) return timed_out(c);
+      if (w == Wait::error || !PQconsumeInput(c.conn_)) return lost(c, "read failed");
+    }
+    const Item item = c.items_[c.next_item_];
+    PGresult* res = PQgetResult(c.conn_);
+    if (item == Item::sync) {
+      const bool synced = res != nullptr && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+      if (res != nullptr && !synced) note_reset_error(c, res);  // a FATAL on its way out
+      PQclear(res);
+      if (!synced) return lost(c, "the pipeline ended early");
+      c.advance();
+      return true;
+    }
+    if (res == nullptr) {  // this statement's results are complete
+      if (PQstatus(c.conn_) == CONNECTION_BAD) return lost(c, "connection closed");
+      c.advance();
+      return true;
+    }
+    if (item == Item::user) {
+      if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+        PQclear(res);  // skipped by the server: an earlier statement of the segment failed
+        got.skipped = true;
+      } else if (Status s = keep(c, res, got.kept, got.error); !s) {
+        return std::move(s).error();
+      }
+      return true;
+    }
+    note_reset_error(c, res);
+    PQclear(res);
+    if (!c.reset_error_.empty() && PQstatus(c.conn_) == CONNECTION_BAD) return reset_failed(c);
+    return true;
+  }
+
+  static void note_reset_error(Connection& c, const PGresult* res) {
+    const ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_FATAL_ERROR && st != PGRES_BAD_RESPONSE) return;
+    if (!c.reset_error_.empty()) return;
+    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    c.reset_error_ = c.shared_->redact(primary ? primary : PQresultErrorMessage(res));
+    if (state != nullptr) c.reset_error_.append(" (SQLSTATE ").append(state).append(")");
+  }
+
+  // Reads the pipeline to its end: the pending reset, then the caller's statement if any.
+  // A reset that failed in its first segment (ROLLBACK, setseed) still let DISCARD ALL and the
+  // caller's statement run: that statement's outcome stands, the connection is closed at
+  // release. One that failed in the caller's segment kept the statement from running.
+  static Result<ResultPtr> drain(Connection& c, Deadline d) {
+    Collected got;
+    bool any_user = false;
+    while (c.pipelined()) {
+      any_user = any_user || c.items_[c.next_item_] == Item::user;
+      auto progressed = step(c, d, true, got);
+      if (!progressed) return std::move(progressed).error();
+    }
+    if (!c.reset_error_.empty()) {
+      if (!any_user || got.skipped) return reset_failed(c);
+      c.broken_ = true;
+    }
+    if (!any_user) return ResultPtr(nullptr, &PQclear);
+    return outcome(c, got.kept, got.error);
+  }
+
+  static Result<ResultPtr> run(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d,
+                               bool script = false) {
     if (c.is_broken()) {
       return Error::unavailable(c.shared_->endpoint, "connection is broken (an earlier call failed); discard it");
     }
     if (d.expired()) return Error::timeout(c.shared_->endpoint + ": deadline passed before the query was sent");
-    if (Status s = send(c, sql, params, d); !s) return std::move(s).error();
-    return collect(c, d);
+    // The simple protocol does not exist in pipeline mode: a script waits for the reset.
+    if (script && c.pipelined()) {
+      if (Status s = c.settle(d); !s) return std::move(s).error();
+    }
+    const bool pipelined = c.pipelined();
+    if (Status s = queue(c, sql, params, script); !s) return std::move(s).error();
+    if (Status s = flush(c, d); !s) return std::move(s).error();
+    return pipelined ? drain(c, d) : collect(c, d);
   }
 };
 
+namespace {
+std::uint64_t connection_seed(const void* self) noexcept {
+  const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return now ^ static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self));
+}
+
+void drop_notifications(PGconn* conn) noexcept {
+  while (PGnotify* note = PQnotifies(conn)) PQfreemem(note);
+}
+}  // namespace
+
 Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> shared) noexcept
-    : conn_(conn), shared_(std::move(shared)) {
+    : conn_(conn), shared_(std::move(shared)), random_(connection_seed(this)) {
   PQsetNoticeReceiver(conn_, &Exchange::on_notice, this);
+}
+
+void Connection::advance() noexcept {
+  const bool was_reset = items_[next_item_] != Item::user;
+  ++next_item_;
+  // The reset's results are in: whatever libpq queued before them belonged to the previous
+  // borrower (notifications for its LISTEN are delivered before DISCARD ALL's reply).
+  const bool reset_done = next_item_ == items_.size() || items_[next_item_] == Item::user;
+  if (was_reset && reset_done) drop_notifications(conn_);
+  if (next_item_ < items_.size()) return;
+  items_.clear();
+  next_item_ = 0;
+  if (!PQexitPipelineMode(conn_)) broken_ = true;  // cannot happen: every result was read
+}
+
+Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
+  if (!pipelined() && !PQenterPipelineMode(conn_)) return Exchange::lost(*this, "could not enter pipeline mode");
+  const auto send = [this](const std::string& text) {
+    if (!PQsendQueryParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
+    items_.push_back(Item::reset);
+    return true;
+  };
+  bool ok = true;
+  if (!reset_sql.empty()) {
+    // setseed first, in a segment of its own: DISCARD ALL must begin its segment (it refuses
+    // to run after another statement of the same implicit transaction), and it must end the
+    // reset so the next statement shares its segment (see connection.hpp). A value in [-1, 1).
+    const double seed = static_cast<double>(random_.next() >> 11) * 0x1.0p-52 - 1.0;
+    char text[64];
+    std::snprintf(text, sizeof text, "SELECT pg_catalog.setseed(%.17g)", seed);
+    if (rollback) ok = send("ROLLBACK");
+    ok = ok && send(text) && PQpipelineSync(conn_);
+    if (ok) items_.push_back(Item::sync);
+    ok = ok && send(reset_sql);
+  } else {
+    ok = send("ROLLBACK");  // ends the transaction at once; no Sync needed
+  }
+  if (!ok || PQflush(conn_) < 0) return Exchange::lost(*this, "could not send the reset");
+  return {};  // PQflush may leave bytes in libpq's buffer: the next use sends them first
+}
+
+Status Connection::settle(Deadline deadline) {
+  if (!pipelined()) return {};
+  if (items_.back() != Item::sync) {
+    if (!PQpipelineSync(conn_)) return Exchange::lost(*this, "could not send the query");
+    items_.push_back(Item::sync);
+  }
+  if (Status s = Exchange::flush(*this, deadline); !s) return s;
+  auto res = Exchange::drain(*this, deadline);
+  if (!res) return std::move(res).error();
+  return {};
+}
+
+Status Connection::restore_client_state() {
+  if (!native_used_) return {};
+  native_used_ = false;
+  if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && !pipelined() && !PQexitPipelineMode(conn_)) {
+    broken_ = true;
+    return Error::unavailable(shared_->endpoint, "left in pipeline mode with results unread");
+  }
+  if (PQtransactionStatus(conn_) == PQTRANS_ACTIVE && !pipelined()) {
+    broken_ = true;  // someone left a query running on the native handle
+    return Error::unavailable(shared_->endpoint, "a query is still in progress");
+  }
+  PQsetNoticeReceiver(conn_, &Exchange::on_notice, this);
+  (void)PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT);
+  (void)PQsetErrorContextVisibility(conn_, PQSHOW_CONTEXT_ERRORS);
+  PQuntrace(conn_);
+  if (!PQisnonblocking(conn_) && PQsetnonblocking(conn_, 1) != 0) return Exchange::lost(*this, "could not restore non-blocking mode");
+  return {};
+}
+
+PGconn* Connection::native_handle() noexcept {
+  used_ = true;
+  native_used_ = true;
+  if (pipelined()) {
+    try {
+      if (!settle(Deadline::after(SteadyClock::instance(), kSettleBound))) broken_ = true;
+    } catch (...) {
+      broken_ = true;
+    }
+  }
+  return conn_;
+}
+
+Status Connection::script(std::string_view sql, Deadline deadline) {
+  used_ = true;
+  auto res = Exchange::run(*this, sql, {}, deadline, true);
+  if (!res) return std::move(res).error();
+  return {};
 }
 
 Connection::~Connection() { PQfinish(conn_); }
@@ -229,6 +446,20 @@ Status Connection::run_simple(std::string_view sql, Deadline deadline) {
 
 Status Connection::peek_idle() {
   if (is_broken()) return Exchange::lost(*this, "connection is broken");
+  if (pipelined()) {
+    // A pending reset: take what has arrived (an error arrives at once; the server holds
+    // DISCARD ALL's success until the next Sync), never wait.
+    if (!PQconsumeInput(conn_)) return Exchange::lost(*this, "read failed");
+    Exchange::Collected got;
+    for (;;) {
+      auto progressed = Exchange::step(*this, Deadline::never(SteadyClock::instance()), false, got);
+      if (!progressed) return std::move(progressed).error();
+      if (!*progressed || !pipelined()) break;
+    }
+    if (!reset_error_.empty()) return Exchange::reset_failed(*this);
+    if (PQstatus(conn_) == CONNECTION_BAD) return Exchange::lost(*this, "connection closed");
+    return {};
+  }
   if (PQisBusy(conn_)) {
     broken_ = true;  // someone left a query running on the native handle
     return Error::unavailable(shared_->endpoint, "a query is still in progress");

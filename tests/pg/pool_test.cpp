@@ -57,7 +57,7 @@ TEST(PgPool, NextBorrowerSeesNoneOfThePreviousSessionState) {
     auto lease = pool.acquire();
     ASSERT_TRUE(lease);
     pid = lease.value()->backend_pid();
-    ASSERT_TRUE(lease.value()->execute(
+    ASSERT_TRUE(lease.value()->script(
         "SET work_mem = '7MB'; CREATE TEMP TABLE leak (x int); PREPARE leak_p AS SELECT 1; LISTEN leak_c", in_ms(5000)));
     ASSERT_TRUE(lease.value()->execute("BEGIN", in_ms(5000)));
   }
@@ -128,7 +128,7 @@ class PgWithTransaction : public ::testing::Test {
     table_ = "wtx_" + std::to_string(::getpid());
     auto lease = pool_->acquire();
     ASSERT_TRUE(lease);
-    ASSERT_TRUE(lease.value()->execute("DROP TABLE IF EXISTS " + table_ + "; CREATE TABLE " + table_ +
+    ASSERT_TRUE(lease.value()->script("DROP TABLE IF EXISTS " + table_ + "; CREATE TABLE " + table_ +
                                            " (id int PRIMARY KEY, v int NOT NULL)",
                                        in_ms(5000)));
     ASSERT_TRUE(lease.value()->execute("INSERT INTO " + table_ + " VALUES (1, 0)", in_ms(5000)));

@@ -7,17 +7,40 @@
 // server; at most ConnectorOptions::max_pending_cancels at once), the call returns `timeout`
 // and the connection is marked broken, so the pool closes it instead of reusing it.
 // A Connection is used by one thread at a time (the lease holder).
+//
+// The reset is pipelined (libpq pipeline mode). Connector::reset() only SENDS it, at release,
+// without waiting: the server runs it at once (advisory locks, LISTEN, temp tables are gone
+// before the next borrower asks), and its results are read by the next use of the connection,
+// whose first statement goes out in the same write, right behind it: one round trip per
+// statement, as with no reset at all. The reset's last statement (DISCARD ALL) and the next
+// statement share one pipeline segment (no Sync between them), so when the reset fails the
+// server skips the next statement: it never runs on the previous borrower's session. That
+// statement then fails with `unavailable: <host:port>: session reset failed: <cause>`
+// (retryable; the connection is broken and closed at release; run() retries on a fresh one).
+// A fast check (CheckDepth::fast) consumes a reset error that has already arrived without
+// waiting, so the pool replaces such a connection before handing it out.
+// While pooled after a reset, the server shows the session as `active` with query
+// `DISCARD ALL` (no transaction, no snapshot, no locks): it waits for the rest of the segment.
+// Its idle_session_timeout does not run then (the server arms it only at ReadyForQuery).
+//
+// query() and execute() use the extended protocol (one statement, parameters optional), as
+// pgx and pgjdbc do: pipeline mode speaks only that protocol, and one protocol for every
+// statement keeps behaviour the same whether or not a reset is pending. Multi-statement text
+// goes through script() (the simple protocol; it first waits for a pending reset).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
+#include "reservoir/random.hpp"
 #include "reservoir/sql.hpp"
 
 typedef struct pg_conn PGconn;
@@ -37,9 +60,9 @@ class Connection {
   // Closes the session (PQfinish; never blocks: the socket is non-blocking).
   ~Connection();
 
-  // Runs `sql` with positional parameters $1.. bound as text (NULL for monostate) and reads
-  // the whole result. With no parameters the simple query protocol is used (one round trip,
-  // several ;-separated statements allowed; the last statement's rows are returned).
+  // Runs one statement `sql` with positional parameters $1.. bound as text (NULL for
+  // monostate) and reads the whole result (extended protocol: one statement only; see
+  // script() for several).
   // Integer columns (int2/4/8) read as int64, float4/8 as double, everything else as text.
   // Errors: backend (SQLSTATE in code(), server message in detail; 40001/40P01 retryable),
   // unavailable (connection lost or already broken; 08xxx/57P0x), timeout (deadline passed;
@@ -57,6 +80,11 @@ class Connection {
   }
   Result<std::int64_t> execute(std::string_view sql, Deadline deadline) { return execute(sql, {}, deadline); }
 
+  // Runs `sql`, which may hold several ;-separated statements, with the simple query protocol
+  // (no parameters; run in one implicit transaction unless it has its own BEGIN/COMMIT).
+  // Waits for a pending reset first (one extra round trip when one is pending). Same errors.
+  Status script(std::string_view sql, Deadline deadline);
+
   // Broken: lost, timed out mid-query, or failed at the protocol level. Never reused.
   bool is_broken() const noexcept;
   void mark_broken() noexcept { broken_ = true; }
@@ -67,20 +95,30 @@ class Connection {
   // `host:port`, never secrets.
   const std::string& endpoint() const noexcept;
 
-  // The libpq handle, for what this API does not cover. It is in non-blocking mode; a caller
-  // who leaves it mid-query or changes session state the reset does not cover owns the result.
-  PGconn* native_handle() noexcept {
-    used_ = true;
-    return conn_;
-  }
+  // The libpq handle, for what this API does not cover. A pending reset is completed first
+  // (within kSettleBound; past it the connection is marked broken), so the handle is idle and
+  // out of pipeline mode. It is in non-blocking mode. The reset restores what libpq keeps per
+  // connection (notice receiver, non-blocking mode, error verbosity and context, tracing, queued
+  // notifications); a caller who leaves it mid-query is handed a broken connection.
+  PGconn* native_handle() noexcept;
+  static constexpr std::chrono::milliseconds kSettleBound{2000};
 
  private:
   friend class Connector;
   friend class Transaction;
   struct Exchange;
 
-  // Runs a statement without parameters, discarding its rows (reset, checks, transactions).
+  // Runs a statement without parameters, discarding its rows (checks, transactions).
   Status run_simple(std::string_view sql, Deadline deadline);
+  // Sends the reset without waiting (see the top of this file). Never blocks.
+  Status start_reset(bool rollback, const std::string& reset_sql);
+  // Reads a pending reset to its end within `deadline`. Errors as for a statement.
+  Status settle(Deadline deadline);
+  // Undoes what a borrower may have changed in libpq itself through native_handle().
+  Status restore_client_state();
+  bool pipelined() const noexcept { return next_item_ < items_.size(); }
+  // The item at the front of items_ is done; leaves pipeline mode after the last one.
+  void advance() noexcept;
   // Local health: status, plus a non-blocking peek at the socket that sees a server-side close
   // and consumes unsolicited notices. Errors: unavailable.
   Status peek_idle();
@@ -88,8 +126,17 @@ class Connection {
   PGconn* conn_;
   std::shared_ptr<const detail::Shared> shared_;
   bool broken_ = false;
-  bool used_ = false;       // a statement ran since the last reset: the reset must run
-  std::string last_fatal_;  // a FATAL the server sent while idle (e.g. idle-session timeout)
+  bool used_ = false;         // a statement ran since the last reset: the reset must run
+  bool native_used_ = false;  // native_handle() was handed out since the last reset
+  std::string last_fatal_;    // a FATAL the server sent while idle (e.g. idle-session timeout)
+  Random random_;             // setseed() values for the reset
+
+  // What the pipeline still owes us, in order: results of the reset's statements, of the
+  // caller's statement, and the Syncs that end segments. Empty outside pipeline mode.
+  enum class Item : unsigned char { reset, user, sync };
+  std::vector<Item> items_;
+  std::size_t next_item_ = 0;
+  std::string reset_error_;  // first failure seen in the pending reset
 };
 
 }  // namespace reservoir::pg

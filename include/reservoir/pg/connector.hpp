@@ -9,9 +9,17 @@
 // own connect_timeout counts whole seconds). The password is kept for libpq only: it never
 // appears in errors, endpoint() or to_string().
 //
-// Reset cost: the default DISCARD ALL is one extra round trip per lease that ran a statement
-// (on a 2-core loopback box it halves `SELECT 1` throughput); reset_sql = "" keeps only the
-// rollback, for callers that never change session state.
+// The reset (see connection.hpp for how it is pipelined): at release, ROLLBACK if a
+// transaction is open, `SELECT pg_catalog.setseed(<fresh random value>)`, then reset_sql
+// (DISCARD ALL), all sent without waiting; the next statement goes out right behind it and
+// waits one round trip. libpq's own per-session state is cleared too: queued notifications
+// (a NOTIFY for the previous borrower's LISTEN that libpq already read), and the client-side
+// settings a borrower can change through native_handle().
+// setseed: DISCARD ALL does not reseed random(), so a borrower's setseed(0.5) would let the
+// next one continue a known sequence. The reset reseeds with a fresh value from a
+// per-connection generator, only when the lease ran a statement (as the rest of the reset),
+// at the price of one more pipelined statement. With reset_sql = "" (rollback only) it does
+// not: that mode resets nothing but the transaction, by the caller's choice.
 #pragma once
 
 #include <chrono>
@@ -25,10 +33,11 @@
 namespace reservoir::pg {
 
 struct ConnectorOptions {
-  // Run on every return after rolling back an open transaction. DISCARD ALL drops SET values,
-  // SET ROLE/SESSION AUTHORIZATION, temp tables, prepared statements, cursors, LISTEN and
-  // session advisory locks. Empty: only the rollback (for callers that never change session
-  // state; saves a round trip per lease).
+  // Run on every return that follows a statement, after rolling back an open transaction.
+  // DISCARD ALL drops SET values, SET ROLE/SESSION AUTHORIZATION, temp tables, prepared
+  // statements, cursors, LISTEN, session advisory locks and sequences' currval. One statement
+  // (it is sent with the extended protocol). Empty: only the rollback (for callers that never
+  // change session state; it saves the server the reset's work).
   std::string reset_sql = "DISCARD ALL";
   // Statement run by check(CheckDepth::deep); it must succeed.
   std::string deep_check_sql = "SELECT 1";
@@ -57,7 +66,9 @@ class Connector {
   // consumes notices/notifications); ping: empty-query round trip; deep: deep_check_sql.
   // Errors: unavailable, timeout, backend.
   Status check(Connection& conn, CheckDepth depth, Deadline deadline);
-  // Rolls back an open transaction, then runs reset_sql. Errors: unavailable, timeout, backend.
+  // Sends the rollback of an open transaction, the reseed and reset_sql, without waiting for
+  // the server (the next use reads their results). Never blocks. Errors: unavailable (the
+  // connection is broken, or was left mid-query through native_handle()).
   Status reset(Connection& conn, Deadline deadline);
   void close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept;
   bool is_broken(const Connection& conn) const noexcept { return conn.is_broken(); }
