@@ -127,34 +127,68 @@ struct Connection::Exchange {
     return server_error(c.shared_->endpoint, state, message);
   }
 
-  // Hands the statement to libpq: extended protocol, one statement (or the simple protocol for
-  // a script). In pipeline mode the statement joins the pending reset's segment and a Sync
-  // ends it.
-  static Status queue(Connection& c, std::string_view sql, std::span<const sql::Value> params, bool script) {
-    const std::string text(sql);
-    int sent = 0;
-    if (script) {
-      sent = PQsendQuery(c.conn_, text.c_str());
-    } else if (params.empty()) {
-      sent = PQsendQueryParams(c.conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
-    } else {
-      std::vector<std::string> storage(params.size());
-      std::vector<const char*> values(params.size(), nullptr);
+  struct Params {
+    std::vector<std::string> storage;
+    std::vector<const char*> values;
+    explicit Params(std::span<const sql::Value> params) : storage(params.size()), values(params.size(), nullptr) {
       for (std::size_t i = 0; i < params.size(); ++i) {
         if (std::holds_alternative<std::monostate>(params[i])) continue;
         storage[i] = sql::to_text(params[i]);
         values[i] = storage[i].c_str();
       }
-      sent = PQsendQueryParams(c.conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                               nullptr, nullptr, 0);
+    }
+    int count() const noexcept { return static_cast<int>(values.size()); }
+    const char* const* data() const noexcept { return values.empty() ? nullptr : values.data(); }
+  };
+
+  // A script: the simple protocol, outside pipeline mode.
+  static Status queue_script(Connection& c, std::string_view sql) {
+    const std::string text(sql);
+    if (!PQsendQuery(c.conn_, text.c_str())) return lost(c, "could not send the query");
+    return {};
+  }
+
+  // One statement in pipeline mode (it joins a pending reset's segment): Parse first when the
+  // cache has no live copy, then Bind/Execute, then a Sync; statements the cache dropped are
+  // closed in a segment of their own behind it. Returns the cache entry used, if any.
+  struct Queued {
+    Cached* entry = nullptr;
+    bool parsed = false;  // a Parse went out for it in this exchange
+  };
+
+  static Result<Queued> queue(Connection& c, std::string_view sql, const Params& p, bool cached) {
+    if (!c.pipelined() && !PQenterPipelineMode(c.conn_)) return lost(c, "could not enter pipeline mode");
+    Cached* entry = cached && c.shared_->options.statement_cache_size > 0 ? c.cache_entry(sql) : nullptr;
+    bool sent = true;
+    bool parsed = false;
+    if (entry == nullptr) {
+      const std::string text(sql);
+      sent = PQsendQueryParams(c.conn_, text.c_str(), p.count(), nullptr, p.data(), nullptr, nullptr, 0);
+    } else {
+      if (entry->epoch != c.epoch_) {
+        entry->name = "reservoir_" + std::to_string(++c.next_statement_);
+        entry->epoch = c.epoch_;
+        sent = PQsendPrepare(c.conn_, entry->name.c_str(), entry->sql.c_str(), p.count(), nullptr);
+        if (sent) c.items_.push_back(Item::prepare);
+        parsed = true;
+      }
+      sent = sent && PQsendQueryPrepared(c.conn_, entry->name.c_str(), p.count(), p.data(), nullptr, nullptr, 0);
+    }
+    if (sent) c.items_.push_back(Item::user);
+    sent = sent && PQpipelineSync(c.conn_);
+    if (sent) c.items_.push_back(Item::sync);
+    if (sent && !c.to_close_.empty()) {
+      for (const std::string& name : c.to_close_) {
+        const std::string text = "DEALLOCATE " + name;
+        if (!PQsendQueryParams(c.conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) return lost(c, "could not send the query");
+        c.items_.push_back(Item::aux);
+      }
+      c.to_close_.clear();
+      sent = PQpipelineSync(c.conn_);
+      if (sent) c.items_.push_back(Item::sync);
     }
     if (!sent) return lost(c, "could not send the query");
-    if (c.pipelined()) {
-      c.items_.push_back(Item::user);
-      if (!PQpipelineSync(c.conn_)) return lost(c, "could not send the query");
-      c.items_.push_back(Item::sync);
-    }
-    return {};
+    return Queued{entry, parsed};
   }
 
   // Writes what libpq holds for the server, within the deadline (non-blocking mode: it may
@@ -251,7 +285,11 @@ struct Connection::Exchange {
       c.advance();
       return true;
     }
-    if (item == Item::user) {
+    if (item == Item::aux) {
+      PQclear(res);  // closing a statement the cache dropped: its outcome does not matter
+      return true;
+    }
+    if (item == Item::user || item == Item::prepare) {
       if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
         PQclear(res);  // skipped by the server: an earlier statement of the segment failed
         got.skipped = true;
@@ -284,7 +322,7 @@ struct Connection::Exchange {
     Collected got;
     bool any_user = false;
     while (c.pipelined()) {
-      any_user = any_user || c.items_[c.next_item_] == Item::user;
+      any_user = any_user || c.items_[c.next_item_] == Item::user || c.items_[c.next_item_] == Item::prepare;
       auto progressed = step(c, d, true, got);
       if (!progressed) return std::move(progressed).error();
     }
@@ -296,21 +334,49 @@ struct Connection::Exchange {
     return outcome(c, got.kept, got.error);
   }
 
+  enum class Mode { unnamed, cached, script };
+
   static Result<ResultPtr> run(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d,
-                               bool script = false) {
+                               Mode mode) {
     if (c.is_broken()) {
       return Error::unavailable(c.shared_->endpoint, "connection is broken (an earlier call failed); discard it");
     }
     if (d.expired()) return Error::timeout(c.shared_->endpoint + ": deadline passed before the query was sent");
-    // The simple protocol does not exist in pipeline mode: a script waits for the reset.
-    if (script && c.pipelined()) {
+    if (mode == Mode::script) {
+      // The simple protocol does not exist in pipeline mode: a script waits for the reset.
       if (Status s = c.settle(d); !s) return std::move(s).error();
+      if (Status s = queue_script(c, sql); !s) return std::move(s).error();
+      if (Status s = flush(c, d); !s) return std::move(s).error();
+      return collect(c, d);
     }
-    const bool pipelined = c.pipelined();
-    if (Status s = queue(c, sql, params, script); !s) return std::move(s).error();
-    if (Status s = flush(c, d); !s) return std::move(s).error();
-    return pipelined ? drain(c, d) : collect(c, d);
+    const Params p(params);
+    return exchange(c, sql, p, d, mode == Mode::cached);
   }
+
+  // A cached statement the server no longer accepts (0A000: its result type changed after
+  // DDL; 26000: it was deallocated, e.g. by the caller's DISCARD ALL) never ran: it is
+  // prepared again and run once more, unless a transaction block (now aborted) surrounds it.
+  static Result<ResultPtr> exchange(Connection& c, std::string_view sql, const Params& p, Deadline d, bool cached) {
+    for (int attempt = 0;; ++attempt) {
+      auto queued = queue(c, sql, p, cached);
+      if (!queued) return std::move(queued).error();
+      if (Status s = flush(c, d); !s) return std::move(s).error();
+      auto res = drain(c, d);
+      if (res || queued->entry == nullptr || c.is_broken()) return res;
+      const std::string& code = res.error().code();
+      const bool stale = code == "0A000" || code == "26000";
+      if (!stale) {
+        // The Parse may have failed (a syntax error) or its statement may never be used again.
+        if (queued->parsed) c.forget(*queued->entry, true);
+        return res;
+      }
+      c.forget(*queued->entry, code == "0A000");  // 26000: already gone on the server
+      c.cache_stats_.reprepares++;
+      c.shared_->cache_reprepares.fetch_add(1, std::memory_order_relaxed);
+      if (attempt > 0 || c.in_transaction()) return res;
+    }
+  }
+
 };
 
 namespace {
@@ -330,16 +396,47 @@ Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> share
 }
 
 void Connection::advance() noexcept {
-  const bool was_reset = items_[next_item_] != Item::user;
   ++next_item_;
   // The reset's results are in: whatever libpq queued before them belonged to the previous
   // borrower (notifications for its LISTEN are delivered before DISCARD ALL's reply).
-  const bool reset_done = next_item_ == items_.size() || items_[next_item_] == Item::user;
-  if (was_reset && reset_done) drop_notifications(conn_);
+  if (reset_in_flight_ && (next_item_ == items_.size() || (items_[next_item_] != Item::reset &&
+                                                           items_[next_item_ - 1] == Item::reset))) {
+    reset_in_flight_ = false;
+    drop_notifications(conn_);
+  }
   if (next_item_ < items_.size()) return;
   items_.clear();
   next_item_ = 0;
   if (!PQexitPipelineMode(conn_)) broken_ = true;  // cannot happen: every result was read
+}
+
+Connection::Cached* Connection::cache_entry(std::string_view sql) {
+  if (auto it = cache_index_.find(sql); it != cache_index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    const bool live = it->second->epoch == epoch_;
+    (live ? cache_stats_.hits : cache_stats_.misses)++;
+    (live ? shared_->cache_hits : shared_->cache_misses).fetch_add(1, std::memory_order_relaxed);
+    return &*it->second;
+  }
+  cache_stats_.misses++;
+  shared_->cache_misses.fetch_add(1, std::memory_order_relaxed);
+  if (lru_.size() >= shared_->options.statement_cache_size) {
+    cache_stats_.evictions++;
+    shared_->cache_evictions.fetch_add(1, std::memory_order_relaxed);
+    forget(lru_.back(), true);
+  }
+  lru_.push_front(Cached{std::string(sql), {}, 0});
+  cache_index_.emplace(lru_.front().sql, lru_.begin());
+  return &lru_.front();
+}
+
+void Connection::forget(Cached& entry, bool close) {
+  if (close && entry.epoch == epoch_ && !entry.name.empty()) to_close_.push_back(entry.name);
+  auto it = cache_index_.find(entry.sql);
+  if (it == cache_index_.end()) return;
+  const auto node = it->second;
+  cache_index_.erase(it);
+  lru_.erase(node);
 }
 
 Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
@@ -350,7 +447,12 @@ Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
     return true;
   };
   bool ok = true;
+  reset_in_flight_ = true;
   if (!reset_sql.empty()) {
+    // DISCARD ALL drops the cache's statements too: each is prepared again, in the same write
+    // as its next execution (see connection.hpp for why they are not kept).
+    ++epoch_;
+    to_close_.clear();
     // setseed first, in a segment of its own: DISCARD ALL must begin its segment (it refuses
     // to run after another statement of the same implicit transaction), and it must end the
     // reset so the next statement shares its segment (see connection.hpp). A value in [-1, 1).
@@ -414,7 +516,7 @@ PGconn* Connection::native_handle() noexcept {
 
 Status Connection::script(std::string_view sql, Deadline deadline) {
   used_ = true;
-  auto res = Exchange::run(*this, sql, {}, deadline, true);
+  auto res = Exchange::run(*this, sql, {}, deadline, Exchange::Mode::script);
   if (!res) return std::move(res).error();
   return {};
 }
@@ -423,14 +525,14 @@ Connection::~Connection() { PQfinish(conn_); }
 
 Result<sql::Rows> Connection::query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
   used_ = true;
-  auto res = Exchange::run(*this, sql, params, deadline);
+  auto res = Exchange::run(*this, sql, params, deadline, Exchange::Mode::cached);
   if (!res) return std::move(res).error();
   return to_rows(res->get());
 }
 
 Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
   used_ = true;
-  auto res = Exchange::run(*this, sql, params, deadline);
+  auto res = Exchange::run(*this, sql, params, deadline, Exchange::Mode::cached);
   if (!res) return std::move(res).error();
   const char* tuples = PQcmdTuples(res->get());
   std::int64_t n = 0;
@@ -439,7 +541,7 @@ Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const s
 }
 
 Status Connection::run_simple(std::string_view sql, Deadline deadline) {
-  auto res = Exchange::run(*this, sql, {}, deadline);
+  auto res = Exchange::run(*this, sql, {}, deadline, Exchange::Mode::unnamed);
   if (!res) return std::move(res).error();
   return {};
 }

@@ -186,4 +186,10 @@ std::string Connector::to_string() const {
 
 const ConnectorOptions& Connector::options() const noexcept { return shared_->options; }
 
+StatementCacheStats Connector::statement_cache_stats() const noexcept {
+  const detail::Shared& s = *shared_;
+  return {s.cache_hits.load(std::memory_order_relaxed), s.cache_misses.load(std::memory_order_relaxed),
+          s.cache_evictions.load(std::memory_order_relaxed), s.cache_reprepares.load(std::memory_order_relaxed)};
+}
+
 }  // namespace reservoir::pg

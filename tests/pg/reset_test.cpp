@@ -30,7 +30,7 @@ const StateCase kCases[] = {
     {"SET SESSION AUTHORIZATION", "SET SESSION AUTHORIZATION reservoir_reset_role", "SELECT session_user", "postgres"},
     {"search_path", "SET search_path = pg_catalog", "SHOW search_path", "\"$user\", public"},
     {"temp table", "CREATE TEMP TABLE leaked_tmp (x int)", "SELECT to_regclass('leaked_tmp')::text", "NULL"},
-    {"prepared statement", "PREPARE leaked_stmt AS SELECT 1", "SELECT count(*) FROM pg_prepared_statements", "0"},
+    {"prepared statement", "PREPARE leaked_stmt AS SELECT 1", "SELECT count(*) FROM pg_prepared_statements WHERE from_sql", "0"},
     {"advisory lock", "SELECT pg_advisory_lock(424242)",
      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", "0"},
     {"LISTEN", "LISTEN leaked_channel", "SELECT count(*) FROM pg_listening_channels()", "0"},

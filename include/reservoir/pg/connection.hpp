@@ -23,6 +23,25 @@
 // `DISCARD ALL` (no transaction, no snapshot, no locks): it waits for the rest of the segment.
 // Its idle_session_timeout does not run then (the server arms it only at ReadyForQuery).
 //
+// Statement cache (ConnectorOptions::statement_cache_size, default 256): query() and execute()
+// prepare each distinct SQL text once per connection as a named server-side statement; later
+// runs send only Bind/Execute. The Parse goes out in the same write as the first execution,
+// never as a round trip of its own. Least recently used statements are evicted and closed on
+// the server (DEALLOCATE, behind the next statement). Counted in statement_cache_stats().
+// Across leases, the default reset's DISCARD ALL drops them with every other prepared
+// statement, and each is prepared again, in the same write as its next execution. They are not
+// kept because what keeps them is not sound or not cheap: statements a borrower made with SQL
+// PREPARE must not survive, and they cannot be told apart client-side (a PREPARE inside a DO
+// block or a function leaves no trace in the protocol); dropping only `from_sql` ones needs a
+// server-side loop (a DO block doing DISCARD ALL's eight parts minus DEALLOCATE ALL measured
+// about 10x DISCARD ALL's server time) or eight pipelined statements per lease instead of one.
+// So the cache pays within a lease (from a statement's second run) and, with the rollback-only
+// reset (reset_sql = ""), across leases. A cached statement the server rejects as stale,
+// 0A000 (`cached plan must not change result type`, after DDL) or 26000 (deallocated, e.g. by
+// the caller's DEALLOCATE ALL or DISCARD ALL), never ran: it is prepared again and run once
+// more, transparently, unless a transaction block surrounds it (the failure aborted that
+// transaction; the error is returned and the next use prepares it again).
+//
 // query() and execute() use the extended protocol (one statement, parameters optional), as
 // pgx and pgjdbc do: pipeline mode speaks only that protocol, and one protocol for every
 // statement keeps behaviour the same whether or not a reset is pending. Multi-statement text
@@ -32,10 +51,12 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <list>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "reservoir/deadline.hpp"
@@ -50,6 +71,14 @@ namespace reservoir::pg {
 namespace detail {
 struct Shared;
 }
+
+// The statement cache's counters (per connection, or summed over a connector's connections).
+struct StatementCacheStats {
+  std::uint64_t hits = 0;       // ran a statement prepared earlier (Bind + Execute only)
+  std::uint64_t misses = 0;     // prepared it first (Parse in the same write as the execution)
+  std::uint64_t evictions = 0;  // least recently used statements closed to make room
+  std::uint64_t reprepares = 0;  // invalidated by the server (0A000 after DDL, 26000) and prepared again
+};
 
 class Connection {
  public:
@@ -84,6 +113,9 @@ class Connection {
   // (no parameters; run in one implicit transaction unless it has its own BEGIN/COMMIT).
   // Waits for a pending reset first (one extra round trip when one is pending). Same errors.
   Status script(std::string_view sql, Deadline deadline);
+
+  // This connection's statement cache counters (ConnectorOptions::statement_cache_size).
+  const StatementCacheStats& statement_cache_stats() const noexcept { return cache_stats_; }
 
   // Broken: lost, timed out mid-query, or failed at the protocol level. Never reused.
   bool is_broken() const noexcept;
@@ -133,10 +165,32 @@ class Connection {
 
   // What the pipeline still owes us, in order: results of the reset's statements, of the
   // caller's statement, and the Syncs that end segments. Empty outside pipeline mode.
-  enum class Item : unsigned char { reset, user, sync };
+  // prepare: the cache's Parse (its error is the caller's); aux: closing an evicted or
+  // invalidated statement (its outcome does not matter).
+  enum class Item : unsigned char { reset, prepare, user, aux, sync };
   std::vector<Item> items_;
   std::size_t next_item_ = 0;
   std::string reset_error_;  // first failure seen in the pending reset
+  bool reset_in_flight_ = false;  // the reset's results are not all read yet
+
+  // Statement cache: server-side prepared statements keyed by SQL text, least recently used
+  // first out. An entry prepared before the last DISCARD ALL (epoch) is gone on the server.
+  struct Cached {
+    std::string sql;
+    std::string name;
+    std::uint64_t epoch = 0;
+  };
+  // The entry for `sql`, moved to the front (counted as a hit when live on the server);
+  // a new one evicts the least recently used when full.
+  Cached* cache_entry(std::string_view sql);
+  // Drops `entry`; `close`: DEALLOCATE it on the server behind the next statement.
+  void forget(Cached& entry, bool close);
+  std::list<Cached> lru_;  // most recently used first
+  std::unordered_map<std::string_view, std::list<Cached>::iterator> cache_index_;
+  std::uint64_t epoch_ = 1;
+  std::uint64_t next_statement_ = 0;
+  std::vector<std::string> to_close_;  // statements to DEALLOCATE behind the next statement
+  StatementCacheStats cache_stats_;
 };
 
 }  // namespace reservoir::pg

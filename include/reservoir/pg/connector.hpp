@@ -39,6 +39,10 @@ struct ConnectorOptions {
   // (it is sent with the extended protocol). Empty: only the rollback (for callers that never
   // change session state; it saves the server the reset's work).
   std::string reset_sql = "DISCARD ALL";
+  // Server-side prepared statements kept per connection, keyed by SQL text, least recently
+  // used out first (pgx keeps 512, pgjdbc 256 after 5 uses). 0 turns the cache off (every
+  // statement is parsed and planned as an unnamed one). See connection.hpp.
+  std::size_t statement_cache_size = 256;
   // Statement run by check(CheckDepth::deep); it must succeed.
   std::string deep_check_sql = "SELECT 1";
   // Send a server-side cancel when a query's deadline passes (the query may still be
@@ -79,6 +83,8 @@ class Connector {
   // `postgresql://user@host:port/dbname`, without the password.
   std::string to_string() const;
   const ConnectorOptions& options() const noexcept;
+  // The statement cache counters summed over every connection this connector opened.
+  StatementCacheStats statement_cache_stats() const noexcept;
 
  private:
   explicit Connector(std::shared_ptr<detail::Shared> shared) noexcept : shared_(std::move(shared)) {}
