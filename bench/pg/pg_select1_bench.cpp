@@ -50,6 +50,7 @@ struct Options {
   int rounds = 1;
   int statements = 1;  // SELECT 1 round trips per op (per lease for the pool cases)
   std::string reset_sql = reservoir::pg::ConnectorOptions{}.reset_sql;  // pool4 / pool2
+  std::size_t cache = reservoir::pg::ConnectorOptions{}.statement_cache_size;
   std::vector<std::string> cases{"raw", "pool4", "pool2", "pool4_light", "pool2_light"};
 };
 
@@ -154,6 +155,7 @@ double run_direct(const Options& o, std::uint64_t* errors) {
 double run_pool(const Options& o, std::size_t size, bool light, std::uint64_t* errors) {
   reservoir::pg::ConnectorOptions copts;
   copts.reset_sql = light ? "" : o.reset_sql;
+  copts.statement_cache_size = o.cache;
   reservoir::pg::Connector connector = connector_or_exit(o, std::move(copts));
   reservoir::PoolConfig config;
   config.name = "bench";
@@ -189,6 +191,7 @@ Options parse(int argc, char** argv) {
     else if (k == "--seconds") o.seconds = std::atof(v.c_str());
     else if (k == "--rounds") o.rounds = std::max(1, std::atoi(v.c_str()));
     else if (k == "--reset") o.reset_sql = v;
+    else if (k == "--cache") o.cache = static_cast<std::size_t>(std::atoi(v.c_str()));
     else if (k == "--statements") o.statements = std::max(1, std::atoi(v.c_str()));
     else if (k == "--cases") {
       o.cases.clear();

@@ -154,10 +154,13 @@ struct Connection::Exchange {
   struct Queued {
     Cached* entry = nullptr;
     bool parsed = false;  // a Parse went out for it in this exchange
+    bool seeded = false;  // the reset's setseed went out right before it, in its transaction
   };
 
   static Result<Queued> queue(Connection& c, std::string_view sql, const Params& p, bool cached) {
     if (!c.pipelined() && !PQenterPipelineMode(c.conn_)) return lost(c, "could not enter pipeline mode");
+    const bool seeded = c.seed_pending_;
+    if (!c.queue_seed()) return lost(c, "could not send the query");
     Cached* entry = cached && c.shared_->options.statement_cache_size > 0 ? c.cache_entry(sql) : nullptr;
     bool sent = true;
     bool parsed = false;
@@ -188,7 +191,7 @@ struct Connection::Exchange {
       if (sent) c.items_.push_back(Item::sync);
     }
     if (!sent) return lost(c, "could not send the query");
-    return Queued{entry, parsed};
+    return Queued{entry, parsed, seeded};
   }
 
   // Writes what libpq holds for the server, within the deadline (non-blocking mode: it may
@@ -362,8 +365,13 @@ struct Connection::Exchange {
       if (!queued) return std::move(queued).error();
       if (Status s = flush(c, d); !s) return std::move(s).error();
       auto res = drain(c, d);
-      if (res || queued->entry == nullptr || c.is_broken()) return res;
+      if (res || c.is_broken()) return res;
       const std::string& code = res.error().code();
+      // 25001: the statement refuses to follow another one in its transaction (VACUUM, BEGIN
+      // ISOLATION LEVEL ..., CREATE DATABASE): the reseed went first. It failed before doing
+      // anything; run it again alone.
+      if (code == "25001" && queued->seeded && attempt == 0) continue;
+      if (queued->entry == nullptr) return res;
       const bool stale = code == "0A000" || code == "26000";
       if (!stale) {
         // The Parse may have failed (a syntax error) or its statement may never be used again.
@@ -376,6 +384,7 @@ struct Connection::Exchange {
       if (attempt > 0 || c.in_transaction()) return res;
     }
   }
+
 
 };
 
@@ -453,16 +462,13 @@ Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
     // as its next execution (see connection.hpp for why they are not kept).
     ++epoch_;
     to_close_.clear();
-    // setseed first, in a segment of its own: DISCARD ALL must begin its segment (it refuses
-    // to run after another statement of the same implicit transaction), and it must end the
-    // reset so the next statement shares its segment (see connection.hpp). A value in [-1, 1).
-    const double seed = static_cast<double>(random_.next() >> 11) * 0x1.0p-52 - 1.0;
-    char text[64];
-    std::snprintf(text, sizeof text, "SELECT pg_catalog.setseed(%.17g)", seed);
+    // The reseed goes out with the next use (queue_seed): it cannot precede DISCARD ALL in one
+    // segment (DISCARD ALL refuses to follow another statement of its implicit transaction),
+    // a segment of its own costs the server a transaction and a Sync per lease, and after
+    // DISCARD ALL without a Sync it would hold a snapshot while the connection sits pooled.
     if (rollback) ok = send("ROLLBACK");
-    ok = ok && send(text) && PQpipelineSync(conn_);
-    if (ok) items_.push_back(Item::sync);
     ok = ok && send(reset_sql);
+    seed_pending_ = true;
   } else {
     ok = send("ROLLBACK");  // ends the transaction at once; no Sync needed
   }
@@ -470,8 +476,20 @@ Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
   return {};  // PQflush may leave bytes in libpq's buffer: the next use sends them first
 }
 
+bool Connection::queue_seed() {
+  if (!seed_pending_) return true;
+  seed_pending_ = false;
+  const double seed = static_cast<double>(random_.next() >> 11) * 0x1.0p-52 - 1.0;  // in [-1, 1)
+  char text[64];
+  std::snprintf(text, sizeof text, "SELECT pg_catalog.setseed(%.17g)", seed);
+  if (!PQsendQueryParams(conn_, text, 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
+  items_.push_back(Item::reset);
+  return true;
+}
+
 Status Connection::settle(Deadline deadline) {
   if (!pipelined()) return {};
+  if (!queue_seed()) return Exchange::lost(*this, "could not send the query");
   if (items_.back() != Item::sync) {
     if (!PQpipelineSync(conn_)) return Exchange::lost(*this, "could not send the query");
     items_.push_back(Item::sync);

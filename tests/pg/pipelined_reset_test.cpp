@@ -192,7 +192,7 @@ TEST_F(PgPipelinedReset, ReleaseNeverWaitsForAFrozenServer) {
 // Statements that refuse to run inside a transaction or after another statement of a
 // pipeline segment still run as the first statement behind a pending reset.
 TEST_F(PgPipelinedReset, StatementsThatRefusePipelinesRunFirstAfterAReset) {
-  for (const char* first : {"VACUUM " , "DISCARD ALL", "CHECKPOINT"}) {
+  for (const char* first : {"VACUUM ", "DISCARD ALL", "BEGIN ISOLATION LEVEL SERIALIZABLE", "SET TRANSACTION READ ONLY"}) {
     SCOPED_TRACE(first);
     ASSERT_TRUE(admin_->query("SELECT 1", in_ms(5000)));
     ASSERT_TRUE(admin_->execute("BEGIN", in_ms(5000)));
@@ -201,7 +201,28 @@ TEST_F(PgPipelinedReset, StatementsThatRefusePipelinesRunFirstAfterAReset) {
     if (sql == "VACUUM ") sql += table_;
     auto r = admin_->execute(sql, in_ms(10000));
     EXPECT_TRUE(r) << r.error().message();
+    if (sql.starts_with("BEGIN")) {
+      EXPECT_EQ(text_of(*admin_, "SHOW transaction_isolation"), "serializable");
+      ASSERT_TRUE(admin_->execute("COMMIT", in_ms(5000)));
+    }
   }
+}
+
+// A pooled connection whose reset was sent holds nothing on the server: no transaction, no
+// snapshot (the vacuum horizon is not held back), no locks, while it waits for its next use.
+TEST_F(PgPipelinedReset, APooledConnectionAfterItsResetHoldsNoTransactionOrSnapshot) {
+  Connector connector = make_connector(env_->url);
+  auto conn = must_connect(connector);
+  ASSERT_TRUE(conn->execute("BEGIN", in_ms(5000)));
+  ASSERT_TRUE(conn->query("SELECT pg_advisory_xact_lock(5), pg_advisory_lock(6), count(*) FROM " + table_, in_ms(5000)));
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  const std::string probe = "SELECT coalesce(backend_xmin::text, '-') || ' ' || coalesce(xact_start::text, '-') || ' ' || "
+                            "(SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype <> 'virtualxid') "
+                            "FROM pg_stat_activity a WHERE pid = " + std::to_string(conn->backend_pid());
+  const Deadline bound = in_ms(10000);
+  std::string seen;
+  while (seen != "- - 0" && !bound.expired()) seen = text_of(*admin_, probe);
+  EXPECT_EQ(seen, "- - 0");
 }
 
 }  // namespace

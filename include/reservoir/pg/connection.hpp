@@ -20,8 +20,12 @@
 // A fast check (CheckDepth::fast) consumes a reset error that has already arrived without
 // waiting, so the pool replaces such a connection before handing it out.
 // While pooled after a reset, the server shows the session as `active` with query
-// `DISCARD ALL` (no transaction, no snapshot, no locks): it waits for the rest of the segment.
-// Its idle_session_timeout does not run then (the server arms it only at ReadyForQuery).
+// `DISCARD ALL` (no transaction, no snapshot, no locks: ROLLBACK and DISCARD ALL each commit
+// at once): it waits for the rest of the segment. Its idle_session_timeout does not run then
+// (the server arms it only at ReadyForQuery). The reseed (connector.hpp) goes out with the
+// next use, in front of its first statement and in its transaction; a first statement that
+// refuses to follow another one (25001: VACUUM, BEGIN ISOLATION LEVEL ..., CREATE DATABASE)
+// failed before doing anything and is sent again alone (one more round trip, for those only).
 //
 // Statement cache (ConnectorOptions::statement_cache_size, default 256): query() and execute()
 // prepare each distinct SQL text once per connection as a named server-side statement; later
@@ -172,6 +176,9 @@ class Connection {
   std::size_t next_item_ = 0;
   std::string reset_error_;  // first failure seen in the pending reset
   bool reset_in_flight_ = false;  // the reset's results are not all read yet
+  bool seed_pending_ = false;     // the reset's setseed goes out with the next use
+  // Queues the pending setseed (if any) as a reset item. False: libpq refused it.
+  bool queue_seed();
 
   // Statement cache: server-side prepared statements keyed by SQL text, least recently used
   // first out. An entry prepared before the last DISCARD ALL (epoch) is gone on the server.
