@@ -127,6 +127,15 @@ struct Connection::Exchange {
     return server_error(c.shared_->endpoint, state, message);
   }
 
+  // With TLS, OpenSSL may hold decrypted bytes the socket no longer shows as readable (libpq
+  // checks this itself before its own waits): read them before polling. True if that made
+  // progress. Costs nothing without TLS.
+  static bool tls_pending(Connection& c) {
+    if (!PQsslInUse(c.conn_)) return false;
+    if (!PQconsumeInput(c.conn_)) return false;  // the poll + read that follow report it
+    return !PQisBusy(c.conn_);
+  }
+
   struct Params {
     std::vector<std::string> storage;
     std::vector<const char*> values;
@@ -215,6 +224,7 @@ struct Connection::Exchange {
     ResultPtr error(nullptr, &PQclear);
     for (;;) {
       while (PQisBusy(c.conn_)) {
+        if (tls_pending(c)) continue;
         const Wait w = wait_socket(PQsocket(c.conn_), POLLIN, d);
         if (w == Wait::timeout) return timed_out(c);
         if (w == Wait::error || !PQconsumeInput(c.conn_)) return lost(c, "read failed");
@@ -269,6 +279,7 @@ struct Connection::Exchange {
   static Result<bool> step(Connection& c, Deadline d, bool wait, Collected& got) {
     while (PQisBusy(c.conn_)) {
       if (!wait) return false;
+      if (tls_pending(c)) continue;
       const Wait w = wait_socket(PQsocket(c.conn_), POLLIN, d);
       if (w == Wait::timeout) return timed_out(c);
       if (w == Wait::error || !PQconsumeInput(c.conn_)) return lost(c, "read failed");
