@@ -67,9 +67,11 @@ class Connector {
   // a slow resolver must not delay connects. Errors: unavailable (`<host:port>: <cause>`; code
   // 53300 when the server is at max_connections, 57P03 while it starts or stops), timeout.
   Result<std::unique_ptr<Connection>> connect(Deadline deadline);
-  // fast: status + a non-blocking peek at the socket (sees a server that closed it, and
-  // consumes notices/notifications); ping: empty-query round trip; deep: deep_check_sql.
-  // Errors: unavailable, timeout, backend.
+  // fast: status + a non-blocking peek at the socket (sees a server that closed it, consumes
+  // notices/notifications and whatever of a pending reset has arrived: a failed reset is
+  // `unavailable: ...: session reset failed: ...`); ping: empty-query round trip (it completes a
+  // pending reset in the same round trip); deep: deep_check_sql. Errors: unavailable, timeout,
+  // backend.
   Status check(Connection& conn, CheckDepth depth, Deadline deadline);
   // Sends the rollback of an open transaction, the reseed and reset_sql, without waiting for
   // the server (the next use reads their results). Never blocks. Errors: unavailable (the
