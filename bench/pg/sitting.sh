@@ -23,7 +23,7 @@ run() { "$BIN" --url "$1" --warmup 1 --seconds "$SECS" --rounds "$ROUNDS" "${@:2
 
 echo "== machine: $(nproc) cores, $(uname -r), $(date -u '+%F %T UTC'), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== SELECT 1, one statement per lease"
-run "$URL" --cases raw,pool4,pool4_light,pool2,pool2_light
+run "$URL" --cases raw,pool4,pool4_noseed,pool4_light,pool2,pool2_light
 echo "== SELECT 1, five statements per lease"
 run "$URL" --statements 5 --cases raw,pool4,pool4_light
 echo "== point select by primary key (100,000 rows), one statement per lease; cache on and off"

@@ -479,7 +479,7 @@ Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
     // DISCARD ALL without a Sync it would hold a snapshot while the connection sits pooled.
     if (rollback) ok = send("ROLLBACK");
     ok = ok && send(reset_sql);
-    seed_pending_ = true;
+    seed_pending_ = shared_->options.reseed_random;
   } else {
     ok = send("ROLLBACK");  // ends the transaction at once; no Sync needed
   }

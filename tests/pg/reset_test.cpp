@@ -182,6 +182,21 @@ TEST(PgReset, SetseedDoesNotReachTheNextBorrower) {
   EXPECT_NE(text_of(*conn, "SELECT random()::text"), text_of(*reference, "SELECT random()::text"));
 }
 
+// The opt-out does what it says: without the reseed, the next borrower continues the sequence.
+TEST(PgReset, ReseedRandomFalseLeavesTheSeed) {
+  RESERVOIR_REQUIRE_PG(env);
+  ConnectorOptions options;
+  options.reseed_random = false;
+  Connector connector = make_connector(env.url, options);
+  auto reference = must_connect(connector);
+  ASSERT_TRUE(reference->query("SELECT setseed(0.5)", in_ms(5000)));
+  const std::string seeded_first = text_of(*reference, "SELECT random()::text");
+  auto conn = must_connect(connector);
+  ASSERT_TRUE(conn->query("SELECT setseed(0.5)", in_ms(5000)));
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  EXPECT_EQ(text_of(*conn, "SELECT random()::text"), seeded_first);
+}
+
 // Client-side settings a borrower can change through native_handle() are libpq's, not the
 // server's: the reset restores them too.
 TEST(PgReset, LibpqClientSettingsAreRestored) {

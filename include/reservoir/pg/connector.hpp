@@ -19,7 +19,9 @@
 // next one continue a known sequence. The reset reseeds with a fresh value from a
 // per-connection generator, only when the lease ran a statement (as the rest of the reset),
 // at the price of one more statement in the next borrower's first transaction (measured: in
-// a segment of its own it cost the server a transaction and a Sync per lease, ~20 us here). With reset_sql = "" (rollback only) it does
+// a segment of its own it cost the server a transaction and a Sync per lease, ~20 us here; in
+// the borrower's transaction ~15 us of server CPU per lease on the bench box; reseed_random =
+// false turns it off). With reset_sql = "" (rollback only) it does
 // not: that mode resets nothing but the transaction, by the caller's choice.
 #pragma once
 
@@ -40,6 +42,11 @@ struct ConnectorOptions {
   // (it is sent with the extended protocol). Empty: only the rollback (for callers that never
   // change session state; it saves the server the reset's work).
   std::string reset_sql = "DISCARD ALL";
+  // Reseed random() after a lease that ran a statement (DISCARD ALL does not), so no
+  // borrower continues another's setseed() sequence. It is one more statement per lease:
+  // measured ~15 us of server CPU per lease on the 2-core bench box (bench/pg/README.md).
+  // Turn it off only where no borrower calls setseed() or relies on random() being unseeded.
+  bool reseed_random = true;
   // Server-side prepared statements kept per connection, keyed by SQL text, least recently
   // used out first (pgx keeps 512, pgjdbc 256 after 5 uses). 0 turns the cache off (every
   // statement is parsed and planned as an unnamed one). See connection.hpp.
