@@ -178,7 +178,7 @@ struct Connection::Exchange {
       sent = PQsendQueryParams(c.conn_, text.c_str(), p.count(), nullptr, p.data(), nullptr, nullptr, 0);
     } else {
       if (entry->epoch != c.epoch_) {
-        entry->name = "reservoir_" + std::to_string(++c.next_statement_);
+        entry->name = c.statement_name();
         entry->epoch = c.epoch_;
         sent = PQsendPrepare(c.conn_, entry->name.c_str(), entry->sql.c_str(), p.count(), nullptr);
         if (sent) c.items_.push_back(Item::prepare);
@@ -485,6 +485,17 @@ Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
   }
   if (!ok || PQflush(conn_) < 0) return Exchange::lost(*this, "could not send the reset");
   return {};  // PQflush may leave bytes in libpq's buffer: the next use sends them first
+}
+
+// A borrower's own PREPARE could take a predictable name: ours carry a per-connection random
+// part, so a clash (42P05) cannot be arranged.
+std::string Connection::statement_name() {
+  if (name_prefix_.empty()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "reservoir_%016llx_", static_cast<unsigned long long>(random_.next()));
+    name_prefix_ = buf;
+  }
+  return name_prefix_ + std::to_string(++next_statement_);
 }
 
 bool Connection::queue_seed() {

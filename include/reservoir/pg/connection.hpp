@@ -196,6 +196,8 @@ class Connection {
   std::unordered_map<std::string_view, std::list<Cached>::iterator> cache_index_;
   std::uint64_t epoch_ = 1;
   std::uint64_t next_statement_ = 0;
+  std::string name_prefix_;  // reservoir_<random>_, made on first use
+  std::string statement_name();
   std::vector<std::string> to_close_;  // statements to DEALLOCATE behind the next statement
   StatementCacheStats cache_stats_;
 };
