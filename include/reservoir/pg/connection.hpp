@@ -135,7 +135,8 @@ class Connection {
   // (within kSettleBound; past it the connection is marked broken), so the handle is idle and
   // out of pipeline mode. It is in non-blocking mode. The reset restores what libpq keeps per
   // connection (notice receiver, non-blocking mode, error verbosity and context, tracing, queued
-  // notifications); a caller who leaves it mid-query is handed a broken connection.
+  // notifications); a caller who leaves it mid-query is handed a broken connection. libpq
+  // cannot unregister a PGEventProc: one registered here lives as long as the connection.
   PGconn* native_handle() noexcept;
   static constexpr std::chrono::milliseconds kSettleBound{2000};
 
