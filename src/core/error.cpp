@@ -41,7 +41,7 @@ Error Error::unavailable(std::string_view endpoint, std::string_view cause) {
 Error Error::invalid_config(std::string_view field, std::string_view value, std::string_view allowed) {
   std::string d;
   d.append(field).append("=").append(value).append(": ").append(allowed);
-  return make(ErrorKind::invalid_config, std::move(d));
+  return Error(ErrorKind::invalid_config, std::move(d), default_retryable(ErrorKind::invalid_config), std::string(field));
 }
 
 std::string Error::message() const {

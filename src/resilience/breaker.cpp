@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "format.hpp"
+#include "core/format.hpp"
+#include "reservoir/config_check.hpp"
+#include "reservoir/duration.hpp"
 
 namespace reservoir {
 
@@ -20,40 +22,28 @@ std::string_view to_string(BreakerState state) noexcept {
 }
 
 Status BreakerConfig::validate() const {
-  using detail::duration_text;
-  using detail::number_text;
+  using config_check::invalid;
   if (consecutive_failures > 100000) {
-    return Error::invalid_config("breaker.consecutive_failures", number_text(std::uint64_t{consecutive_failures}),
-                                 "0 (off) or 1 .. 100000");
+    return invalid("breaker.consecutive_failures", std::to_string(consecutive_failures), "0..100000 (0 = off)");
   }
-  if (!(failure_rate >= 0.0 && failure_rate <= 1.0)) {
-    return Error::invalid_config("breaker.failure_rate", number_text(failure_rate), "0 (off) or 0.0 < x <= 1.0");
+  if (!(failure_rate >= 0.0 && failure_rate <= 1.0)) {  // also refuses NaN
+    return invalid("breaker.failure_rate", config_check::number_text(failure_rate), "0..1 (0 = off)");
   }
   if (consecutive_failures == 0 && failure_rate == 0.0) {
-    return Error::invalid_config("breaker.consecutive_failures", "0",
-                                 "at least one of consecutive_failures and failure_rate must be on");
+    return invalid("breaker.consecutive_failures", "0", "1..100000 while breaker.failure_rate is 0 (off)");
   }
-  if (window_calls < 1 || window_calls > 10000) {
-    return Error::invalid_config("breaker.window_calls", number_text(std::uint64_t{window_calls}), "1 .. 10000");
-  }
+  if (Status s = config_check::count("breaker.window_calls", window_calls, 1, 10000); !s) return s;
   if (minimum_calls < 1 || minimum_calls > window_calls) {
-    return Error::invalid_config("breaker.minimum_calls", number_text(std::uint64_t{minimum_calls}),
-                                 "1 .. window_calls (" + number_text(std::uint64_t{window_calls}) + ")");
+    return invalid("breaker.minimum_calls", std::to_string(minimum_calls),
+                   "1..breaker.window_calls (" + std::to_string(window_calls) + ")");
   }
-  if (open_time < milliseconds(1) || open_time > hours(1)) {
-    return Error::invalid_config("breaker.open_time", duration_text(open_time), "1 ms .. 1 h");
-  }
-  if (!(open_time_multiplier >= 1.0 && open_time_multiplier <= 100.0)) {
-    return Error::invalid_config("breaker.open_time_multiplier", number_text(open_time_multiplier), "1.0 .. 100.0");
-  }
+  if (Status s = config_check::duration("breaker.open_time", open_time, milliseconds(1), hours(1)); !s) return s;
+  if (Status s = config_check::number("breaker.open_time_multiplier", open_time_multiplier, 1.0, 100.0); !s) return s;
   if (max_open_time < open_time || max_open_time > hours(1)) {
-    return Error::invalid_config("breaker.max_open_time", duration_text(max_open_time),
-                                 "breaker.open_time (" + duration_text(open_time) + ") .. 1 h");
+    return invalid("breaker.max_open_time", format_duration(max_open_time),
+                   "breaker.open_time (" + format_duration(open_time) + ").." + format_duration(hours(1)));
   }
-  if (half_open_probes < 1 || half_open_probes > 1000) {
-    return Error::invalid_config("breaker.half_open_probes", number_text(std::uint64_t{half_open_probes}), "1 .. 1000");
-  }
-  return {};
+  return config_check::count("breaker.half_open_probes", half_open_probes, 1, 1000);
 }
 
 Result<std::shared_ptr<CircuitBreaker>> CircuitBreaker::create(std::string name, BreakerConfig config,
@@ -162,7 +152,7 @@ Error CircuitBreaker::reject_open(TimePoint now, TimePoint until) const {
       break;
   }
   detail.append("; next probe in ");
-  detail::append_int(detail, detail::ceil_ms(until - now));
+  detail::append_int(detail, ceil_ms(until - now));
   detail.append(" ms");
   return Error::make(ErrorKind::circuit_open, std::move(detail));
 }

@@ -246,15 +246,18 @@ TEST_F(BreakerTest, ValidateNamesFieldValueAndRange) {
     return r.ok() ? std::string("ok") : r.error().message();
   };
   EXPECT_EQ(message({.consecutive_failures = 0, .failure_rate = 0.0}),
-            "invalid_config: breaker.consecutive_failures=0: at least one of consecutive_failures and failure_rate "
-            "must be on");
-  EXPECT_EQ(message({.failure_rate = 1.5}), "invalid_config: breaker.failure_rate=1.5: 0 (off) or 0.0 < x <= 1.0");
+            "invalid_config: breaker.consecutive_failures=0: allowed 1..100000 while breaker.failure_rate is 0 (off)");
+  EXPECT_EQ(message({.consecutive_failures = 100001}),
+            "invalid_config: breaker.consecutive_failures=100001: allowed 0..100000 (0 = off)");
+  EXPECT_EQ(message({.failure_rate = 1.5}), "invalid_config: breaker.failure_rate=1.5: allowed 0..1 (0 = off)");
   EXPECT_EQ(message({.window_calls = 10, .minimum_calls = 11}),
-            "invalid_config: breaker.minimum_calls=11: 1 .. window_calls (10)");
-  EXPECT_EQ(message({.open_time = Duration::zero()}), "invalid_config: breaker.open_time=0 ms: 1 ms .. 1 h");
+            "invalid_config: breaker.minimum_calls=11: allowed 1..breaker.window_calls (10)");
+  EXPECT_EQ(message({.open_time = Duration::zero()}), "invalid_config: breaker.open_time=0: allowed 1ms..1h");
   EXPECT_EQ(message({.open_time = seconds(10), .max_open_time = seconds(5)}),
-            "invalid_config: breaker.max_open_time=5000 ms: breaker.open_time (10000 ms) .. 1 h");
-  EXPECT_EQ(message({.half_open_probes = 0}), "invalid_config: breaker.half_open_probes=0: 1 .. 1000");
+            "invalid_config: breaker.max_open_time=5s: allowed breaker.open_time (10s)..1h");
+  EXPECT_EQ(message({.half_open_probes = 0}), "invalid_config: breaker.half_open_probes=0: allowed 1..1000");
+  EXPECT_EQ(message({.window_calls = 0}), "invalid_config: breaker.window_calls=0: allowed 1..10000");
+  EXPECT_EQ(message({.open_time_multiplier = 0.5}), "invalid_config: breaker.open_time_multiplier=0.5: allowed 1..100");
   EXPECT_EQ(message({}), "ok");
 }
 

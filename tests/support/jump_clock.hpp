@@ -1,4 +1,4 @@
-// tests/resilience/jump_clock.hpp — a test clock whose waits end at once by moving time to
+// tests/support/jump_clock.hpp — a test clock whose waits end at once by moving time to
 // their target, and which records every wait. Single-threaded retry tests use it so that a
 // backoff is observed (its length recorded) without any real sleep.
 #pragma once
