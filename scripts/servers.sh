@@ -13,6 +13,11 @@
 #   RESERVOIR_TEST_PG_DATA        the data directory (pg_ctl -D, postmaster.pid)
 #   RESERVOIR_TEST_PG_BIN         the directory holding pg_ctl
 #   RESERVOIR_TEST_PG_USER        the OS user the server runs as (tests run pg_ctl as that user)
+#   RESERVOIR_TEST_PG_TLS_URL     superuser URL with sslmode=verify-full and the test CA
+#   RESERVOIR_TEST_PG_CA          the test CA's certificate (it signed the server's)
+#   RESERVOIR_TEST_PG_WRONG_CA    another CA's certificate (it signed nothing the server has)
+# The server also accepts TLS (ssl = on): at initdb, `openssl` makes a throwaway CA and a
+# server certificate for 127.0.0.1 (IP subjectAltName only, so `localhost` is a wrong name).
 # `stop` signals the pid in postmaster.pid (SIGINT = fast shutdown), never a process by name.
 set -euo pipefail
 
@@ -65,6 +70,40 @@ free_port() {
   die "no free port found"
 }
 
+PG_TLS=$PG_DIR/tls
+
+# A throwaway CA, the server's key and certificate signed by it (CN and subjectAltName
+# 127.0.0.1), and a second, unrelated CA for the wrong-CA tests. EC keys: fast to make.
+pg_make_certs() {
+  command -v openssl >/dev/null || die "openssl not found: scripts/setup.sh installs it"
+  mkdir -p "$PG_TLS"
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  (
+    cd "$PG_TLS"
+    openssl req -x509 "${ec[@]}" -days 30 -subj "/CN=reservoir test CA" -keyout ca.key -out ca.crt
+    openssl req -x509 "${ec[@]}" -days 30 -subj "/CN=reservoir wrong CA" -keyout wrong-ca.key -out wrong-ca.crt
+    openssl req "${ec[@]}" -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+      -extfile server.ext -out server.crt
+  ) >"$PG_DIR/openssl.log" 2>&1 || { cat "$PG_DIR/openssl.log" >&2; die "openssl failed"; }
+  chmod 755 "$PG_TLS"
+  chmod 644 "$PG_TLS"/*.crt
+  chmod 600 "$PG_TLS"/*.key
+  [ "$(id -u)" = 0 ] && chown -R "$(pg_os_user)" "$PG_TLS"
+  return 0
+}
+
+# ssl = on with the certificate above; plain connections keep working (sslmode=disable URLs).
+pg_enable_tls() {
+  pg_make_certs
+  as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<CONF
+ssl = on
+ssl_cert_file = '$PG_TLS/server.crt'
+ssl_key_file = '$PG_TLS/server.key'
+CONF
+}
+
 pg_write_env() {
   local port=$1
   cat >"$PG_ENV.tmp" <<ENV
@@ -73,6 +112,9 @@ RESERVOIR_TEST_PG_SECRET_URL=postgresql://reservoir_secret:$PG_SECRET_PASSWORD@1
 RESERVOIR_TEST_PG_DATA=$PG_DATA
 RESERVOIR_TEST_PG_BIN=$PG_BIN
 RESERVOIR_TEST_PG_USER=$(pg_os_user)
+RESERVOIR_TEST_PG_TLS_URL='postgresql://postgres@127.0.0.1:$port/postgres?sslmode=verify-full&sslrootcert=$PG_TLS/ca.crt'
+RESERVOIR_TEST_PG_CA=$PG_TLS/ca.crt
+RESERVOIR_TEST_PG_WRONG_CA=$PG_TLS/wrong-ca.crt
 ENV
   chmod 644 "$PG_ENV.tmp"
   mv "$PG_ENV.tmp" "$PG_ENV"
@@ -104,6 +146,7 @@ CONF
 host all reservoir_secret 127.0.0.1/32 scram-sha-256
 host all all 127.0.0.1/32 trust
 HBA
+  pg_enable_tls
 }
 
 pg_wait_ready() {

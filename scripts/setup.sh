@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
   libsqlite3-dev sqlite3
-  libpq-dev postgresql
+  libpq-dev postgresql openssl
   procps iproute2
 )
 

@@ -11,6 +11,10 @@
 //   pool2        pool of 2, same
 //   pool4_light  pool of 4 with reset_sql = "" (rollback-only reset: no round trip on return)
 //   pool2_light  pool of 2, same
+//   pool<N>[_light][_nocache][_noseed]  any size; _nocache turns the statement cache off (--cache N
+//                sets its size); _noseed: reseed_random = false
+// --workload point: each statement is `SELECT v FROM reservoir_bench_points WHERE id = $1` with a
+// random id of 100,000 rows (the table is made on first use); raw uses PQexecParams.
 // With --statements N one op is N `SELECT 1` round trips (raw: N PQexec; pool: one lease
 // running N queries), which shows how the per-lease reset is spread over a lease's work.
 // Each case: all threads start together, run `warmup` seconds, then `seconds` measured; ops/s
@@ -50,6 +54,8 @@ struct Options {
   int rounds = 1;
   int statements = 1;  // SELECT 1 round trips per op (per lease for the pool cases)
   std::string reset_sql = reservoir::pg::ConnectorOptions{}.reset_sql;  // pool4 / pool2
+  std::size_t cache = reservoir::pg::ConnectorOptions{}.statement_cache_size;
+  std::string workload = "select1";  // or "point": SELECT by primary key, $1 random of 100,000
   std::vector<std::string> cases{"raw", "pool4", "pool2", "pool4_light", "pool2_light"};
 };
 
@@ -66,6 +72,40 @@ std::string default_url() {
     if (line.starts_with("RESERVOIR_TEST_PG_URL=")) return line.substr(22);
   }
   return {};
+}
+
+constexpr int kPointRows = 100000;
+constexpr const char* kPointSql = "SELECT v FROM reservoir_bench_points WHERE id = $1";
+
+// A cheap per-thread id source for the point select (xorshift; not a benchmark cost).
+int next_id() {
+  thread_local std::uint64_t x = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<std::uintptr_t>(&x);
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return static_cast<int>(x % kPointRows) + 1;
+}
+
+void make_point_table(const std::string& url) {
+  PGconn* c = PQconnectdb(url.c_str());
+  PGresult* r = PQexec(c, "CREATE TABLE IF NOT EXISTS reservoir_bench_points (id int PRIMARY KEY, v text NOT NULL);"
+                          "INSERT INTO reservoir_bench_points SELECT g, md5(g::text) FROM generate_series(1, 100000) g "
+                          "ON CONFLICT DO NOTHING; ANALYZE reservoir_bench_points");
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    std::fprintf(stderr, "point table: %s", PQerrorMessage(c));
+    std::exit(1);
+  }
+  PQclear(r);
+  PQfinish(c);
+}
+
+// One statement of the workload through reservoir.
+bool one_statement(const Options& o, reservoir::pg::Connection& c, Deadline d) {
+  if (o.workload == "point") {
+    auto r = c.query(kPointSql, {reservoir::sql::Value(std::int64_t{next_id()})}, d);
+    return r.ok() && r->size() == 1;
+  }
+  return c.query("SELECT 1", d).ok();
 }
 
 // Runs `op` on `threads` threads: warm-up, then the measured window. `op(thread)` returns
@@ -112,8 +152,16 @@ double run_raw(const Options& o, std::uint64_t* errors) {
   const double rate = run_phases(o, [&](int t) {
     bool ok = true;
     for (int i = 0; i < o.statements; ++i) {
-      PGresult* r = PQexec(conns[t], "SELECT 1");
-      ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
+      PGresult* r = nullptr;
+      if (o.workload == "point") {
+        const std::string id = std::to_string(next_id());
+        const char* values[1] = {id.c_str()};
+        r = PQexecParams(conns[t], kPointSql, 1, nullptr, values, nullptr, nullptr, 0);
+        ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+      } else {
+        r = PQexec(conns[t], "SELECT 1");
+        ok = ok && PQresultStatus(r) == PGRES_TUPLES_OK;
+      }
       PQclear(r);
     }
     return ok;
@@ -146,14 +194,16 @@ double run_direct(const Options& o, std::uint64_t* errors) {
   return run_phases(o, [&](int t) {
     const Deadline d = Deadline::after(SteadyClock::instance(), std::chrono::seconds(5));
     bool ok = true;
-    for (int i = 0; i < o.statements; ++i) ok = conns[t]->query("SELECT 1", d).ok() && ok;
+    for (int i = 0; i < o.statements; ++i) ok = one_statement(o, *conns[t], d) && ok;
     return ok;
   }, errors);
 }
 
-double run_pool(const Options& o, std::size_t size, bool light, std::uint64_t* errors) {
+double run_pool(const Options& o, std::size_t size, bool light, bool cache, bool reseed, std::uint64_t* errors) {
   reservoir::pg::ConnectorOptions copts;
+  copts.reseed_random = reseed;
   copts.reset_sql = light ? "" : o.reset_sql;
+  copts.statement_cache_size = cache ? o.cache : 0;
   reservoir::pg::Connector connector = connector_or_exit(o, std::move(copts));
   reservoir::PoolConfig config;
   config.name = "bench";
@@ -171,7 +221,7 @@ double run_pool(const Options& o, std::size_t size, bool light, std::uint64_t* e
     auto lease = pool->acquire(d);
     if (!lease) return false;
     bool ok = true;
-    for (int i = 0; i < o.statements; ++i) ok = lease.value()->query("SELECT 1", d).ok() && ok;
+    for (int i = 0; i < o.statements; ++i) ok = one_statement(o, *lease.value(), d) && ok;
     return ok;
   }, errors);
   (void)pool->shutdown(std::chrono::seconds(2));
@@ -189,6 +239,8 @@ Options parse(int argc, char** argv) {
     else if (k == "--seconds") o.seconds = std::atof(v.c_str());
     else if (k == "--rounds") o.rounds = std::max(1, std::atoi(v.c_str()));
     else if (k == "--reset") o.reset_sql = v;
+    else if (k == "--cache") o.cache = static_cast<std::size_t>(std::atoi(v.c_str()));
+    else if (k == "--workload") o.workload = v;
     else if (k == "--statements") o.statements = std::max(1, std::atoi(v.c_str()));
     else if (k == "--cases") {
       o.cases.clear();
@@ -202,10 +254,15 @@ Options parse(int argc, char** argv) {
 double run_case(const Options& o, const std::string& c, std::uint64_t* errors) {
   if (c == "raw") return run_raw(o, errors);
   if (c == "direct") return run_direct(o, errors);
-  if (c == "pool4") return run_pool(o, 4, false, errors);
-  if (c == "pool2") return run_pool(o, 2, false, errors);
-  if (c == "pool4_light") return run_pool(o, 4, true, errors);
-  if (c == "pool2_light") return run_pool(o, 2, true, errors);
+  // pool<N>[_light][_nocache][_noseed]: pool of N; rollback-only reset; statement cache off;
+  // no reseed of random() in the reset.
+  if (c.starts_with("pool")) {
+    const int size = std::atoi(c.c_str() + 4);
+    if (size > 0) {
+      return run_pool(o, static_cast<std::size_t>(size), c.find("_light") != std::string::npos,
+                      c.find("_nocache") == std::string::npos, c.find("_noseed") == std::string::npos, errors);
+    }
+  }
   std::fprintf(stderr, "unknown case %s\n", c.c_str());
   std::exit(2);
 }
@@ -224,8 +281,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no server: pass --url or run scripts/servers.sh start postgres\n");
     return 2;
   }
-  std::printf("threads %d, %d SELECT 1 per op, warm-up %.1f s, measured %.1f s, rounds %d\n", o.threads,
-              o.statements, o.warmup_s, o.seconds, o.rounds);
+  if (o.workload == "point") make_point_table(o.url);
+  std::printf("threads %d, %d %s per op, warm-up %.1f s, measured %.1f s, rounds %d\n", o.threads, o.statements,
+              o.workload == "point" ? "point selects" : "SELECT 1", o.warmup_s, o.seconds, o.rounds);
   std::map<std::string, std::vector<double>> rates;
   std::map<std::string, std::uint64_t> errors;
   for (int round = 1; round <= o.rounds; ++round) {
@@ -254,9 +312,9 @@ int main(int argc, char** argv) {
       all += std::to_string(static_cast<long long>(r));
     }
     std::printf("JSON {\"case\":\"%s\",\"threads\":%d,\"ops_per_s_median\":%.1f,\"rounds_ops_per_s\":[%s],"
-                "\"vs_raw\":%.4f,\"errors\":%llu,\"statements_per_op\":%d,\"warmup_s\":%.1f,\"measure_s\":%.1f}\n",
+                "\"vs_raw\":%.4f,\"errors\":%llu,\"statements_per_op\":%d,\"workload\":\"%s\",\"warmup_s\":%.1f,\"measure_s\":%.1f}\n",
                 c.c_str(), o.threads, m, all.c_str(), ratio, static_cast<unsigned long long>(errors[c]), o.statements,
-                o.warmup_s, o.seconds);
+                o.workload.c_str(), o.warmup_s, o.seconds);
     rates.erase(c);
   }
   return 0;

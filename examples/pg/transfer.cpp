@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", lease.error().message().c_str());
       return 1;
     }
-    auto setup = lease.value()->execute(
+    auto setup = lease.value()->script(
         "DROP TABLE IF EXISTS demo_accounts; CREATE TABLE demo_accounts (id int PRIMARY KEY, balance int);"
         "INSERT INTO demo_accounts VALUES (1, 1000), (2, 1000)",
         seconds(5));

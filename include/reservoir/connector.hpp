@@ -40,8 +40,16 @@ class Connector {
   virtual Result<std::unique_ptr<Connection>> connect(Deadline deadline) = 0;
   // Health check at `depth`. An error means the connection must not be reused.
   virtual Status check(Connection& conn, CheckDepth depth, Deadline deadline) = 0;
-  // Restores a clean session before the next borrower; runs on every return. An error
-  // means the connection is closed instead of reused.
+  // Restores a clean session before the next borrower; runs on every return, on the
+  // releasing thread. It may START the reset and return without waiting for the server (it
+  // must never block the releasing thread on the server); the connection then completes it
+  // before any later use (statement, check, close). A reset that turns out to have failed
+  // makes the connection broken (is_broken() true); the statement that discovered it fails
+  // with a retryable `unavailable` error ("session reset failed: ...") without having run, so
+  // run() retries on a fresh connection: never on another borrower's state. A
+  // CheckDepth::fast check consumes a reset result that has already arrived, without
+  // blocking, and reports a failure, so the pool replaces the connection before handing it
+  // out. An error from reset() itself means the connection is closed instead of reused.
   virtual Status reset(Connection& conn, Deadline deadline) = 0;
   // Closes politely (e.g. sends a protocol goodbye). Never throws.
   virtual void close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept = 0;

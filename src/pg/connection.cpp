@@ -8,9 +8,11 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
+#include "reservoir/clock.hpp"
 #include "reservoir/pg/errors.hpp"
 #include "shared.hpp"
 #include "wait.hpp"
@@ -124,24 +126,86 @@ struct Connection::Exchange {
     return server_error(c.shared_->endpoint, state, message);
   }
 
-  static Status send(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d) {
-    const std::string text(sql);
-    int sent = 0;
-    if (params.empty()) {
-      sent = PQsendQuery(c.conn_, text.c_str());
-    } else {
-      std::vector<std::string> storage(params.size());
-      std::vector<const char*> values(params.size(), nullptr);
+  // With TLS, OpenSSL may hold decrypted bytes the socket no longer shows as readable (libpq
+  // checks this itself before its own waits): read them before polling. True if that made
+  // progress. Costs nothing without TLS.
+  static bool tls_pending(Connection& c) {
+    if (!PQsslInUse(c.conn_)) return false;
+    if (!PQconsumeInput(c.conn_)) return false;  // the poll + read that follow report it
+    return !PQisBusy(c.conn_);
+  }
+
+  struct Params {
+    std::vector<std::string> storage;
+    std::vector<const char*> values;
+    explicit Params(std::span<const sql::Value> params) : storage(params.size()), values(params.size(), nullptr) {
       for (std::size_t i = 0; i < params.size(); ++i) {
         if (std::holds_alternative<std::monostate>(params[i])) continue;
         storage[i] = sql::to_text(params[i]);
         values[i] = storage[i].c_str();
       }
-      sent = PQsendQueryParams(c.conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                               nullptr, nullptr, 0);
+    }
+    int count() const noexcept { return static_cast<int>(values.size()); }
+    const char* const* data() const noexcept { return values.empty() ? nullptr : values.data(); }
+  };
+
+  // A script: the simple protocol, outside pipeline mode.
+  static Status queue_script(Connection& c, std::string_view sql) {
+    const std::string text(sql);
+    if (!PQsendQuery(c.conn_, text.c_str())) return lost(c, "could not send the query");
+    return {};
+  }
+
+  // One statement in pipeline mode (it joins a pending reset's segment): Parse first when the
+  // cache has no live copy, then Bind/Execute, then a Sync; statements the cache dropped are
+  // closed in a segment of their own behind it. Returns the cache entry used, if any.
+  struct Queued {
+    Cached* entry = nullptr;
+    bool parsed = false;  // a Parse went out for it in this exchange
+    bool seeded = false;  // the reset's setseed went out right before it, in its transaction
+  };
+
+  static Result<Queued> queue(Connection& c, std::string_view sql, const Params& p, bool cached) {
+    if (!c.pipelined() && !PQenterPipelineMode(c.conn_)) return lost(c, "could not enter pipeline mode");
+    const bool seeded = c.seed_pending_;
+    if (!c.queue_seed()) return lost(c, "could not send the query");
+    Cached* entry = cached && c.shared_->options.statement_cache_size > 0 ? c.cache_entry(sql) : nullptr;
+    bool sent = true;
+    bool parsed = false;
+    if (entry == nullptr) {
+      const std::string text(sql);
+      sent = PQsendQueryParams(c.conn_, text.c_str(), p.count(), nullptr, p.data(), nullptr, nullptr, 0);
+    } else {
+      if (entry->epoch != c.epoch_) {
+        entry->name = c.statement_name();
+        entry->epoch = c.epoch_;
+        sent = PQsendPrepare(c.conn_, entry->name.c_str(), entry->sql.c_str(), p.count(), nullptr);
+        if (sent) c.items_.push_back(Item::prepare);
+        parsed = true;
+      }
+      sent = sent && PQsendQueryPrepared(c.conn_, entry->name.c_str(), p.count(), p.data(), nullptr, nullptr, 0);
+    }
+    if (sent) c.items_.push_back(Item::user);
+    sent = sent && PQpipelineSync(c.conn_);
+    if (sent) c.items_.push_back(Item::sync);
+    if (sent && !c.to_close_.empty()) {
+      for (const std::string& name : c.to_close_) {
+        const std::string text = "DEALLOCATE " + name;
+        if (!PQsendQueryParams(c.conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) return lost(c, "could not send the query");
+        c.items_.push_back(Item::aux);
+      }
+      c.to_close_.clear();
+      sent = PQpipelineSync(c.conn_);
+      if (sent) c.items_.push_back(Item::sync);
     }
     if (!sent) return lost(c, "could not send the query");
-    for (;;) {  // non-blocking mode: the query may not have left in one write
+    return Queued{entry, parsed, seeded};
+  }
+
+  // Writes what libpq holds for the server, within the deadline (non-blocking mode: it may
+  // not leave in one write).
+  static Status flush(Connection& c, Deadline d) {
+    for (;;) {
       const int f = PQflush(c.conn_);
       if (f == 0) return {};
       if (f < 0) return lost(c, "could not send the query");
@@ -152,68 +216,363 @@ struct Connection::Exchange {
     }
   }
 
-  // Waits for every result of the statement(s) sent; keeps the first error, else the last
-  // result.
+  // Waits for every result of the statement(s) sent outside pipeline mode; keeps the first
+  // error, else the last result.
   static Result<ResultPtr> collect(Connection& c, Deadline d) {
     ResultPtr kept(nullptr, &PQclear);
     ResultPtr error(nullptr, &PQclear);
     for (;;) {
       while (PQisBusy(c.conn_)) {
+        if (tls_pending(c)) continue;
         const Wait w = wait_socket(PQsocket(c.conn_), POLLIN, d);
         if (w == Wait::timeout) return timed_out(c);
         if (w == Wait::error || !PQconsumeInput(c.conn_)) return lost(c, "read failed");
       }
       PGresult* res = PQgetResult(c.conn_);
       if (res == nullptr) break;
-      switch (PQresultStatus(res)) {
-        case PGRES_FATAL_ERROR:
-        case PGRES_BAD_RESPONSE:
-          if (error == nullptr) error.reset(res); else PQclear(res);
-          break;
-        case PGRES_COPY_IN:
-        case PGRES_COPY_OUT:
-        case PGRES_COPY_BOTH:
-          PQclear(res);
-          c.broken_ = true;  // the session is stuck in COPY; only closing ends it
-          return Error::make(ErrorKind::invalid_argument, c.shared_->endpoint + ": COPY is not supported by query()");
-        default:
-          kept.reset(res);
-      }
+      if (Status s = keep(c, res, kept, error); !s) return std::move(s).error();
     }
+    return outcome(c, kept, error);
+  }
+
+  // Sorts one result of the caller's statement into `kept` or `error` (takes `res`).
+  static Status keep(Connection& c, PGresult* res, ResultPtr& kept, ResultPtr& error) {
+    switch (PQresultStatus(res)) {
+      case PGRES_FATAL_ERROR:
+      case PGRES_BAD_RESPONSE:
+        if (error == nullptr) error.reset(res); else PQclear(res);
+        return {};
+      case PGRES_COPY_IN:
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH:
+        PQclear(res);
+        c.broken_ = true;  // the session is stuck in COPY; only closing ends it
+        return Error::make(ErrorKind::invalid_argument, c.shared_->endpoint + ": COPY is not supported by query()");
+      default:
+        kept.reset(res);
+        return {};
+    }
+  }
+
+  static Result<ResultPtr> outcome(Connection& c, ResultPtr& kept, const ResultPtr& error) {
     if (error != nullptr) return from_result(c, error.get());
     if (PQstatus(c.conn_) == CONNECTION_BAD) return lost(c, "connection closed");
     if (kept == nullptr) return Error::make(ErrorKind::internal, c.shared_->endpoint + ": no result from the server");
-    return kept;
+    return std::move(kept);
   }
 
-  static Result<ResultPtr> run(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d) {
+  // The reset failed: nothing the caller sent behind it ran (the server skipped it).
+  static Error reset_failed(Connection& c) {
+    c.broken_ = true;
+    return Error(ErrorKind::unavailable, c.shared_->endpoint + ": session reset failed: " + c.reset_error_, true);
+  }
+
+  struct Collected {
+    ResultPtr kept{nullptr, &PQclear};
+    ResultPtr error{nullptr, &PQclear};
+    bool skipped = false;  // the server skipped the caller's statement (the segment failed)
+  };
+
+  // Consumes one pipeline result for the item at the front. `wait` false: returns false when
+  // the next result has not arrived yet. Errors only for a lost connection or a timeout.
+  static Result<bool> step(Connection& c, Deadline d, bool wait, Collected& got) {
+    while (PQisBusy(c.conn_)) {
+      if (!wait) return false;
+      if (tls_pending(c)) continue;
+      const Wait w = wait_socket(PQsocket(c.conn_), POLLIN, d);
+      if (w == Wait::timeout) return timed_out(c);
+      if (w == Wait::error || !PQconsumeInput(c.conn_)) return lost(c, "read failed");
+    }
+    const Item item = c.items_[c.next_item_];
+    PGresult* res = PQgetResult(c.conn_);
+    if (item == Item::sync) {
+      const bool synced = res != nullptr && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+      if (res != nullptr && !synced) note_reset_error(c, res);  // a FATAL on its way out
+      PQclear(res);
+      if (!synced) return lost(c, "the pipeline ended early");
+      c.advance();
+      return true;
+    }
+    if (res == nullptr) {  // this statement's results are complete
+      if (PQstatus(c.conn_) == CONNECTION_BAD) return lost(c, "connection closed");
+      c.advance();
+      return true;
+    }
+    if (item == Item::aux) {
+      PQclear(res);  // closing a statement the cache dropped: its outcome does not matter
+      return true;
+    }
+    if (item == Item::user || item == Item::prepare) {
+      if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+        PQclear(res);  // skipped by the server: an earlier statement of the segment failed
+        got.skipped = true;
+      } else if (Status s = keep(c, res, got.kept, got.error); !s) {
+        return std::move(s).error();
+      }
+      return true;
+    }
+    note_reset_error(c, res);
+    PQclear(res);
+    if (!c.reset_error_.empty() && PQstatus(c.conn_) == CONNECTION_BAD) return reset_failed(c);
+    return true;
+  }
+
+  static void note_reset_error(Connection& c, const PGresult* res) {
+    const ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_FATAL_ERROR && st != PGRES_BAD_RESPONSE) return;
+    if (!c.reset_error_.empty()) return;
+    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    c.reset_error_ = c.shared_->redact(primary ? primary : PQresultErrorMessage(res));
+    if (state != nullptr) c.reset_error_.append(" (SQLSTATE ").append(state).append(")");
+  }
+
+  // Reads the pipeline to its end: the pending reset, then the caller's statement if any.
+  // A reset that failed in its first segment (ROLLBACK, setseed) still let DISCARD ALL and the
+  // caller's statement run: that statement's outcome stands, the connection is closed at
+  // release. One that failed in the caller's segment kept the statement from running.
+  static Result<ResultPtr> drain(Connection& c, Deadline d) {
+    Collected got;
+    bool any_user = false;
+    while (c.pipelined()) {
+      any_user = any_user || c.items_[c.next_item_] == Item::user || c.items_[c.next_item_] == Item::prepare;
+      auto progressed = step(c, d, true, got);
+      if (!progressed) return std::move(progressed).error();
+    }
+    if (!c.reset_error_.empty()) {
+      if (!any_user || got.skipped) return reset_failed(c);
+      c.broken_ = true;
+    }
+    if (!any_user) return ResultPtr(nullptr, &PQclear);
+    return outcome(c, got.kept, got.error);
+  }
+
+  enum class Mode { unnamed, cached, script };
+
+  static Result<ResultPtr> run(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d,
+                               Mode mode) {
     if (c.is_broken()) {
       return Error::unavailable(c.shared_->endpoint, "connection is broken (an earlier call failed); discard it");
     }
     if (d.expired()) return Error::timeout(c.shared_->endpoint + ": deadline passed before the query was sent");
     if (Status s = sql::check_sql_text(c.shared_->endpoint, sql, params); !s) return std::move(s).error();  // libpq stops at a NUL
-    if (Status s = send(c, sql, params, d); !s) return std::move(s).error();
-    return collect(c, d);
+    if (mode == Mode::script) {
+      // The simple protocol does not exist in pipeline mode: a script waits for the reset.
+      if (Status s = c.settle(d); !s) return std::move(s).error();
+      if (Status s = queue_script(c, sql); !s) return std::move(s).error();
+      if (Status s = flush(c, d); !s) return std::move(s).error();
+      return collect(c, d);
+    }
+    const Params p(params);
+    return exchange(c, sql, p, d, mode == Mode::cached);
   }
+
+  // A cached statement the server no longer accepts (0A000: its result type changed after
+  // DDL; 26000: it was deallocated, e.g. by the caller's DISCARD ALL) never ran: it is
+  // prepared again and run once more, unless a transaction block (now aborted) surrounds it.
+  static Result<ResultPtr> exchange(Connection& c, std::string_view sql, const Params& p, Deadline d, bool cached) {
+    for (int attempt = 0;; ++attempt) {
+      auto queued = queue(c, sql, p, cached);
+      if (!queued) return std::move(queued).error();
+      if (Status s = flush(c, d); !s) return std::move(s).error();
+      auto res = drain(c, d);
+      if (res || c.is_broken()) return res;
+      const std::string& code = res.error().code();
+      // 25001: the statement refuses to follow another one in its transaction (VACUUM, BEGIN
+      // ISOLATION LEVEL ..., CREATE DATABASE): the reseed went first. It failed before doing
+      // anything; run it again alone.
+      if (code == "25001" && queued->seeded && attempt == 0) continue;
+      if (queued->entry == nullptr) return res;
+      const bool stale = code == "0A000" || code == "26000";
+      if (!stale) {
+        // The Parse may have failed (a syntax error) or its statement may never be used again.
+        if (queued->parsed) c.forget(*queued->entry, true);
+        return res;
+      }
+      c.forget(*queued->entry, code == "0A000");  // 26000: already gone on the server
+      c.cache_stats_.reprepares++;
+      c.shared_->cache_reprepares.fetch_add(1, std::memory_order_relaxed);
+      if (attempt > 0 || c.in_transaction()) return res;
+    }
+  }
+
+
 };
 
+namespace {
+std::uint64_t connection_seed(const void* self) noexcept {
+  const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return now ^ static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(self));
+}
+
+void drop_notifications(PGconn* conn) noexcept {
+  while (PGnotify* note = PQnotifies(conn)) PQfreemem(note);
+}
+}  // namespace
+
 Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> shared) noexcept
-    : conn_(conn), shared_(std::move(shared)) {
+    : conn_(conn), shared_(std::move(shared)), random_(connection_seed(this)) {
   PQsetNoticeReceiver(conn_, &Exchange::on_notice, this);
+}
+
+void Connection::advance() noexcept {
+  ++next_item_;
+  // The reset's results are in: whatever libpq queued before them belonged to the previous
+  // borrower (notifications for its LISTEN are delivered before DISCARD ALL's reply).
+  if (reset_in_flight_ && (next_item_ == items_.size() || (items_[next_item_] != Item::reset &&
+                                                           items_[next_item_ - 1] == Item::reset))) {
+    reset_in_flight_ = false;
+    drop_notifications(conn_);
+  }
+  if (next_item_ < items_.size()) return;
+  items_.clear();
+  next_item_ = 0;
+  if (!PQexitPipelineMode(conn_)) broken_ = true;  // cannot happen: every result was read
+}
+
+Connection::Cached* Connection::cache_entry(std::string_view sql) {
+  if (auto it = cache_index_.find(sql); it != cache_index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    const bool live = it->second->epoch == epoch_;
+    (live ? cache_stats_.hits : cache_stats_.misses)++;
+    (live ? shared_->cache_hits : shared_->cache_misses).fetch_add(1, std::memory_order_relaxed);
+    return &*it->second;
+  }
+  cache_stats_.misses++;
+  shared_->cache_misses.fetch_add(1, std::memory_order_relaxed);
+  if (lru_.size() >= shared_->options.statement_cache_size) {
+    cache_stats_.evictions++;
+    shared_->cache_evictions.fetch_add(1, std::memory_order_relaxed);
+    forget(lru_.back(), true);
+  }
+  lru_.push_front(Cached{std::string(sql), {}, 0});
+  cache_index_.emplace(lru_.front().sql, lru_.begin());
+  return &lru_.front();
+}
+
+void Connection::forget(Cached& entry, bool close) {
+  if (close && entry.epoch == epoch_ && !entry.name.empty()) to_close_.push_back(entry.name);
+  auto it = cache_index_.find(entry.sql);
+  if (it == cache_index_.end()) return;
+  const auto node = it->second;
+  cache_index_.erase(it);
+  lru_.erase(node);
+}
+
+Status Connection::start_reset(bool rollback, const std::string& reset_sql) {
+  if (!pipelined() && !PQenterPipelineMode(conn_)) return Exchange::lost(*this, "could not enter pipeline mode");
+  const auto send = [this](const std::string& text) {
+    if (!PQsendQueryParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
+    items_.push_back(Item::reset);
+    return true;
+  };
+  bool ok = true;
+  reset_in_flight_ = true;
+  if (!reset_sql.empty()) {
+    // DISCARD ALL drops the cache's statements too: each is prepared again, in the same write
+    // as its next execution (see connection.hpp for why they are not kept).
+    ++epoch_;
+    to_close_.clear();
+    // The reseed goes out with the next use (queue_seed): it cannot precede DISCARD ALL in one
+    // segment (DISCARD ALL refuses to follow another statement of its implicit transaction),
+    // a segment of its own costs the server a transaction and a Sync per lease, and after
+    // DISCARD ALL without a Sync it would hold a snapshot while the connection sits pooled.
+    if (rollback) ok = send("ROLLBACK");
+    ok = ok && send(reset_sql);
+    seed_pending_ = shared_->options.reseed_random;
+  } else {
+    ok = send("ROLLBACK");  // ends the transaction at once; no Sync needed
+  }
+  if (!ok || PQflush(conn_) < 0) return Exchange::lost(*this, "could not send the reset");
+  return {};  // PQflush may leave bytes in libpq's buffer: the next use sends them first
+}
+
+// A borrower's own PREPARE could take a predictable name: ours carry a per-connection random
+// part, so a clash (42P05) cannot be arranged.
+std::string Connection::statement_name() {
+  if (name_prefix_.empty()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "reservoir_%016llx_", static_cast<unsigned long long>(random_.next()));
+    name_prefix_ = buf;
+  }
+  return name_prefix_ + std::to_string(++next_statement_);
+}
+
+bool Connection::queue_seed() {
+  if (!seed_pending_) return true;
+  seed_pending_ = false;
+  const double seed = static_cast<double>(random_.next() >> 11) * 0x1.0p-52 - 1.0;  // in [-1, 1)
+  char text[64];
+  std::snprintf(text, sizeof text, "SELECT pg_catalog.setseed(%.17g)", seed);
+  if (!PQsendQueryParams(conn_, text, 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
+  items_.push_back(Item::reset);
+  return true;
+}
+
+Status Connection::settle(Deadline deadline) {
+  if (!pipelined()) return {};
+  if (!queue_seed()) return Exchange::lost(*this, "could not send the query");
+  if (items_.back() != Item::sync) {
+    if (!PQpipelineSync(conn_)) return Exchange::lost(*this, "could not send the query");
+    items_.push_back(Item::sync);
+  }
+  if (Status s = Exchange::flush(*this, deadline); !s) return s;
+  auto res = Exchange::drain(*this, deadline);
+  if (!res) return std::move(res).error();
+  return {};
+}
+
+Status Connection::restore_client_state() {
+  if (!native_used_) return {};
+  native_used_ = false;
+  if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && !pipelined() && !PQexitPipelineMode(conn_)) {
+    broken_ = true;
+    return Error::unavailable(shared_->endpoint, "left in pipeline mode with results unread");
+  }
+  if (PQtransactionStatus(conn_) == PQTRANS_ACTIVE && !pipelined()) {
+    broken_ = true;  // someone left a query running on the native handle
+    return Error::unavailable(shared_->endpoint, "a query is still in progress");
+  }
+  PQsetNoticeReceiver(conn_, &Exchange::on_notice, this);
+  (void)PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT);
+  (void)PQsetErrorContextVisibility(conn_, PQSHOW_CONTEXT_ERRORS);
+  PQuntrace(conn_);
+  if (!PQisnonblocking(conn_) && PQsetnonblocking(conn_, 1) != 0) return Exchange::lost(*this, "could not restore non-blocking mode");
+  return {};
+}
+
+PGconn* Connection::native_handle() noexcept {
+  used_ = true;
+  native_used_ = true;
+  if (pipelined()) {
+    try {
+      if (!settle(Deadline::after(SteadyClock::instance(), kSettleBound))) broken_ = true;
+    } catch (...) {
+      broken_ = true;
+    }
+  }
+  return conn_;
+}
+
+Status Connection::script(std::string_view sql, Deadline deadline) {
+  used_ = true;
+  auto res = Exchange::run(*this, sql, {}, deadline, Exchange::Mode::script);
+  if (!res) return std::move(res).error();
+  return {};
 }
 
 Connection::~Connection() { PQfinish(conn_); }
 
 Result<sql::Rows> Connection::query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
   used_ = true;
-  auto res = Exchange::run(*this, sql, params, deadline);
+  auto res = Exchange::run(*this, sql, params, deadline, Exchange::Mode::cached);
   if (!res) return std::move(res).error();
   return to_rows(res->get());
 }
 
 Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
   used_ = true;
-  auto res = Exchange::run(*this, sql, params, deadline);
+  auto res = Exchange::run(*this, sql, params, deadline, Exchange::Mode::cached);
   if (!res) return std::move(res).error();
   const char* tuples = PQcmdTuples(res->get());
   std::int64_t n = 0;
@@ -222,13 +581,27 @@ Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const s
 }
 
 Status Connection::run_simple(std::string_view sql, Deadline deadline) {
-  auto res = Exchange::run(*this, sql, {}, deadline);
+  auto res = Exchange::run(*this, sql, {}, deadline, Exchange::Mode::unnamed);
   if (!res) return std::move(res).error();
   return {};
 }
 
 Status Connection::peek_idle() {
   if (is_broken()) return Exchange::lost(*this, "connection is broken");
+  if (pipelined()) {
+    // A pending reset: take what has arrived (an error arrives at once; the server holds
+    // DISCARD ALL's success until the next Sync), never wait.
+    if (!PQconsumeInput(conn_)) return Exchange::lost(*this, "read failed");
+    Exchange::Collected got;
+    for (;;) {
+      auto progressed = Exchange::step(*this, Deadline::never(SteadyClock::instance()), false, got);
+      if (!progressed) return std::move(progressed).error();
+      if (!*progressed || !pipelined()) break;
+    }
+    if (!reset_error_.empty()) return Exchange::reset_failed(*this);
+    if (PQstatus(conn_) == CONNECTION_BAD) return Exchange::lost(*this, "connection closed");
+    return {};
+  }
   if (PQisBusy(conn_)) {
     broken_ = true;  // someone left a query running on the native handle
     return Error::unavailable(shared_->endpoint, "a query is still in progress");

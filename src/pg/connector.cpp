@@ -153,17 +153,18 @@ Status Connector::check(Connection& conn, CheckDepth depth, Deadline deadline) {
 }
 
 Status Connector::reset(Connection& conn, Deadline deadline) {
+  (void)deadline;  // only sends: see connection.hpp (the results are read by the next use)
   // No socket peek here (a syscall on every return): a server-side close is found by the
   // checkout check or, inside its bypass window, by the next query as a retryable error.
   if (conn.is_broken()) return Error::unavailable(shared_->endpoint, "connection is broken");
-  if (conn.in_transaction()) {
-    if (Status s = conn.run_simple("ROLLBACK", deadline); !s) return s;
-  }
+  if (Status s = conn.restore_client_state(); !s) return s;
+  while (PGnotify* note = PQnotifies(conn.conn_)) PQfreemem(note);  // this lease's, already read
+  const bool rollback = conn.in_transaction();
   // A lease that ran no statement (checks do not count) left the session as it found it.
-  if (shared_->options.reset_sql.empty() || !conn.used_) return {};
-  if (Status s = conn.run_simple(shared_->options.reset_sql, deadline); !s) return s;
+  const bool discard = !shared_->options.reset_sql.empty() && conn.used_;
+  if (!rollback && !discard) return {};
   conn.used_ = false;
-  return {};
+  return conn.start_reset(rollback, discard ? shared_->options.reset_sql : std::string());
 }
 
 void Connector::close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept {
@@ -184,5 +185,11 @@ std::string Connector::to_string() const {
 }
 
 const ConnectorOptions& Connector::options() const noexcept { return shared_->options; }
+
+StatementCacheStats Connector::statement_cache_stats() const noexcept {
+  const detail::Shared& s = *shared_;
+  return {s.cache_hits.load(std::memory_order_relaxed), s.cache_misses.load(std::memory_order_relaxed),
+          s.cache_evictions.load(std::memory_order_relaxed), s.cache_reprepares.load(std::memory_order_relaxed)};
+}
 
 }  // namespace reservoir::pg

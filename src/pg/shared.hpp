@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,8 @@ struct Shared {
   std::vector<std::string> values;
   ConnectorOptions options;
   mutable std::atomic<int> pending_cancels{0};
+  // Statement cache totals over every connection (relaxed counters).
+  mutable std::atomic<std::uint64_t> cache_hits{0}, cache_misses{0}, cache_evictions{0}, cache_reprepares{0};
 
   // `text` with the password replaced by `***` and trailing newlines and whitespace removed.
   std::string redact(std::string_view text) const;

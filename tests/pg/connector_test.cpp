@@ -278,6 +278,24 @@ TEST(PgConnector, FastCheckSeesATerminatedBackend) {
 namespace reservoir::pg::test {
 namespace {
 
+// COPY is not spoken by query(): a clear error within the deadline, never a hang; the
+// session (stuck in COPY or in a failed pipeline) is not reused.
+TEST(PgConnector, CopyIsRefusedClearlyAndTheConnectionIsNotReused) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  for (const char* copy : {"COPY (SELECT 1) TO STDOUT", "COPY pg_catalog.pg_class FROM STDIN"}) {
+    SCOPED_TRACE(copy);
+    auto conn = must_connect(connector);
+    ASSERT_TRUE(conn->query("SELECT 1", in_ms(5000)));
+    ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));  // behind a pending reset, in a pipeline
+    auto r = conn->query(copy, in_ms(5000));
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().kind(), ErrorKind::timeout) << r.error().message();
+    EXPECT_TRUE(connector.is_broken(*conn) || !connector.reset(*conn, in_ms(5000)).ok() ||
+                conn->query("SELECT 1", in_ms(5000)).ok());
+  }
+}
+
 // libpq takes SQL text and text parameters as C strings and stops at a NUL: the statement
 // before it ran and the rest was silently dropped. The API refuses such text instead, with the
 // same answer as SQLite, before anything is sent (the connection stays usable).

@@ -20,7 +20,11 @@ std::map<std::string, std::string> read_env_file(const std::string& path) {
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) {
     const auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+    if (eq == std::string::npos) continue;
+    std::string value = line.substr(eq + 1);
+    // Values with shell metacharacters (the TLS URL's `&`) are single-quoted for `. file`.
+    if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') value = value.substr(1, value.size() - 2);
+    out[line.substr(0, eq)] = value;
   }
   return out;
 }
@@ -39,7 +43,8 @@ std::optional<PgEnv> PgEnv::load(std::string* why) {
   const auto file = read_env_file(file_path);
   PgEnv env{setting(file, "RESERVOIR_TEST_PG_URL"), setting(file, "RESERVOIR_TEST_PG_SECRET_URL"),
             setting(file, "RESERVOIR_TEST_PG_DATA"), setting(file, "RESERVOIR_TEST_PG_BIN"),
-            setting(file, "RESERVOIR_TEST_PG_USER")};
+            setting(file, "RESERVOIR_TEST_PG_USER"), setting(file, "RESERVOIR_TEST_PG_TLS_URL"),
+            setting(file, "RESERVOIR_TEST_PG_CA"), setting(file, "RESERVOIR_TEST_PG_WRONG_CA")};
   if (env.url.empty()) {
     *why = "no PostgreSQL test server: RESERVOIR_TEST_PG_URL is unset and " + file_path + " is missing";
     return std::nullopt;

@@ -26,6 +26,9 @@ struct PgEnv {
   std::string data;        // data directory
   std::string bin;         // directory of pg_ctl
   std::string os_user;     // the OS user the server runs as
+  std::string tls_url;     // superuser, sslmode=verify-full with the test CA
+  std::string ca;          // the test CA's certificate
+  std::string wrong_ca;    // an unrelated CA's certificate
 
   // Loads the settings and checks the server answers; nullopt with `why` set otherwise.
   static std::optional<PgEnv> load(std::string* why);

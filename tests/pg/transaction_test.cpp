@@ -27,7 +27,7 @@ class PgTransaction : public ::testing::Test {
     connector_.emplace(make_connector(env_->url));
     conn_ = must_connect(*connector_);
     table_ = table_name("tx_items");
-    ASSERT_TRUE(conn_->execute("DROP TABLE IF EXISTS " + table_ + "; CREATE TABLE " + table_ +
+    ASSERT_TRUE(conn_->script("DROP TABLE IF EXISTS " + table_ + "; CREATE TABLE " + table_ +
                                    " (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)",
                                in_ms(5000)));
   }

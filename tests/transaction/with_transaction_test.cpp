@@ -97,7 +97,9 @@ class WithTransaction : public ::testing::Test {
 
   void SetUp() override {
     pool_.emplace(backend_.make_pool(clock_));
-    ASSERT_TRUE(exec("DROP TABLE IF EXISTS " + table() + "; CREATE TABLE " + table() + " (id INTEGER PRIMARY KEY)"));
+    // One statement per call: pg's execute() speaks the extended protocol (script() takes several).
+    ASSERT_TRUE(exec("DROP TABLE IF EXISTS " + table()));
+    ASSERT_TRUE(exec("CREATE TABLE " + table() + " (id INTEGER PRIMARY KEY)"));
   }
   void TearDown() override {
     if (pool_) (void)exec("DROP TABLE IF EXISTS " + table());

@@ -9,9 +9,20 @@
 // own connect_timeout counts whole seconds). The password is kept for libpq only: it never
 // appears in errors, endpoint() or to_string().
 //
-// Reset cost: the default DISCARD ALL is one extra round trip per lease that ran a statement
-// (on a 2-core loopback box it halves `SELECT 1` throughput); reset_sql = "" keeps only the
-// rollback, for callers that never change session state.
+// The reset (see connection.hpp for how it is pipelined): at release, ROLLBACK if a
+// transaction is open, then reset_sql (DISCARD ALL), sent without waiting; the next use sends
+// `SELECT pg_catalog.setseed(<fresh random value>)` and its statement right behind them and
+// waits one round trip. libpq's own per-session state is cleared too: queued notifications
+// (a NOTIFY for the previous borrower's LISTEN that libpq already read), and the client-side
+// settings a borrower can change through native_handle().
+// setseed: DISCARD ALL does not reseed random(), so a borrower's setseed(0.5) would let the
+// next one continue a known sequence. The reset reseeds with a fresh value from a
+// per-connection generator, only when the lease ran a statement (as the rest of the reset),
+// at the price of one more statement in the next borrower's first transaction (measured: in
+// a segment of its own it cost the server a transaction and a Sync per lease, ~20 us here; in
+// the borrower's transaction ~15 us of server CPU per lease on the bench box; reseed_random =
+// false turns it off). With reset_sql = "" (rollback only) it does
+// not: that mode resets nothing but the transaction, by the caller's choice.
 #pragma once
 
 #include <chrono>
@@ -25,11 +36,21 @@
 namespace reservoir::pg {
 
 struct ConnectorOptions {
-  // Run on every return after rolling back an open transaction. DISCARD ALL drops SET values,
-  // SET ROLE/SESSION AUTHORIZATION, temp tables, prepared statements, cursors, LISTEN and
-  // session advisory locks. Empty: only the rollback (for callers that never change session
-  // state; saves a round trip per lease).
+  // Run on every return that follows a statement, after rolling back an open transaction.
+  // DISCARD ALL drops SET values, SET ROLE/SESSION AUTHORIZATION, temp tables, prepared
+  // statements, cursors, LISTEN, session advisory locks and sequences' currval. One statement
+  // (it is sent with the extended protocol). Empty: only the rollback (for callers that never
+  // change session state; it saves the server the reset's work).
   std::string reset_sql = "DISCARD ALL";
+  // Reseed random() after a lease that ran a statement (DISCARD ALL does not), so no
+  // borrower continues another's setseed() sequence. It is one more statement per lease:
+  // measured ~15 us of server CPU per lease on the 2-core bench box (bench/pg/README.md).
+  // Turn it off only where no borrower calls setseed() or relies on random() being unseeded.
+  bool reseed_random = true;
+  // Server-side prepared statements kept per connection, keyed by SQL text, least recently
+  // used out first (pgx keeps 512, pgjdbc 256 after 5 uses). 0 turns the cache off (every
+  // statement is parsed and planned as an unnamed one). See connection.hpp.
+  std::size_t statement_cache_size = 256;
   // Statement run by check(CheckDepth::deep); it must succeed.
   std::string deep_check_sql = "SELECT 1";
   // Send a server-side cancel when a query's deadline passes (the query may still be
@@ -53,11 +74,15 @@ class Connector {
   // a slow resolver must not delay connects. Errors: unavailable (`<host:port>: <cause>`; code
   // 53300 when the server is at max_connections, 57P03 while it starts or stops), timeout.
   Result<std::unique_ptr<Connection>> connect(Deadline deadline);
-  // fast: status + a non-blocking peek at the socket (sees a server that closed it, and
-  // consumes notices/notifications); ping: empty-query round trip; deep: deep_check_sql.
-  // Errors: unavailable, timeout, backend.
+  // fast: status + a non-blocking peek at the socket (sees a server that closed it, consumes
+  // notices/notifications and whatever of a pending reset has arrived: a failed reset is
+  // `unavailable: ...: session reset failed: ...`); ping: empty-query round trip (it completes a
+  // pending reset in the same round trip); deep: deep_check_sql. Errors: unavailable, timeout,
+  // backend.
   Status check(Connection& conn, CheckDepth depth, Deadline deadline);
-  // Rolls back an open transaction, then runs reset_sql. Errors: unavailable, timeout, backend.
+  // Sends the rollback of an open transaction, the reseed and reset_sql, without waiting for
+  // the server (the next use reads their results). Never blocks. Errors: unavailable (the
+  // connection is broken, or was left mid-query through native_handle()).
   Status reset(Connection& conn, Deadline deadline);
   void close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept;
   bool is_broken(const Connection& conn) const noexcept { return conn.is_broken(); }
@@ -68,6 +93,8 @@ class Connector {
   // `postgresql://user@host:port/dbname`, without the password.
   std::string to_string() const;
   const ConnectorOptions& options() const noexcept;
+  // The statement cache counters summed over every connection this connector opened.
+  StatementCacheStats statement_cache_stats() const noexcept;
 
  private:
   explicit Connector(std::shared_ptr<detail::Shared> shared) noexcept : shared_(std::move(shared)) {}
