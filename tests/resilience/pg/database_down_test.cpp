@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <string>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -200,7 +202,17 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
   for (const Call& c : calls) {
     if (c.ok && c.end >= accepting) first_success = std::min(first_success, c.end);
   }
-  ASSERT_NE(first_success, Steady::time_point::max()) << "no call succeeded after the restart";
+  ASSERT_NE(first_success, Steady::time_point::max())
+      << "no call succeeded after the restart; pool: " << end.to_string() << "; breaker: "
+      << to_string((*breaker)->state()) << " trips=" << (*breaker)->stats().trips
+      << " rejected=" << (*breaker)->stats().rejected << " probes=" << (*breaker)->stats().probes
+      << "; failures after the restart: " << [&] {
+           std::map<std::string, int> kinds;
+           for (const Call& c : calls) if (!c.ok && c.start >= accepting) ++kinds[std::string(to_string(c.kind))];
+           std::string out;
+           for (auto& [k, n] : kinds) out += k + "=" + std::to_string(n) + " ";
+           return out;
+         }();
   EXPECT_LE(ms(first_success - accepting), ms(breaker_config.max_open_time + options.timeout) + 500);
   std::size_t failed_after = 0;
   for (const Call& c : calls) failed_after += !c.ok && c.start >= first_success;
