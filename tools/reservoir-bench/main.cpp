@@ -152,12 +152,20 @@ int run(const Options& o) {
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
     out << doc.dump(2) << '\n';
-    if (!out) io_code = fail("--json: cannot write " + o.json_path, kExitCannotRun);
+    if (!out) {
+      io_code = fail("--json: cannot write " + o.json_path, kExitCannotRun);
+    } else {
+      std::printf("json: %s\n", o.json_path.c_str());
+    }
   }
   if (!o.chart_path.empty()) {
     const std::string title = "reservoir-bench: latency distribution (" + o.workload + " " + to_string(o.work.mix) + ", " +
                               b.kind() + ", pool of " + std::to_string(o.pool_size) + ")";
-    if (auto st = draw_chart(o.chart_path, groups, title); !st) io_code = fail(st.error().message(), kExitCannotRun);
+    if (auto st = draw_chart(o.chart_path, groups, title); !st) {
+      io_code = fail(st.error().message(), kExitCannotRun);
+    } else {
+      std::printf("chart: %s\n", o.chart_path.c_str());
+    }
   }
   if (const std::string note = b.cleanup(o.keep); !note.empty()) std::printf("%s\n", note.c_str());
   return io_code != 0 ? io_code : code;

@@ -32,6 +32,7 @@ void add_options(CLI::App& app, Options& o) {
                  "what to run against: sqlite: (a fresh temporary store, removed afterwards unless --keep), "
                  "sqlite:PATH (a store file; its directory must exist), or postgresql://USER@HOST:PORT/DB")
       ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->check(CLI::Validator(check_target, "URI"));
   app.add_option("--workload", o.workload, "the workload: memory (seed 000's store: store, retrieve, stats)")
       ->capture_default_str()
@@ -101,8 +102,11 @@ void add_options(CLI::App& app, Options& o) {
                                            "library default) or rollback (rollback only)")
       ->capture_default_str()
       ->check(CLI::IsMember({"discard", "rollback"}));
-  app.add_option("--json", o.json_path, "write every figure, the machine, the versions and the config to this file");
-  app.add_option("--chart", o.chart_path, "draw the latency distribution per scenario to this PNG (gnuplot)");
+  // The last --json/--chart/--target wins, so scripts/demo.sh's defaults can be overridden.
+  app.add_option("--json", o.json_path, "write every figure, the machine, the versions and the config to this file")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--chart", o.chart_path, "draw the latency distribution per scenario to this PNG (gnuplot)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--keep", o.keep, "keep the temporary store (sqlite:) or the table (PostgreSQL) afterwards");
   app.add_flag("--strict", o.strict, "exit 3 when any criterion fails (by default only connections above the pool "
                                      "size and failed operations do)");

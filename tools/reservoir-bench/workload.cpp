@@ -39,8 +39,14 @@ std::string parse_mix(std::string_view text, Mix& out) {
 }
 
 std::string to_string(const Mix& mix) {
-  std::string s = std::to_string(mix.retrieve) + "/" + std::to_string(mix.store);
-  if (mix.stats > 0) s += "/" + std::to_string(mix.stats);
+  // Appends, not "/" + std::to_string(): g++ 12 -O3 reports a false -Wrestrict on the latter.
+  std::string s = std::to_string(mix.retrieve);
+  s += '/';
+  s += std::to_string(mix.store);
+  if (mix.stats > 0) {
+    s += '/';
+    s += std::to_string(mix.stats);
+  }
   return s;
 }
 
