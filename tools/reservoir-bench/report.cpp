@@ -254,7 +254,8 @@ nlohmann::json result_json(const ScenarioResult& r) {
                  {"health_failure_rate_of_ops", health_rate(r)},
                  {"reuse_ratio", p.reuse_ratio()},
                  {"acquisition_success_rate", p.acquisition_success_rate()},
-                 {"queued_acquire_wait_us", figures_json(Figures{p.acquire_wait.count,
+                 // The pool's own figure: time queued in acquire(), zero on the lock-free path.
+                 {"acquire_wait_us", figures_json(Figures{p.acquire_wait.count,
                                                                  p.acquire_wait.min.count(), p.acquire_wait.p50.count(),
                                                                  p.acquire_wait.p95.count(), p.acquire_wait.p99.count(),
                                                                  p.acquire_wait.max.count(),
