@@ -256,6 +256,19 @@ TEST(BenchToolSqlite, MixDecidesTheOperations) {
   EXPECT_EQ(doc["results"][0]["ops_by_kind"]["retrieve"], 0);
 }
 
+TEST(BenchToolSqlite, SynchronousLevelReachesTheStore) {
+  for (const std::string level : {"off", "full"}) {
+    TempDir dir;
+    const fs::path json_path = dir.path() / "result.json";
+    const Outcome o = run_tool({"--scenarios", "sequential", "--sequential-ops", "10", "--synchronous", level, "--json",
+                                json_path.string()});
+    ASSERT_EQ(o.exit_code, 0) << describe(o);
+    std::string upper = level;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(read_json(json_path)["versions"]["synchronous"], upper);
+  }
+}
+
 TEST(BenchToolSqlite, ChartIsAPng) {
   TempDir dir;
   const fs::path png = dir.path() / "latency.png";

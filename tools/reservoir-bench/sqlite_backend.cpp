@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <cctype>
 #include <filesystem>
 #include <mutex>
 
@@ -182,8 +183,11 @@ class SqliteBackend final : public Backend {
 reservoir::Result<std::unique_ptr<Backend>> make_sqlite_backend(const std::string& path, const BackendOptions& options) {
   sq::Config config;
   config.program = "reservoir-bench";
+  // to_string() spells the level as the PRAGMA does (upper case); the option is lower case.
   for (auto level : {sq::Synchronous::off, sq::Synchronous::normal, sq::Synchronous::full, sq::Synchronous::extra}) {
-    if (sq::to_string(level) == options.synchronous) config.synchronous = level;
+    std::string name(sq::to_string(level));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == options.synchronous) config.synchronous = level;
   }
   std::string temp_dir;
   if (path.empty()) {
