@@ -60,6 +60,10 @@ struct RunSettings {
   reservoir::PoolConfig pool;                     // pooled
   std::chrono::milliseconds op_timeout{5000};     // each operation's deadline (run(), baselines)
   std::chrono::milliseconds connect_timeout{5000};
+  // run() with a RetryBudget and a CircuitBreaker (also the pool's ConnectGate), as an
+  // application should write it; false: run() with its deadline and retry policy only (to
+  // measure what the two cost).
+  bool breaker_and_budget = true;
 };
 
 class Backend {

@@ -62,6 +62,7 @@ RunSettings run_settings(const Options& o) {
   s.pool.acquire_timeout = std::chrono::milliseconds(o.op_timeout_ms);
   s.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
   s.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
+  s.breaker_and_budget = o.resilience == "full";
   return s;
 }
 

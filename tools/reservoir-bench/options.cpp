@@ -98,6 +98,12 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--synchronous", o.synchronous, "SQLite PRAGMA synchronous (WAL mode): off, normal, full, extra")
       ->capture_default_str()
       ->check(CLI::IsMember({"off", "normal", "full", "extra"}));
+  app.add_option("--resilience", o.resilience,
+                 "what run() gets: full (a RetryBudget and a CircuitBreaker that is also the pool's ConnectGate, as "
+                 "an application should write it) or deadline (its deadline and retry policy only, to measure what "
+                 "the two cost)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "deadline"}));
   app.add_option("--pg-reset", o.pg_reset, "PostgreSQL reset on return: discard (rollback + DISCARD ALL, the "
                                            "library default) or rollback (rollback only)")
       ->capture_default_str()

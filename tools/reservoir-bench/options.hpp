@@ -34,6 +34,7 @@ struct Options {
   int connect_timeout_ms = 5000;
   std::string synchronous = "normal";
   std::string pg_reset = "discard";
+  std::string resilience = "full";
   std::string json_path;
   std::string chart_path;
   bool keep = false;

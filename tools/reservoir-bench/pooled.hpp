@@ -90,14 +90,16 @@ class PooledTarget final : public Target {
     auto budget = reservoir::RetryBudget::create(clock);
     if (!budget) return std::move(budget).error();
     reservoir::PoolOptions po;
-    po.connect_gate = *breaker;
+    if (s.breaker_and_budget) po.connect_gate = *breaker;
     auto pool = Pool::create(s.pool, std::move(po), std::move(connector), counter);
     if (!pool) return std::move(pool).error();
     reservoir::RunOptions run;
     run.timeout = s.op_timeout;
     run.idempotent = true;  // an upsert, a read and a count can all run twice
-    run.budget = std::move(budget).value();
-    run.breaker = std::move(breaker).value();
+    if (s.breaker_and_budget) {
+      run.budget = std::move(budget).value();
+      run.breaker = std::move(breaker).value();
+    }
     return std::unique_ptr<Target>(new PooledTarget(std::move(pool).value(), std::move(counter), sql, std::move(run)));
   }
 

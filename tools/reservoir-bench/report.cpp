@@ -286,6 +286,7 @@ nlohmann::json config_json(const Options& o) {
           {"connect_timeout_ms", o.connect_timeout_ms},
           {"synchronous", o.synchronous},
           {"pg_reset", o.pg_reset},
+          {"resilience", o.resilience},
           {"seed", o.seed},
           {"max_seconds", o.max_seconds},
           {"strict", o.strict}};
