@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libsqlite3-dev sqlite3
   libpq-dev postgresql openssl
+  gnuplot-nox
   procps iproute2
 )
 

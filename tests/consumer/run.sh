@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the build tree into a temporary prefix, then builds and runs the consumer with
-# find_package(reservoir) and again with pkg-config. Args: BUILD_DIR SOURCE_DIR
+# find_package(reservoir) and again with pkg-config, and checks the installed tools run.
+# Args: BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1 src=$2
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
+# The tools come with the library.
+if [ -d "$src/tools/reservoir-bench" ]; then
+  "$prefix/bin/reservoir-bench" --version >/dev/null
+fi
 cmake -S "$src/tests/consumer" -B "$prefix/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$prefix/consumer-build" >/dev/null
 "$prefix/consumer-build/consumer"

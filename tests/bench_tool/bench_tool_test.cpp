@@ -1,0 +1,373 @@
+// reservoir-bench as a user runs it: a child process, its exit code, stdout/stderr, and the
+// files it writes. Sizes are tiny: these tests check behaviour and consistency, never speed.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Outcome {
+  int exit_code = -1;  // -1: killed at the time limit (a hang)
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "reservoir-bench-test-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Runs the tool with `args`; kills it after `limit` (exit_code -1 then).
+Outcome run_tool(const std::vector<std::string>& args, std::chrono::seconds limit = std::chrono::seconds(180)) {
+  TempDir io;
+  const std::string out_path = (io.path() / "out").string();
+  const std::string err_path = (io.path() / "err").string();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> all{RESERVOIR_BENCH_TOOL};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, RESERVOIR_BENCH_TOOL, &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  Outcome o;
+  if (rc != 0) {
+    o.err = "posix_spawn failed: " + std::to_string(rc);
+    return o;
+  }
+  const auto stop = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    const pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (std::chrono::steady_clock::now() >= stop) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      o.out = slurp(out_path);
+      o.err = slurp(err_path) + "\n[killed after " + std::to_string(limit.count()) + " s]";
+      return o;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  o.out = slurp(out_path);
+  o.err = slurp(err_path);
+  return o;
+}
+
+std::string describe(const Outcome& o) {
+  return "exit " + std::to_string(o.exit_code) + "\n--- stdout ---\n" + o.out + "\n--- stderr ---\n" + o.err;
+}
+
+// The URL of scripts/servers.sh's PostgreSQL: RESERVOIR_TEST_PG_URL, or the env file.
+std::string pg_url() {
+  if (const char* u = std::getenv("RESERVOIR_TEST_PG_URL"); u && *u) return u;
+  const char* dir = std::getenv("RESERVOIR_SERVERS_DIR");
+  std::ifstream in(std::string(dir ? dir : "/tmp/reservoir-servers") + "/postgres.env");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("RESERVOIR_TEST_PG_URL=")) return line.substr(22);
+  }
+  return {};
+}
+
+// Every scenario, tiny, with both baselines.
+std::vector<std::string> short_run_args() {
+  return {"--scenarios", "sequential,clients-5,clients-10,concurrent-100,sustained,bursts",
+          "--baseline", "raw,unpooled", "--sequential-ops", "100", "--ops", "200", "--duration", "0.3",
+          "--bursts", "2", "--burst-clients", "10", "--burst-ops", "5", "--burst-gap-ms", "10", "--keys", "100"};
+}
+
+const std::vector<std::string> kScenarios{"sequential", "clients-5", "clients-10", "concurrent-100", "sustained", "bursts"};
+const std::vector<std::string> kModes{"pooled", "raw", "unpooled"};
+
+// Figures that must agree with each other in every result, whatever the speed.
+void expect_consistent(const json& doc, std::int64_t keys, std::uint64_t pool_size) {
+  ASSERT_TRUE(doc.contains("results"));
+  for (const json& r : doc["results"]) {
+    SCOPED_TRACE(r["scenario"].get<std::string>() + " " + r["mode"].get<std::string>());
+    const auto done = r["ops_done"].get<std::uint64_t>();
+    EXPECT_EQ(r["ops_failed"].get<std::uint64_t>(), 0u) << r["first_error"];
+    EXPECT_FALSE(r["capped"].get<bool>());
+    if (r["ops_requested"].get<std::uint64_t>() > 0) {
+      EXPECT_EQ(done, r["ops_requested"].get<std::uint64_t>());
+    }
+    EXPECT_GT(done, 0u);
+    std::uint64_t by_kind = 0;
+    for (auto& [kind, n] : r["ops_by_kind"].items()) by_kind += n.get<std::uint64_t>();
+    EXPECT_EQ(by_kind, done);
+    EXPECT_EQ(r["latency_us"]["count"].get<std::uint64_t>(), done);
+    const json& l = r["latency_us"];
+    EXPECT_LE(l["min"].get<double>(), l["p50"].get<double>());
+    EXPECT_LE(l["p50"].get<double>(), l["p95"].get<double>());
+    EXPECT_LE(l["p95"].get<double>(), l["p99"].get<double>());
+    EXPECT_LE(l["p99"].get<double>(), l["max"].get<double>());
+    EXPECT_GT(r["ops_per_s"].get<double>(), 0);
+    // Every key was stored before the scenarios and store only upserts: every retrieve hits,
+    // and the row count stays the key count.
+    EXPECT_EQ(r["retrieve_hits"].get<std::uint64_t>(), r["ops_by_kind"]["retrieve"].get<std::uint64_t>());
+    EXPECT_EQ(r["final_row_count"].get<std::int64_t>(), keys);
+    if (r["mode"] == "pooled") {
+      EXPECT_EQ(r["acquire_us"]["count"].get<std::uint64_t>(), done);
+      EXPECT_LE(r["connections_max_open"].get<std::uint64_t>(), pool_size);
+      EXPECT_GE(r["pool"]["acquires"].get<std::uint64_t>(), done);
+      EXPECT_EQ(r["pool"]["max_size"].get<std::uint64_t>(), pool_size);
+      EXPECT_EQ(r["pool"]["created"].get<std::uint64_t>(), r["connections_opened"].get<std::uint64_t>());
+      const double reuse = r["pool"]["reuse_ratio"].get<double>();
+      EXPECT_GE(reuse, 0.0);
+      EXPECT_LE(reuse, 1.0);
+    } else if (r["mode"] == "unpooled") {
+      EXPECT_GE(r["connections_opened"].get<std::uint64_t>(), done);  // one per operation
+    } else {
+      EXPECT_EQ(r["connections_max_open"].get<std::uint64_t>(), r["clients"].get<std::uint64_t>());  // one per thread
+    }
+  }
+}
+
+void expect_every_scenario_and_mode(const json& doc) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const json& r : doc["results"]) seen.emplace(r["scenario"], r["mode"]);
+  for (const auto& s : kScenarios) {
+    for (const auto& m : kModes) EXPECT_TRUE(seen.count({s, m})) << s << " " << m;
+  }
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+
+TEST(BenchToolArgs, BadArgumentIsAUsageErrorNamingIt) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--pool-size", "0"}, "--pool-size"},
+      {{"--pool-size", "many"}, "--pool-size"},
+      {{"--bogus"}, "--bogus"},
+      {{"--mix", "70/20"}, "--mix"},
+      {{"--mix", "eighty"}, "--mix"},
+      {{"--target", "mysql://u:secret@h/db"}, "--target"},
+      {{"--scenarios", "sequential,marathon"}, "--scenarios"},
+      {{"--baseline", "jdbc"}, "--baseline"},
+      {{"--ops", "0"}, "--ops"},
+      {{"--synchronous", "sometimes"}, "--synchronous"},
+      {{"--table", "x; DROP TABLE y"}, "--table"},
+      {{"--duration"}, "--duration"},
+  };
+  for (const auto& [args, name] : cases) {
+    SCOPED_TRACE(name);
+    const Outcome o = run_tool(args, std::chrono::seconds(30));
+    EXPECT_EQ(o.exit_code, 2) << describe(o);
+    EXPECT_NE(o.err.find(name), std::string::npos) << describe(o);
+    EXPECT_EQ(o.err.find("secret"), std::string::npos) << describe(o);
+  }
+}
+
+TEST(BenchToolArgs, HelpDocumentsEveryOption) {
+  const Outcome o = run_tool({"--help"}, std::chrono::seconds(30));
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  for (const char* opt : {"--target", "--workload", "--mix", "--keys", "--scenarios", "--baseline", "--ops", "--duration",
+                          "--bursts", "--pool-size", "--op-timeout-ms", "--connect-timeout-ms", "--json", "--chart",
+                          "--keep", "--strict", "--no-progress"}) {
+    EXPECT_NE(o.out.find(opt), std::string::npos) << opt;
+  }
+}
+
+TEST(BenchToolSqlite, JsonParsedBackIsConsistent) {
+  TempDir dir;
+  const fs::path json_path = dir.path() / "result.json";
+  auto args = std::vector<std::string>{"--scenarios", "sequential,clients-5,clients-10", "--baseline", "raw,unpooled",
+                                       "--sequential-ops", "200", "--ops", "300", "--keys", "50", "--pool-size", "3",
+                                       "--json", json_path.string()};
+  const Outcome o = run_tool(args);
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  const json doc = read_json(json_path);
+  expect_consistent(doc, 50, 3);
+  EXPECT_EQ(doc["results"].size(), 9u);
+  EXPECT_EQ(doc["config"]["pool_size"], 3);
+  EXPECT_EQ(doc["config"]["mix"]["retrieve"], 80);
+  EXPECT_EQ(doc["config"]["mix"]["store"], 20);
+  EXPECT_EQ(doc["backend"]["kind"], "sqlite");
+  EXPECT_GT(doc["machine"]["cores"].get<int>(), 0);
+  EXPECT_GT(doc["machine"]["memory_bytes"].get<std::uint64_t>(), 0u);
+  EXPECT_TRUE(doc["machine"].contains("cpu_model"));
+  EXPECT_TRUE(doc["machine"].contains("kernel"));
+  EXPECT_TRUE(doc["versions"].contains("sqlite_library"));
+  EXPECT_TRUE(doc["versions"].contains("reservoir"));
+  // The criteria in the JSON are the PASS/FAIL lines printed.
+  ASSERT_FALSE(doc["criteria"].empty());
+  for (const json& c : doc["criteria"]) {
+    const std::string line = std::string(c["pass"].get<bool>() ? "PASS" : "FAIL") + "  " + c["name"].get<std::string>();
+    EXPECT_NE(o.out.find(line), std::string::npos) << line;
+  }
+  EXPECT_EQ(doc["exit_code"], 0);
+}
+
+TEST(BenchToolSqlite, MixDecidesTheOperations) {
+  TempDir dir;
+  const fs::path json_path = dir.path() / "result.json";
+  const Outcome o = run_tool({"--scenarios", "clients-5", "--baseline", "none", "--ops", "400", "--mix", "0/0/100",
+                              "--json", json_path.string()});
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  const json doc = read_json(json_path);
+  ASSERT_EQ(doc["results"].size(), 1u);
+  EXPECT_EQ(doc["results"][0]["ops_by_kind"]["stats"], 400);
+  EXPECT_EQ(doc["results"][0]["ops_by_kind"]["retrieve"], 0);
+}
+
+TEST(BenchToolSqlite, SynchronousLevelReachesTheStore) {
+  for (const std::string level : {"off", "full"}) {
+    TempDir dir;
+    const fs::path json_path = dir.path() / "result.json";
+    const Outcome o = run_tool({"--scenarios", "sequential", "--sequential-ops", "10", "--synchronous", level, "--json",
+                                json_path.string()});
+    ASSERT_EQ(o.exit_code, 0) << describe(o);
+    std::string upper = level;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(read_json(json_path)["versions"]["synchronous"], upper);
+  }
+}
+
+TEST(BenchToolSqlite, ChartIsAPng) {
+  TempDir dir;
+  const fs::path png = dir.path() / "latency.png";
+  const Outcome o = run_tool({"--scenarios", "sequential,clients-5", "--sequential-ops", "100", "--ops", "100", "--chart",
+                              png.string()});
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  ASSERT_TRUE(fs::exists(png));
+  const std::string bytes = slurp(png);
+  ASSERT_GT(bytes.size(), 8u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+}
+
+TEST(BenchToolSqlite, EveryScenarioRunsQuietlyWithoutATerminal) {
+  TempDir dir;
+  const fs::path json_path = dir.path() / "result.json";
+  auto args = short_run_args();
+  args.insert(args.end(), {"--json", json_path.string()});
+  const Outcome o = run_tool(args);
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  const json doc = read_json(json_path);
+  expect_every_scenario_and_mode(doc);
+  expect_consistent(doc, 100, 5);
+  for (const auto& s : kScenarios) EXPECT_NE(o.out.find("\n" + s + ": "), std::string::npos) << s;
+  EXPECT_NE(o.out.find("PASS  connections never above the pool size 5"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find('\r'), std::string::npos) << "a progress bar was drawn on a pipe";
+}
+
+TEST(BenchToolSqlite, TemporaryStoreIsRemovedUnlessKept) {
+  const std::string marker = " on sqlite ";
+  auto store_of = [&](const Outcome& o) {
+    const auto at = o.out.find(marker);
+    if (at == std::string::npos) return std::string();
+    const auto start = at + marker.size();
+    return o.out.substr(start, o.out.find(';', start) - start);
+  };
+  const Outcome gone = run_tool({"--scenarios", "sequential", "--sequential-ops", "10"});
+  ASSERT_EQ(gone.exit_code, 0) << describe(gone);
+  const std::string gone_path = store_of(gone);
+  ASSERT_FALSE(gone_path.empty()) << gone.out;
+  EXPECT_FALSE(fs::exists(gone_path));
+  EXPECT_FALSE(fs::exists(fs::path(gone_path).parent_path()));
+
+  const Outcome kept = run_tool({"--scenarios", "sequential", "--sequential-ops", "10", "--keep"});
+  ASSERT_EQ(kept.exit_code, 0) << describe(kept);
+  const std::string kept_path = store_of(kept);
+  EXPECT_TRUE(fs::exists(kept_path));
+  EXPECT_NE(kept.out.find("kept the store: " + kept_path), std::string::npos) << kept.out;
+  std::error_code ec;
+  fs::remove_all(fs::path(kept_path).parent_path(), ec);
+}
+
+TEST(BenchToolSqlite, GivenStoreFileIsUsedAndKept) {
+  TempDir dir;
+  const fs::path store = dir.path() / "mine.db";
+  const Outcome o = run_tool({"--target", "sqlite:" + store.string(), "--scenarios", "sequential", "--sequential-ops", "10"});
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  EXPECT_TRUE(fs::exists(store));
+}
+
+TEST(BenchToolPostgres, UnreachableServerIsAClearErrorNotAHang) {
+  // Port 1 refuses at once; the connect deadline bounds the slow cases. The tool must end well
+  // before the kill timer, with the pool's error naming the endpoint.
+  const Outcome o = run_tool({"--target", "postgresql://postgres@127.0.0.1:1/postgres?sslmode=disable",
+                              "--connect-timeout-ms", "2000", "--op-timeout-ms", "2000"},
+                             std::chrono::seconds(20));
+  ASSERT_NE(o.exit_code, -1) << describe(o);
+  EXPECT_EQ(o.exit_code, 1) << describe(o);
+  EXPECT_NE(o.err.find("unavailable"), std::string::npos) << describe(o);
+  EXPECT_NE(o.err.find("127.0.0.1:1"), std::string::npos) << describe(o);
+}
+
+TEST(BenchToolPostgres, EveryScenarioAgainstTheRealServer) {
+  const std::string url = pg_url();
+  ASSERT_FALSE(url.empty()) << "no PostgreSQL: run scripts/servers.sh start postgres (or set RESERVOIR_TEST_PG_URL)";
+  TempDir dir;
+  const std::string table = "reservoir_bench_test_" + std::to_string(getpid());
+  // The test server allows 40 connections: the baselines (a connection per client) run
+  // wherever that suffices; concurrent-100 runs pooled only, 100 clients on 5 connections.
+  const fs::path json_path = dir.path() / "result.json";
+  auto args = short_run_args();
+  args[1] = "sequential,clients-5,clients-10,sustained,bursts";
+  args.insert(args.end(), {"--target", url, "--table", table, "--json", json_path.string()});
+  const Outcome o = run_tool(args);
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  const json doc = read_json(json_path);
+  EXPECT_EQ(doc["backend"]["kind"], "postgresql");
+  EXPECT_FALSE(doc["versions"]["server"].get<std::string>().empty());
+  EXPECT_EQ(doc["results"].size(), 15u);
+  expect_consistent(doc, 100, 5);
+
+  const fs::path json100 = dir.path() / "concurrent-100.json";
+  const Outcome o100 = run_tool({"--target", url, "--table", table, "--scenarios", "concurrent-100", "--baseline", "none",
+                                 "--ops", "300", "--keys", "100", "--json", json100.string()});
+  ASSERT_EQ(o100.exit_code, 0) << describe(o100);
+  const json doc100 = read_json(json100);
+  ASSERT_EQ(doc100["results"].size(), 1u);
+  expect_consistent(doc100, 100, 5);
+  // The table is dropped afterwards (no --keep).
+  EXPECT_EQ(o100.err.find("could not drop"), std::string::npos) << describe(o100);
+}
+
+}  // namespace

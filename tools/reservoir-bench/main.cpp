@@ -1,0 +1,197 @@
+// reservoir-bench: the seeds' benchmark as a tool. The `memory` workload (seed 000) through
+// reservoir::run() on a pool, next to baselines without the pool, in seed 001's scenarios and
+// seed 004's load shapes; prints a table per scenario and seed 001's criteria as PASS/FAIL.
+//
+// Exit codes: 0 ran (criteria printed); 1 could not run (unreachable backend, I/O); 2 usage
+// error (names the argument); 3 a criterion that fails the run failed (connections above the
+// pool size, failed operations; with --strict, any).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include "backend.hpp"
+#include "chart.hpp"
+#include "options.hpp"
+#include "report.hpp"
+#include "scenario.hpp"
+
+#ifndef RESERVOIR_VERSION
+#define RESERVOIR_VERSION "unknown"
+#endif
+#ifndef RESERVOIR_BUILD_TYPE
+#define RESERVOIR_BUILD_TYPE "unknown"
+#endif
+
+namespace bench {
+namespace {
+
+constexpr int kExitCannotRun = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitCriterion = 3;
+
+int fail(const std::string& what, int code) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "reservoir-bench: %s\n", what.c_str());
+  return code;
+}
+
+void draw_progress(void*, const std::string& label, double share) {
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(share * kWidth + 0.5);
+  std::printf("\r\033[K  %-26s [%s%s] %3.0f%%", label.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
+              std::string(static_cast<std::size_t>(kWidth - filled), '.').c_str(), share * 100);
+  std::fflush(stdout);
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+RunSettings run_settings(const Options& o) {
+  RunSettings s;
+  s.pool.name = "reservoir-bench";
+  s.pool.max_size = o.pool_size;
+  s.pool.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
+  s.pool.acquire_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  s.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
+  s.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
+  s.breaker_and_budget = o.resilience == "full";
+  return s;
+}
+
+std::vector<Mode> modes_of(const Options& o) {
+  std::vector<Mode> modes{Mode::pooled};
+  for (const auto& b : o.baselines) {
+    const Mode m = b == "raw" ? Mode::raw : Mode::unpooled;
+    if (b != "none" && std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
+  }
+  return modes;
+}
+
+int run(const Options& o) {
+  const RunSettings settings = run_settings(o);
+  BackendOptions bo{.pg_reset = o.pg_reset, .synchronous = o.synchronous, .settings = settings};
+  auto backend = make_backend(o.target, bo);
+  if (!backend) {
+    const auto kind = backend.error().kind();
+    const bool usage = kind == reservoir::ErrorKind::invalid_argument || kind == reservoir::ErrorKind::invalid_config;
+    return fail("--target: " + backend.error().message(), usage ? kExitUsage : kExitCannotRun);
+  }
+  Backend& b = **backend;
+  const auto modes = modes_of(o);
+  std::string mode_names;
+  for (Mode m : modes) mode_names += (mode_names.empty() ? "" : ", ") + std::string(to_string(m));
+  std::printf("reservoir-bench %s: %s workload %s over %lld keys on %s %s; pool of %zu; modes: %s\n", RESERVOIR_VERSION,
+              o.workload.c_str(), to_string(o.work.mix).c_str(), static_cast<long long>(o.work.keys), b.kind().c_str(),
+              b.endpoint().c_str(), o.pool_size, mode_names.c_str());
+  std::fflush(stdout);
+  nlohmann::json doc{{"tool", "reservoir-bench"}, {"started_at", utc_now()}, {"machine", machine_json()}};
+  if (auto st = b.prepare(o.work); !st) {
+    b.cleanup(o.keep);
+    return fail("cannot prepare the " + b.kind() + " target: " + st.error().message(), kExitCannotRun);
+  }
+
+  RunnerSettings runner;
+  runner.seed = o.seed;
+  runner.max_time = std::chrono::milliseconds(static_cast<long>(o.max_seconds * 1000));
+  const bool progress = !o.no_progress && isatty(STDOUT_FILENO) == 1;
+  if (progress) runner.progress = draw_progress;
+
+  std::vector<ScenarioGroup> groups;
+  for (const ScenarioSpec& spec : scenario_specs(o)) {
+    ScenarioGroup g{spec, {}};
+    for (Mode m : modes) {
+      auto r = run_scenario(b, m, spec, o.work, settings, runner);
+      if (progress) std::printf("\r\033[K");
+      if (!r) {
+        const std::string msg = spec.name + " (" + std::string(to_string(m)) + "): " + r.error().message();
+        b.cleanup(o.keep);
+        return fail(msg, kExitCannotRun);
+      }
+      g.runs.push_back(std::move(r).value());
+    }
+    print_table(stdout, g, o);
+    std::fflush(stdout);
+    groups.push_back(std::move(g));
+  }
+  const auto criteria = judge(groups, o);
+  print_criteria(stdout, criteria);
+  int code = 0;
+  for (const auto& c : criteria) {
+    if (!c.pass && (c.fails_run || o.strict)) code = kExitCriterion;
+  }
+
+  doc["finished_at"] = utc_now();
+  doc["machine"]["load_average_end"] = machine_json()["load_average"];
+  nlohmann::json versions = b.versions();
+  versions["reservoir"] = RESERVOIR_VERSION;
+  versions["build_type"] = RESERVOIR_BUILD_TYPE;
+  versions["compiler"] = __VERSION__;
+  doc["versions"] = versions;
+  doc["config"] = config_json(o);
+  doc["backend"] = {{"kind", b.kind()}, {"endpoint", b.endpoint()}};
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& g : groups) {
+    for (const auto& r : g.runs) results.push_back(result_json(r));
+  }
+  doc["results"] = results;
+  nlohmann::json crit = nlohmann::json::array();
+  for (const auto& c : criteria) {
+    crit.push_back({{"name", c.name}, {"where", c.where}, {"measured", c.measured}, {"pass", c.pass}, {"fails_run", c.fails_run}});
+  }
+  doc["criteria"] = crit;
+  doc["exit_code"] = code;
+
+  int io_code = 0;
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << doc.dump(2) << '\n';
+    if (!out) {
+      io_code = fail("--json: cannot write " + o.json_path, kExitCannotRun);
+    } else {
+      std::printf("json: %s\n", o.json_path.c_str());
+    }
+  }
+  if (!o.chart_path.empty()) {
+    const std::string title = "reservoir-bench: latency distribution (" + o.workload + " " + to_string(o.work.mix) + ", " +
+                              b.kind() + ", pool of " + std::to_string(o.pool_size) + ")";
+    if (auto st = draw_chart(o.chart_path, groups, title); !st) {
+      io_code = fail(st.error().message(), kExitCannotRun);
+    } else {
+      std::printf("chart: %s\n", o.chart_path.c_str());
+    }
+  }
+  if (const std::string note = b.cleanup(o.keep); !note.empty()) std::printf("%s\n", note.c_str());
+  return io_code != 0 ? io_code : code;
+}
+
+}  // namespace
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  CLI::App app{"reservoir-bench: the memory workload through reservoir's pool (every operation via reservoir::run()), "
+               "next to baselines without it, in seed 001's scenarios and seed 004's load shapes. Prints a table per "
+               "scenario and seed 001's criteria as PASS/FAIL lines.\n"
+               "Exit codes: 0 ran; 1 could not run (e.g. unreachable backend); 2 usage error; 3 a criterion that "
+               "fails the run failed (connections above the pool size, failed operations; any with --strict)."};
+  bench::Options o;
+  bench::add_options(app, o);
+  app.set_version_flag("--version", RESERVOIR_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, the version, or the error naming the argument
+    return code == 0 ? 0 : bench::kExitUsage;
+  }
+  if (const std::string why = bench::parse_mix(o.mix_text, o.work.mix); !why.empty()) {
+    return bench::fail("--mix: " + why, bench::kExitUsage);
+  }
+  return bench::run(o);
+}

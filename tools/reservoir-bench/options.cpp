@@ -1,0 +1,151 @@
+#include "options.hpp"
+
+#include <regex>
+
+namespace bench {
+
+namespace {
+
+// CLI11 validators return an empty string when the value is fine, else what is wrong (CLI11
+// prefixes the option's name).
+std::string check_target(const std::string& uri) {
+  if (uri.starts_with("sqlite:") || uri.starts_with("postgresql://") || uri.starts_with("postgres://")) return {};
+  const auto colon = uri.find(':');
+  return "unsupported target \"" + (colon == std::string::npos ? uri : uri.substr(0, colon + 1)) +
+         "…\": expected sqlite:[PATH] or postgresql://… (etcd+http:// and http:// come with the HTTP backend)";
+}
+
+std::string check_mix(const std::string& text) {
+  Mix ignored;
+  return parse_mix(text, ignored);
+}
+
+std::string check_table(const std::string& name) {
+  static const std::regex ident("[A-Za-z_][A-Za-z0-9_]{0,62}");
+  return std::regex_match(name, ident) ? std::string() : "expected a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63)";
+}
+
+}  // namespace
+
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--target", o.target,
+                 "what to run against: sqlite: (a fresh temporary store, removed afterwards unless --keep), "
+                 "sqlite:PATH (a store file; its directory must exist), or postgresql://USER@HOST:PORT/DB")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->check(CLI::Validator(check_target, "URI"));
+  app.add_option("--workload", o.workload, "the workload: memory (seed 000's store: store, retrieve, stats)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"memory"}));
+  app.add_option("--mix", o.mix_text,
+                 "read/write percentages (retrieve/store), or retrieve/store/stats, e.g. 80/20 or 79/20/1")
+      ->capture_default_str()
+      ->check(CLI::Validator(check_mix, "R/W[/S]"));
+  app.add_option("--keys", o.work.keys, "distinct memory keys; each is stored once before the scenarios")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
+  app.add_option("--content-bytes", o.work.content_bytes, "size of a stored memory's content")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+  app.add_option("--table", o.work.table, "table the workload uses (created if missing, emptied, dropped afterwards "
+                                          "on PostgreSQL unless --keep)")
+      ->capture_default_str()
+      ->check(CLI::Validator(check_table, "NAME"));
+  app.add_option("--scenarios", o.scenarios,
+                 "scenarios to run, comma-separated: sequential (1 client), clients-5, clients-10, concurrent-100, "
+                 "sustained (--duration), bursts")
+      ->capture_default_str()
+      ->delimiter(',')
+      ->check(CLI::IsMember(kScenarios));
+  app.add_option("--baseline", o.baselines,
+                 "baselines run next to every scenario, comma-separated: raw (the backend's own client library, "
+                 "one connection per thread, no pool), unpooled (a connection per operation), none")
+      ->capture_default_str()
+      ->delimiter(',')
+      ->check(CLI::IsMember({"raw", "unpooled", "none"}));
+  app.add_option("--ops", o.ops, "operations in clients-5, clients-10 and concurrent-100 (shared by the clients)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+  app.add_option("--sequential-ops", o.sequential_ops, "operations in sequential (seed 001: 1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+  app.add_option("--duration", o.duration_s, "seconds of sustained load")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--sustained-clients", o.sustained_clients, "clients in sustained")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--bursts", o.bursts, "bursts in bursts")->capture_default_str()->check(CLI::Range(1, 10000));
+  app.add_option("--burst-clients", o.burst_clients, "clients released at once in each burst")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--burst-ops", o.burst_ops, "operations per client per burst")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--burst-gap-ms", o.burst_gap_ms, "idle time between bursts")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600'000));
+  app.add_option("--pool-size", o.pool_size, "the pool's max_size (most connections open, leased or idle)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+  app.add_option("--op-timeout-ms", o.op_timeout_ms, "deadline of each operation (run()'s timeout: acquire, retries, "
+                                                     "the statement)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3'600'000));
+  app.add_option("--connect-timeout-ms", o.connect_timeout_ms, "deadline of each connect")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3'600'000));
+  app.add_option("--synchronous", o.synchronous, "SQLite PRAGMA synchronous (WAL mode): off, normal, full, extra")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"off", "normal", "full", "extra"}));
+  app.add_option("--resilience", o.resilience,
+                 "what run() gets: full (a RetryBudget and a CircuitBreaker that is also the pool's ConnectGate, as "
+                 "an application should write it) or deadline (its deadline and retry policy only, to measure what "
+                 "the two cost)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"full", "deadline"}));
+  app.add_option("--pg-reset", o.pg_reset, "PostgreSQL reset on return: discard (rollback + DISCARD ALL, the "
+                                           "library default) or rollback (rollback only)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"discard", "rollback"}));
+  // The last --json/--chart/--target wins, so scripts/demo.sh's defaults can be overridden.
+  app.add_option("--json", o.json_path, "write every figure, the machine, the versions and the config to this file")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--chart", o.chart_path, "draw the latency distribution per scenario to this PNG (gnuplot)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_flag("--keep", o.keep, "keep the temporary store (sqlite:) or the table (PostgreSQL) afterwards");
+  app.add_flag("--strict", o.strict, "exit 3 when any criterion fails (by default only connections above the pool "
+                                     "size and failed operations do)");
+  app.add_flag("--no-progress", o.no_progress, "no progress bar (it is only drawn when stdout is a terminal)");
+  app.add_option("--seed", o.seed, "seed of the operations' random draw")->capture_default_str();
+  app.add_option("--max-seconds", o.max_seconds, "stop a scenario that runs longer than this (reported as capped)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+}
+
+std::vector<ScenarioSpec> scenario_specs(const Options& o) {
+  std::vector<ScenarioSpec> out;
+  for (const std::string& name : o.scenarios) {
+    ScenarioSpec s;
+    s.name = name;
+    if (name == "sequential") {
+      s.clients = 1;
+      s.ops = o.sequential_ops;
+    } else if (name == "clients-5" || name == "clients-10" || name == "concurrent-100") {
+      s.clients = name == "clients-5" ? 5 : name == "clients-10" ? 10 : 100;
+      s.ops = o.ops;
+    } else if (name == "sustained") {
+      s.clients = o.sustained_clients;
+      s.duration = std::chrono::milliseconds(static_cast<long>(o.duration_s * 1000));
+    } else if (name == "bursts") {
+      s.clients = o.burst_clients;
+      s.bursts = o.bursts;
+      s.burst_ops = o.burst_ops;
+      s.burst_gap = std::chrono::milliseconds(o.burst_gap_ms);
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace bench

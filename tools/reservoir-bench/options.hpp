@@ -1,0 +1,53 @@
+// reservoir-bench's command line: every option, its default and what it allows.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "scenario.hpp"
+#include "workload.hpp"
+
+namespace bench {
+
+inline const std::vector<std::string> kScenarios{"sequential", "clients-5", "clients-10", "concurrent-100", "sustained",
+                                                  "bursts"};
+
+struct Options {
+  std::string target = "sqlite:";
+  std::string workload = "memory";
+  std::string mix_text = "80/20";
+  WorkloadConfig work;
+  std::vector<std::string> scenarios = kScenarios;
+  std::vector<std::string> baselines{"raw"};
+  std::uint64_t ops = 100000;  // seed 001 asked 1000: over in ~20 ms, it measures thread start and first connects
+  std::uint64_t sequential_ops = 1000;
+  double duration_s = 3;
+  int sustained_clients = 10;
+  int bursts = 5;
+  int burst_clients = 50;
+  int burst_ops = 20;
+  int burst_gap_ms = 100;
+  std::size_t pool_size = 5;
+  int op_timeout_ms = 5000;
+  int connect_timeout_ms = 5000;
+  std::string synchronous = "normal";
+  std::string pg_reset = "discard";
+  std::string resilience = "full";
+  std::string json_path;
+  std::string chart_path;
+  bool keep = false;
+  bool strict = false;
+  bool no_progress = false;
+  std::uint64_t seed = 1;
+  double max_seconds = 60;
+};
+
+// Declares every option on `app`, bound to `o`.
+void add_options(CLI::App& app, Options& o);
+
+// The scenarios `o` selects, in the order given.
+std::vector<ScenarioSpec> scenario_specs(const Options& o);
+
+}  // namespace bench
