@@ -131,8 +131,19 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
   ASSERT_TRUE(breaker.ok());
   std::atomic<int> opened{0};
   (*breaker)->add_listener([&](BreakerState, BreakerState to) { opened += to == BreakerState::open; });
+  struct LastConnectError final : PoolListener {
+    std::mutex mu;
+    std::string text;
+    void on_event(const PoolEvent& e) noexcept override {
+      if (e.kind != PoolEventKind::connect_failed || e.error == nullptr) return;
+      std::lock_guard g(mu);
+      text = e.error->message();
+    }
+  };
+  auto last_connect_error = std::make_shared<LastConnectError>();
   PoolOptions pool_options;
   pool_options.connect_gate = *breaker;
+  pool_options.listener = last_connect_error;
   auto pool = TypedPool<pg::Connector>::create(down_config(), pool_options, std::move(connector).value());
   ASSERT_TRUE(pool.ok()) << pool.error().message();
   auto budget = RetryBudget::create(clock, {});
@@ -206,6 +217,7 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
       << "no call succeeded after the restart; pool: " << end.to_string() << "; breaker: "
       << to_string((*breaker)->state()) << " trips=" << (*breaker)->stats().trips
       << " rejected=" << (*breaker)->stats().rejected << " probes=" << (*breaker)->stats().probes
+      << "; last connect error: " << last_connect_error->text
       << "; failures after the restart: " << [&] {
            std::map<std::string, int> kinds;
            for (const Call& c : calls) if (!c.ok && c.start >= accepting) ++kinds[std::string(to_string(c.kind))];
