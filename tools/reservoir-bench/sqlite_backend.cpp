@@ -140,16 +140,22 @@ class SqliteBackend final : public Backend {
 
   reservoir::Status prepare(const WorkloadConfig& workload) override {
     sql_ = sqlite_statements(workload.table);
-    auto v = prepare_table(sq::Connector(config_), sql_, workload, options_.settings);
+    auto connector = sq::Connector::create(config_);
+    if (!connector) return std::move(connector).error();
+    auto v = prepare_table(std::move(connector).value(), sql_, workload, options_.settings);
     if (!v) return std::move(v).error();
     return {};
   }
 
   reservoir::Result<std::unique_ptr<Target>> open(Mode mode, const RunSettings& s) override {
+    // Validated once, here: create() is the only way to a connector.
+    auto connector = sq::Connector::create(config_);
+    if (!connector) return std::move(connector).error();
     switch (mode) {
-      case Mode::pooled: return PooledTarget<sq::Connector>::create(sq::Connector(config_), &sql_, s);
+      case Mode::pooled: return PooledTarget<sq::Connector>::create(std::move(connector).value(), &sql_, s);
       case Mode::unpooled:
-        return std::unique_ptr<Target>(std::make_unique<UnpooledTarget<sq::Connector>>(sq::Connector(config_), &sql_, s));
+        return std::unique_ptr<Target>(
+            std::make_unique<UnpooledTarget<sq::Connector>>(std::move(connector).value(), &sql_, s));
       case Mode::raw:
         return std::unique_ptr<Target>(
             std::make_unique<RawSqliteTarget>(config_.path, std::string(sq::to_string(config_.synchronous)), &sql_, s.op_timeout));
