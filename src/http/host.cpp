@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <charconv>
 #include <chrono>
 
 namespace reservoir::http::detail {
@@ -59,8 +60,14 @@ Result<Origin> parse_origin(std::string_view url) {
   o.host = u.host_type() == boost::urls::host_type::ipv6 ? std::string(u.host_address()) : std::string(u.host());
   std::uint16_t default_port = o.tls ? 443 : 80;
   if (u.has_port()) {
-    if (u.port().empty() || u.port_number() == 0) return bad_url(url, "the port must be 1..65535");
-    o.port = u.port_number();
+    // port_number() wraps values above 65535; read the digits instead.
+    auto digits = u.port();
+    unsigned long port = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || port == 0 || port > 65535) {
+      return bad_url(url, "the port must be 1..65535");
+    }
+    o.port = static_cast<std::uint16_t>(port);
   } else {
     o.port = default_port;
   }
