@@ -18,6 +18,8 @@ namespace {
 namespace bhttp = boost::beast::http;
 using detail::error_code;
 
+constexpr Duration kPeekAfterIdle = std::chrono::milliseconds(1);
+
 long long ms(Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
 std::string what(const Request& req) { return req.method + " " + req.target; }
@@ -195,8 +197,9 @@ Result<Response> Connection::request(const Request& req, Deadline deadline) {
       if (auto s = reconnect(deadline); !s) return std::move(s).error();
     } else if (served_on_transport_ > 0) {
       // Replace, before anything is written, a connection the server already closed or is
-      // about to close.
-      auto peek = transport_->peek();
+      // about to close. A connection used within kPeekAfterIdle is not peeked (a syscall per
+      // request on a busy pool); a close in that window is still caught by the stale retry.
+      auto peek = idle_for() < kPeekAfterIdle ? detail::PeekState::alive : transport_->peek();
       if (peek == detail::PeekState::closed) host_->note_closed_idle(idle_for());
       auto retire = host_->retire_after();
       if (peek != detail::PeekState::alive || (retire && idle_for() >= *retire)) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <limits>
@@ -37,6 +38,8 @@ class Host {
   const ConnectorOptions& options() const noexcept { return options_; }
   const Clock& clock() const noexcept { return *clock_; }
   boost::asio::ssl::context* tls_context() const noexcept { return tls_.get(); }
+  // Owns the sockets' reactor registration; never run (all I/O is synchronous, see transport.hpp).
+  boost::asio::io_context& io_context() const noexcept { return io_; }
 
   // Idle learning. `idle` is how long a connection had been idle when the server's close (a
   // FIN, not a reset) was seen, or when a reuse succeeded.
@@ -60,6 +63,7 @@ class Host {
   ConnectorOptions options_;
   const Clock* clock_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
+  mutable boost::asio::io_context io_;
   std::atomic<std::int64_t> min_closed_ns_{kNone};
   std::atomic<std::int64_t> max_survived_ns_{0};
   std::atomic<std::int64_t> hint_ns_{kNone};

@@ -1,15 +1,19 @@
 #include "transport.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
-#include <boost/asio/connect.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <cerrno>
-#include <chrono>
 
 namespace reservoir::http::detail {
 namespace {
@@ -17,17 +21,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-// Completion handler for every operation shape (connect, handshake, read, write).
-struct Done {
-  error_code* ec;
-  std::size_t* n;
-  void operator()(error_code e) const { *ec = e; }
-  void operator()(error_code e, std::size_t k) const {
-    *ec = e;
-    *n = k;
-  }
-  void operator()(error_code e, const tcp::endpoint&) const { *ec = e; }
-};
+error_code errno_code(int e) { return error_code(e, asio::error::get_system_category()); }
 
 bool is_ip_literal(const std::string& host) {
   error_code ec;
@@ -37,45 +31,128 @@ bool is_ip_literal(const std::string& host) {
 
 }  // namespace
 
+// ---- DeadlineSocket ---------------------------------------------------------------------
+
+error_code DeadlineSocket::wait(bool reading) noexcept {
+  pollfd p{socket_.native_handle(), static_cast<short>(reading ? POLLIN : POLLOUT), 0};
+  for (;;) {
+    if (deadline_ && deadline_->expired()) return beast::error::timeout;
+    int timeout_ms = deadline_ ? deadline_->remaining_ms() : -1;
+    int r = ::poll(&p, 1, timeout_ms);
+    if (r > 0) return {};
+    if (r < 0 && errno != EINTR) return errno_code(errno);
+  }
+}
+
+long DeadlineSocket::syscall(bool reading, const void* iov, int count) noexcept {
+  msghdr m{};
+  m.msg_iov = static_cast<iovec*>(const_cast<void*>(iov));
+  m.msg_iovlen = static_cast<std::size_t>(count);
+  return reading ? ::recvmsg(socket_.native_handle(), &m, 0) : ::sendmsg(socket_.native_handle(), &m, MSG_NOSIGNAL);
+}
+
+template <class Buffers>
+std::size_t DeadlineSocket::io(bool reading, const Buffers& buffers, error_code& ec) {
+  iovec iov[16];
+  int count = 0;
+  for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers) && count < 16; ++it) {
+    asio::const_buffer b(*it);
+    if (b.size() == 0) continue;
+    iov[count].iov_base = const_cast<void*>(b.data());
+    iov[count].iov_len = b.size();
+    ++count;
+  }
+  ec = {};
+  if (count == 0) return 0;
+  if (!socket_.is_open()) {
+    ec = asio::error::not_connected;
+    return 0;
+  }
+  if (reading && expect_wait_) {
+    expect_wait_ = false;
+    if ((ec = wait(true))) return 0;
+  }
+  for (;;) {
+    long r = syscall(reading, iov, count);
+    if (r > 0) return static_cast<std::size_t>(r);
+    if (r == 0 && reading) {
+      ec = asio::error::eof;
+      return 0;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if ((ec = wait(reading))) return 0;
+      continue;
+    }
+    ec = r < 0 ? errno_code(errno) : asio::error::connection_aborted;
+    return 0;
+  }
+}
+
+error_code DeadlineSocket::connect(const tcp::resolver::results_type& endpoints) {
+  error_code last = asio::error::host_not_found;
+  for (const auto& entry : endpoints) {
+    error_code ec;
+    socket_.close(ec);
+    socket_.open(entry.endpoint().protocol(), ec);
+    if (!ec) socket_.native_non_blocking(true, ec);
+    if (ec) {
+      last = ec;
+      continue;
+    }
+    int fd = socket_.native_handle();
+    if (::connect(fd, entry.endpoint().data(), static_cast<socklen_t>(entry.endpoint().size())) != 0) {
+      if (errno != EINPROGRESS) {
+        last = errno_code(errno);
+        continue;
+      }
+      if ((ec = wait(false))) {
+        socket_.close(ec);
+        return beast::error::timeout;  // the only wait error that matters: the deadline
+      }
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        last = errno_code(err);
+        continue;
+      }
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return {};
+  }
+  error_code ec;
+  socket_.close(ec);
+  return last;
+}
+
+// ---- Transport --------------------------------------------------------------------------
+
 Transport::Transport(const Host& h) : host(h) {
   if (host.tls_context() != nullptr) {
-    tls.emplace(ioc, *host.tls_context());
+    tls.emplace(host.io_context(), *host.tls_context());
   } else {
-    plain.emplace(ioc);
+    plain.emplace(host.io_context());
   }
 }
 
 Transport::~Transport() { close(); }
 
-template <class Start>
-error_code Transport::run(Deadline deadline, Start start, std::size_t* bytes) {
-  Duration left = deadline.remaining();
-  if (left <= Duration::zero()) return beast::error::timeout;
-  tcp().expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(left));
-  error_code result = asio::error::would_block;
-  std::size_t n = 0;
-  start(Done{&result, &n});
-  ioc.restart();
-  ioc.run();
-  if (bytes != nullptr) *bytes = n;
-  return result;
-}
-
 error_code Transport::connect(Deadline deadline, std::string& cause) {
   const Origin& o = host.origin();
   error_code ec;
-  tcp::resolver resolver(ioc);
+  tcp::resolver resolver(host.io_context());
   auto endpoints = resolver.resolve(o.host, std::to_string(o.port), ec);
   if (ec) {
     cause = "cannot resolve " + o.host + ": " + ec.message();
     return ec;
   }
-  ec = run(deadline, [&](Done done) { tcp().async_connect(endpoints, done); });
-  if (ec) {
+  stream().set_deadline(deadline);
+  if ((ec = stream().connect(endpoints))) {
     cause = ec == beast::error::timeout ? "connect timed out" : ec.message();
     return ec;
   }
-  tcp().socket().set_option(tcp::no_delay(true), ec);
   if (!tls) return {};
 
   SSL* ssl = tls->native_handle();
@@ -87,7 +164,7 @@ error_code Transport::connect(Deadline deadline, std::string& cause) {
     }
   }
   if (!is_ip_literal(o.host)) SSL_set_tlsext_host_name(ssl, o.host.c_str());
-  ec = run(deadline, [&](Done done) { tls->async_handshake(asio::ssl::stream_base::client, done); });
+  tls->handshake(asio::ssl::stream_base::client, ec);
   if (ec) {
     if (ec == beast::error::timeout) {
       cause = "TLS handshake timed out";
@@ -102,36 +179,36 @@ error_code Transport::connect(Deadline deadline, std::string& cause) {
 
 error_code Transport::write(BeastRequest& req, Deadline deadline, std::size_t& written) {
   in_flight = true;
-  return run(
-      deadline,
-      [&](Done done) {
-        if (tls) beast::http::async_write(*tls, req, done);
-        else beast::http::async_write(*plain, req, done);
-      },
-      &written);
+  stream().set_deadline(deadline);
+  error_code ec;
+  written = tls ? beast::http::write(*tls, req, ec) : beast::http::write(*plain, req, ec);
+  stream().expect_wait();
+  return ec;
 }
 
 error_code Transport::read_header(BeastParser& parser, Deadline deadline, bool& got) {
-  error_code ec = run(deadline, [&](Done done) {
-    if (tls) beast::http::async_read_header(*tls, buffer, parser, done);
-    else beast::http::async_read_header(*plain, buffer, parser, done);
-  });
+  stream().set_deadline(deadline);
+  error_code ec;
+  if (tls) beast::http::read_header(*tls, buffer, parser, ec);
+  else beast::http::read_header(*plain, buffer, parser, ec);
   got = parser.got_some() || buffer.size() > 0;
   return ec;
 }
 
 error_code Transport::read_body(BeastParser& parser, Deadline deadline) {
-  return run(deadline, [&](Done done) {
-    if (tls) beast::http::async_read(*tls, buffer, parser, done);
-    else beast::http::async_read(*plain, buffer, parser, done);
-  });
+  stream().set_deadline(deadline);
+  error_code ec;
+  if (tls) beast::http::read(*tls, buffer, parser, ec);
+  else beast::http::read(*plain, buffer, parser, ec);
+  return ec;
 }
 
 PeekState Transport::peek() const noexcept {
   if (!is_open()) return PeekState::reset;
-  // TLS data that arrived on an idle connection is unsolicited too (a close_notify alert).
+  // Bytes left over after the last response, or TLS data (a close_notify alert) on an idle
+  // connection: unsolicited either way.
   if (buffer.size() > 0) return PeekState::unsolicited;
-  int fd = const_cast<Transport*>(this)->tcp().socket().native_handle();
+  int fd = const_cast<Transport*>(this)->stream().lowest_layer().native_handle();
   char c;
   for (;;) {
     ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -145,13 +222,10 @@ PeekState Transport::peek() const noexcept {
 
 void Transport::close() noexcept {
   error_code ec;
-  if (is_open()) {
-    tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
-    tcp().socket().close(ec);
-  }
+  stream().lowest_layer().close(ec);
   broken = true;
 }
 
-bool Transport::is_open() const noexcept { return tcp().socket().is_open(); }
+bool Transport::is_open() const noexcept { return stream().lowest_layer().is_open(); }
 
 }  // namespace reservoir::http::detail

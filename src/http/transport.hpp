@@ -1,19 +1,20 @@
 // src/http/transport.hpp — one socket (plain or TLS) with blocking, deadline-bounded operations.
 //
-// Each operation is started asynchronously on the transport's own io_context and run to
-// completion on the calling thread, with beast::tcp_stream's expiry set to the time left on
-// the call's deadline: past it the socket is closed and the operation ends with
-// beast::error::timeout. (Beast's synchronous calls have no timeouts.)
+// DeadlineSocket is a Beast SyncReadStream/SyncWriteStream over a non-blocking TCP socket: each
+// read_some/write_some tries the syscall, and on EAGAIN waits in poll() for at most the time
+// left on the current deadline (past it: beast::error::timeout). Beast's synchronous
+// http::write/read and Asio's synchronous ssl::stream run on top of it, so a request costs a
+// send, a poll and a recv, with no event loop in between (an io_context run per operation
+// measured 5 epoll_wait and 2 timerfd_settime calls per request).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,62 @@ namespace beast = boost::beast;
 using error_code = boost::system::error_code;
 using BeastRequest = beast::http::request<beast::http::string_body>;
 using BeastParser = beast::http::response_parser<beast::http::string_body>;
+
+class DeadlineSocket {
+ public:
+  using socket_type = boost::asio::ip::tcp::socket;
+  using lowest_layer_type = socket_type;
+  using executor_type = socket_type::executor_type;
+
+  explicit DeadlineSocket(boost::asio::io_context& ioc) : socket_(ioc) {}
+
+  lowest_layer_type& lowest_layer() noexcept { return socket_; }
+  const lowest_layer_type& lowest_layer() const noexcept { return socket_; }
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+
+  // Bounds every following read_some/write_some.
+  void set_deadline(Deadline deadline) noexcept { deadline_ = deadline; }
+  // The next read waits in poll() first (a response cannot be there right after the write).
+  void expect_wait() noexcept { expect_wait_ = true; }
+
+  // Connects to the first reachable endpoint before the deadline.
+  error_code connect(const boost::asio::ip::tcp::resolver::results_type& endpoints);
+
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers, error_code& ec) {
+    return io(/*reading=*/true, buffers, ec);
+  }
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers) {
+    error_code ec;
+    auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  template <class ConstBuffers>
+  std::size_t write_some(const ConstBuffers& buffers, error_code& ec) {
+    return io(/*reading=*/false, buffers, ec);
+  }
+  template <class ConstBuffers>
+  std::size_t write_some(const ConstBuffers& buffers) {
+    error_code ec;
+    auto n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+ private:
+  template <class Buffers>
+  std::size_t io(bool reading, const Buffers& buffers, error_code& ec);
+  // One recvmsg/sendmsg over up to 16 buffers; -1 with errno on failure.
+  long syscall(bool reading, const void* iov, int count) noexcept;
+  // Waits for the socket to become readable/writable before the deadline.
+  error_code wait(bool reading) noexcept;
+
+  socket_type socket_;
+  std::optional<Deadline> deadline_;
+  bool expect_wait_ = false;
+};
 
 enum class PeekState {
   alive,        // nothing to read: idle as it should be
@@ -47,25 +104,21 @@ struct Transport {
   error_code read_body(BeastParser& parser, Deadline deadline);
   // A non-blocking look at the socket, no round trip.
   PeekState peek() const noexcept;
-  // Closes the socket (RST-free, no TLS close_notify: never blocks).
+  // Closes the socket (no TLS close_notify: never blocks).
   void close() noexcept;
-
   bool is_open() const noexcept;
 
   const Host& host;
-  boost::asio::io_context ioc{1};
-  std::optional<beast::tcp_stream> plain;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::optional<DeadlineSocket> plain;
+  std::optional<boost::asio::ssl::stream<DeadlineSocket>> tls;
   beast::flat_buffer buffer;
-  bool broken = false;       // a failed or timed-out exchange: never reuse
-  bool must_close = false;   // the server said Connection: close (or spoke HTTP/1.0)
-  bool in_flight = false;    // a request was written and its response not fully read
+  bool broken = false;      // a failed or timed-out exchange: never reuse
+  bool must_close = false;  // the server said Connection: close (or spoke HTTP/1.0)
+  bool in_flight = false;   // a request was written and its response not fully read
 
  private:
-  beast::tcp_stream& tcp() noexcept { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-  const beast::tcp_stream& tcp() const noexcept { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-  template <class Start>
-  error_code run(Deadline deadline, Start start, std::size_t* bytes = nullptr);
+  DeadlineSocket& stream() noexcept { return tls ? tls->next_layer() : *plain; }
+  const DeadlineSocket& stream() const noexcept { return tls ? tls->next_layer() : *plain; }
 };
 
 }  // namespace reservoir::http::detail
