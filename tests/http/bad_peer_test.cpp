@@ -166,3 +166,23 @@ TEST(HttpBadPeer, ThePoolNeverReusesAHalfReadConnection) {
 
 }  // namespace
 }  // namespace reservoir::http::test
+
+namespace reservoir::http::test {
+namespace {
+
+TEST(HttpBadPeer, SilentTlsServerTimesOutTheHandshakeByTheDeadline) {
+  tools::ScriptedServer server([](tools::ScriptedSocket& s) {
+    s.read_some(std::chrono::seconds(5));  // the ClientHello
+    s.read_some(std::chrono::seconds(5));  // never answered: wait for the client to give up
+  });
+  ConnectorOptions o;
+  o.verify_tls = false;
+  auto connector = make_connector("https://127.0.0.1:" + std::to_string(server.port()), o);
+  auto conn = connector.connect(in_ms(300));
+  ASSERT_FALSE(conn);
+  EXPECT_EQ(conn.error().kind(), ErrorKind::timeout) << conn.error().message();
+  EXPECT_NE(conn.error().detail().find("TLS handshake timed out"), std::string::npos) << conn.error().message();
+}
+
+}  // namespace
+}  // namespace reservoir::http::test

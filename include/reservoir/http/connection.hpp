@@ -8,9 +8,9 @@
 // run(): 429/502/503/504 retryable, other statuses not (kind backend, the status in code()).
 //
 // Stale keep-alive connections. A server may close an idle connection just as it is reused
-// (Go #22158, hyper #2136). Before each request on a reused connection a non-blocking peek sees
-// a close that already arrived, and a connection idle longer than the host's learned idle
-// timeout (minus a margin) is replaced, both before anything is written. A request that then
+// (Go #22158, hyper #2136). Before a request on a reused connection idle for more than 1 ms, a
+// non-blocking peek sees a close that already arrived, and a connection idle longer than the
+// host's learned idle timeout (minus a margin) is replaced, both before anything is written. A request that then
 // fails on a reused connection before one response byte arrived is sent once more on a fresh
 // connection (in place: the lease stays valid) when that is safe: nothing was written, or
 // Request::replayable(). Otherwise (a POST whose bytes may have left) it fails with kind
@@ -37,7 +37,7 @@
 namespace reservoir::http {
 
 namespace detail {
-struct Host;
+class Host;
 struct Transport;
 }  // namespace detail
 
