@@ -185,7 +185,8 @@ pg_status() {
 #   bench  ordinary keep-alive (75 s, 100000 requests) for the benchmarks
 # Locations: /healthz (200 "ok"), /small (100-byte body), /delay?s=SECONDS (echo_sleep),
 # /busy (503, Retry-After: 1), /limited (429, Retry-After: 2), /echo (the request body back),
-# /big?n=N (N bytes, chunked), /status/404, /status/502, /status/504.
+# /big?n=N (N bytes, chunked), /status/404, /status/502, /status/504, and /v3/ proxied to etcd
+# when etcd was started first (`start etcd nginx`).
 # `start` writes nginx.env:
 #   RESERVOIR_TEST_NGINX_URL, _TLS_URL, _BENCH_URL   http://127.0.0.1:P ... https://...
 #   RESERVOIR_TEST_NGINX_CA        the CA that signed the TLS certificate (PEM)
@@ -223,9 +224,20 @@ nginx_make_certs() {
   ) >"$NGINX_DIR/openssl.log" 2>&1 || { cat "$NGINX_DIR/openssl.log" >&2; die "openssl failed"; }
 }
 
+# With etcd already running (start etcd before nginx), /v3/ is proxied to it, so a REST
+# workload can cross nginx's keep-alive closes: client -> nginx (1 s, 20 requests) -> etcd.
+nginx_etcd_location() {
+  [ -f "$STATE/etcd.env" ] || return 0
+  local etcd
+  etcd=$(sed -n 's/^RESERVOIR_TEST_ETCD_URL=//p' "$STATE/etcd.env")
+  [ -n "$etcd" ] || return 0
+  echo "    location /v3/ { proxy_pass $etcd; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+}
+
 nginx_locations() {
   local body100
   body100=$(printf '%0100d' 0)
+  nginx_etcd_location
   cat <<LOC
     location = /healthz { return 200 "ok\n"; }
     location = /small { return 200 "$body100"; }

@@ -16,7 +16,8 @@ cleanup() { [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgr
 trap cleanup EXIT
 if [ -x "$root/scripts/servers.sh" ]; then
   servers_started=1
-  "$root/scripts/servers.sh" start postgres nginx etcd
+  # etcd before nginx: nginx proxies /v3/ to it (the HTTP tests cross nginx's keep-alive closes).
+  "$root/scripts/servers.sh" start postgres etcd nginx
   # shellcheck disable=SC1090
   for f in "${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}"/*.env; do [ -e "$f" ] && set -a && . "$f" && set +a; done
 fi

@@ -1,6 +1,8 @@
-// etcd through its v3 JSON gateway as a stateful REST workload: puts of unique keys through a
-// fault proxy that keeps resetting connections. Every acknowledged put must be stored, and no
-// put may be applied twice (a replayed non-idempotent request would make a key's version 2).
+// etcd through its v3 JSON gateway as a stateful REST workload: puts of unique keys while a
+// fault proxy keeps resetting connections, half of the threads straight to etcd and half
+// through nginx (which proxies /v3/ to etcd and closes keep-alive connections after 20 requests
+// or 1 s idle). Every acknowledged put must be stored, and no put may be applied twice (a
+// replayed non-idempotent request would make a key's version 2).
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <unistd.h>
@@ -47,13 +49,23 @@ std::string put_body(const std::string& key) {
 
 TEST(HttpEtcd, PutsUnderConnectionResetsAreStoredOnceAndNeverReplayed) {
   std::string url = etcd_url();
+  NginxEnv nginx = nginx_env();
   ASSERT_FALSE(HasFailure());
-  tools::FaultProxy proxy("127.0.0.1", port_of(url));
+  {
+    auto probe = make_connector(nginx.url).connect(in_ms(2000));
+    ASSERT_TRUE(probe) << probe.error().message();
+    auto r = (*probe)->request(Request::post("/v3/kv/range", "{\"key\":\"AA==\"}"), in_ms(2000));
+    ASSERT_TRUE(r && r->status == 200) << "nginx does not proxy /v3/ to etcd: start etcd before nginx "
+                                          "(scripts/servers.sh start etcd nginx)";
+  }
+  tools::FaultProxy to_etcd("127.0.0.1", port_of(url));
+  tools::FaultProxy to_nginx("127.0.0.1", port_of(nginx.url));
   PoolConfig config;
   config.name = "etcd";
-  config.max_size = 8;
+  config.max_size = 4;
   config.min_idle = 0;
-  auto pool = TypedPool<Connector>::create(config, {}, make_connector(local_url(proxy.port()))).value();
+  auto direct_pool = TypedPool<Connector>::create(config, {}, make_connector(local_url(to_etcd.port()))).value();
+  auto nginx_pool = TypedPool<Connector>::create(config, {}, make_connector(local_url(to_nginx.port()))).value();
 
   const std::string prefix = "reservoir-test/" + std::to_string(::getpid()) + "-" +
                              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "/";
@@ -65,7 +77,8 @@ TEST(HttpEtcd, PutsUnderConnectionResetsAreStoredOnceAndNeverReplayed) {
   std::thread resetter([&] {
     while (!done) {
       std::this_thread::sleep_for(40ms);
-      proxy.reset_all();
+      to_etcd.reset_all();
+      to_nginx.reset_all();
     }
   });
   std::vector<std::thread> threads;
@@ -74,6 +87,7 @@ TEST(HttpEtcd, PutsUnderConnectionResetsAreStoredOnceAndNeverReplayed) {
       for (int i = 0; i < kPuts; ++i) {
         std::string key = prefix + std::to_string(t) + "/" + std::to_string(i);
         std::string body = put_body(key);
+        auto& pool = t % 2 ? nginx_pool : direct_pool;
         auto r = run(pool, [&](Connection& c, Attempt& a) { return c.call(Request::post("/v3/kv/put", body), a); },
                      {.timeout = 5s, .idempotent = false});
         if (r) {
@@ -116,10 +130,12 @@ TEST(HttpEtcd, PutsUnderConnectionResetsAreStoredOnceAndNeverReplayed) {
   std::string errors;
   for (const auto& [code, n] : errors_by_code) errors += code + "=" + std::to_string(n) + " ";
   std::cout << "etcd: " << total_acked << " acknowledged of " << kThreads * kPuts << ", " << versions.size()
-            << " stored, proxy resets " << proxy.counters().resets << ", errors: " << errors << "\n";
+            << " stored, proxy resets " << to_etcd.counters().resets + to_nginx.counters().resets
+            << ", errors: " << errors << "\n";
   EXPECT_EQ(missing, 0u);
   EXPECT_EQ(written_twice, 0u);
-  EXPECT_GT(proxy.counters().resets, 0u);
+  EXPECT_GT(to_etcd.counters().resets, 0u);
+  EXPECT_GT(to_nginx.counters().resets, 0u);
   EXPECT_GE(versions.size(), total_acked);
   EXPECT_GT(total_acked, static_cast<std::size_t>(kThreads * kPuts / 2));
 }
