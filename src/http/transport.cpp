@@ -203,12 +203,17 @@ error_code Transport::read_body(BeastParser& parser, Deadline deadline) {
   return ec;
 }
 
-PeekState Transport::peek() const noexcept {
+PeekState Transport::peek() noexcept {
   if (!is_open()) return PeekState::reset;
-  // Bytes left over after the last response, or TLS data (a close_notify alert) on an idle
-  // connection: unsolicited either way.
+  // Bytes left over after the last response: unsolicited.
   if (buffer.size() > 0) return PeekState::unsolicited;
-  int fd = const_cast<Transport*>(this)->stream().lowest_layer().native_handle();
+  PeekState state = peek_socket();
+  if (state == PeekState::unsolicited && tls) return drain_tls();
+  return state;
+}
+
+PeekState Transport::peek_socket() noexcept {
+  int fd = stream().lowest_layer().native_handle();
   char c;
   for (;;) {
     ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -218,6 +223,21 @@ PeekState Transport::peek() const noexcept {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return PeekState::alive;
     return PeekState::reset;
   }
+}
+
+PeekState Transport::drain_tls() noexcept {
+  // An expired deadline: DeadlineSocket reads what is there and never waits.
+  stream().set_deadline(Deadline::after(SteadyClock::instance(), Duration::zero()));
+  char c;
+  error_code ec;
+  std::size_t n = tls->read_some(asio::buffer(&c, 1), ec);
+  if (n > 0) {
+    buffer.commit(asio::buffer_copy(buffer.prepare(1), asio::buffer(&c, 1)));  // kept: never reused anyway
+    return PeekState::unsolicited;
+  }
+  if (ec == beast::error::timeout) return PeekState::alive;  // only TLS records: consumed
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return PeekState::closed;
+  return PeekState::reset;
 }
 
 void Transport::close() noexcept {

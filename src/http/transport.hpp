@@ -102,8 +102,11 @@ struct Transport {
   // Reads one response head (any status, 1xx included). `got` is true if any byte arrived.
   error_code read_header(BeastParser& parser, Deadline deadline, bool& got);
   error_code read_body(BeastParser& parser, Deadline deadline);
-  // A non-blocking look at the socket, no round trip.
-  PeekState peek() const noexcept;
+  // A non-blocking look at the socket, no round trip. With TLS, bytes on an idle connection are
+  // first given to OpenSSL without waiting: protocol messages (TLS 1.3 session tickets, key
+  // updates) are consumed and the connection is alive; a close_notify is a close; application
+  // data is unsolicited.
+  PeekState peek() noexcept;
   // Closes the socket (no TLS close_notify: never blocks).
   void close() noexcept;
   bool is_open() const noexcept;
@@ -119,6 +122,8 @@ struct Transport {
  private:
   DeadlineSocket& stream() noexcept { return tls ? tls->next_layer() : *plain; }
   const DeadlineSocket& stream() const noexcept { return tls ? tls->next_layer() : *plain; }
+  PeekState peek_socket() noexcept;
+  PeekState drain_tls() noexcept;
 };
 
 }  // namespace reservoir::http::detail

@@ -2,6 +2,8 @@
 // default and its failures are named.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "http_env.hpp"
 
 namespace reservoir::http::test {
@@ -72,6 +74,27 @@ TEST_F(NginxTls, ATlsClientOnAPlainPortFailsClearly) {
   auto conn = connect("https://127.0.0.1:" + std::to_string(port_of(env.url)), o);
   ASSERT_FALSE(conn);
   EXPECT_NE(conn.error().detail().find("TLS handshake failed"), std::string::npos) << conn.error().message();
+}
+
+}  // namespace
+}  // namespace reservoir::http::test
+
+namespace reservoir::http::test {
+namespace {
+
+// TLS 1.3 servers send session tickets after the handshake: bytes on an idle, fresh
+// connection that are not a response. The fast check must not take them for a broken peer
+// (or every min_idle connection would be churned by the keepalive check).
+TEST_F(NginxTls, AFreshConnectionPassesTheFastCheckDespiteSessionTickets) {
+  ConnectorOptions o;
+  o.ca_file = env.ca;
+  auto conn = connect(env.tls_url, o);
+  ASSERT_TRUE(conn) << conn.error().message();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the tickets cross loopback
+  auto fast = connector->check(**conn, CheckDepth::fast, in_ms(1000));
+  EXPECT_TRUE(fast) << fast.error().message();
+  auto ping = connector->check(**conn, CheckDepth::ping, in_ms(1000));
+  EXPECT_TRUE(ping) << ping.error().message();
 }
 
 }  // namespace
