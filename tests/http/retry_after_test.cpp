@@ -2,7 +2,10 @@
 // /limited 429 Retry-After: 2).
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include "http_env.hpp"
+#include "scripted_server.hpp"
 
 namespace reservoir::http::test {
 namespace {
@@ -66,6 +69,52 @@ TEST_F(RetryAfter, OtherStatusesLeaveTheGateOpen) {
   auto connector = make_connector(env.url);
   auto conn = connector.connect(in_ms(2000)).value();
   EXPECT_FALSE(conn->call(Request::get("/status/502"), in_ms(2000)));
+  EXPECT_FALSE(connector.not_before());
+}
+
+}  // namespace
+}  // namespace reservoir::http::test
+
+namespace reservoir::http::test {
+namespace {
+
+std::string http_date_in(int seconds) {
+  std::time_t t = std::time(nullptr) + seconds;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+TEST(HttpRetryAfter, AnHttpDateIsUnderstood) {
+  std::string date = http_date_in(30);
+  tools::ScriptedServer server([&](tools::ScriptedSocket& s) {
+    while (!s.read_until("\r\n\r\n").empty()) {
+      if (!s.write("HTTP/1.1 503 Service Unavailable\r\nRetry-After: " + date + "\r\nContent-Length: 0\r\n\r\n")) return;
+    }
+  });
+  auto connector = make_connector(local_url(server.port()));
+  auto conn = connector.connect(in_ms(2000)).value();
+  auto before = SteadyClock::instance().now();
+  ASSERT_FALSE(conn->call(Request::get("/"), in_ms(2000)));
+  auto gate = connector.not_before();
+  ASSERT_TRUE(gate);
+  EXPECT_GE(*gate - before, std::chrono::seconds(28));  // whole seconds of wall time, minus rounding
+  EXPECT_LE(*gate - before, std::chrono::seconds(31));
+}
+
+TEST(HttpRetryAfter, A429WithoutRetryAfterLeavesTheGateOpen) {
+  tools::ScriptedServer server([](tools::ScriptedSocket& s) {
+    while (!s.read_until("\r\n\r\n").empty()) {
+      if (!s.write("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n")) return;
+    }
+  });
+  auto connector = make_connector(local_url(server.port()));
+  auto conn = connector.connect(in_ms(2000)).value();
+  auto r = conn->call(Request::get("/"), in_ms(2000));
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().retryable());
   EXPECT_FALSE(connector.not_before());
 }
 
