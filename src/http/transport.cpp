@@ -44,11 +44,13 @@ error_code DeadlineSocket::wait(bool reading) noexcept {
   }
 }
 
-long DeadlineSocket::syscall(bool reading, const void* iov, int count) noexcept {
+long DeadlineSocket::syscall(bool reading, const void* iov, int count, bool may_block) noexcept {
   msghdr m{};
   m.msg_iov = static_cast<iovec*>(const_cast<void*>(iov));
   m.msg_iovlen = static_cast<std::size_t>(count);
-  return reading ? ::recvmsg(socket_.native_handle(), &m, 0) : ::sendmsg(socket_.native_handle(), &m, MSG_NOSIGNAL);
+  int flags = may_block ? 0 : MSG_DONTWAIT;
+  return reading ? ::recvmsg(socket_.native_handle(), &m, flags)
+                 : ::sendmsg(socket_.native_handle(), &m, flags | MSG_NOSIGNAL);
 }
 
 template <class Buffers>
@@ -68,12 +70,12 @@ std::size_t DeadlineSocket::io(bool reading, const Buffers& buffers, error_code&
     ec = asio::error::not_connected;
     return 0;
   }
-  if (reading && expect_wait_) {
-    expect_wait_ = false;
-    if ((ec = wait(true))) return 0;
-  }
   for (;;) {
-    long r = syscall(reading, iov, count);
+    // With at least a slice left, the call itself blocks (SO_RCVTIMEO/SO_SNDTIMEO = one slice):
+    // a request costs a send and a recv. Closer to the deadline it does not block, and poll()
+    // waits exactly the time left.
+    bool may_block = !deadline_ || deadline_->remaining() >= kBlockSlice;
+    long r = syscall(reading, iov, count, may_block);
     if (r > 0) return static_cast<std::size_t>(r);
     if (r == 0 && reading) {
       ec = asio::error::eof;
@@ -81,6 +83,7 @@ std::size_t DeadlineSocket::io(bool reading, const Buffers& buffers, error_code&
     }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (may_block) continue;  // a slice passed: look at the deadline again
       if ((ec = wait(reading))) return 0;
       continue;
     }
@@ -120,6 +123,11 @@ error_code DeadlineSocket::connect(const tcp::resolver::results_type& endpoints)
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Blocking from here on, each call bounded by one slice (see io()).
+    timeval slice{0, static_cast<suseconds_t>(std::chrono::duration_cast<std::chrono::microseconds>(kBlockSlice).count())};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &slice, sizeof slice);
+    socket_.native_non_blocking(false, ec);
     return {};
   }
   error_code ec;
@@ -182,7 +190,6 @@ error_code Transport::write(BeastRequest& req, Deadline deadline, std::size_t& w
   stream().set_deadline(deadline);
   error_code ec;
   written = tls ? beast::http::write(*tls, req, ec) : beast::http::write(*plain, req, ec);
-  stream().expect_wait();
   return ec;
 }
 

@@ -1,11 +1,13 @@
 // src/http/transport.hpp — one socket (plain or TLS) with blocking, deadline-bounded operations.
 //
-// DeadlineSocket is a Beast SyncReadStream/SyncWriteStream over a non-blocking TCP socket: each
-// read_some/write_some tries the syscall, and on EAGAIN waits in poll() for at most the time
-// left on the current deadline (past it: beast::error::timeout). Beast's synchronous
-// http::write/read and Asio's synchronous ssl::stream run on top of it, so a request costs a
-// send, a poll and a recv, with no event loop in between (an io_context run per operation
-// measured 5 epoll_wait and 2 timerfd_settime calls per request).
+// DeadlineSocket is a Beast SyncReadStream/SyncWriteStream over a TCP socket whose blocking
+// calls time out after one slice (SO_RCVTIMEO/SO_SNDTIMEO = kBlockSlice): while at least a
+// slice is left on the current deadline a read or write blocks in the syscall itself; closer to
+// the deadline it does not block and poll() waits exactly the time left (past it:
+// beast::error::timeout). Beast's synchronous http::write/read and Asio's synchronous
+// ssl::stream run on top of it, so a request costs a send and a recv, with no event loop in
+// between (an io_context run per operation measured 5 epoll_wait and 2 timerfd_settime calls per
+// request; poll-then-recv on a non-blocking socket, 3 syscalls).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -28,6 +30,9 @@ using error_code = boost::system::error_code;
 using BeastRequest = beast::http::request<beast::http::string_body>;
 using BeastParser = beast::http::response_parser<beast::http::string_body>;
 
+// Longest a single blocking send/recv waits before the deadline is looked at again.
+inline constexpr Duration kBlockSlice = std::chrono::milliseconds(50);
+
 class DeadlineSocket {
  public:
   using socket_type = boost::asio::ip::tcp::socket;
@@ -42,8 +47,6 @@ class DeadlineSocket {
 
   // Bounds every following read_some/write_some.
   void set_deadline(Deadline deadline) noexcept { deadline_ = deadline; }
-  // The next read waits in poll() first (a response cannot be there right after the write).
-  void expect_wait() noexcept { expect_wait_ = true; }
 
   // Connects to the first reachable endpoint before the deadline.
   error_code connect(const boost::asio::ip::tcp::resolver::results_type& endpoints);
@@ -75,13 +78,12 @@ class DeadlineSocket {
   template <class Buffers>
   std::size_t io(bool reading, const Buffers& buffers, error_code& ec);
   // One recvmsg/sendmsg over up to 16 buffers; -1 with errno on failure.
-  long syscall(bool reading, const void* iov, int count) noexcept;
+  long syscall(bool reading, const void* iov, int count, bool may_block) noexcept;
   // Waits for the socket to become readable/writable before the deadline.
   error_code wait(bool reading) noexcept;
 
   socket_type socket_;
   std::optional<Deadline> deadline_;
-  bool expect_wait_ = false;
 };
 
 enum class PeekState {
