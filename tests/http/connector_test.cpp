@@ -217,3 +217,29 @@ TEST(HttpConnector, RefusedConnectIsUnavailableNamingTheEndpoint) {
 
 }  // namespace
 }  // namespace reservoir::http::test
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace reservoir::http::test {
+namespace {
+
+TEST_F(Nginx, AConnectionAbandonedInAForkedChildStillServesTheParent) {
+  auto conn = open();
+  ASSERT_TRUE(conn->request(Request::get("/small"), in_ms(2000)));
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    connector->abandon(std::move(conn));
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto r = conn->request(Request::get("/small"), in_ms(2000));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(conn->reconnects(), 0u);  // the same connection, not a replacement
+}
+
+}  // namespace
+}  // namespace reservoir::http::test

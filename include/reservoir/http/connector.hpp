@@ -69,6 +69,9 @@ class Connector {
   Status check(Connection& conn, CheckDepth depth, Deadline deadline);
   Status reset(Connection& conn, Deadline deadline);
   void close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept;
+  // After fork(): destroying the connection only closes this process's descriptor (no
+  // shutdown(), no TLS close_notify), so the parent's connection is untouched.
+  void abandon(std::unique_ptr<Connection> conn) noexcept { conn.reset(); }
   bool is_broken(const Connection& conn) const noexcept { return conn.is_broken(); }
   bool is_retryable(const Error& error) const noexcept { return error.retryable(); }
   std::string endpoint() const;
