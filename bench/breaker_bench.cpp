@@ -51,7 +51,7 @@ void BM_GateAllowConnectOpen(benchmark::State& state) {
   auto breaker = open_breaker();
   reservoir::ConnectGate& gate = *breaker;
   for (auto _ : state) {
-    auto s = gate.allow_connect();
+    auto s = gate.admit();
     benchmark::DoNotOptimize(s);
   }
 }

@@ -137,7 +137,9 @@ int run_demo(const DemoOptions& o) {
   const int max_clients = *std::max_element(o.client_counts.begin(), o.client_counts.end());
   PoolConfig pool_config{.name = "demo", .min_idle = 2, .max_size = static_cast<std::size_t>(std::max(max_clients, 2)),
                          .init_mode = InitMode::fail_fast};
-  auto pool = SqlitePool::create(pool_config, PoolOptions{}, sqlite::Config{.path = o.path, .synchronous = o.synchronous, .program = "reservoir-demo"});
+  auto connector = sqlite::Connector::create({.path = o.path, .synchronous = o.synchronous, .program = "reservoir-demo"});
+  if (!connector) return fail("bad store settings", connector.error());
+  auto pool = SqlitePool::create(pool_config, PoolOptions{}, std::move(connector).value());
   if (!pool) return fail("cannot open the pool", pool.error());
   if (auto st = prepare_schema(*pool); !st) return fail("schema", st.error());
   std::printf("reservoir-demo: store %s (WAL, synchronous=%s), pool max_size=%zu; owner record in %s.lock\n",

@@ -6,8 +6,9 @@
 // then half-open admits K probe calls: a probe success closes, a probe failure re-opens.
 // Like Envoy's outlier detector it is fed outcomes and never calls anything itself; the
 // half-open transition happens on the first call after open_time (no timer thread).
-// It is also a ConnectGate (pool.hpp): a pool built with PoolOptions{.connect_gate = breaker}
-// fails acquire() fast while the endpoint is down and lets only the probes connect.
+// It is also a ConnectGate (connect_gate.hpp): a pool built with PoolOptions{.connect_gate =
+// breaker} fails acquire() fast while the endpoint is down and lets only the probes connect;
+// each admitted connect's ticket carries its permit, so its outcome counts exactly as a call's.
 // Thread-safe. Rejection in the open state takes no lock and allocates only the message.
 #pragma once
 
@@ -23,7 +24,7 @@
 
 #include "reservoir/clock.hpp"
 #include "reservoir/error.hpp"
-#include "reservoir/pool.hpp"
+#include "reservoir/connect_gate.hpp"
 
 namespace reservoir {
 
@@ -65,7 +66,7 @@ struct BreakerStats {
   std::uint64_t failures = 0;
 };
 
-class CircuitBreaker final : public ConnectGate {
+class CircuitBreaker final : public ConnectGate, public std::enable_shared_from_this<CircuitBreaker> {
  public:
   // Called after each transition, outside the breaker's lock, on the thread that caused it.
   // Under concurrency two callbacks may run in either order; each names both states. A
@@ -95,11 +96,11 @@ class CircuitBreaker final : public ConnectGate {
   // The call told nothing about the endpoint (e.g. it never ran); frees a probe slot.
   void record_ignored(Permit permit) noexcept;
 
-  // ConnectGate: one connect is one call. The gate carries no permit, so an outcome counts
-  // for the breaker's current state (in half-open: as a probe, if one is in flight).
-  Status allow_connect() override;
-  void connect_succeeded() noexcept override;
-  void connect_failed(const Error& error) noexcept override;
+  // ConnectGate: one connect is one call, admitted like allow(); the ticket reports its
+  // outcome with the permit (a connect admitted before a trip is stale and ignored).
+  Result<GateTicket> admit() override;
+  // The open time paces reconnects: a pool skips its own backoff for queued callers.
+  bool paces_connects() const noexcept override { return true; }
 
   void add_listener(Listener listener);
 
@@ -126,9 +127,10 @@ class CircuitBreaker final : public ConnectGate {
     TimePoint open_until;
   };
 
-  Result<Permit> admit(bool from_gate);
-  Admission admit_locked(TimePoint now, bool from_gate, Transition& t);
-  void record(Permit permit, Outcome outcome, bool from_gate) noexcept;
+  class Ticket;
+  Result<Permit> admit_call();
+  Admission admit_locked(TimePoint now, Transition& t);
+  void record(Permit permit, Outcome outcome) noexcept;
   Transition record_closed_locked(Outcome outcome);
   Transition open_locked(TripReason reason);
   Transition close_locked();
@@ -156,7 +158,6 @@ class CircuitBreaker final : public ConnectGate {
   std::uint32_t consecutive_ = 0;
   std::uint32_t trips_in_row_ = 0;
   std::uint32_t probes_in_flight_ = 0;
-  std::uint32_t gate_probes_in_flight_ = 0;  // of which admitted through the ConnectGate
   BreakerStats stats_;
 
   std::mutex listeners_mu_;

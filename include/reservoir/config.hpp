@@ -69,6 +69,15 @@ struct PoolConfig {
   // connect_backoff_initial up to connect_backoff_max (HikariCP uses 10 ms .. 5 s).
   milliseconds connect_backoff_initial{10};
   milliseconds connect_backoff_max{5000};
+  // A connect refused at once (a refused or reset TCP connection, a server still starting)
+  // costs nearly nothing, unlike one that timed out (a blackholed host costs a whole
+  // connect_timeout): while callers wait, the backoff after refusals stops growing here, so
+  // the pool notices a server that is back within this much (1 ms..1 h; connect_backoff_max
+  // caps it too). With no caller waiting (min_idle refill) connect_backoff_max rules.
+  milliseconds connect_backoff_refused_max{25};
+  // An acquire that takes longer than this is reported (a log line at info and an
+  // acquire_slow event with its phases); 0 = off (else 1 ms..1 h). Seed 000 logged > 100 ms.
+  milliseconds slow_acquire_threshold{100};
   InitMode init_mode = InitMode::lazy;
 
   static constexpr std::size_t kMaxPoolSize = 4096;

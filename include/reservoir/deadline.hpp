@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "reservoir/clock.hpp"
+#include "reservoir/duration.hpp"
 
 namespace reservoir {
 
@@ -16,7 +18,7 @@ class Deadline {
   // A deadline `d` from now on `clock`.
   // Saturates: a huge `d` (Duration::max() for "no limit") means never, not a wrapped-around
   // time in the past that expires at once.
-  static Deadline after(const Clock& clock, Duration d) noexcept { return Deadline(clock, plus(clock.now(), d)); }
+  static Deadline after(const Clock& clock, Duration d) noexcept { return Deadline(clock, saturating_add(clock.now(), d)); }
   static Deadline at(const Clock& clock, TimePoint t) noexcept { return Deadline(clock, t); }
   // Far in the future; only for code paths that are bounded by other means (tests, shutdown).
   static Deadline never(const Clock& clock) noexcept { return Deadline(clock, TimePoint::max()); }
@@ -35,18 +37,14 @@ class Deadline {
   // Time left in whole milliseconds, rounded up so a poll() never spins with 0 ms left while
   // time remains; capped at `cap_ms` so it fits an int timeout argument.
   int remaining_ms(int cap_ms = 1 << 30) const noexcept {
-    const auto ns = remaining().count();
-    // Not (ns + 999'999) / 1'000'000: that overflows to a negative (infinite) poll timeout when
-    // almost Duration::max() remains.
-    const long long ms = ns / 1'000'000 + (ns % 1'000'000 != 0 ? 1 : 0);
-    return static_cast<int>(std::min<long long>(ms, cap_ms));
+    return static_cast<int>(std::min<std::int64_t>(ceil_ms(remaining()), cap_ms));
   }
 
   // The earlier of this deadline and `d` from now.
   Deadline capped(Duration d) const noexcept {
     const TimePoint now = clock_->now();
     // at_ <= now first: at_ - now would overflow for a deadline at TimePoint::min().
-    const TimePoint limit = at_ <= now || (at_ - now) <= d ? at_ : plus(now, d);
+    const TimePoint limit = at_ <= now || (at_ - now) <= d ? at_ : saturating_add(now, d);
     return Deadline(*clock_, limit);
   }
 
@@ -55,13 +53,6 @@ class Deadline {
  private:
   Deadline(const Clock& clock, TimePoint t) noexcept : clock_(&clock), at_(t) {}
 
-  static TimePoint plus(TimePoint t, Duration d) noexcept {
-    Duration::rep sum = 0;
-    if (__builtin_add_overflow(t.time_since_epoch().count(), d.count(), &sum)) {
-      return d.count() > 0 ? TimePoint::max() : TimePoint::min();
-    }
-    return TimePoint(Duration(sum));
-  }
 
   const Clock* clock_;
   TimePoint at_;

@@ -25,6 +25,7 @@ enum class ErrorKind {
   invalid_config,   // a configuration value is not allowed; a caller bug
   invalid_argument, // a call's argument is not allowed; a caller bug
   busy,             // a resource is held by someone else (e.g. a store lock)
+  cancelled,        // the caller withdrew the request (e.g. PendingAcquire::cancel())
   internal,         // a bug in reservoir
 };
 
@@ -45,12 +46,16 @@ class Error {
   // `unavailable: <endpoint>: <cause>`
   static Error unavailable(std::string_view endpoint, std::string_view cause);
   static Error timeout(std::string detail) { return make(ErrorKind::timeout, std::move(detail)); }
+  // `<field>=<value>: <allowed>`. Components build it through config_check.hpp, which words
+  // every one alike (`field=value: allowed ...`).
+  // code() is `field`, so a caller can tell which field without parsing the text.
   static Error invalid_config(std::string_view field, std::string_view value, std::string_view allowed);
 
   ErrorKind kind() const noexcept { return kind_; }
   // The text after the kind: endpoint, cause, counts.
   const std::string& detail() const noexcept { return detail_; }
-  // Backend-specific code: SQLSTATE for PostgreSQL, the HTTP status, the SQLite result code.
+  // Backend-specific code: SQLSTATE for PostgreSQL, the HTTP status, the SQLite result code;
+  // for invalid_config, the field named (`max_size`, `backoff.cap`), so no caller parses text.
   const std::string& code() const noexcept { return code_; }
   bool retryable() const noexcept { return retryable_; }
 

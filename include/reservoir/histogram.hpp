@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "reservoir/clock.hpp"
 
@@ -22,6 +23,19 @@ struct LatencySummary {
   Duration min{0};
 };
 
+// Cumulative counts at chosen upper bounds, as Prometheus histograms expose them: bucket i
+// counts the samples <= bounds[i]; `count` and `sum` cover every sample.
+struct HistogramBuckets {
+  std::vector<Duration> bounds;
+  std::vector<std::uint64_t> cumulative;
+  std::uint64_t count = 0;
+  Duration sum{0};
+};
+
+// Prometheus' default latency bounds, in seconds 0.005 .. 10, plus 1 us .. 1 ms for a pool
+// whose waits are mostly far below a millisecond.
+const std::vector<Duration>& default_latency_bounds();
+
 class LatencyHistogram {
  public:
   static constexpr int kSubBits = 3;
@@ -31,6 +45,9 @@ class LatencyHistogram {
   // Adds `n` samples of zero without touching the buckets' cache lines on the hot path.
   void record_zeros(std::uint64_t n) noexcept { zeros_.fetch_add(n, std::memory_order_relaxed); }
   LatencySummary summary(std::uint64_t extra_zeros = 0) const noexcept;
+  // Counts at `bounds` (ascending). A log-linear bucket is counted under the first bound at
+  // or above its upper edge, so a count may lag by samples within 12.5% below a bound.
+  HistogramBuckets buckets(const std::vector<Duration>& bounds, std::uint64_t extra_zeros = 0) const;
   void reset() noexcept;
 
   static int bucket_of(std::uint64_t ns) noexcept;

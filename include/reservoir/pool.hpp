@@ -7,31 +7,21 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "reservoir/clock.hpp"
 #include "reservoir/config.hpp"
+#include "reservoir/connect_gate.hpp"
 #include "reservoir/connector.hpp"
 #include "reservoir/error.hpp"
 #include "reservoir/lease.hpp"
 #include "reservoir/logger.hpp"
+#include "reservoir/pool_events.hpp"
 #include "reservoir/source_location.hpp"
 #include "reservoir/stats.hpp"
 
 namespace reservoir {
-
-// Consulted before every connect and told every connect's outcome. A circuit breaker
-// implements it (resilience: breaker.hpp) so that while an endpoint is down, acquire() fails
-// fast instead of every caller waiting out its deadline, and only the gate's probes connect.
-class ConnectGate {
- public:
-  virtual ~ConnectGate() = default;
-  // OK to connect now, or the error acquire() returns at once (circuit_open, with the time
-  // until the next probe). An OK obliges the pool to report exactly one outcome below.
-  virtual Status allow_connect() = 0;
-  virtual void connect_succeeded() noexcept = 0;
-  virtual void connect_failed(const Error& error) noexcept = 0;
-};
 
 // What a pool is built with besides its config. Nothing here is global: tests inject a
 // ManualClock and a seed.
@@ -40,7 +30,47 @@ struct PoolOptions {
   std::shared_ptr<Logger> logger;         // default: stderr_logger(warn)
   bool start_maintainer = true;           // false: call run_maintenance() yourself (tests)
   std::uint64_t seed = 0;                 // random source for jitter; 0 = seeded from the OS
-  std::shared_ptr<ConnectGate> connect_gate;  // optional: e.g. the endpoint's CircuitBreaker
+  // Asked before every connect (connect_gate.hpp); default: the OpenGate. E.g. the endpoint's
+  // CircuitBreaker, so that while it is down acquire() fails fast and only probes connect.
+  std::shared_ptr<ConnectGate> connect_gate;
+  std::shared_ptr<PoolListener> listener;  // optional: structured events (pool_events.hpp)
+};
+
+// A pool's load as a balancer reads it, without a lock: open, waiting and connecting are one
+// relaxed atomic read each; in_use is one relaxed read per slot (an exact shared counter
+// would cost two locked instructions on every acquire/release). Each figure is exact at some
+// instant; together they may be a transition apart.
+struct PoolLoad {
+  std::size_t open = 0;        // connections open or being opened
+  std::size_t in_use = 0;      // leased
+  std::size_t waiting = 0;     // callers queued in acquire() or acquire_async()
+  std::size_t connecting = 0;  // connects in flight
+  std::size_t max_size = 0;
+};
+
+// Receives the outcome of acquire_async(): a lease, or why there is none.
+using AcquireCallback = std::function<void(Result<Lease>)>;
+
+namespace detail {
+struct AsyncWaiter;
+}
+
+// A pending acquire_async(). Dropping the handle does not cancel it.
+class PendingAcquire {
+ public:
+  PendingAcquire() noexcept = default;
+  // Withdraws the request if it is still queued: its callback then runs at once, on this
+  // thread, with `cancelled`, and this returns true. False if the callback has run or is
+  // about to run with a lease or an error: a connection handed over at the moment of the
+  // cancel is never lost, it reaches the callback (which may drop it: it returns to the pool).
+  bool cancel() noexcept;
+  // The callback has run (or is running).
+  bool done() const noexcept;
+
+ private:
+  friend class detail::PoolCore;
+  explicit PendingAcquire(std::shared_ptr<detail::AsyncWaiter> waiter) noexcept : waiter_(std::move(waiter)) {}
+  std::shared_ptr<detail::AsyncWaiter> waiter_;
 };
 
 class Pool {
@@ -53,8 +83,9 @@ class Pool {
 
   Pool(Pool&&) noexcept;
   Pool& operator=(Pool&&) noexcept;
-  // Shuts down without a grace period. Leases still out stay valid; their connections are
-  // closed when they return.
+  // Shuts down without a grace period: queued acquire_async() callbacks get shutting_down;
+  // connects in flight are waited for (each is bounded by connect_timeout). Leases still out
+  // stay valid; their connections are closed when they return.
   ~Pool();
 
   // Borrows a connection within config.acquire_timeout.
@@ -64,6 +95,23 @@ class Pool {
   Result<Lease> acquire(SourceLocation where = SourceLocation::current());
   // Borrows a connection before `deadline`. Same errors as acquire().
   Result<Lease> acquire(Deadline deadline, SourceLocation where = SourceLocation::current());
+
+  // Borrows a connection without blocking the caller: `callback` receives the lease or the
+  // error (the same errors as acquire(), or `cancelled`) exactly once, on one of these threads:
+  //  - this one, before acquire_async() returns, when an idle connection is free or the
+  //    request fails at once (shutting down, an open circuit breaker, too many waiters);
+  //  - the thread that returns a lease, or the pool's connect thread, that hands it over;
+  //  - the clock's timer thread when `deadline` passes (SteadyClock: one thread for the whole
+  //    process; ManualClock: the thread that moves time);
+  //  - the thread that cancels it, shuts the pool down or destroys it (`shutting_down`).
+  // A waiter costs no thread: 10,000 queued callbacks are 10,000 small heap objects.
+  // The checkout check of an idle connection runs at depth `fast` here (a deeper one would
+  // block the caller); the maintainer's keepalive still checks idle connections in depth.
+  // The callback must not block. An exception it throws is caught, logged at error level
+  // and dropped (the lease it held, if any, returns to the pool as the stack unwinds).
+  // Errors of the call itself: invalid_argument for an empty callback (nothing is queued).
+  Result<PendingAcquire> acquire_async(Deadline deadline, AcquireCallback callback,
+                                       SourceLocation where = SourceLocation::current());
 
   // Refuses new acquisitions (shutting_down), waits up to `grace` for leases to come back,
   // then closes every idle connection. Leases still out are reported and closed when they
@@ -79,6 +127,7 @@ class Pool {
   void run_maintenance();
 
   PoolStats stats() const;
+  PoolLoad load() const noexcept;
   const PoolConfig& config() const noexcept;
   Connector& connector() const noexcept;
   const Clock& clock() const noexcept;

@@ -31,9 +31,17 @@ class ErrorKindSet {
   constexpr ErrorKindSet& add(ErrorKind k) noexcept { bits_ |= bit(k); return *this; }
   constexpr ErrorKindSet& remove(ErrorKind k) noexcept { bits_ &= ~bit(k); return *this; }
   constexpr bool empty() const noexcept { return bits_ == 0; }
+  // Holds only kinds of the ErrorKind enum.
+  constexpr bool known() const noexcept { return (bits_ & kUnknown) == 0; }
 
  private:
-  static constexpr std::uint32_t bit(ErrorKind k) noexcept { return std::uint32_t{1} << static_cast<unsigned>(k); }
+  // A kind outside the enum is not shifted past the width (undefined behaviour): it sets the
+  // top bit, which RetryPolicy::validate() refuses.
+  static constexpr std::uint32_t kUnknown = std::uint32_t{1} << 31;
+  static constexpr std::uint32_t bit(ErrorKind k) noexcept {
+    const auto n = static_cast<unsigned>(k);
+    return n <= static_cast<unsigned>(ErrorKind::internal) ? std::uint32_t{1} << n : kUnknown;
+  }
   std::uint32_t bits_ = 0;
 };
 
@@ -46,7 +54,7 @@ struct RetryPolicy {
   ErrorKindSet also_retry{};
   // Never retried, whatever the connector says: fail-fast and caller-bug kinds.
   ErrorKindSet never_retry{ErrorKind::circuit_open, ErrorKind::shutting_down, ErrorKind::invalid_config,
-                           ErrorKind::invalid_argument, ErrorKind::internal};
+                           ErrorKind::invalid_argument, ErrorKind::internal, ErrorKind::cancelled};
 
   // OK, or invalid_config naming the field (`retry.max_attempts`, `backoff.*`), value and range.
   Status validate() const;

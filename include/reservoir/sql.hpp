@@ -2,26 +2,24 @@
 // SQLite), so workloads, examples and the bench tool are written once against both.
 //
 // Not an ORM: parameters are bound positionally ($1.. for PostgreSQL, ?1.. for SQLite), results
-// are read by row and column. Each backend's connection type offers:
-//
-//   Result<sql::Rows>   query(std::string_view sql, std::span<const sql::Value> params, Deadline);
-//   Result<std::int64_t> execute(std::string_view sql, std::span<const sql::Value> params, Deadline);
-//                        // rows affected
-//
-// and a transaction guard with the same shape in each backend namespace:
-//
-//   Result<Transaction> Transaction::begin(Connection&, sql::TxOptions, Deadline);
-//   Status savepoint(name), rollback_to(name), release(name), commit(), rollback();
-//   // destruction without commit() rolls back
+// are read by row and column. Each backend's connection type satisfies sql::SqlConnection and
+// its transaction guard sql::SqlTransaction (below); each backend checks that with a
+// static_assert, so a backend that drifts from the shared shape does not compile.
+// Destroying a transaction guard without commit() rolls back.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
+#include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
 
 namespace reservoir::sql {
@@ -72,8 +70,51 @@ std::string to_text(const Value& v);
 
 std::string_view isolation_sql(Isolation level) noexcept;  // "SERIALIZABLE", ...
 
+// OK unless `sql` holds a NUL byte. Both engines read SQL text as a C string: SQLite stops
+// preparing at a NUL and libpq sends the text up to it, so a NUL would silently end the
+// statement there. Every backend refuses such text before running any of it.
+// `text_params` are values the backend sends as C strings too (PostgreSQL's text parameters;
+// SQLite binds with a length and keeps a NUL as data, so it passes none).
+// Errors: invalid_argument `<where>: SQL text contains a NUL byte at offset 8 (...)`.
+Status check_sql_text(std::string_view where, std::string_view sql, std::span<const Value> text_params = {});
+
+// OK if `options` holds known values (an Isolation outside the enum is refused). Both
+// backends' Transaction::begin() call it. Errors: invalid_argument naming the field.
+Status check_tx_options(std::string_view where, const TxOptions& options);
+
 // OK if `name` is a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most `max_length`
 // characters), safe to splice into SAVEPOINT / RELEASE / ROLLBACK TO. Errors: invalid_argument.
 Status check_savepoint_name(std::string_view name, std::size_t max_length);
+
+// One session of a SQL backend: statements with positional parameters, each bounded by a
+// deadline. `is_broken()`: never to be reused (the pool closes it).
+template <class C>
+concept SqlConnection = requires(C& conn, const C& cconn, std::string_view text, std::span<const Value> params,
+                                 Deadline deadline) {
+  { conn.query(text, params, deadline) } -> std::same_as<Result<Rows>>;
+  { conn.query(text, deadline) } -> std::same_as<Result<Rows>>;
+  { conn.execute(text, params, deadline) } -> std::same_as<Result<std::int64_t>>;
+  { conn.execute(text, deadline) } -> std::same_as<Result<std::int64_t>>;
+  { cconn.in_transaction() } -> std::same_as<bool>;
+  { cconn.is_broken() } -> std::same_as<bool>;
+  conn.mark_broken();
+};
+
+// A backend's BEGIN..COMMIT guard on a SqlConnection: savepoints, commit, rollback, and whether
+// it is still open (`active()`: neither commit() nor rollback() ran yet).
+template <class T>
+concept SqlTransaction =
+    std::move_constructible<T> && SqlConnection<std::remove_cvref_t<decltype(std::declval<const T&>().connection())>> &&
+    requires(T& tx, const T& ctx, std::string_view name, TxOptions options, Deadline deadline,
+             std::remove_cvref_t<decltype(std::declval<const T&>().connection())>& conn) {
+      { T::begin(conn, options, deadline) } -> std::same_as<Result<T>>;
+      { tx.savepoint(name) } -> std::same_as<Status>;
+      { tx.rollback_to(name) } -> std::same_as<Status>;
+      { tx.release(name) } -> std::same_as<Status>;
+      { tx.commit() } -> std::same_as<Status>;
+      { tx.rollback() } -> std::same_as<Status>;
+      { ctx.active() } -> std::same_as<bool>;
+      { ctx.deadline() } -> std::same_as<Deadline>;
+    };
 
 }  // namespace reservoir::sql

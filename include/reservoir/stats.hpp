@@ -26,31 +26,54 @@ enum class CloseReason : std::size_t {
 
 std::string_view to_string(CloseReason reason) noexcept;
 
+// Every plain figure of PoolStats, once (Envoy's ALL_..._STATS): the struct's fields, its
+// to_string() and the metrics exposition are all generated from these lists.
+// X(name, help)
+#define RESERVOIR_POOL_GAUGES(X)                                              \
+  X(size, "open connections: idle + in_use + connecting")                     \
+  X(idle, "connections in the pool, free to take")                            \
+  X(in_use, "connections leased")                                             \
+  X(connecting, "connects in flight")                                         \
+  X(waiting, "callers queued in acquire() or acquire_async()")                \
+  X(max_size, "the cap on open connections")
+
+#define RESERVOIR_POOL_COUNTERS(X)                                            \
+  X(acquires, "successful acquisitions")                                      \
+  X(releases, "leases returned")                                              \
+  X(timeouts, "acquisitions that ended at their deadline")                    \
+  X(rejected, "acquisitions refused at once (waiter limit, shutdown)")        \
+  X(failed_acquires, "acquisitions that returned any error")                  \
+  X(created, "connections opened")                                            \
+  X(failed_connects, "connects that failed")                                  \
+  X(closed, "connections closed, every reason")                               \
+  X(health_checks, "checkout and keepalive checks run")                       \
+  X(health_failures, "checks that failed")                                    \
+  X(leaks_reported, "leases reported held past leak_detection_threshold")     \
+  X(slow_acquires, "acquisitions slower than slow_acquire_threshold")
+
 struct PoolStats {
-  // Gauges.
-  std::uint64_t size = 0;        // open connections: idle + in_use + connecting
-  std::uint64_t idle = 0;
-  std::uint64_t in_use = 0;
-  std::uint64_t connecting = 0;
-  std::uint64_t waiting = 0;     // callers queued in acquire()
-  std::uint64_t max_size = 0;
-
-  // Counters.
-  std::uint64_t acquires = 0;        // successful acquisitions
-  std::uint64_t releases = 0;        // leases returned
-  std::uint64_t timeouts = 0;        // acquire() that ended at its deadline
-  std::uint64_t rejected = 0;        // acquire() refused at once (waiter limit, shutdown)
-  std::uint64_t failed_acquires = 0; // acquire() that returned any error
-  std::uint64_t created = 0;         // connections opened
-  std::uint64_t failed_connects = 0;
-  std::uint64_t closed = 0;          // connections closed, all reasons
+#define RESERVOIR_STATS_FIELD(name, help) std::uint64_t name = 0;
+  RESERVOIR_POOL_GAUGES(RESERVOIR_STATS_FIELD)
+  RESERVOIR_POOL_COUNTERS(RESERVOIR_STATS_FIELD)
+#undef RESERVOIR_STATS_FIELD
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::kCount)> closed_by{};
-  std::uint64_t health_checks = 0;
-  std::uint64_t health_failures = 0;
-  std::uint64_t leaks_reported = 0;
 
-  // Time callers waited in acquire() (zero for the lock-free fast path).
+  // Time callers waited in acquire() (zero for the lock-free fast path), as a summary and as
+  // cumulative buckets at default_latency_bounds().
   LatencySummary acquire_wait;
+  HistogramBuckets acquire_wait_buckets;
+
+  // Calls f(name, value, help) for each gauge, then for each counter, in list order.
+  template <class F>
+  void for_each_gauge(F&& f) const {
+#define RESERVOIR_STATS_VISIT(name, help) f(#name, name, help);
+    RESERVOIR_POOL_GAUGES(RESERVOIR_STATS_VISIT)
+  }
+  template <class F>
+  void for_each_counter(F&& f) const {
+    RESERVOIR_POOL_COUNTERS(RESERVOIR_STATS_VISIT)
+#undef RESERVOIR_STATS_VISIT
+  }
 
   std::uint64_t recycled() const noexcept;  // closed for lifetime, idle or uses
   // Share of acquisitions served by an existing connection: 1 - created / acquires.

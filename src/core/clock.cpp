@@ -3,6 +3,9 @@
 #include <time.h>
 
 #include <algorithm>
+#include <thread>
+
+#include "process_registry.hpp"
 
 namespace reservoir {
 
@@ -38,6 +41,102 @@ void SteadyClock::wait_until(std::condition_variable& cv, std::unique_lock<std::
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(until.time_since_epoch())));
 }
 
+// ---- TimerQueue ----------------------------------------------------------------------------
+
+TimerId TimerQueue::add(TimePoint at, std::function<void()> fn) {
+  std::lock_guard g(mu_);
+  const TimerId id = next_id_++;
+  by_time_.emplace(std::make_pair(at, id), std::move(fn));
+  when_.emplace(id, at);
+  return id;
+}
+
+bool TimerQueue::cancel(TimerId id) noexcept {
+  std::lock_guard g(mu_);
+  auto it = when_.find(id);
+  if (it == when_.end()) return false;
+  by_time_.erase(std::make_pair(it->second, id));
+  when_.erase(it);
+  return true;
+}
+
+std::size_t TimerQueue::run_due(TimePoint now) {
+  std::size_t ran = 0;
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::lock_guard g(mu_);
+      auto it = by_time_.begin();
+      if (it == by_time_.end() || it->first.first > now) return ran;
+      fn = std::move(it->second);
+      when_.erase(it->first.second);
+      by_time_.erase(it);
+    }
+    fn();
+    ++ran;
+  }
+}
+
+TimePoint TimerQueue::next() const {
+  std::lock_guard g(mu_);
+  return by_time_.empty() ? TimePoint::max() : by_time_.begin()->first.first;
+}
+
+std::size_t TimerQueue::size() const {
+  std::lock_guard g(mu_);
+  return when_.size();
+}
+
+// ---- SteadyClock's timer thread -----------------------------------------------------------
+
+namespace {
+// One thread runs every SteadyClock timer in the process; made on first use. In a forked child
+// the thread is gone: the queue (whose lock a parent thread may have held) starts afresh and
+// the next call_at starts a new thread. The parent's timers belonged to its waiters, which the
+// child's pools forget anyway.
+struct SteadyTimers {
+  TimerQueue queue;
+  std::condition_variable cv;
+  bool running = false;
+
+  void after_fork_in_child_locked() {
+    new (&queue) TimerQueue();
+    new (&cv) std::condition_variable();
+    running = false;
+  }
+};
+using TimerRegistry = detail::ProcessRegistry<SteadyTimers>;
+
+void timer_loop() {
+  TimerRegistry& r = TimerRegistry::instance();
+  const SteadyClock& clock = SteadyClock::instance();
+  for (;;) {
+    r.state().queue.run_due(clock.now());
+    std::unique_lock lk(r.mutex());
+    const TimePoint next = r.state().queue.next();
+    if (clock.now() < next) clock.wait_until(r.state().cv, lk, next);
+  }
+}
+
+void arm_timer_thread(TimePoint at) {
+  TimerRegistry& r = TimerRegistry::instance();
+  std::lock_guard g(r.mutex());
+  if (!r.state().running) {
+    r.state().running = true;
+    std::thread(timer_loop).detach();
+  }
+  if (at <= r.state().queue.next()) r.state().cv.notify_one();
+}
+}  // namespace
+
+TimerId SteadyClock::call_at(TimePoint at, std::function<void()> fn) const {
+  const TimerId id = TimerRegistry::instance().state().queue.add(at, std::move(fn));
+  arm_timer_thread(at);
+  return id;
+}
+
+bool SteadyClock::cancel(TimerId id) const noexcept { return TimerRegistry::instance().state().queue.cancel(id); }
+
 SteadyClock& SteadyClock::instance() noexcept {
   static SteadyClock clock;
   return clock;
@@ -68,14 +167,24 @@ void ManualClock::wait_until(std::condition_variable& cv, std::unique_lock<std::
   }
 }
 
-void ManualClock::advance(Duration d) noexcept {
-  now_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
-  notify_all_registered();
+TimerId ManualClock::call_at(TimePoint at, std::function<void()> fn) const {
+  const TimerId id = timers_.add(at, std::move(fn));
+  if (at <= now()) timers_.run_due(now());
+  return id;
 }
 
-void ManualClock::set(TimePoint t) noexcept {
+bool ManualClock::cancel(TimerId id) const noexcept { return timers_.cancel(id); }
+
+void ManualClock::advance(Duration d) {
+  now_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
+  notify_all_registered();
+  timers_.run_due(now());
+}
+
+void ManualClock::set(TimePoint t) {
   now_ns_.store(t.time_since_epoch().count(), std::memory_order_release);
   notify_all_registered();
+  timers_.run_due(now());
 }
 
 int ManualClock::waiters() const noexcept { return waiting_.load(); }

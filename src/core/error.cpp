@@ -14,6 +14,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::invalid_config: return "invalid_config";
     case ErrorKind::invalid_argument: return "invalid_argument";
     case ErrorKind::busy: return "busy";
+    case ErrorKind::cancelled: return "cancelled";
     case ErrorKind::internal: return "internal";
   }
   return "unknown";
@@ -41,7 +42,7 @@ Error Error::unavailable(std::string_view endpoint, std::string_view cause) {
 Error Error::invalid_config(std::string_view field, std::string_view value, std::string_view allowed) {
   std::string d;
   d.append(field).append("=").append(value).append(": ").append(allowed);
-  return make(ErrorKind::invalid_config, std::move(d));
+  return Error(ErrorKind::invalid_config, std::move(d), default_retryable(ErrorKind::invalid_config), std::string(field));
 }
 
 std::string Error::message() const {

@@ -1,69 +1,50 @@
 // Fork safety. A child process must never hand out or politely close its parent's connections:
-// both processes would then speak on one server session. pthread_atfork handlers lock every
-// pool around fork() (so the child's accounting is consistent) and, in the child, make each
-// pool forget what it inherited.
-#include <pthread.h>
-
+// both processes would then speak on one server session. The fork hooks lock every pool
+// around fork() (so the child's accounting is consistent) and, in the child, make each pool
+// forget what it inherited.
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <vector>
 
 #include "pool_core.hpp"
+#include "process_registry.hpp"
 
 namespace reservoir::detail {
 
 namespace {
 
-struct Registry {
-  std::mutex mu;
+struct LivePools {
   std::vector<PoolCore*> pools;
+
+  void before_fork_locked() {
+    for (PoolCore* p : pools) p->mutex().lock();
+  }
+  void after_fork_in_parent_locked() {
+    for (PoolCore* p : pools) p->mutex().unlock();
+  }
+  void after_fork_in_child_locked() {
+    for (PoolCore* p : pools) {
+      p->forget_parent_connections_locked();
+      p->mutex().unlock();
+    }
+  }
 };
 
-Registry& registry() {
-  static Registry* r = new Registry;  // never destroyed: pools may outlive static teardown
-  return *r;
-}
-
-std::atomic<std::uint64_t> g_fork_generation{0};
-
-void before_fork() {
-  registry().mu.lock();
-  for (PoolCore* p : registry().pools) p->mutex().lock();
-}
-
-void after_fork_in_parent() {
-  for (PoolCore* p : registry().pools) p->mutex().unlock();
-  registry().mu.unlock();
-}
-
-void after_fork_in_child() {
-  g_fork_generation.fetch_add(1);
-  for (PoolCore* p : registry().pools) {
-    p->forget_parent_connections_locked();
-    p->mutex().unlock();
-  }
-  registry().mu.unlock();
-}
-
-void install_handlers_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); });
-}
+using Registry = ProcessRegistry<LivePools>;
 
 }  // namespace
 
-std::uint64_t current_fork_generation() noexcept { return g_fork_generation.load(); }
-
 void register_for_fork(PoolCore* core) {
-  install_handlers_once();
-  std::lock_guard g(registry().mu);
-  registry().pools.push_back(core);
+  Registry& r = Registry::instance();
+  std::lock_guard g(r.mutex());
+  r.state().pools.push_back(core);
 }
 
 void unregister_for_fork(PoolCore* core) {
-  std::lock_guard g(registry().mu);
-  auto& v = registry().pools;
+  Registry& r = Registry::instance();
+  std::lock_guard g(r.mutex());
+  auto& v = r.state().pools;
   v.erase(std::remove(v.begin(), v.end(), core), v.end());
 }
 
@@ -91,11 +72,11 @@ void PoolCore::forget_parent_connections_locked() {
   }
   open_ = 0;
   connecting_ = 0;
-  waiters_.clear();
+  connect_threads_ = 0;  // they do not exist here
+  waiters_.forget_all();
   waiting_.store(0);
   // The maintainer thread does not exist in the child; forget its handle without joining.
   new (&maintainer_) std::thread();
-  fork_generation_ = current_fork_generation();
 }
 
 }  // namespace reservoir::detail

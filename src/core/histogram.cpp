@@ -66,6 +66,37 @@ LatencySummary LatencyHistogram::summary(std::uint64_t extra_zeros) const noexce
   return s;
 }
 
+const std::vector<Duration>& default_latency_bounds() {
+  using std::chrono::microseconds;
+  using std::chrono::milliseconds;
+  static const std::vector<Duration> bounds{
+      microseconds(1),   microseconds(10),  microseconds(100), milliseconds(1),    milliseconds(5),
+      milliseconds(10),  milliseconds(25),  milliseconds(50),  milliseconds(100),  milliseconds(250),
+      milliseconds(500), milliseconds(1000), milliseconds(2500), milliseconds(5000), milliseconds(10000)};
+  return bounds;
+}
+
+HistogramBuckets LatencyHistogram::buckets(const std::vector<Duration>& bounds, std::uint64_t extra_zeros) const {
+  HistogramBuckets h;
+  h.bounds = bounds;
+  h.cumulative.assign(bounds.size(), 0);
+  const std::uint64_t zeros = zeros_.load(std::memory_order_relaxed) + extra_zeros;
+  h.count = zeros;
+  std::size_t b = 0;
+  std::uint64_t running = zeros;
+  for (int i = 0; i < kBuckets; ++i) {
+    const std::uint64_t n = buckets_[static_cast<std::size_t>(i)].load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    const auto upper = static_cast<Duration::rep>(bucket_upper(i));
+    while (b < bounds.size() && bounds[b].count() < upper) h.cumulative[b++] = running;
+    running += n;
+  }
+  while (b < bounds.size()) h.cumulative[b++] = running;
+  h.count = running;
+  h.sum = Duration(static_cast<Duration::rep>(sum_ns_.load(std::memory_order_relaxed)));
+  return h;
+}
+
 void LatencyHistogram::reset() noexcept {
   for (auto& b : buckets_) b.store(0, std::memory_order_relaxed);
   zeros_.store(0);

@@ -11,6 +11,7 @@ Result<Pool> Pool::create(std::shared_ptr<Connector> connector, PoolConfig confi
   auto core = std::make_shared<detail::PoolCore>(std::move(connector), std::move(config), std::move(options));
   if (Status s = core->initialize(); !s) {
     (void)core->shutdown(Duration::zero());
+    core->wait_for_connects();
     return std::move(s).error();
   }
   core->start_maintainer();
@@ -31,11 +32,16 @@ Pool& Pool::operator=(Pool&& other) noexcept {
 Pool::~Pool() {
   if (!core_) return;
   (void)core_->shutdown(Duration::zero());
+  core_->wait_for_connects();
   core_->orphan(core_);
 }
 
 Result<Lease> Pool::acquire(SourceLocation where) { return core_->acquire(std::nullopt, where); }
 Result<Lease> Pool::acquire(Deadline deadline, SourceLocation where) { return core_->acquire(deadline, where); }
+Result<PendingAcquire> Pool::acquire_async(Deadline deadline, AcquireCallback callback, SourceLocation where) {
+  return core_->acquire_async(deadline, std::move(callback), where);
+}
+PoolLoad Pool::load() const noexcept { return core_->load(); }
 Status Pool::shutdown(Duration grace) { return core_->shutdown(grace); }
 Status Pool::set_max_size(std::size_t max_size) { return core_->set_max_size(max_size); }
 void Pool::run_maintenance() { core_->run_maintenance(); }

@@ -1,4 +1,6 @@
-// Acquire: the lock-free fast path, then the queue (FIFO handoff) and connects.
+// Acquire: the lock-free fast path, then the queue. A queued caller waits to be completed
+// with a returned or freshly opened connection (whichever comes first), or an error; it never
+// runs a connect itself.
 #include <string>
 #include <thread>
 
@@ -14,6 +16,8 @@ struct Hint {
   std::uint32_t index = 0;
 };
 thread_local Hint t_hint;
+
+std::int64_t ms_of(Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 }  // namespace
 
 void remember_for_this_thread(const PoolCore* core, std::uint32_t index) noexcept { t_hint = {core, index}; }
@@ -43,11 +47,12 @@ Lease PoolCore::make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns
   return Lease(this, &slot);
 }
 
-// Turns a taken slot into a lease, or retires it (expired, failed its check) and returns an
-// invalid lease so the caller looks again. The check never runs past the caller's deadline
+// Turns a taken idle slot into a lease, or retires it (expired, failed its check) and returns
+// an invalid lease so the caller looks again. The check never runs past the caller's deadline
 // (`deadline`, made from acquire_timeout on first need): with it gone, the slot goes back
 // unchecked and the caller, seeing the deadline passed, stops looking.
-Lease PoolCore::checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline) {
+Lease PoolCore::checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline, CheckDepth depth,
+                         AcquireTrace* trace) {
   const std::int64_t now = coarse_ns();
   const std::int64_t expire = slot.expire_at_ns.load(std::memory_order_relaxed);
   if (expire != 0 && now >= expire) {
@@ -63,9 +68,13 @@ Lease PoolCore::checkout(Slot& slot, SourceLocation where, std::optional<Deadlin
       return {};
     }
     health_checks_.fetch_add(1, std::memory_order_relaxed);
-    if (Status st = connector_->check(*slot.conn, config_.checkout_check, check_by); !st) {
+    const TimePoint check_start = trace ? clock_.now() : TimePoint{};
+    Status st = connector_->check(*slot.conn, depth, check_by);
+    if (trace) trace->check += clock_.now() - check_start;
+    if (!st) {
       health_failures_.fetch_add(1, std::memory_order_relaxed);
       logger_->log(LogLevel::info, config_.name + ": checkout check failed, replacing connection: " + st.error().message());
+      emit({.kind = PoolEventKind::check_failed, .error = &st.error()});
       retire(slot, CloseReason::health);
       return {};
     }
@@ -93,7 +102,7 @@ Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation
   for (int spin = 0; spin < kSpinRelax + kSpinYield; ++spin) {
     if (waiting_.load(std::memory_order_seq_cst) != 0 || closing_.load(std::memory_order_relaxed)) break;
     if (Slot* s = try_take_idle()) {
-      if (Lease lease = checkout(*s, where, deadline); lease.valid()) return lease;
+      if (Lease lease = checkout(*s, where, deadline, config_.checkout_check, nullptr); lease.valid()) return lease;
       if (deadline && deadline->expired()) break;
       continue;  // retired (expired or failed its check): look again
     }
@@ -106,192 +115,142 @@ Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation
 }
 
 Result<Lease> PoolCore::acquire_slow(Deadline deadline, SourceLocation where) {
-  const TimePoint start = clock_.now();
+  AcquireTrace trace{.start = clock_.now()};
+  BlockingWaiter w;
   std::unique_lock lk(mu_);
-  Result<Lease> result = wait_or_connect(lk, deadline, where, start);
+  Result<Lease> result = wait_for_lease(lk, w, deadline, where, trace);
   if (lk.owns_lock()) lk.unlock();
   if (result) {
     slow_acquires_.fetch_add(1, std::memory_order_relaxed);
-    acquire_wait_.record(clock_.now() - start);
+    note_acquired(trace, where, true);
   } else {
     failed_acquires_.fetch_add(1, std::memory_order_relaxed);
   }
   return result;
 }
 
-Result<Lease> PoolCore::wait_or_connect(std::unique_lock<std::mutex>& lk, Deadline deadline, SourceLocation where,
-                                        TimePoint start) {
-  Waiter w;
-  bool queued = false;
-  auto leave_queue = [&] {
-    if (queued && waiters_.contains(w)) {
-      waiters_.remove(w);
-      waiting_.fetch_sub(1, std::memory_order_seq_cst);
-    }
-    queued = false;
-  };
+// The slow path's loop, under `lk` (which it may leave unlocked on return).
+Result<Lease> PoolCore::wait_for_lease(std::unique_lock<std::mutex>& lk, BlockingWaiter& w, Deadline deadline,
+                                       SourceLocation where, AcquireTrace& trace) {
   for (;;) {
-    Slot* taken = w.handed;
-    w.handed = nullptr;
-    if (taken != nullptr) queued = false;  // the hander dequeued us
-    if (taken == nullptr && closing_.load()) {
-      leave_queue();
+    if (w.handed != nullptr) {  // the completer took us off the queue
+      Slot* slot = w.handed;
+      lk.unlock();
+      return make_lease(*slot, where, coarse_ns());
+    }
+    if (w.failed) return *std::move(w.failed);
+    if (closing_.load()) {
+      leave_queue_locked(w);
       return reject(Error::make(ErrorKind::shutting_down, config_.name + ": pool is shutting down"));
     }
-    if (taken == nullptr) taken = try_take_idle();
-    if (taken != nullptr) {
-      leave_queue();
+    // Even while queued: a connection that turned idle as we queued is ours to take (the
+    // release that made it idle may have looked at waiting_ before we raised it).
+    if (Slot* taken = try_take_idle()) {
+      leave_queue_locked(w);
       lk.unlock();
       std::optional<Deadline> bound = deadline;
-      if (Lease lease = checkout(*taken, where, bound); lease.valid()) return lease;
+      if (Lease lease = checkout(*taken, where, bound, config_.checkout_check, &trace); lease.valid()) return lease;
       lk.lock();
-      if (deadline.expired()) {
+      if (deadline.expired()) {  // the check used it up (or found it gone): stop looking
         timeouts_.fetch_add(1, std::memory_order_relaxed);
-        return timeout_error_locked(start);
+        return timeout_error_locked(trace.start);
       }
       continue;
     }
     if (deadline.expired()) {
-      leave_queue();
+      leave_queue_locked(w);
       timeouts_.fetch_add(1, std::memory_order_relaxed);
-      return timeout_error_locked(start);
+      return timeout_error_locked(trace.start);
     }
-    if (can_connect_locked()) {
-      leave_queue();
-      Result<Slot*> fresh = connect_slot(lk, deadline);
-      if (!fresh) return std::move(fresh).error();
+    if (!w.queued) {
+      if (Status s = enqueue_locked(w); !s) return reject(std::move(s).error());
+      continue;  // look for idle once more: see enqueue_locked
+    }
+    if (ConnectPlan plan = plan_connects_locked(false); !plan.empty()) {
       lk.unlock();
-      return make_lease(*fresh.value(), where, coarse_ns());
-    }
-    if (!queued) {
-      if (waiters_.size() >= config_.max_waiters) {
-        return reject(Error::make(ErrorKind::exhausted, config_.name + ": " + std::to_string(waiters_.size()) +
-                                                            " callers already waiting (max_waiters)"));
+      Deliveries out;
+      Status admitted = start_connects(plan, out);
+      lk.lock();
+      if (!admitted && !w.completed()) {
+        // The gate refused (an open breaker): fail fast instead of waiting out the deadline.
+        leave_queue_locked(w);
+        lk.unlock();
+        out.run();
+        return std::move(admitted).error();
       }
-      waiters_.push_back(w);
-      queued = true;
-      // Pairs with release(): it stores idle, then reads waiting_; we raise waiting_, then look
-      // for idle again (the next loop pass), so one of us sees the other.
-      waiting_.fetch_add(1, std::memory_order_seq_cst);
+      if (!out.empty()) {
+        lk.unlock();
+        out.run();
+        lk.lock();
+      }
       continue;
     }
     TimePoint wake = deadline.when();
-    // In a connect backoff with capacity free: wake when it ends, to connect then.
-    if (!gate_ && open_ < max_size_.load() && next_connect_at_ < wake && next_connect_at_ > clock_.now()) {
-      wake = next_connect_at_;
+    // Waiting out a connect backoff with capacity free: wake when it ends, to connect then.
+    if (open_.load() < max_size_.load()) {
+      const TimePoint at = connect_allowed_at_locked(true);
+      if (at > clock_.now() && at < wake) wake = at;
     }
     clock_.wait_until(w.cv, lk, wake);
   }
 }
 
-bool PoolCore::can_connect_locked() const noexcept {
-  if (open_ >= max_size_.load(std::memory_order_relaxed)) return false;
-  if (connecting_ >= config_.max_concurrent_connects) return false;
-  // With a gate (circuit breaker) the gate decides when to try again; otherwise our own backoff.
-  return gate_ != nullptr || clock_.now() >= next_connect_at_;
+Status PoolCore::enqueue_locked(Waiter& w) {
+  if (waiters_.size() >= config_.max_waiters) {
+    return Error::make(ErrorKind::exhausted,
+                       config_.name + ": " + std::to_string(waiters_.size()) + " callers already waiting (max_waiters)");
+  }
+  w.since = clock_.now();
+  waiters_.push_back(w);
+  // Pairs with release(): it stores idle, then reads waiting_; we raise waiting_, then look
+  // for idle again, so one of us sees the other.
+  waiting_.fetch_add(1, std::memory_order_seq_cst);
+  return {};
 }
 
-Slot* PoolCore::reserve_slot_locked() {
-  const std::size_t n = slots_.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (slots_[i].try_move(SlotState::empty, SlotState::connecting)) return &slots_[i];
-  }
-  if (!slots_.grow_to(n + 1)) return nullptr;
-  Slot& s = slots_[n];
-  s.state.store(SlotState::connecting, std::memory_order_relaxed);
-  return &s;
+void PoolCore::leave_queue_locked(Waiter& w) noexcept {
+  if (!w.queued) return;
+  waiters_.remove(w);
+  waiting_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
-// Connects outside the lock into a reserved slot; returns with `lk` locked and the slot leased.
-Result<Slot*> PoolCore::connect_slot(std::unique_lock<std::mutex>& lk, Deadline deadline) {
-  Slot* slot = reserve_slot_locked();
-  if (slot == nullptr) return Error::make(ErrorKind::exhausted, config_.name + ": slot table full");
-  ++open_;
-  ++connecting_;
-  lk.unlock();
-  Status admitted = gate_ ? gate_->allow_connect() : Status{};
-  Result<std::unique_ptr<Connection>> conn =
-      admitted ? connector_->connect(deadline.capped(config_.connect_timeout)) : Result<std::unique_ptr<Connection>>(admitted.error());
-  if (gate_ && admitted) {
-    if (conn) gate_->connect_succeeded();
-    else gate_->connect_failed(conn.error());
-  }
-  if (conn) {
-    const std::int64_t now = coarse_ns();
-    slot->conn = std::move(conn).value();
-    slot->uses = 0;
-    slot->discard = false;
-    slot->forked = false;
-    slot->last_used_ns.store(now, std::memory_order_relaxed);
-    slot->last_checked_ns.store(now, std::memory_order_relaxed);
-    lk.lock();
-    set_expiry(*slot, now);
-    --connecting_;
-    consecutive_connect_failures_ = 0;
-    created_.fetch_add(1, std::memory_order_relaxed);
-    slot->state.store(SlotState::leased, std::memory_order_release);
-    return slot;
-  }
-  lk.lock();
-  --connecting_;
-  --open_;
-  slot->state.store(SlotState::empty, std::memory_order_release);
-  note_connect_failure_locked(conn.error(), admitted.ok());
-  on_slot_emptied_locked();
-  return std::move(conn).error();
+void PoolCore::note_acquired(const AcquireTrace& trace, SourceLocation where, bool slow_path) {
+  const Duration took = clock_.now() - trace.start;
+  if (slow_path) acquire_wait_.record(took);
+  if (config_.slow_acquire_threshold.count() == 0 || took < config_.slow_acquire_threshold) return;
+  slow_reported_.fetch_add(1, std::memory_order_relaxed);
+  const AcquirePhases phases{.queued = took - trace.check, .check = trace.check};
+  logger_->log(LogLevel::info, config_.name + ": slow acquire: " + std::to_string(ms_of(took)) + " ms (queued " +
+                                   std::to_string(ms_of(phases.queued)) + " ms, check " +
+                                   std::to_string(ms_of(phases.check)) + " ms) at " + where.file + ":" +
+                                   std::to_string(where.line));
+  emit({.kind = PoolEventKind::acquire_slow, .duration = took, .phases = phases, .where = where});
 }
 
-void PoolCore::set_expiry(Slot& slot, std::int64_t now_ns) noexcept {
-  if (config_.max_lifetime.count() == 0) {
-    slot.expire_at_ns.store(0, std::memory_order_relaxed);
-    return;
-  }
-  // Up to lifetime_jitter of the lifetime comes off at random, so connections opened together
-  // are not all retired together (HikariCP uses 2.5%).
-  const auto lifetime = static_cast<double>(Duration(config_.max_lifetime).count());
-  const double unit = static_cast<double>(next_random_locked() >> 11) * 0x1.0p-53;
-  const auto jitter = static_cast<std::int64_t>(lifetime * config_.lifetime_jitter * unit);
-  slot.expire_at_ns.store(now_ns + static_cast<std::int64_t>(lifetime) - jitter, std::memory_order_relaxed);
-}
-
-// A gate's refusal is not a failed connect, but it still pushes the next attempt back so the
-// maintainer does not spin while a breaker is open.
-void PoolCore::note_connect_failure_locked(const Error& error, bool attempted) {
-  if (attempted) {
-    failed_connects_.fetch_add(1, std::memory_order_relaxed);
-    last_connect_error_ = error;
-  }
-  ++consecutive_connect_failures_;
-  const auto shift = std::min<std::uint32_t>(consecutive_connect_failures_ - 1, 20);
-  const auto backoff = std::min<Duration>(Duration(config_.connect_backoff_initial) * (1ll << shift),
-                                          Duration(config_.connect_backoff_max));
-  next_connect_at_ = clock_.now() + backoff;
-}
-
+// Why nothing could be had in time. The cause's own kind when a connect failed (HikariCP's
+// lesson: say why, not only that time ran out; a store lock's `busy` stays `busy`);
+// `exhausted` only when every connection was in use; `timeout` otherwise (the deadline
+// passed before anything could be tried, or while a connect was still in flight).
 Error PoolCore::timeout_error_locked(TimePoint start) const {
-  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - start).count();
   const std::size_t in_use = count_in(SlotState::leased);
-  const std::string counts = std::to_string(in_use) + "/" + std::to_string(max_size_.load()) + " in use, " +
-                             std::to_string(waiters_.size()) + " waiting, waited " + std::to_string(waited) + " ms";
+  const std::size_t max = max_size_.load();
+  const std::string counts = std::to_string(in_use) + "/" + std::to_string(max) + " in use, " +
+                             std::to_string(waiters_.size()) + " waiting, waited " +
+                             std::to_string(ms_of(clock_.now() - start)) + " ms";
   if (last_connect_error_ && consecutive_connect_failures_ > 0) {
-    // HikariCP's lesson: say why nothing could be had, not only that time ran out.
-    return Error(ErrorKind::unavailable, last_connect_error_->detail() + " (" + counts + ")", true,
-                 last_connect_error_->code());
+    const Error& cause = *last_connect_error_;
+    return Error(cause.kind(), cause.detail() + " (" + counts + ")", cause.retryable(), cause.code());
   }
-  return Error::make(ErrorKind::exhausted, counts);
+  if (in_use >= max) return Error::make(ErrorKind::exhausted, counts);
+  const std::size_t connecting = connecting_.load();
+  return Error::make(ErrorKind::timeout, config_.name + ": no connection within the deadline (" + counts +
+                                             (connecting ? ", " + std::to_string(connecting) + " connecting" : "") +
+                                             ")");
 }
 
 Error PoolCore::reject(Error error) {
   rejected_.fetch_add(1, std::memory_order_relaxed);
   return error;
-}
-
-std::uint64_t PoolCore::next_random_locked() noexcept {
-  // splitmix64: tiny, seedable, good enough for jitter.
-  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
 }
 
 std::size_t PoolCore::count_in(SlotState state) const noexcept {

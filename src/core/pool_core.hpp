@@ -1,8 +1,22 @@
 // Private: PoolCore, the state behind a Pool handle and its leases.
 //
 // Locking: mu_ guards the accounting (open_, connecting_, waiters, connect backoff, the
-// maintainer's schedule). Slots change state by CAS without it. No I/O ever runs under mu_:
-// connect, check, reset and close happen after unlocking.
+// maintainer's schedule). Slots change state by CAS without it. No I/O and no user code ever
+// runs under mu_: connect, check, reset and close happen after unlocking, and async callbacks
+// run from a Deliveries batch after the lock is released.
+//
+// Decisions apart from I/O: the functions named `..._locked` change the accounting and
+// return what to do next (a ConnectPlan of reserved capacity that must be used or given back,
+// a Deliveries batch), and the caller carries it out after unlocking.
+//
+// Lifetime. A PoolCore is owned by shared_ptrs: the Pool handle's, and, once the handle is
+// gone while connections are still leased or being opened, its own `self_` (orphan()). It is
+// destroyed when the last of these goes: the handle's destructor (no lease out), or the
+// free_slot() that gives back the last open slot of an orphan. Leases hold a raw pointer,
+// safe because a leased slot counts in open_. Three kinds of threads may still be inside it
+// at that moment, and each is waited for: a thread returning a lease holds a release mark
+// (~PoolCore waits for marks); a connect thread is counted in connect_threads_ (~Pool waits
+// for it); the maintainer is joined by shutdown. Async waiters hold only a weak_ptr.
 #pragma once
 
 #include <array>
@@ -14,42 +28,35 @@
 #include <optional>
 #include <thread>
 
+#include "reservoir/backoff.hpp"
 #include "reservoir/histogram.hpp"
 #include "reservoir/pool.hpp"
+#include "reservoir/random.hpp"
 #include "slot_table.hpp"
+#include "waiter.hpp"
 
 namespace reservoir::detail {
 
-// A caller queued in acquire(). Lives on the caller's stack; linked while queued.
-struct Waiter {
-  std::condition_variable cv;
-  Slot* handed = nullptr;  // set under mu_ when a connection is handed over
-  Waiter* next = nullptr;
-  Waiter* prev = nullptr;
-};
-
-// FIFO of waiters (intrusive, no allocation).
-class WaiterQueue {
- public:
-  void push_back(Waiter& w) noexcept;
-  void remove(Waiter& w) noexcept;
-  Waiter* front() const noexcept { return head_; }
-  std::size_t size() const noexcept { return size_; }
-  void clear() noexcept { head_ = tail_ = nullptr; size_ = 0; }
-  bool contains(const Waiter& w) const noexcept { return w.prev != nullptr || head_ == &w; }
-
- private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
-  std::size_t size_ = 0;
-};
-
 void remember_for_this_thread(const PoolCore* core, std::uint32_t index) noexcept;
-std::uint64_t current_fork_generation() noexcept;
 void register_for_fork(PoolCore* core);
 void unregister_for_fork(PoolCore* core);
 
-class PoolCore {
+// Capacity reserved under mu_ for connects (bb8's Approval): each slot is `connecting` and
+// counted in open_ and connecting_. Every reserved slot must be connected or given back.
+struct ConnectPlan {
+  static constexpr std::size_t kMax = 4;  // Envoy: at most a few new connections per trigger
+  std::array<Slot*, kMax> slots{};
+  std::size_t count = 0;
+  bool empty() const noexcept { return count == 0; }
+};
+
+// What an acquire went through, for the slow-acquire report.
+struct AcquireTrace {
+  TimePoint start{};
+  Duration check{0};
+};
+
+class PoolCore : public std::enable_shared_from_this<PoolCore> {
  public:
   PoolCore(std::shared_ptr<Connector> connector, PoolConfig config, PoolOptions options);
   ~PoolCore();
@@ -59,12 +66,17 @@ class PoolCore {
   Status initialize();
   void start_maintainer();
   Result<Lease> acquire(std::optional<Deadline> deadline, SourceLocation where);
+  Result<PendingAcquire> acquire_async(Deadline deadline, AcquireCallback callback, SourceLocation where);
+  bool cancel(AsyncWaiter& w) noexcept;
   void release(Slot& slot) noexcept;
   std::unique_ptr<Connection> detach(Slot& slot) noexcept;
   Status shutdown(Duration grace);
+  // Blocks until no connect thread runs (bounded by connect_timeout); ~Pool calls it.
+  void wait_for_connects() noexcept;
   Status set_max_size(std::size_t max_size);
   void run_maintenance();
   PoolStats stats() const;
+  PoolLoad load() const noexcept;
   // The Pool handle is gone: stay alive (through `self`) until the last lease returns.
   void orphan(std::shared_ptr<PoolCore> self);
 
@@ -77,24 +89,47 @@ class PoolCore {
   std::mutex& mutex() noexcept { return mu_; }
 
  private:
-  // acquire
+  // acquire (pool_acquire.cpp)
   Slot* try_take_idle() noexcept;
-  Lease checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline);
+  Lease checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline, CheckDepth depth,
+                 AcquireTrace* trace);
   Result<Lease> acquire_slow(Deadline deadline, SourceLocation where);
-  Result<Lease> wait_or_connect(std::unique_lock<std::mutex>& lk, Deadline deadline, SourceLocation where,
-                                TimePoint start);
-  bool can_connect_locked() const noexcept;
-  Slot* reserve_slot_locked();
-  Result<Slot*> connect_slot(std::unique_lock<std::mutex>& lk, Deadline deadline);
+  Result<Lease> wait_for_lease(std::unique_lock<std::mutex>& lk, BlockingWaiter& w, Deadline deadline,
+                               SourceLocation where, AcquireTrace& trace);
+  void leave_queue_locked(Waiter& w) noexcept;
+  Status enqueue_locked(Waiter& w);
   Error timeout_error_locked(TimePoint start) const;
   Error reject(Error error);
   Lease make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns) noexcept;
+  void note_acquired(const AcquireTrace& trace, SourceLocation where, bool slow_path);
 
-  // release / retire
+  // async (pool_async.cpp)
+  void expire(AsyncWaiter& w) noexcept;
+  void arm_timer(const std::shared_ptr<AsyncWaiter>& w, Deadline deadline);
+
+  // connects (pool_connect.cpp)
+  ConnectPlan plan_connects_locked(bool refill);
+  void give_back_locked(Slot& slot) noexcept;
+  Status start_connects(ConnectPlan& plan, Deliveries& out);
+  void spawn_connect(Slot& slot, GateTicket ticket);
+  void connect_thread(Slot* slot, GateTicket ticket) noexcept;
+  // One connect, outside the lock; then, under it, the slot joins the pool (or is given back)
+  // and waiters hear of it. Returns the next slot this thread should connect, if any.
+  Slot* connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noexcept;
+  Result<std::unique_ptr<Connection>> open_connection(GateTicket& ticket, Duration& took) noexcept;
+  void connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Deliveries& out);
+  void connect_failed_locked(const Error& error, bool attempted, Deliveries& out);
+  void fail_waiters_locked(const Error& error, bool owe_one, Deliveries& out);
+  TimePoint connect_allowed_at_locked(bool demand) const noexcept;
+  void note_connect_time_locked(Duration took) noexcept;
+  void set_expiry(Slot& slot, std::int64_t now_ns) noexcept;
+
+  // release / retire (pool_release.cpp)
   void make_idle(Slot& slot) noexcept;
   bool release_slow(Slot& slot);  // true: it retired the slot
-  void put_locked(Slot& slot) noexcept;
-  void hand_to_front_locked(Slot& slot) noexcept;
+  void put_locked(Slot& slot, Deliveries& out) noexcept;
+  bool hand_to_front_locked(Slot& slot, Deliveries& out) noexcept;
+  void complete_locked(Waiter& w, Slot* slot, std::optional<Error> error, Deliveries& out) noexcept;
   void retire_idle(CloseReason reason, std::size_t limit);
   void retire(Slot& slot, CloseReason reason) noexcept;
   void close_connection(Slot& slot, CloseReason reason) noexcept;
@@ -103,7 +138,7 @@ class PoolCore {
   std::optional<CloseReason> retire_reason(Slot& slot, std::int64_t now_ns) const noexcept;
   bool needs_attention() const noexcept;
 
-  // maintenance
+  // maintenance (pool_maintain.cpp)
   void maintainer_loop();
   void stop_maintainer();
   void check_idle_slot(Slot& slot, std::int64_t now_ns, std::size_t& idle_above_min);
@@ -112,36 +147,44 @@ class PoolCore {
   TimePoint next_maintenance_locked() const;
   std::size_t count_in(SlotState state) const noexcept;
 
-  void set_expiry(Slot& slot, std::int64_t now_ns) noexcept;
+  void emit(PoolEvent event) const noexcept;
   std::int64_t coarse_ns() const noexcept { return clock_.now_coarse().time_since_epoch().count(); }
   Deadline io_deadline() const noexcept { return Deadline::after(clock_, config_.io_timeout); }
-  void note_connect_failure_locked(const Error& error, bool attempted);
-  std::uint64_t next_random_locked() noexcept;
 
   const std::shared_ptr<Connector> connector_;
   PoolConfig config_;
+  const std::string endpoint_;
   Clock& clock_;
   const std::shared_ptr<Logger> logger_;
   const std::shared_ptr<ConnectGate> gate_;
+  const bool gate_paces_;  // gate_->paces_connects(), read once
+  const std::shared_ptr<PoolListener> listener_;
   const bool want_maintainer_;
 
   SlotTable slots_;
 
   mutable std::mutex mu_;
-  std::atomic<std::size_t> open_{0};  // slots not empty; written under mu_, read lock-free
-  std::size_t connecting_ = 0;  // connects in flight
+  std::atomic<std::size_t> open_{0};        // slots not empty; written under mu_, read lock-free
+  std::atomic<std::size_t> connecting_{0};  // connects in flight; written under mu_
   WaiterQueue waiters_;
   std::optional<Error> last_connect_error_;
   std::uint32_t consecutive_connect_failures_ = 0;
-  TimePoint next_connect_at_{};
-  std::uint64_t rng_state_;
+  // After failures: no connect for callers before demand_connect_at_, none for the min_idle
+  // refill before refill_connect_at_ (refusals cost little, so callers retry sooner).
+  TimePoint demand_connect_at_{};
+  TimePoint refill_connect_at_{};
+  Backoff refused_backoff_;
+  Backoff timeout_backoff_;
+  Duration connect_time_ewma_{0};  // how long a connect takes here; 0 = not measured yet
+  Random random_;
+  std::size_t connect_threads_ = 0;
+  std::condition_variable connects_done_cv_;
   std::condition_variable drained_cv_;      // open_ went down
   std::condition_variable maintainer_cv_;
   bool maintainer_stop_ = false;
   std::thread maintainer_;
   std::once_flag maintainer_stopped_;
   std::shared_ptr<PoolCore> self_;          // set by orphan() while leases are out
-  std::uint64_t fork_generation_;
 
   // Read lock-free on the hot path.
   std::atomic<std::size_t> waiting_{0};
@@ -151,7 +194,8 @@ class PoolCore {
 
   // Counters (stats); never under mu_ on the hot path.
   std::atomic<std::uint64_t> timeouts_{0}, rejected_{0}, failed_acquires_{0}, created_{0},
-      failed_connects_{0}, health_checks_{0}, health_failures_{0}, leaks_reported_{0}, slow_acquires_{0};
+      failed_connects_{0}, health_checks_{0}, health_failures_{0}, leaks_reported_{0}, slow_acquires_{0},
+      slow_reported_{0};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::kCount)> closed_by_{};
   LatencyHistogram acquire_wait_;
 };

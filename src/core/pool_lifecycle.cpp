@@ -7,23 +7,25 @@
 
 namespace reservoir::detail {
 
-namespace {
-std::uint64_t seed_or_random(std::uint64_t seed) {
-  if (seed != 0) return seed;
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-}
-}  // namespace
-
 PoolCore::PoolCore(std::shared_ptr<Connector> connector, PoolConfig config, PoolOptions options)
     : connector_(std::move(connector)),
       config_(std::move(config)),
+      endpoint_(connector_->endpoint()),
       clock_(options.clock ? *options.clock : SteadyClock::instance()),
       logger_(options.logger ? std::move(options.logger) : stderr_logger()),
-      gate_(std::move(options.connect_gate)),
+      gate_(options.connect_gate ? std::move(options.connect_gate) : OpenGate::instance()),
+      gate_paces_(gate_->paces_connects()),
+      listener_(std::move(options.listener)),
       want_maintainer_(options.start_maintainer),
-      rng_state_(seed_or_random(options.seed)),
-      fork_generation_(current_fork_generation()),
+      refused_backoff_(BackoffConfig{.initial = config_.connect_backoff_initial,
+                                     .cap = std::max(config_.connect_backoff_initial,
+                                                     std::min(config_.connect_backoff_refused_max,
+                                                              config_.connect_backoff_max)),
+                                     .jitter = Jitter::none}),
+      timeout_backoff_(BackoffConfig{.initial = config_.connect_backoff_initial,
+                                     .cap = config_.connect_backoff_max,
+                                     .jitter = Jitter::none}),
+      random_(options.seed != 0 ? Random(options.seed) : Random::from_os()),
       max_size_(config_.max_size) {
   slots_.grow_to(config_.max_size);
   register_for_fork(this);
@@ -42,18 +44,15 @@ PoolCore::~PoolCore() {
   }
 }
 
-Status PoolCore::initialize() {
-  std::size_t wanted = 0;
-  if (config_.init_mode == InitMode::fail_fast) wanted = 1;
-  if (config_.init_mode == InitMode::wait) wanted = config_.min_idle;
-  const Deadline deadline = Deadline::after(clock_, config_.connect_timeout);
-  for (std::size_t i = 0; i < wanted; ++i) {
-    std::unique_lock lk(mu_);
-    Result<Slot*> fresh = connect_slot(lk, deadline);
-    if (!fresh) return std::move(fresh).error();
-    put_locked(*fresh.value());
+void PoolCore::emit(PoolEvent event) const noexcept {
+  if (!listener_) return;
+  event.pool = config_.name;
+  event.endpoint = endpoint_;
+  try {
+    listener_->on_event(event);
+  } catch (...) {
+    // A listener's failure must not break the pool; it was told it may not throw.
   }
-  return {};
 }
 
 Status PoolCore::shutdown(Duration grace) {
@@ -61,8 +60,14 @@ Status PoolCore::shutdown(Duration grace) {
   stop_maintainer();
   const TimePoint until = clock_.now() + std::min<Duration>(grace, std::chrono::hours(24 * 365));
   {
+    // Every queued caller hears it now; async callbacks run here, after the lock.
+    Deliveries out;
     std::lock_guard g(mu_);
-    for (Waiter* w = waiters_.front(); w != nullptr; w = w->next) w->cv.notify_one();
+    while (Waiter* w = waiters_.front()) {
+      leave_queue_locked(*w);
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      complete_locked(*w, nullptr, Error::make(ErrorKind::shutting_down, config_.name + ": pool is shutting down"), out);
+    }
   }
   retire_idle(CloseReason::shutdown, SIZE_MAX);
   std::unique_lock lk(mu_);
@@ -110,6 +115,8 @@ Status PoolCore::set_max_size(std::size_t max_size) {
                                  "must be >= min_idle (" + std::to_string(config_.min_idle) + ")");
   }
   std::size_t excess = 0;
+  Deliveries out;
+  ConnectPlan plan;
   {
     std::lock_guard g(mu_);
     slots_.grow_to(max_size);
@@ -118,9 +125,10 @@ Status PoolCore::set_max_size(std::size_t max_size) {
       excess = open_ - max_size;
       over_capacity_.store(true);
     }
-    // Growing: every waiter may now connect. Shrinking: nothing to wake.
-    for (Waiter* w = waiters_.front(); w != nullptr; w = w->next) w->cv.notify_one();
+    // Growing: queued callers may now get connects.
+    plan = plan_connects_locked(false);
   }
+  if (!plan.empty()) (void)start_connects(plan, out);
   if (excess > 0) retire_idle(CloseReason::shrink, excess);
   return {};
 }
@@ -155,9 +163,22 @@ PoolStats PoolCore::stats() const {
   s.health_checks = health_checks_.load();
   s.health_failures = health_failures_.load();
   s.leaks_reported = leaks_reported_.load();
+  s.slow_acquires = slow_reported_.load();
   const std::uint64_t slow = slow_acquires_.load();
-  s.acquire_wait = acquire_wait_.summary(s.acquires > slow ? s.acquires - slow : 0);
+  const std::uint64_t fast = s.acquires > slow ? s.acquires - slow : 0;
+  s.acquire_wait = acquire_wait_.summary(fast);
+  s.acquire_wait_buckets = acquire_wait_.buckets(default_latency_bounds(), fast);
   return s;
+}
+
+PoolLoad PoolCore::load() const noexcept {
+  PoolLoad l;
+  l.open = open_.load(std::memory_order_relaxed);
+  l.connecting = connecting_.load(std::memory_order_relaxed);
+  l.waiting = waiting_.load(std::memory_order_relaxed);
+  l.max_size = max_size_.load(std::memory_order_relaxed);
+  l.in_use = count_in(SlotState::leased);
+  return l;
 }
 
 }  // namespace reservoir::detail

@@ -9,8 +9,6 @@ namespace reservoir::detail {
 
 namespace {
 constexpr Duration kMaxSleep = std::chrono::hours(1);
-// Envoy: at most three new connections per trigger, so a recovering host is not flooded.
-constexpr int kMaxConnectsPerPass = 3;
 
 std::int64_t ns(milliseconds ms) { return Duration(ms).count(); }
 }  // namespace
@@ -61,7 +59,7 @@ TimePoint PoolCore::next_maintenance_locked() const {
   const std::size_t idle = count_in(SlotState::idle);
   if (idle + connecting_ < config_.min_idle && open_ < max_size_.load() &&
       connecting_ < config_.max_concurrent_connects && !closing_.load()) {
-    next = std::min(next, std::max(now, next_connect_at_));
+    next = std::min(next, std::max(now, refill_connect_at_));
   }
   const SlotTable& slots = slots_;
   for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -115,12 +113,14 @@ void PoolCore::check_idle_slot(Slot& slot, std::int64_t now, std::size_t& idle_a
     if (Status st = connector_->check(*slot.conn, config_.keepalive_check, io_deadline()); !st) {
       health_failures_.fetch_add(1, std::memory_order_relaxed);
       logger_->log(LogLevel::info, config_.name + ": keepalive check failed, replacing connection: " + st.error().message());
+      emit({.kind = PoolEventKind::check_failed, .error = &st.error()});
       return retire_counted(CloseReason::health);
     }
     slot.last_checked_ns.store(now, std::memory_order_relaxed);
   }
+  Deliveries out;
   std::lock_guard g(mu_);
-  put_locked(slot);
+  put_locked(slot, out);
 }
 
 void PoolCore::report_leaks(std::int64_t now) {
@@ -132,25 +132,24 @@ void PoolCore::report_leaks(std::int64_t now) {
     if (held < ns(config_.leak_detection_threshold) || s.leak_reported.exchange(true)) continue;
     leaks_reported_.fetch_add(1, std::memory_order_relaxed);
     const char* file = s.lease_file.load(std::memory_order_relaxed);
+    const unsigned line = s.lease_line.load(std::memory_order_relaxed);
     logger_->log(LogLevel::warn, config_.name + ": possible connection leak: lease held " +
                                      std::to_string(held / 1'000'000) + " ms, acquired at " +
-                                     (file ? file : "?") + ":" + std::to_string(s.lease_line.load()));
+                                     (file ? file : "?") + ":" + std::to_string(line));
+    emit({.kind = PoolEventKind::leak_suspected, .duration = Duration(held), .where = {file ? file : "?", line}});
   }
 }
 
+// Tops idle connections up to min_idle on connect threads (bounded like every connect by
+// max_concurrent_connects and the backoff); the maintainer never blocks in a connect.
 void PoolCore::refill_min_idle() {
-  for (int i = 0; i < kMaxConnectsPerPass; ++i) {
-    std::unique_lock lk(mu_);
-    if (closing_.load()) return;
-    if (count_in(SlotState::idle) + connecting_ >= config_.min_idle || !can_connect_locked()) return;
-    Result<Slot*> fresh = connect_slot(lk, Deadline::after(clock_, config_.connect_timeout));
-    if (!fresh) {
-      lk.unlock();  // connect_slot returns locked; a slow logger must not stall the pool
-      logger_->log(LogLevel::debug, config_.name + ": refill connect failed: " + fresh.error().message());
-      return;
-    }
-    put_locked(*fresh.value());
+  Deliveries out;
+  ConnectPlan plan;
+  {
+    std::lock_guard g(mu_);
+    plan = plan_connects_locked(true);
   }
+  if (!plan.empty()) (void)start_connects(plan, out);
 }
 
 }  // namespace reservoir::detail

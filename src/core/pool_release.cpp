@@ -7,24 +7,6 @@
 
 namespace reservoir::detail {
 
-void WaiterQueue::push_back(Waiter& w) noexcept {
-  w.next = nullptr;
-  w.prev = tail_;
-  if (tail_ != nullptr) tail_->next = &w;
-  else head_ = &w;
-  tail_ = &w;
-  ++size_;
-}
-
-void WaiterQueue::remove(Waiter& w) noexcept {
-  if (w.prev != nullptr) w.prev->next = w.next;
-  else head_ = w.next;
-  if (w.next != nullptr) w.next->prev = w.prev;
-  else tail_ = w.prev;
-  w.next = w.prev = nullptr;
-  --size_;
-}
-
 std::optional<CloseReason> PoolCore::retire_reason(Slot& slot, std::int64_t now_ns) const noexcept {
   if (slot.forked) return CloseReason::broken;
   if (config_.max_uses != 0 && slot.uses >= config_.max_uses) return CloseReason::uses;
@@ -59,19 +41,21 @@ void PoolCore::make_idle(Slot& slot) noexcept {
   // Once the slot is idle, a concurrent ~Pool may retire it and drop the last reference to
   // the core while this thread still reads waiting_ below: the mark makes ~PoolCore wait.
   set_release_mark(this);
-  // seq_cst: pairs with the waiter's fetch_add on waiting_ (see wait_or_connect) and with
+  // seq_cst: pairs with the waiter's fetch_add on waiting_ (see enqueue_locked) and with
   // shutdown's store to closing_; also publishes the mark above to whoever takes the slot.
   slot.state.store(SlotState::idle, std::memory_order_seq_cst);
   if (waiting_.load(std::memory_order_seq_cst) > 0 || needs_attention()) {
-    if (release_slow(slot)) return;  // it retired the slot and cleared the mark itself
+    if (release_slow(slot)) return;  // it cleared the mark itself
   }
   clear_release_mark();
 }
 
-// The slot is already idle; a waiter, a shutdown or a shrink may want it. Returns true when
-// it retired the slot: then it has already cleared this thread's release mark (retiring may
-// destroy an orphaned core on this very thread, and the connector's close may return leases).
+// The slot is already idle; a waiter, a shutdown or a shrink may want it. Returns true when it
+// has already cleared this thread's release mark: before retiring the slot (which may destroy
+// an orphaned core on this very thread, and the connector's close may return leases), or
+// before running an async waiter's callback (user code, which may return leases too).
 bool PoolCore::release_slow(Slot& slot) {
+  Deliveries out;
   std::unique_lock lk(mu_);
   const bool shrink = over_capacity_.load() && open_ > max_size_.load();
   if (closing_.load() || shrink) {
@@ -83,27 +67,52 @@ bool PoolCore::release_slow(Slot& slot) {
     retire(slot, reason);
     return true;
   }
-  if (waiters_.front() != nullptr && slot.try_move(SlotState::idle, SlotState::leased)) hand_to_front_locked(slot);
-  return false;
+  if (waiters_.front() != nullptr && slot.try_move(SlotState::idle, SlotState::leased)) {
+    hand_to_front_locked(slot, out);
+  }
+  if (out.empty()) return false;
+  lk.unlock();
+  // A lease handed to a callback keeps the core alive (its slot counts in open_): the mark
+  // can go before user code runs.
+  clear_release_mark();
+  out.run();
+  return true;
 }
 
 // Gives an owned slot back: straight to the oldest waiter (FIFO, where Go picks at random), or
 // to the idle set.
-void PoolCore::put_locked(Slot& slot) noexcept {
-  if (waiters_.front() != nullptr) {
-    slot.state.store(SlotState::leased, std::memory_order_release);
-    hand_to_front_locked(slot);
-    return;
-  }
+void PoolCore::put_locked(Slot& slot, Deliveries& out) noexcept {
+  slot.state.store(SlotState::leased, std::memory_order_release);
+  if (hand_to_front_locked(slot, out)) return;
   slot.state.store(SlotState::idle, std::memory_order_seq_cst);
 }
 
-void PoolCore::hand_to_front_locked(Slot& slot) noexcept {
+bool PoolCore::hand_to_front_locked(Slot& slot, Deliveries& out) noexcept {
   Waiter* w = waiters_.front();
+  if (w == nullptr) return false;
   waiters_.remove(*w);
   waiting_.fetch_sub(1, std::memory_order_seq_cst);
-  w->handed = &slot;
-  w->cv.notify_one();
+  complete_locked(*w, &slot, std::nullopt, out);
+  return true;
+}
+
+// `w` is off the queue. A blocking waiter is told under the lock (its thread builds the lease);
+// an async one gets its lease built now and its callback run from `out` after the lock.
+void PoolCore::complete_locked(Waiter& w, Slot* slot, std::optional<Error> error, Deliveries& out) noexcept {
+  if (w.kind == Waiter::Kind::blocking) {
+    auto& b = static_cast<BlockingWaiter&>(w);
+    b.handed = slot;
+    if (error) b.failed = std::move(error);
+    b.cv.notify_one();
+    return;
+  }
+  auto& a = static_cast<AsyncWaiter&>(w);
+  if (slot != nullptr) {
+    out.add(a, make_lease(*slot, a.where, coarse_ns()), clock_, logger_);
+  } else {
+    failed_acquires_.fetch_add(1, std::memory_order_relaxed);
+    out.add(a, std::move(*error), clock_, logger_);
+  }
 }
 
 void PoolCore::close_connection(Slot& slot, CloseReason reason) noexcept {
@@ -114,6 +123,7 @@ void PoolCore::close_connection(Slot& slot, CloseReason reason) noexcept {
     else connector_->close(std::move(conn), io_deadline());
   }
   closed_by_[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  emit({.kind = PoolEventKind::connection_closed, .reason = reason});
 }
 
 // Closes an owned slot's connection (outside the lock) and frees its capacity.
@@ -129,23 +139,28 @@ std::unique_ptr<Connection> PoolCore::detach(Slot& slot) noexcept {
   return conn;
 }
 
-// Gives an owned slot's capacity back. May destroy `this` (an orphaned core whose last lease
-// just came back): callers touch nothing after it.
+// Gives an owned slot's capacity back; queued callers may now get a connect. May destroy
+// `this` (an orphaned core whose last lease just came back): callers touch nothing after it.
 void PoolCore::free_slot(Slot& slot) noexcept {
   const bool forked = std::exchange(slot.forked, false);
   std::shared_ptr<PoolCore> last;  // declared first: destroyed after the lock is released
-  std::lock_guard g(mu_);
-  slot.state.store(SlotState::empty, std::memory_order_release);
-  if (!forked) --open_;  // forked slots left the accounting at fork time
-  on_slot_emptied_locked();
-  if (self_ && open_ == 0) last = std::move(self_);
+  Deliveries out;                  // run after the lock, before `last` goes
+  ConnectPlan plan;
+  {
+    std::lock_guard g(mu_);
+    slot.state.store(SlotState::empty, std::memory_order_release);
+    if (!forked) open_.fetch_sub(1);  // forked slots left the accounting at fork time
+    on_slot_emptied_locked();
+    if (waiters_.size() > 0) plan = plan_connects_locked(false);
+    if (self_ && open_ == 0) last = std::move(self_);
+  }
+  // Planned slots count in open_, so `last` is empty whenever there is a plan to start.
+  if (!plan.empty()) (void)start_connects(plan, out);
 }
 
 void PoolCore::on_slot_emptied_locked() noexcept {
   if (over_capacity_.load() && open_ <= max_size_.load()) over_capacity_.store(false);
   drained_cv_.notify_all();
-  // Capacity is free: the oldest waiter may connect now; the maintainer may refill min_idle.
-  if (Waiter* w = waiters_.front()) w->cv.notify_one();
   maintainer_cv_.notify_one();
 }
 

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "process_registry.hpp"
+
 namespace reservoir::detail {
 
 namespace {
@@ -18,31 +20,23 @@ struct Mark {
   Mark* next = nullptr;
 };
 
-// Never destroyed: threads may exit after static destruction began.
-struct Registry {
-  std::mutex mu;
-  Mark* head = nullptr;
-  pthread_key_t key{};
-};
-
 void on_thread_exit(void* mark);
 
-Registry& registry() {
-  static Registry* r = [] {
-    auto* reg = new Registry;
-    // A pthread key rather than a thread_local object: its destructor runs after every C++
-    // thread_local destructor, so a Lease held in a thread_local is still returned under a mark.
-    pthread_key_create(&reg->key, &on_thread_exit);
-    // A fork while another thread holds the mutex would leave it locked in the child forever.
-    pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); }, [] { registry().mu.unlock(); });
-    return reg;
-  }();
-  return *r;
-}
+// A process registry (never destroyed: threads may exit after static destruction began).
+struct Marks {
+  Mark* head = nullptr;
+  pthread_key_t key{};
+
+  // A pthread key rather than a thread_local object: its destructor runs after every C++
+  // thread_local destructor, so a Lease held in a thread_local is still returned under a mark.
+  Marks() { pthread_key_create(&key, &on_thread_exit); }
+};
+
+using Registry = ProcessRegistry<Marks>;
 
 void on_thread_exit(void* mark) {
   t_release_mark = nullptr;
-  std::lock_guard g(registry().mu);
+  std::lock_guard g(Registry::instance().mutex());
   static_cast<Mark*>(mark)->in_use = false;
 }
 
@@ -51,29 +45,30 @@ void on_thread_exit(void* mark) {
 constinit thread_local ReleaseMarkCell* t_release_mark = nullptr;
 
 ReleaseMarkCell* register_release_mark() {
-  Registry& r = registry();
+  Registry& r = Registry::instance();
+  Marks& marks = r.state();
   Mark* mark = nullptr;
   {
-    std::lock_guard g(r.mu);
-    for (Mark* m = r.head; m != nullptr && mark == nullptr; m = m->next) {
+    std::lock_guard g(r.mutex());
+    for (Mark* m = marks.head; m != nullptr && mark == nullptr; m = m->next) {
       if (!m->in_use) mark = m;
     }
     if (mark == nullptr) {
       mark = new Mark;
-      mark->next = r.head;
-      r.head = mark;
+      mark->next = marks.head;
+      marks.head = mark;
     }
     mark->in_use = true;
   }
-  pthread_setspecific(r.key, mark);
+  pthread_setspecific(marks.key, mark);
   t_release_mark = &mark->core;
   return t_release_mark;
 }
 
 void wait_for_release_marks(const PoolCore* core) noexcept {
-  Registry& r = registry();
-  std::lock_guard g(r.mu);  // a marked thread never takes it: it is mid-return, not starting or exiting
-  for (Mark* m = r.head; m != nullptr; m = m->next) {
+  Registry& r = Registry::instance();
+  std::lock_guard g(r.mutex());  // a marked thread never takes it: it is mid-return, not starting or exiting
+  for (Mark* m = r.state().head; m != nullptr; m = m->next) {
     while (m->core.load(std::memory_order_acquire) == core) std::this_thread::yield();
   }
 }

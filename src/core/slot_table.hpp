@@ -28,7 +28,6 @@ struct alignas(64) Slot {
 
   // Owner-only (see SlotState).
   std::unique_ptr<Connection> conn;
-  std::uint64_t fork_generation = 0;
   std::atomic<std::int64_t> expire_at_ns{0};  // 0 = never; read by the maintainer
   std::uint64_t uses = 0;         // leases of the current connection
   bool discard = false;

@@ -39,24 +39,23 @@ double PoolStats::acquisition_success_rate() const noexcept {
 }
 
 std::string PoolStats::to_string() const {
+  std::string out;
+  out.reserve(640);
+  auto field = [&](std::string_view name, std::uint64_t value, const char*) {
+    if (!out.empty()) out += ' ';
+    out.append(name).append("=").append(std::to_string(value));
+  };
+  for_each_gauge(field);
+  for_each_counter(field);
   auto us = [](Duration d) { return static_cast<double>(d.count()) / 1000.0; };
-  char buf[768];
+  char buf[256];
   std::snprintf(buf, sizeof buf,
-                "size=%llu idle=%llu in_use=%llu connecting=%llu waiting=%llu max_size=%llu acquires=%llu "
-                "releases=%llu timeouts=%llu rejected=%llu failed_acquires=%llu created=%llu failed_connects=%llu "
-                "closed=%llu recycled=%llu health_checks=%llu health_failures=%llu leaks=%llu reuse_ratio=%.4f "
-                "health_pass_rate=%.4f acquisition_success_rate=%.4f acquire_wait_us{avg=%.1f p50=%.1f p95=%.1f "
-                "p99=%.1f max=%.1f}",
-                (unsigned long long)size, (unsigned long long)idle, (unsigned long long)in_use,
-                (unsigned long long)connecting, (unsigned long long)waiting, (unsigned long long)max_size,
-                (unsigned long long)acquires, (unsigned long long)releases, (unsigned long long)timeouts,
-                (unsigned long long)rejected, (unsigned long long)failed_acquires, (unsigned long long)created,
-                (unsigned long long)failed_connects, (unsigned long long)closed, (unsigned long long)recycled(),
-                (unsigned long long)health_checks, (unsigned long long)health_failures,
-                (unsigned long long)leaks_reported, reuse_ratio(), health_pass_rate(), acquisition_success_rate(),
-                us(acquire_wait.avg), us(acquire_wait.p50), us(acquire_wait.p95), us(acquire_wait.p99),
-                us(acquire_wait.max));
-  return buf;
+                " recycled=%llu reuse_ratio=%.4f health_pass_rate=%.4f acquisition_success_rate=%.4f "
+                "acquire_wait_us{avg=%.1f p50=%.1f p95=%.1f p99=%.1f max=%.1f}",
+                static_cast<unsigned long long>(recycled()), reuse_ratio(), health_pass_rate(),
+                acquisition_success_rate(), us(acquire_wait.avg), us(acquire_wait.p50), us(acquire_wait.p95),
+                us(acquire_wait.p99), us(acquire_wait.max));
+  return out + buf;
 }
 
 }  // namespace reservoir

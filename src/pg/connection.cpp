@@ -95,10 +95,9 @@ struct Connection::Exchange {
 
   static Error lost(Connection& c, std::string_view fallback) {
     c.broken_ = true;
-    std::string cause = "connection lost: ";
-    cause += !c.last_fatal_.empty() ? c.last_fatal_ : detail::libpq_message(*c.shared_, PQerrorMessage(c.conn_));
-    if (cause.size() == 17) cause += fallback;
-    return Error::unavailable(c.shared_->endpoint, cause);
+    std::string why = !c.last_fatal_.empty() ? c.last_fatal_ : detail::libpq_message(*c.shared_, PQerrorMessage(c.conn_));
+    if (why.empty()) why = fallback;
+    return Error::unavailable(c.shared_->endpoint, "connection lost: " + why);
   }
 
   static Error timed_out(Connection& c) {
@@ -192,6 +191,7 @@ struct Connection::Exchange {
       return Error::unavailable(c.shared_->endpoint, "connection is broken (an earlier call failed); discard it");
     }
     if (d.expired()) return Error::timeout(c.shared_->endpoint + ": deadline passed before the query was sent");
+    if (Status s = sql::check_sql_text(c.shared_->endpoint, sql, params); !s) return std::move(s).error();  // libpq stops at a NUL
     if (Status s = send(c, sql, params, d); !s) return std::move(s).error();
     return collect(c, d);
   }

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "format.hpp"
+#include "core/format.hpp"
+#include "reservoir/config_check.hpp"
+#include "reservoir/duration.hpp"
 
 namespace reservoir {
 
@@ -20,40 +22,28 @@ std::string_view to_string(BreakerState state) noexcept {
 }
 
 Status BreakerConfig::validate() const {
-  using detail::duration_text;
-  using detail::number_text;
+  using config_check::invalid;
   if (consecutive_failures > 100000) {
-    return Error::invalid_config("breaker.consecutive_failures", number_text(std::uint64_t{consecutive_failures}),
-                                 "0 (off) or 1 .. 100000");
+    return invalid("breaker.consecutive_failures", std::to_string(consecutive_failures), "0..100000 (0 = off)");
   }
-  if (!(failure_rate >= 0.0 && failure_rate <= 1.0)) {
-    return Error::invalid_config("breaker.failure_rate", number_text(failure_rate), "0 (off) or 0.0 < x <= 1.0");
+  if (!(failure_rate >= 0.0 && failure_rate <= 1.0)) {  // also refuses NaN
+    return invalid("breaker.failure_rate", config_check::number_text(failure_rate), "0..1 (0 = off)");
   }
   if (consecutive_failures == 0 && failure_rate == 0.0) {
-    return Error::invalid_config("breaker.consecutive_failures", "0",
-                                 "at least one of consecutive_failures and failure_rate must be on");
+    return invalid("breaker.consecutive_failures", "0", "1..100000 while breaker.failure_rate is 0 (off)");
   }
-  if (window_calls < 1 || window_calls > 10000) {
-    return Error::invalid_config("breaker.window_calls", number_text(std::uint64_t{window_calls}), "1 .. 10000");
-  }
+  if (Status s = config_check::count("breaker.window_calls", window_calls, 1, 10000); !s) return s;
   if (minimum_calls < 1 || minimum_calls > window_calls) {
-    return Error::invalid_config("breaker.minimum_calls", number_text(std::uint64_t{minimum_calls}),
-                                 "1 .. window_calls (" + number_text(std::uint64_t{window_calls}) + ")");
+    return invalid("breaker.minimum_calls", std::to_string(minimum_calls),
+                   "1..breaker.window_calls (" + std::to_string(window_calls) + ")");
   }
-  if (open_time < milliseconds(1) || open_time > hours(1)) {
-    return Error::invalid_config("breaker.open_time", duration_text(open_time), "1 ms .. 1 h");
-  }
-  if (!(open_time_multiplier >= 1.0 && open_time_multiplier <= 100.0)) {
-    return Error::invalid_config("breaker.open_time_multiplier", number_text(open_time_multiplier), "1.0 .. 100.0");
-  }
+  if (Status s = config_check::duration("breaker.open_time", open_time, milliseconds(1), hours(1)); !s) return s;
+  if (Status s = config_check::number("breaker.open_time_multiplier", open_time_multiplier, 1.0, 100.0); !s) return s;
   if (max_open_time < open_time || max_open_time > hours(1)) {
-    return Error::invalid_config("breaker.max_open_time", duration_text(max_open_time),
-                                 "breaker.open_time (" + duration_text(open_time) + ") .. 1 h");
+    return invalid("breaker.max_open_time", format_duration(max_open_time),
+                   "breaker.open_time (" + format_duration(open_time) + ").." + format_duration(hours(1)));
   }
-  if (half_open_probes < 1 || half_open_probes > 1000) {
-    return Error::invalid_config("breaker.half_open_probes", number_text(std::uint64_t{half_open_probes}), "1 .. 1000");
-  }
-  return {};
+  return config_check::count("breaker.half_open_probes", half_open_probes, 1, 1000);
 }
 
 Result<std::shared_ptr<CircuitBreaker>> CircuitBreaker::create(std::string name, BreakerConfig config,
@@ -67,9 +57,9 @@ CircuitBreaker::CircuitBreaker(Key, std::string name, const BreakerConfig& confi
 
 // ---- admission ------------------------------------------------------------------------------
 
-Result<CircuitBreaker::Permit> CircuitBreaker::allow() { return admit(false); }
+Result<CircuitBreaker::Permit> CircuitBreaker::allow() { return admit_call(); }
 
-Result<CircuitBreaker::Permit> CircuitBreaker::admit(bool from_gate) {
+Result<CircuitBreaker::Permit> CircuitBreaker::admit_call() {
   // Generation first: if the state moves in between, the permit is stale and its outcome is
   // ignored, which is what a call admitted by the old state deserves.
   const std::uint64_t generation = generation_.load(std::memory_order_acquire);
@@ -84,7 +74,7 @@ Result<CircuitBreaker::Permit> CircuitBreaker::admit(bool from_gate) {
   Transition t;
   {
     std::lock_guard lock(mu_);
-    admission = admit_locked(now, from_gate, t);
+    admission = admit_locked(now, t);
   }
   notify(t);
   switch (admission.verdict) {
@@ -95,7 +85,7 @@ Result<CircuitBreaker::Permit> CircuitBreaker::admit(bool from_gate) {
   return admission.permit;
 }
 
-CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, bool from_gate, Transition& t) {
+CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, Transition& t) {
   Admission a;
   a.open_until = TimePoint{Duration(open_until_ns_.load(std::memory_order_relaxed))};
   BreakerState st = state_.load(std::memory_order_relaxed);
@@ -111,7 +101,6 @@ CircuitBreaker::Admission CircuitBreaker::admit_locked(TimePoint now, bool from_
       a.verdict = Admission::reject_probes;
     } else {
       ++probes_in_flight_;
-      gate_probes_in_flight_ += from_gate ? 1 : 0;
       ++stats_.probes;
       a.permit.probe = true;
     }
@@ -162,7 +151,7 @@ Error CircuitBreaker::reject_open(TimePoint now, TimePoint until) const {
       break;
   }
   detail.append("; next probe in ");
-  detail::append_int(detail, detail::ceil_ms(until - now));
+  detail::append_int(detail, ceil_ms(until - now));
   detail.append(" ms");
   return Error::make(ErrorKind::circuit_open, std::move(detail));
 }
@@ -179,36 +168,45 @@ Error CircuitBreaker::reject_half_open() const {
 
 // ---- outcomes -------------------------------------------------------------------------------
 
-void CircuitBreaker::record_success(Permit permit) noexcept { record(permit, Outcome::success, false); }
-void CircuitBreaker::record_failure(Permit permit) noexcept { record(permit, Outcome::failure, false); }
-void CircuitBreaker::record_ignored(Permit permit) noexcept { record(permit, Outcome::ignored, false); }
+void CircuitBreaker::record_success(Permit permit) noexcept { record(permit, Outcome::success); }
+void CircuitBreaker::record_failure(Permit permit) noexcept { record(permit, Outcome::failure); }
+void CircuitBreaker::record_ignored(Permit permit) noexcept { record(permit, Outcome::ignored); }
 
-Status CircuitBreaker::allow_connect() {
-  auto permit = admit(true);
+// A connect's permit, reported back through the pool's GateTicket. Holds the breaker alive:
+// a connect may outlast the last other reference to it.
+class CircuitBreaker::Ticket final : public GateTicket::Sink {
+ public:
+  Ticket(std::shared_ptr<CircuitBreaker> breaker, Permit permit) noexcept
+      : breaker_(std::move(breaker)), permit_(permit) {}
+  void succeeded() noexcept override { breaker_->record_success(permit_); }
+  void failed(const Error&) noexcept override { breaker_->record_failure(permit_); }
+  void ignored() noexcept override { breaker_->record_ignored(permit_); }
+
+ private:
+  std::shared_ptr<CircuitBreaker> breaker_;
+  Permit permit_;
+};
+
+Result<GateTicket> CircuitBreaker::admit() {
+  Result<Permit> permit = admit_call();
   if (!permit) return std::move(permit).error();
-  return {};
+  return GateTicket(std::make_unique<Ticket>(shared_from_this(), permit.value()));
 }
-void CircuitBreaker::connect_succeeded() noexcept { record(Permit{}, Outcome::success, true); }
-void CircuitBreaker::connect_failed(const Error&) noexcept { record(Permit{}, Outcome::failure, true); }
 
-void CircuitBreaker::record(Permit permit, Outcome outcome, bool from_gate) noexcept {
+void CircuitBreaker::record(Permit permit, Outcome outcome) noexcept {
   Transition t;
   {
     std::lock_guard lock(mu_);
-    if (!from_gate && permit.generation != generation_.load(std::memory_order_relaxed)) return;  // stale
+    if (permit.generation != generation_.load(std::memory_order_relaxed)) return;  // stale
     switch (state_.load(std::memory_order_relaxed)) {
       case BreakerState::closed:
-        if (from_gate || !permit.probe) t = record_closed_locked(outcome);
+        if (!permit.probe) t = record_closed_locked(outcome);
         break;
       case BreakerState::open:
-        break;  // only gate outcomes get here: connects admitted before the trip
+        break;
       case BreakerState::half_open: {
-        // The gate carries no permit; a connect admitted before the trip that ends now is told
-        // apart from a probe only by whether a gate probe is in flight.
-        const bool probe = from_gate ? gate_probes_in_flight_ > 0 : permit.probe;
-        if (!probe) break;
+        if (!permit.probe) break;
         --probes_in_flight_;
-        gate_probes_in_flight_ -= from_gate ? 1 : 0;
         if (outcome == Outcome::success) {
           ++stats_.successes;
           t = close_locked();
@@ -274,7 +272,6 @@ CircuitBreaker::Transition CircuitBreaker::close_locked() {
 CircuitBreaker::Transition CircuitBreaker::set_state_locked(BreakerState to) {
   const BreakerState from = state_.load(std::memory_order_relaxed);
   probes_in_flight_ = 0;
-  gate_probes_in_flight_ = 0;
   generation_.fetch_add(1, std::memory_order_release);
   state_.store(to, std::memory_order_release);
   return Transition{from, to, true};

@@ -1,6 +1,7 @@
 #include "reservoir/retry.hpp"
 
-#include "format.hpp"
+#include "core/format.hpp"
+#include "reservoir/config_check.hpp"
 
 namespace reservoir {
 
@@ -17,8 +18,12 @@ std::string_view to_string(RetryVerdict verdict) noexcept {
 }
 
 Status RetryPolicy::validate() const {
-  if (max_attempts < 1 || max_attempts > 100) {
-    return Error::invalid_config("retry.max_attempts", detail::number_text(std::uint64_t{max_attempts}), "1 .. 100");
+  if (Status s = config_check::count("retry.max_attempts", max_attempts, 1, 100); !s) return s;
+  for (const auto& [field, set] : {std::pair<const char*, const ErrorKindSet*>{"retry.also_retry", &also_retry},
+                                   {"retry.never_retry", &never_retry}}) {
+    if (!set->known()) {
+      return config_check::invalid(field, "(a set holding an unknown ErrorKind)", "the kinds timeout..internal");
+    }
   }
   return backoff.validate();
 }

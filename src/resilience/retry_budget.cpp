@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include "format.hpp"
+#include "core/format.hpp"
+#include "reservoir/config_check.hpp"
 
 namespace reservoir {
 
@@ -10,15 +11,10 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 
 Status RetryBudgetConfig::validate() const {
-  if (!(ratio >= 0.0 && ratio <= 10.0)) {
-    return Error::invalid_config("retry_budget.ratio", detail::number_text(ratio), "0.0 .. 10.0");
-  }
-  if (min_retries_per_second > 100000) {
-    return Error::invalid_config("retry_budget.min_retries_per_second",
-                                 detail::number_text(std::uint64_t{min_retries_per_second}), "0 .. 100000");
-  }
-  if (window < milliseconds(100) || window > minutes(10)) {
-    return Error::invalid_config("retry_budget.window", detail::duration_text(window), "100 ms .. 10 min");
+  for (Status s : {config_check::number("retry_budget.ratio", ratio, 0.0, 10.0),
+                   config_check::count("retry_budget.min_retries_per_second", min_retries_per_second, 0, 100000),
+                   config_check::duration("retry_budget.window", window, milliseconds(100), minutes(10))}) {
+    if (!s) return s;
   }
   return {};
 }

@@ -1,5 +1,9 @@
 #include "reservoir/run.hpp"
 
+#include <utility>
+
+#include "reservoir/config_check.hpp"
+
 namespace reservoir::detail {
 
 namespace {
@@ -29,6 +33,10 @@ class PermitGuard {
 Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
                   FunctionRef<Status(Attempt&)> attempt) {
   if (auto s = options.retry.validate(); !s) return s;
+  for (const auto& [field, set] : {std::pair<const char*, const ErrorKindSet*>{"run.breaker_failures", &options.breaker_failures},
+                                   {"run.discard_on", &options.discard_on}}) {
+    if (!set->known()) return config_check::invalid(field, "(a set holding an unknown ErrorKind)", "the kinds timeout..internal");
+  }
   if (deadline.expired()) return Error::timeout("deadline passed before the first attempt");
   Retrier retrier(options.retry, deadline, options.budget.get(), options.seed);
   RunReport report;

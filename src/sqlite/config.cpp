@@ -1,6 +1,9 @@
 #include "reservoir/sqlite/config.hpp"
 
 #include <string>
+#include <utility>
+
+#include "reservoir/config_check.hpp"
 
 namespace reservoir::sqlite {
 
@@ -15,17 +18,24 @@ std::string_view to_string(Synchronous level) noexcept {
 }
 
 Status Config::validate() const {
-  if (path.empty()) return Error::invalid_config("path", "", "a database file path");
+  using config_check::quoted;
+  if (path.empty()) return config_check::invalid("path", quoted(path), "a database file path");
   if (path == ":memory:" || path.rfind("file:", 0) == 0) {
-    return Error::invalid_config("path", path, "a plain file path (no :memory: or URI: the pool's connections share one store file)");
+    return config_check::invalid("path", quoted(path),
+                                 "a plain file path (no :memory: or URI: the pool's connections share one store file)");
   }
-  if (busy_sleep_max < std::chrono::microseconds(1) || busy_sleep_max > std::chrono::microseconds(100'000)) {
-    return Error::invalid_config("busy_sleep_max", std::to_string(busy_sleep_max.count()) + "us", "1us..100ms");
+  constexpr std::pair<std::string_view, Synchronous> kLevels[] = {
+      {"off", Synchronous::off}, {"normal", Synchronous::normal}, {"full", Synchronous::full}, {"extra", Synchronous::extra}};
+  for (Status s : {config_check::choice("synchronous", synchronous, kLevels),
+                   config_check::duration("busy_sleep_max", busy_sleep_max, std::chrono::microseconds(1),
+                                          std::chrono::milliseconds(100)),
+                   config_check::duration("store_lock_wait", store_lock_wait, std::chrono::milliseconds(0),
+                                          std::chrono::hours(1))}) {
+    if (!s) return s;
   }
-  if (store_lock_wait < std::chrono::milliseconds(0) || store_lock_wait > std::chrono::hours(1)) {
-    return Error::invalid_config("store_lock_wait", std::to_string(store_lock_wait.count()) + "ms", "0ms..1h");
+  if (deep_check_sql.empty()) {
+    return config_check::invalid("deep_check_sql", quoted(deep_check_sql), "a statement, e.g. PRAGMA quick_check");
   }
-  if (deep_check_sql.empty()) return Error::invalid_config("deep_check_sql", "", "a statement, e.g. PRAGMA quick_check");
   return {};
 }
 

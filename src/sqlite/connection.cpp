@@ -2,6 +2,7 @@
 #include "reservoir/sqlite/connection.hpp"
 
 #include <cctype>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -98,6 +99,7 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
   const std::string& path = session_->path;
   if (!db_ || broken_) return Error::unavailable(path, "connection is broken or closed");
   if (deadline.expired()) return Error::timeout(path + ": deadline passed before the statement ran");
+  if (auto st = sql::check_sql_text(path, sql); !st) return st;
   detail::CallScope scope(*session_, deadline, session_->internal);
   // Whatever happens below, a connection whose write transaction ended leaves the gate.
   struct GateExit {
@@ -114,11 +116,20 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
   }
   const bool cacheable = detail::StatementCache::cacheable(sql);
   std::string_view rest = sql;
+  // Each round consumes at least one byte of `rest` or fails, and stops at the deadline: a
+  // text of a million statements ends like one long statement does.
   while (!blank(rest)) {
+    if (rest.data() != sql.data() && deadline.expired()) {  // the first was checked on entry
+      return Error::timeout(path + ": deadline passed between statements of one text");
+    }
     Stmt stmt;
     const char* tail = nullptr;
     session_->touched = false;
     if (auto st = prepare_first(rest, deadline, cacheable, &stmt.p, &tail); !st) return st;
+    if (tail == nullptr || tail <= rest.data() || tail > rest.data() + rest.size()) {
+      return Error::make(ErrorKind::internal, path + ": SQLite consumed none of the text at offset " +
+                                                  std::to_string(rest.data() - sql.data()));
+    }
     const std::string_view next(tail, static_cast<std::size_t>(rest.data() + rest.size() - tail));
     const bool whole_text = rest.data() == sql.data() && blank(next);
     rest = next;
@@ -137,6 +148,11 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
 // Prepares the first statement of `rest`, retrying while the schema is locked mid-change.
 Status Connection::prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
                                  const char** tail) {
+  // A length past INT_MAX would turn negative, which SQLite reads as "up to the first NUL".
+  if (rest.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return Error::make(ErrorKind::invalid_argument, session_->path + ": SQL text of " + std::to_string(rest.size()) +
+                                                        " bytes is longer than SQLite takes (2147483647)");
+  }
   const unsigned flags = persistent ? SQLITE_PREPARE_PERSISTENT : 0;
   int rc = sqlite3_prepare_v3(db_, rest.data(), static_cast<int>(rest.size()), flags, stmt, tail);
   while ((rc & 0xff) == SQLITE_BUSY && !deadline.expired()) {
@@ -184,6 +200,10 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
       continue;
     }
     if (busy) return detail::busy_timeout(xrc, path);
+    if ((rc & 0xff) == SQLITE_INTERRUPT && deadline.expired()) {
+      return Error(ErrorKind::timeout, path + ": statement still running at its deadline; interrupted", true,
+                   "SQLITE_INTERRUPT");
+    }
     if (detail::breaks_connection(rc)) broken_ = true;
     return detail::make_error(db_, xrc, path);
   }

@@ -69,12 +69,16 @@ bool is_check_pragma(std::string_view sql) {
 
 }  // namespace
 
+Result<Connector> Connector::create(Config config) {
+  if (auto st = config.validate(); !st) return std::move(st).error();
+  return Connector(std::move(config));
+}
+
 Connector::Connector(Config config) : config_(std::move(config)) {
   logger_ = config_.logger ? config_.logger : stderr_logger(LogLevel::warn);
 }
 
 Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
-  if (auto st = config_.validate(); !st) return std::move(st).error();
   auto existed = preflight(config_);
   if (!existed) return std::move(existed).error();
   auto lock = StoreLock::acquire(config_.path, deadline,
@@ -130,6 +134,13 @@ Status Connector::configure(Connection& conn, Deadline deadline) {
     }
     auto value = conn.query("PRAGMA " + name, deadline);
     if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults.insert_or_assign(name, sql::to_text(value->at(0, 0)));
+  }
+  // Reading a temp value opens the (empty, in-memory until it spills) temp database now rather
+  // than at a borrower's first use; the values read are what a fresh connection shows.
+  for (const std::string& name : detail::temp_restorable_pragmas()) {
+    const std::string key = "temp." + name;
+    auto value = conn.query("PRAGMA " + key, deadline);
+    if (value && !value->empty() && !value->is_null(0, 0)) s.pragma_defaults.insert_or_assign(key, sql::to_text(value->at(0, 0)));
   }
   return {};
 }

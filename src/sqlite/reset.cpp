@@ -85,6 +85,7 @@ Status Connector::reset(Connection& conn, Deadline deadline) {
     if (auto st = detach_all(conn, deadline); !st) return st;
     s.attached = false;
   }
+  detail::start_counts_afresh(conn.native_handle(), s);
   return {};
 }
 

@@ -20,6 +20,33 @@ int on_busy(void* arg, int count) {
   return 1;
 }
 
+// Called every kProgressOps virtual-machine steps of a running statement: nonzero interrupts
+// it (SQLITE_INTERRUPT), so a statement that computes without end still ends at its deadline.
+int on_progress(void* arg) {
+  auto* s = static_cast<Session*>(arg);
+  return s->deadline && s->deadline->expired() ? 1 : 0;
+}
+
+// One clock read per this many steps: well under 1% of a long statement's time; a short one
+// (a point query takes a few dozen steps) never pays it.
+constexpr int kProgressOps = 1000;
+
+// changes() and total_changes() as a fresh connection would answer them. SQLite has no call
+// that zeroes its counters, but an application function overrides a built-in of the same name.
+// total_changes(): the rows changed since the lease began. changes(): the rows changed by this
+// lease's last INSERT/UPDATE/DELETE, which is SQLite's own value once the lease changed a row;
+// before that every write of the lease changed none (or there was none): 0.
+void lease_total_changes(sqlite3_context* ctx, int, sqlite3_value**) {
+  auto* s = static_cast<Session*>(sqlite3_user_data(ctx));
+  sqlite3_result_int64(ctx, sqlite3_total_changes64(sqlite3_context_db_handle(ctx)) - s->changes_baseline);
+}
+
+void lease_changes(sqlite3_context* ctx, int, sqlite3_value**) {
+  auto* s = static_cast<Session*>(sqlite3_user_data(ctx));
+  sqlite3* db = sqlite3_context_db_handle(ctx);
+  sqlite3_result_int64(ctx, sqlite3_total_changes64(db) > s->changes_baseline ? sqlite3_changes64(db) : 0);
+}
+
 std::string lower(const char* text) {
   std::string out = text ? text : "";
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -54,7 +81,7 @@ int on_authorize(void* arg, int action, const char* a3, const char* a4, const ch
                     "the store stays in WAL mode)";
         return SQLITE_DENY;
       }
-      if (restorable_pragmas().count(name)) s->pragmas_written.insert(name);
+      if (auto key = written_pragma_key(name, db ? lower(db) : std::string())) s->pragmas_written.insert(*key);
       break;
     }
     default:
@@ -107,6 +134,16 @@ constexpr CodeName kNames[] = {
 void install_callbacks(sqlite3* db, Session& session) {
   sqlite3_busy_handler(db, on_busy, &session);
   sqlite3_set_authorizer(db, on_authorize, &session);
+  sqlite3_progress_handler(db, kProgressOps, on_progress, &session);
+  sqlite3_create_function_v2(db, "changes", 0, SQLITE_UTF8, &session, lease_changes, nullptr, nullptr, nullptr);
+  sqlite3_create_function_v2(db, "total_changes", 0, SQLITE_UTF8, &session, lease_total_changes, nullptr, nullptr,
+                             nullptr);
+  start_counts_afresh(db, session);
+}
+
+void start_counts_afresh(sqlite3* db, Session& s) noexcept {
+  sqlite3_set_last_insert_rowid(db, 0);
+  s.changes_baseline = sqlite3_total_changes64(db);
 }
 
 Status enter_writer_gate(Session& s, const Deadline& deadline) {
@@ -203,6 +240,26 @@ Error make_error(sqlite3* db, int rc, const std::string& path) {
 bool is_denied_pragma(std::string_view name) noexcept {
   return name == "busy_timeout" || name == "journal_mode" || name == "locking_mode" || name == "soft_heap_limit" ||
          name == "hard_heap_limit";
+}
+
+const std::set<std::string, std::less<>>& temp_restorable_pragmas() {
+  // The PRAGMAs whose value belongs to one schema (`PRAGMA temp.cache_size`): temp's lives as
+  // long as the connection. user_version and application_id are main's own data in the store
+  // file, but temp's are a borrower's scratch.
+  static const std::set<std::string, std::less<>> kSet = {
+      "cache_size", "cache_spill", "journal_size_limit", "max_page_count", "mmap_size",
+      "secure_delete", "synchronous", "user_version", "application_id",
+  };
+  return kSet;
+}
+
+std::optional<std::string> written_pragma_key(const std::string& name, const std::string& schema) {
+  if (schema == "temp" && temp_restorable_pragmas().count(name)) return "temp." + name;
+  // An attached schema's own values go with it at DETACH; any other PRAGMA named with a schema
+  // (`PRAGMA side.foreign_keys=1`) still sets the connection-wide value.
+  if (schema != "" && schema != "main" && schema != "temp" && temp_restorable_pragmas().count(name)) return std::nullopt;
+  if (restorable_pragmas().count(name)) return name;
+  return std::nullopt;
 }
 
 const std::set<std::string, std::less<>>& restorable_pragmas() {

@@ -33,12 +33,16 @@ struct Session {
   // What a borrower changed; reset() undoes exactly this (HikariCP's dirty bits).
   bool temp_objects = false;
   bool attached = false;
+  // PRAGMA names as restore keys: `cache_size` (main, or connection-wide), `temp.cache_size`.
   std::set<std::string> pragmas_written;
   // Set by the authorizer when the statement being prepared changed any of the above (or was
   // denied): such a statement is never cached, or its next run would go unnoticed.
   bool touched = false;
   StatementCache cache;
-  // Per-connection PRAGMA values read when the connection was opened.
+  // sqlite3_total_changes64() when this lease began: changes() and total_changes() in SQL
+  // count from here, so a borrower never reads the previous one's counts.
+  std::int64_t changes_baseline = 0;
+  // Per-connection PRAGMA values read when the connection was opened, by restore key.
   std::map<std::string, std::string> pragma_defaults;
 
   // This store's in-process writer gate, and whether this connection is inside it (from its
@@ -52,7 +56,13 @@ Status enter_writer_gate(Session& s, const Deadline& deadline);
 // Leaves the gate once `db` is back in autocommit mode (its write transaction ended).
 void leave_writer_gate_if_done(Session& s, sqlite3* db) noexcept;
 
-// Installs the busy handler and the authorizer that read `session`.
+// Starts the row counters a borrower sees afresh: last_insert_rowid() 0, changes() and
+// total_changes() counting from now. Called by reset() on every return.
+void start_counts_afresh(sqlite3* db, Session& s) noexcept;
+
+// Installs the busy handler, the authorizer and the progress handler (which interrupts a
+// statement still running at the call's deadline) that read `session`, and the lease-relative
+// changes() / total_changes() SQL functions.
 void install_callbacks(sqlite3* db, Session& session);
 
 // Sets the session's call deadline for the scope of one call.
@@ -93,5 +103,10 @@ void pause(const Deadline& deadline, std::chrono::microseconds step);
 bool is_denied_pragma(std::string_view name) noexcept;
 // Per-connection PRAGMAs reset() restores to their value at connect.
 const std::set<std::string, std::less<>>& restorable_pragmas();
+// Per-schema PRAGMAs reset() also restores on the temp schema (`PRAGMA temp.cache_size`).
+const std::set<std::string, std::less<>>& temp_restorable_pragmas();
+// The restore key for a write of PRAGMA `name` on `schema` ("" when unqualified; lower case),
+// or nullopt when reset() need not restore it.
+std::optional<std::string> written_pragma_key(const std::string& name, const std::string& schema);
 
 }  // namespace reservoir::sqlite::detail

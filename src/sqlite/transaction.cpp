@@ -21,6 +21,7 @@ Status Transaction::internal_exec(Connection& conn, const std::string& sql, Dead
 }
 
 Result<Transaction> Transaction::begin(Connection& conn, sql::TxOptions options, Deadline deadline) {
+  if (Status s = sql::check_tx_options(conn.path(), options); !s) return std::move(s).error();
   if (conn.in_transaction()) {
     return Error::make(ErrorKind::invalid_argument, conn.path() + ": a transaction is already open on this connection");
   }

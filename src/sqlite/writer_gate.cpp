@@ -2,16 +2,26 @@
 
 #include <map>
 
+#include "core/process_registry.hpp"
+
 namespace reservoir::sqlite::detail {
 
+namespace {
+// A process registry (never destroyed: connections may outlive statics).
+struct WriterGates {
+  std::map<std::string, std::weak_ptr<WriterGate>> by_path;
+};
+using Registry = reservoir::detail::ProcessRegistry<WriterGates>;
+}  // namespace
+
 std::shared_ptr<WriterGate> WriterGate::for_store(const std::string& canonical_path) {
-  static std::mutex* mu = new std::mutex;  // never destroyed: connections may outlive statics
-  static auto* gates = new std::map<std::string, std::weak_ptr<WriterGate>>;
-  std::lock_guard g(*mu);
-  for (auto it = gates->begin(); it != gates->end();) {  // forget stores nobody uses any more
-    it = it->second.expired() ? gates->erase(it) : std::next(it);
+  Registry& registry = Registry::instance();
+  std::lock_guard g(registry.mutex());
+  auto& gates = registry.state().by_path;
+  for (auto it = gates.begin(); it != gates.end();) {  // forget stores nobody uses any more
+    it = it->second.expired() ? gates.erase(it) : std::next(it);
   }
-  auto& slot = (*gates)[canonical_path];
+  auto& slot = gates[canonical_path];
   auto gate = slot.lock();
   if (!gate) {
     gate = std::make_shared<WriterGate>();

@@ -1,5 +1,8 @@
-// Uses the installed headers and library: a pool over a trivial connector, one lease.
+// Uses the installed headers and libraries: a pool over a trivial connector, one lease (core),
+// a retry policy (resilience), a SQL value (sql).
 #include <reservoir/pool.hpp>
+#include <reservoir/retry.hpp>
+#include <reservoir/sql.hpp>
 
 #include <cstdio>
 
@@ -23,6 +26,8 @@ int main() {
   auto lease = pool->acquire();
   if (!lease) return std::fprintf(stderr, "%s\n", lease.error().message().c_str()), 1;
   lease->release();
+  if (auto policy = reservoir::RetryPolicy{}.validate(); !policy) return 1;
+  if (reservoir::sql::to_text(reservoir::sql::Value{std::int64_t{42}}) != "42") return 1;
   std::printf("consumer ok: %s\n", pool->stats().to_string().c_str());
   return pool->stats().acquires == 1 ? 0 : 1;
 }

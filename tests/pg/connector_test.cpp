@@ -274,3 +274,41 @@ TEST(PgConnector, FastCheckSeesATerminatedBackend) {
 
 }  // namespace
 }  // namespace reservoir::pg::test
+
+namespace reservoir::pg::test {
+namespace {
+
+// libpq takes SQL text and text parameters as C strings and stops at a NUL: the statement
+// before it ran and the rest was silently dropped. The API refuses such text instead, with the
+// same answer as SQLite, before anything is sent (the connection stays usable).
+TEST(PgConnector, SqlOrParameterWithANulByteIsRefusedBeforeSending) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  auto conn = must_connect(connector);
+  ASSERT_TRUE(conn->execute("CREATE TEMP TABLE nul_t (x text)", in_ms(5000)));
+  const std::string two("INSERT INTO nul_t VALUES ('a');\0INSERT INTO nul_t VALUES ('b')", 62);
+  auto e = conn->execute(two, in_ms(5000));
+  ASSERT_FALSE(e) << "libpq ran the text up to the NUL";
+  EXPECT_EQ(e.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_NE(e.error().message().find(": SQL text contains a NUL byte at offset 31 (it would end the text there)"),
+            std::string::npos)
+      << e.error().message();
+
+  auto p = conn->execute("INSERT INTO nul_t VALUES ($1)", {std::string("a\0b", 3)}, in_ms(5000));
+  ASSERT_FALSE(p) << "libpq sent the parameter cut at the NUL";
+  EXPECT_EQ(p.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_NE(p.error().message().find("parameter $1 contains a NUL byte at offset 1"), std::string::npos)
+      << p.error().message();
+
+  auto q = conn->query(std::string_view("SELECT 1\0", 9), in_ms(5000));
+  ASSERT_FALSE(q);
+  EXPECT_EQ(q.error().kind(), ErrorKind::invalid_argument);
+
+  EXPECT_FALSE(conn->is_broken());
+  auto n = conn->query("SELECT count(*) FROM nul_t", in_ms(5000));
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n->get_int(0, 0).value(), 0) << "nothing of the refused text ran";
+}
+
+}  // namespace
+}  // namespace reservoir::pg::test

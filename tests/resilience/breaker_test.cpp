@@ -199,44 +199,64 @@ TEST_F(BreakerTest, ConnectGateFailsFastWhileOpenAndLetsOneProbeConnect) {
   auto b = make(consecutive(3));
   ConnectGate& gate = *b;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(gate.allow_connect().ok());
-    gate.connect_failed(Error::unavailable("db:5432", "connection refused"));
+    auto ticket = gate.admit();
+    ASSERT_TRUE(ticket.ok());
+    ticket->failed(Error::unavailable("db:5432", "connection refused"));
   }
   EXPECT_EQ(b->state(), BreakerState::open);
-  EXPECT_EQ(gate.allow_connect().error().kind(), ErrorKind::circuit_open);
+  EXPECT_EQ(gate.admit().error().kind(), ErrorKind::circuit_open);
   clock_.advance(seconds(5));
-  ASSERT_TRUE(gate.allow_connect().ok());  // the single probe
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(gate.allow_connect().error().kind(), ErrorKind::circuit_open);
-  gate.connect_succeeded();
+  auto probe = gate.admit();  // the single probe
+  ASSERT_TRUE(probe.ok());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(gate.admit().error().kind(), ErrorKind::circuit_open);
+  probe->succeeded();
   EXPECT_EQ(b->state(), BreakerState::closed);
-  EXPECT_TRUE(gate.allow_connect().ok());
-  gate.connect_succeeded();
+  auto next = gate.admit();
+  ASSERT_TRUE(next.ok());
+  next->succeeded();
+  EXPECT_EQ(b->stats().successes, 2u);
 }
 
 TEST_F(BreakerTest, ConnectGateProbeFailureReopens) {
   auto b = make(consecutive(1));
   ConnectGate& gate = *b;
-  ASSERT_TRUE(gate.allow_connect().ok());
-  gate.connect_failed(Error::unavailable("db:5432", "connection refused"));
+  gate.admit()->failed(Error::unavailable("db:5432", "connection refused"));
   clock_.advance(seconds(5));
-  ASSERT_TRUE(gate.allow_connect().ok());
-  gate.connect_failed(Error::unavailable("db:5432", "connection refused"));
+  auto probe = gate.admit();
+  ASSERT_TRUE(probe.ok());
+  probe->failed(Error::unavailable("db:5432", "connection refused"));
   EXPECT_EQ(b->state(), BreakerState::open);
   EXPECT_EQ(b->stats().trips, 2u);
 }
 
+// The ticket carries the permit: a slow connect admitted while closed that fails after the
+// trip is stale, whatever probes are in flight (before tickets the breaker had to guess).
 TEST_F(BreakerTest, ConnectAdmittedBeforeATripIsNotTakenForTheProbe) {
   auto b = make(consecutive(2));
   ConnectGate& gate = *b;
-  ASSERT_TRUE(gate.allow_connect().ok());  // a slow connect, admitted while closed
+  auto slow = gate.admit();  // a slow connect, admitted while closed
+  ASSERT_TRUE(slow.ok());
   call(*b, false);
   call(*b, false);
   clock_.advance(seconds(5));
-  auto probe = b->allow();
-  ASSERT_TRUE(probe.ok() && probe->probe);
-  gate.connect_failed(Error::unavailable("db:5432", "connection refused"));  // the slow one ends
+  auto probe = gate.admit();  // a probe connect, through the gate too
+  ASSERT_TRUE(probe.ok());
+  slow->failed(Error::unavailable("db:5432", "connection refused"));  // the slow one ends
   EXPECT_EQ(b->state(), BreakerState::half_open);
-  b->record_success(*probe);
+  probe->succeeded();
+  EXPECT_EQ(b->state(), BreakerState::closed);
+}
+
+TEST_F(BreakerTest, ATicketDroppedWithoutAnOutcomeFreesTheProbe) {
+  auto b = make(consecutive(1));
+  ConnectGate& gate = *b;
+  gate.admit()->failed(Error::unavailable("db:5432", "connection refused"));
+  clock_.advance(seconds(5));
+  { auto probe = gate.admit(); ASSERT_TRUE(probe.ok()); }  // e.g. the pool shut down meanwhile
+  EXPECT_EQ(b->state(), BreakerState::half_open);
+  auto again = gate.admit();
+  ASSERT_TRUE(again.ok()) << "the dropped ticket must give its probe slot back";
+  again->succeeded();
   EXPECT_EQ(b->state(), BreakerState::closed);
 }
 
@@ -246,15 +266,18 @@ TEST_F(BreakerTest, ValidateNamesFieldValueAndRange) {
     return r.ok() ? std::string("ok") : r.error().message();
   };
   EXPECT_EQ(message({.consecutive_failures = 0, .failure_rate = 0.0}),
-            "invalid_config: breaker.consecutive_failures=0: at least one of consecutive_failures and failure_rate "
-            "must be on");
-  EXPECT_EQ(message({.failure_rate = 1.5}), "invalid_config: breaker.failure_rate=1.5: 0 (off) or 0.0 < x <= 1.0");
+            "invalid_config: breaker.consecutive_failures=0: allowed 1..100000 while breaker.failure_rate is 0 (off)");
+  EXPECT_EQ(message({.consecutive_failures = 100001}),
+            "invalid_config: breaker.consecutive_failures=100001: allowed 0..100000 (0 = off)");
+  EXPECT_EQ(message({.failure_rate = 1.5}), "invalid_config: breaker.failure_rate=1.5: allowed 0..1 (0 = off)");
   EXPECT_EQ(message({.window_calls = 10, .minimum_calls = 11}),
-            "invalid_config: breaker.minimum_calls=11: 1 .. window_calls (10)");
-  EXPECT_EQ(message({.open_time = Duration::zero()}), "invalid_config: breaker.open_time=0 ms: 1 ms .. 1 h");
+            "invalid_config: breaker.minimum_calls=11: allowed 1..breaker.window_calls (10)");
+  EXPECT_EQ(message({.open_time = Duration::zero()}), "invalid_config: breaker.open_time=0: allowed 1ms..1h");
   EXPECT_EQ(message({.open_time = seconds(10), .max_open_time = seconds(5)}),
-            "invalid_config: breaker.max_open_time=5000 ms: breaker.open_time (10000 ms) .. 1 h");
-  EXPECT_EQ(message({.half_open_probes = 0}), "invalid_config: breaker.half_open_probes=0: 1 .. 1000");
+            "invalid_config: breaker.max_open_time=5s: allowed breaker.open_time (10s)..1h");
+  EXPECT_EQ(message({.half_open_probes = 0}), "invalid_config: breaker.half_open_probes=0: allowed 1..1000");
+  EXPECT_EQ(message({.window_calls = 0}), "invalid_config: breaker.window_calls=0: allowed 1..10000");
+  EXPECT_EQ(message({.open_time_multiplier = 0.5}), "invalid_config: breaker.open_time_multiplier=0.5: allowed 1..100");
   EXPECT_EQ(message({}), "ok");
 }
 

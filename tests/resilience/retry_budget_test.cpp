@@ -103,13 +103,13 @@ TEST(RetryBudget, ValidateNamesFieldValueAndRange) {
   ManualClock clock;
   auto r = RetryBudget::create(clock, {.ratio = -1.0});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message(), "invalid_config: retry_budget.ratio=-1: 0.0 .. 10.0");
+  EXPECT_EQ(r.error().message(), "invalid_config: retry_budget.ratio=-1: allowed 0..10");
   r = RetryBudget::create(clock, {.window = milliseconds(10)});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message(), "invalid_config: retry_budget.window=10 ms: 100 ms .. 10 min");
+  EXPECT_EQ(r.error().message(), "invalid_config: retry_budget.window=10ms: allowed 100ms..10min");
   r = RetryBudget::create(clock, {.min_retries_per_second = 1000000});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message(), "invalid_config: retry_budget.min_retries_per_second=1000000: 0 .. 100000");
+  EXPECT_EQ(r.error().message(), "invalid_config: retry_budget.min_retries_per_second=1000000: allowed 0..100000");
 }
 
 }  // namespace

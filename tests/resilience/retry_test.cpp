@@ -113,10 +113,25 @@ TEST_F(RetrierTest, ExplainAppendsWhyAndKeepsKindAndCode) {
 TEST_F(RetrierTest, ValidateNamesField) {
   RetryPolicy p;
   p.max_attempts = 0;
-  EXPECT_EQ(p.validate().error().message(), "invalid_config: retry.max_attempts=0: 1 .. 100");
+  EXPECT_EQ(p.validate().error().message(), "invalid_config: retry.max_attempts=0: allowed 1..100");
   p.max_attempts = 3;
   p.backoff.multiplier = 0;
-  EXPECT_EQ(p.validate().error().message(), "invalid_config: backoff.multiplier=0: 1.0 .. 16.0");
+  EXPECT_EQ(p.validate().error().message(), "invalid_config: backoff.multiplier=0: allowed 1..16");
+}
+
+// An ErrorKind outside the enum was shifted past the set's width (undefined) and ignored.
+TEST_F(RetrierTest, ValidateRefusesUnknownErrorKinds) {
+  RetryPolicy p;
+  p.never_retry.add(static_cast<ErrorKind>(40));
+  EXPECT_EQ(p.validate().error().message(),
+            "invalid_config: retry.never_retry=(a set holding an unknown ErrorKind): allowed the kinds timeout..internal");
+  p = {};
+  p.also_retry = {ErrorKind::timeout, static_cast<ErrorKind>(static_cast<int>(ErrorKind::internal) + 1)};
+  EXPECT_EQ(p.validate().error().message(),
+            "invalid_config: retry.also_retry=(a set holding an unknown ErrorKind): allowed the kinds timeout..internal");
+  p = {};
+  p.also_retry = {ErrorKind::internal, ErrorKind::timeout};
+  EXPECT_TRUE(p.validate());
 }
 
 // ---- the pool-independent retry loop under run() --------------------------------------------
@@ -153,6 +168,16 @@ TEST_F(RetryLoopTest, RetriesARetryableErrorThenSucceeds) {
   EXPECT_EQ(calls_, 3);
   EXPECT_EQ(report_.attempts, 3u);
   EXPECT_EQ(clock_.waits(), (std::vector<Duration>{milliseconds(100), milliseconds(100)}));
+}
+
+TEST_F(RetryLoopTest, RefusesRunOptionsHoldingAnUnknownErrorKind) {
+  RunOptions o = options(3, milliseconds(1));
+  o.discard_on.add(static_cast<ErrorKind>(99));
+  auto s = loop(o, Deadline::after(clock_, seconds(5)), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message(),
+            "invalid_config: run.discard_on=(a set holding an unknown ErrorKind): allowed the kinds timeout..internal");
+  EXPECT_EQ(calls_, 0);
 }
 
 TEST_F(RetryLoopTest, DoesNotRetryANonRetryableError) {

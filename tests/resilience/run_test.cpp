@@ -12,7 +12,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::FakeConnection;
+using testing::ScriptedConnection;
 using testing::JumpClock;
 using testing::Script;
 using testing::ScriptedConnector;
@@ -54,7 +54,7 @@ class RunTest : public ::testing::Test {
 
 TEST_F(RunTest, RetriesARetryableErrorAndReturnsTheValue) {
   auto pool = make_pool();
-  auto r = run(pool, [&](FakeConnection& c, Attempt& a) -> Result<int> {
+  auto r = run(pool, [&](ScriptedConnection& c, Attempt& a) -> Result<int> {
     if (a.number() == 1) {
       c.broken = true;
       return Error::unavailable("fake:1", "connection reset by peer");
@@ -72,14 +72,14 @@ TEST_F(RunTest, RetriesARetryableErrorAndReturnsTheValue) {
 TEST_F(RunTest, DoesNotRetryANonRetryableErrorAndKeepsTheConnection) {
   auto pool = make_pool();
   int calls = 0;
-  auto s = run(pool, [&](FakeConnection&) -> Status {
+  auto s = run(pool, [&](ScriptedConnection&) -> Status {
     ++calls;
     return Error(ErrorKind::backend, "fake:1: syntax error", false, "42601");
   }, options());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().kind(), ErrorKind::backend);
   EXPECT_EQ(calls, 1);
-  auto again = run(pool, [&](FakeConnection& c) -> Result<int> { return c.id; }, options());
+  auto again = run(pool, [&](ScriptedConnection& c) -> Result<int> { return c.id; }, options());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, 1) << "a backend error leaves the connection healthy and pooled";
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
@@ -89,7 +89,7 @@ TEST_F(RunTest, UsesTheConnectorsClassification) {
   script_->retryable_code = "40001";  // serialization failure: retry the transaction
   auto pool = make_pool();
   int calls = 0;
-  auto s = run(pool, [&](FakeConnection&) -> Status {
+  auto s = run(pool, [&](ScriptedConnection&) -> Status {
     if (++calls == 1) return Error(ErrorKind::backend, "fake:1: could not serialize access", false, "40001");
     return {};
   }, options());
@@ -101,12 +101,12 @@ TEST_F(RunTest, UsesTheConnectorsClassification) {
 TEST_F(RunTest, DiscardsTheConnectionOnUnavailableAndTimeout) {
   auto pool = make_pool();
   // The connection is not marked broken: only run()'s discard keeps it out of the pool.
-  auto timed_out = run(pool, [&](FakeConnection&) -> Status { return Error::timeout("fake:1: query timed out"); },
+  auto timed_out = run(pool, [&](ScriptedConnection&) -> Status { return Error::timeout("fake:1: query timed out"); },
                        options(1));
   ASSERT_FALSE(timed_out.ok());
   EXPECT_EQ(script_->closed, 1);
   EXPECT_EQ(pool.stats().idle, 0u);
-  auto lost = run(pool, [&](FakeConnection&) -> Status { return Error::unavailable("fake:1", "connection lost"); },
+  auto lost = run(pool, [&](ScriptedConnection&) -> Status { return Error::unavailable("fake:1", "connection lost"); },
                   options(1));
   ASSERT_FALSE(lost.ok());
   EXPECT_EQ(script_->opened, 2);
@@ -120,7 +120,7 @@ TEST_F(RunTest, NonIdempotentIsRetriedOnlyWhenTheRequestNeverLeft) {
   RunOptions o = options();
   o.idempotent = false;
   int calls = 0;
-  auto sent = run(pool, [&](FakeConnection&) -> Status {
+  auto sent = run(pool, [&](ScriptedConnection&) -> Status {
     ++calls;
     return Error::unavailable("fake:1", "connection reset by peer");
   }, o);
@@ -128,7 +128,7 @@ TEST_F(RunTest, NonIdempotentIsRetriedOnlyWhenTheRequestNeverLeft) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(report_.last_verdict, RetryVerdict::not_idempotent);
   calls = 0;
-  auto unsent = run(pool, [&](FakeConnection&, Attempt& a) -> Status {
+  auto unsent = run(pool, [&](ScriptedConnection&, Attempt& a) -> Status {
     if (++calls == 1) {
       a.set_request_sent(false);  // found the socket dead before writing
       return Error::unavailable("fake:1", "connection reset by peer");
@@ -146,7 +146,7 @@ TEST_F(RunTest, StopsAtTheDeadlineWhileTheServerIsDown) {
   RunOptions o = options(100, milliseconds(200));
   o.timeout = seconds(1);
   const TimePoint start = clock_.now();
-  auto s = run(pool, [&](FakeConnection&) -> Status { return {}; }, o);
+  auto s = run(pool, [&](ScriptedConnection&) -> Status { return {}; }, o);
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(s.error().kind() == ErrorKind::unavailable || s.error().kind() == ErrorKind::timeout)
       << s.error().message();
@@ -163,13 +163,13 @@ TEST_F(RunTest, BreakerAsConnectGateFailsFastWhileDownAndProbesOnce) {
   auto pool = make_pool(*breaker);
   RunOptions o = options(5, milliseconds(100));
   o.breaker = *breaker;
-  auto first = run(pool, [&](FakeConnection&) -> Status { return {}; }, o);
+  auto first = run(pool, [&](ScriptedConnection&) -> Status { return {}; }, o);
   ASSERT_FALSE(first.ok());
   EXPECT_EQ((*breaker)->state(), BreakerState::open);
   const int connects = script_->connect_count();
   EXPECT_LE(connects, 3) << "the breaker cut the connect attempts";
 
-  auto fast = run(pool, [&](FakeConnection&) -> Status { return {}; }, o);
+  auto fast = run(pool, [&](ScriptedConnection&) -> Status { return {}; }, o);
   ASSERT_FALSE(fast.ok());
   EXPECT_EQ(fast.error().kind(), ErrorKind::circuit_open);
   EXPECT_NE(fast.error().message().find("next probe in"), std::string::npos);
@@ -177,7 +177,7 @@ TEST_F(RunTest, BreakerAsConnectGateFailsFastWhileDownAndProbesOnce) {
 
   script_->set_down(false);
   clock_.advance(seconds(5));
-  auto back = run(pool, [&](FakeConnection& c) -> Result<int> { return c.id; }, o);
+  auto back = run(pool, [&](ScriptedConnection& c) -> Result<int> { return c.id; }, o);
   ASSERT_TRUE(back.ok()) << back.error().message();
   EXPECT_EQ(script_->connect_count(), connects + 1) << "exactly one probe connect";
   EXPECT_EQ((*breaker)->state(), BreakerState::closed);
@@ -191,7 +191,7 @@ TEST_F(RunTest, BreakerThatIsNotTheGateCanCountAcquireFailures) {
   auto pool = make_pool();  // no gate
   RunOptions o = options(1);
   o.breaker = *breaker;
-  auto noop = [](FakeConnection&) -> Status { return {}; };
+  auto noop = [](ScriptedConnection&) -> Status { return {}; };
   EXPECT_FALSE(run(pool, noop, o).ok());
   EXPECT_FALSE(run(pool, noop, o).ok());
   EXPECT_EQ((*breaker)->state(), BreakerState::closed) << "by default acquire failures are the gate's to count";
@@ -211,10 +211,10 @@ TEST_F(RunTest, BreakerJudgesOperationOutcomes) {
   auto pool = make_pool();
   RunOptions o = options(1);
   o.breaker = *breaker;
-  auto backend = [&](FakeConnection&) -> Status { return Error(ErrorKind::backend, "fake:1: bad", false); };
+  auto backend = [&](ScriptedConnection&) -> Status { return Error(ErrorKind::backend, "fake:1: bad", false); };
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(run(pool, backend, o).ok());
   EXPECT_EQ((*breaker)->state(), BreakerState::closed) << "the server answered: not a breaker failure";
-  auto timeout = [&](FakeConnection&) -> Status { return Error::timeout("fake:1: query timed out"); };
+  auto timeout = [&](ScriptedConnection&) -> Status { return Error::timeout("fake:1: query timed out"); };
   EXPECT_FALSE(run(pool, timeout, o).ok());
   EXPECT_FALSE(run(pool, timeout, o).ok());
   EXPECT_EQ((*breaker)->state(), BreakerState::open);
@@ -228,7 +228,7 @@ TEST_F(RunTest, SharedBudgetRefusesRetriesOnceSpent) {
   RunOptions o = options(5);
   o.budget = *budget;
   int calls = 0;
-  auto flaky = [&](FakeConnection&) -> Status {
+  auto flaky = [&](ScriptedConnection&) -> Status {
     ++calls;
     return Error(ErrorKind::busy, "fake:1: lock not available", true);
   };
@@ -251,10 +251,10 @@ TEST_F(RunTest, ThrowingOperationHandsItsProbeBack) {
   auto pool = make_pool();
   RunOptions o = options(1);
   o.breaker = *breaker;
-  EXPECT_THROW((void)run(pool, [](FakeConnection&) -> Status { throw std::runtime_error("bug"); }, o),
+  EXPECT_THROW((void)run(pool, [](ScriptedConnection&) -> Status { throw std::runtime_error("bug"); }, o),
                std::runtime_error);
   EXPECT_EQ((*breaker)->state(), BreakerState::half_open);
-  auto s = run(pool, [](FakeConnection&) -> Status { return {}; }, o);
+  auto s = run(pool, [](ScriptedConnection&) -> Status { return {}; }, o);
   EXPECT_TRUE(s.ok()) << "the probe slot was freed: " << s.error().message();
   EXPECT_EQ((*breaker)->state(), BreakerState::closed);
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());

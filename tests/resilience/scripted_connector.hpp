@@ -16,7 +16,7 @@
 
 namespace reservoir::testing {
 
-struct FakeConnection {
+struct ScriptedConnection {
   int id = 0;
   bool broken = false;  // the test's operation sets this to simulate a dropped socket
 };
@@ -58,11 +58,11 @@ struct Script {
 
 class ScriptedConnector {
  public:
-  using connection = FakeConnection;
+  using connection = ScriptedConnection;
 
   explicit ScriptedConnector(std::shared_ptr<Script> script) : script_(std::move(script)) {}
 
-  Result<std::unique_ptr<FakeConnection>> connect(Deadline) {
+  Result<std::unique_ptr<ScriptedConnection>> connect(Deadline) {
     std::unique_lock lock(script_->mu);
     ++script_->connects;
     script_->max_in_connect = std::max(script_->max_in_connect, ++script_->in_connect);
@@ -75,20 +75,20 @@ class ScriptedConnector {
       return e;
     }
     if (script_->down) return Error::unavailable("fake:1", "connection refused");
-    auto c = std::make_unique<FakeConnection>();
+    auto c = std::make_unique<ScriptedConnection>();
     c->id = ++script_->opened;
     return c;
   }
-  Status check(FakeConnection& c, CheckDepth, Deadline) {
+  Status check(ScriptedConnection& c, CheckDepth, Deadline) {
     if (c.broken) return Error::unavailable("fake:1", "connection reset by peer");
     return {};
   }
-  Status reset(FakeConnection&, Deadline) { return {}; }
-  void close(std::unique_ptr<FakeConnection>, Deadline) noexcept {
+  Status reset(ScriptedConnection&, Deadline) { return {}; }
+  void close(std::unique_ptr<ScriptedConnection>, Deadline) noexcept {
     std::lock_guard lock(script_->mu);
     ++script_->closed;
   }
-  bool is_broken(const FakeConnection& c) const noexcept { return c.broken; }
+  bool is_broken(const ScriptedConnection& c) const noexcept { return c.broken; }
   // Go's ErrBadConn idea: the driver knows more than the kind, e.g. a serialization failure.
   bool is_retryable(const Error& e) const noexcept {
     return e.retryable() || (!script_->retryable_code.empty() && e.code() == script_->retryable_code);

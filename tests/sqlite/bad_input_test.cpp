@@ -14,7 +14,7 @@ using testing::TempDir;
 
 TEST(SqliteBadInput, PathInAMissingDirectory) {
   TempDir dir;
-  Connector c(Config{.path = dir.file("no/such/dir/store.db")});
+  Connector c = testing::valid_connector(Config{.path = dir.file("no/such/dir/store.db")});
   auto r = c.connect(in_10s());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::unavailable);
@@ -30,7 +30,7 @@ TEST(SqliteBadInput, FileThatIsNotADatabase) {
   std::string bytes = "These are my notes, not a database.\n";
   bytes.append(5000, 'x');  // more than one page, so SQLite reads a real header
   testing::write_bytes(path, bytes);
-  Connector c(Config{.path = path});
+  Connector c = testing::valid_connector(Config{.path = path});
   auto r = c.connect(in_10s());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::unavailable);
@@ -45,7 +45,7 @@ TEST(SqliteBadInput, ShortFileThatIsNotADatabase) {
   const std::string path = dir.file("short.db");
   const std::string bytes = "hello";
   testing::write_bytes(path, bytes);
-  Connector c(Config{.path = path});
+  Connector c = testing::valid_connector(Config{.path = path});
   auto r = c.connect(in_10s());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), "SQLITE_NOTADB") << r.error().message();
@@ -57,7 +57,7 @@ TEST(SqliteBadInput, ReadOnlyFile) {
   TempDir dir;
   const std::string path = dir.file("store.db");
   {
-    Connector c(Config{.path = path});
+    Connector c = testing::valid_connector(Config{.path = path});
     auto conn = c.connect(in_10s());
     ASSERT_TRUE(conn);
     ASSERT_TRUE((*conn)->execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)", in_10s()));
@@ -66,7 +66,7 @@ TEST(SqliteBadInput, ReadOnlyFile) {
   const std::string bytes = testing::read_bytes(path);
   ASSERT_EQ(::chmod(path.c_str(), 0444), 0);
 
-  Connector c(Config{.path = path});
+  Connector c = testing::valid_connector(Config{.path = path});
   auto r = c.connect(in_10s());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::unavailable);
@@ -78,7 +78,7 @@ TEST(SqliteBadInput, ReadOnlyFile) {
 
 TEST(SqliteBadInput, MissingFileWithoutCreateIfMissing) {
   TempDir dir;
-  Connector c(Config{.path = dir.file("absent.db"), .create_if_missing = false});
+  Connector c = testing::valid_connector(Config{.path = dir.file("absent.db"), .create_if_missing = false});
   auto r = c.connect(in_10s());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::unavailable);
@@ -89,7 +89,7 @@ TEST(SqliteBadInput, MissingFileWithoutCreateIfMissing) {
 TEST(SqliteBadInput, PathThatIsADirectory) {
   TempDir dir;
   std::filesystem::create_directory(dir.file("sub"));
-  Connector c(Config{.path = dir.file("sub")});
+  Connector c = testing::valid_connector(Config{.path = dir.file("sub")});
   auto r = c.connect(in_10s());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::unavailable);
@@ -101,7 +101,7 @@ TEST(SqliteBadInput, EmptyExistingFileIsAFreshDatabase) {
   TempDir dir;
   const std::string path = dir.file("empty.db");
   testing::write_bytes(path, "");
-  Connector c(Config{.path = path});
+  Connector c = testing::valid_connector(Config{.path = path});
   auto conn = c.connect(in_10s());
   ASSERT_TRUE(conn) << conn.error().message();
   EXPECT_TRUE((*conn)->execute("CREATE TABLE t(x)", in_10s()));

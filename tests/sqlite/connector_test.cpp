@@ -34,7 +34,7 @@ using SqliteConnector = Fixture;
 TEST_F(SqliteConnector, OpensInWalModeWithTheConfiguredSynchronousLevel) {
   Config cfg = config();
   cfg.synchronous = Synchronous::full;
-  Connector c(cfg);
+  Connector c = testing::valid_connector(cfg);
   auto conn = open(c);
   ASSERT_TRUE(conn);
   auto mode = conn->query("PRAGMA journal_mode", in_10s());
@@ -49,7 +49,7 @@ TEST_F(SqliteConnector, OpensInWalModeWithTheConfiguredSynchronousLevel) {
 }
 
 TEST_F(SqliteConnector, QueryAndExecuteBindEveryValueType) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   ASSERT_TRUE(conn->execute("CREATE TABLE t(i INTEGER, r REAL, s TEXT, n TEXT)", in_10s()));
@@ -70,7 +70,7 @@ TEST_F(SqliteConnector, QueryAndExecuteBindEveryValueType) {
 }
 
 TEST_F(SqliteConnector, SeveralStatementsWithoutParametersReturnTheLastRows) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   auto rows = conn->query("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2); SELECT count(*) FROM t;", in_10s());
@@ -82,7 +82,7 @@ TEST_F(SqliteConnector, SeveralStatementsWithoutParametersReturnTheLastRows) {
 }
 
 TEST_F(SqliteConnector, ParameterCountMismatchIsInvalidArgument) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   auto r = conn->query("SELECT ?1 + ?2", {std::int64_t{1}}, in_10s());
@@ -92,7 +92,7 @@ TEST_F(SqliteConnector, ParameterCountMismatchIsInvalidArgument) {
 }
 
 TEST_F(SqliteConnector, ErrorsCarryTheSqliteCodeAndAreNotRetryable) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   ASSERT_TRUE(conn->execute("CREATE TABLE t(id INTEGER PRIMARY KEY, u TEXT UNIQUE)", in_10s()));
@@ -114,7 +114,7 @@ TEST_F(SqliteConnector, ErrorsCarryTheSqliteCodeAndAreNotRetryable) {
 
 TEST_F(SqliteConnector, ChecksAtEachDepth) {
   Config cfg = config();
-  Connector c(cfg);
+  Connector c = testing::valid_connector(cfg);
   auto conn = open(c);
   ASSERT_TRUE(conn);
   for (CheckDepth d : {CheckDepth::fast, CheckDepth::ping, CheckDepth::deep}) {
@@ -131,7 +131,7 @@ TEST_F(SqliteConnector, ChecksAtEachDepth) {
 TEST_F(SqliteConnector, DeepCheckRunsTheConfiguredStatement) {
   Config cfg = config();
   cfg.deep_check_sql = "SELECT count(*) FROM missing_table";
-  Connector c(cfg);
+  Connector c = testing::valid_connector(cfg);
   auto conn = open(c);
   ASSERT_TRUE(conn);
   EXPECT_TRUE(c.check(*conn, CheckDepth::ping, in_10s()));
@@ -141,14 +141,14 @@ TEST_F(SqliteConnector, DeepCheckRunsTheConfiguredStatement) {
 
   Config integrity = config();
   integrity.deep_check_sql = "PRAGMA integrity_check";
-  Connector c2(integrity);
+  Connector c2 = testing::valid_connector(integrity);
   auto conn2 = open(c2);
   ASSERT_TRUE(conn2);
   EXPECT_TRUE(c2.check(*conn2, CheckDepth::deep, in_10s()));
 }
 
 TEST_F(SqliteConnector, BusyWriterTimesOutAtTheDeadlineNamingTheHolder) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto a = open(c);
   auto b = open(c);
   ASSERT_TRUE(a && b);
@@ -173,7 +173,7 @@ TEST_F(SqliteConnector, BusyWriterTimesOutAtTheDeadlineNamingTheHolder) {
 }
 
 TEST_F(SqliteConnector, WriterWaitsForAShortTransactionInsteadOfFailing) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto a = open(c);
   auto b = open(c);
   ASSERT_TRUE(a && b);
@@ -203,7 +203,7 @@ TEST_F(SqliteConnector, WriterWaitsForAShortTransactionInsteadOfFailing) {
 TEST_F(SqliteConnector, AWriterOutsideThePoolIsWaitedForThroughTheBusyHandler) {
   // A raw handle (like a sqlite3 shell ignoring the store lock) is not in the writer gate;
   // SQLite's busy handler waits for it, bounded by the deadline.
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   ASSERT_TRUE(conn->execute("CREATE TABLE t(x)", in_10s()));
@@ -222,7 +222,7 @@ TEST_F(SqliteConnector, AWriterOutsideThePoolIsWaitedForThroughTheBusyHandler) {
 }
 
 TEST_F(SqliteConnector, TheWriterGateIsLeftWhenTheTransactionEnds) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto a = open(c);
   auto b = open(c);
   ASSERT_TRUE(a && b);
@@ -246,7 +246,7 @@ TEST_F(SqliteConnector, TheWriterGateIsLeftWhenTheTransactionEnds) {
 }
 
 TEST_F(SqliteConnector, QueuedWriterWaitsOnTheInjectedClock) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto a = open(c);
   auto b = open(c);
   ASSERT_TRUE(a && b);
@@ -265,7 +265,7 @@ TEST_F(SqliteConnector, QueuedWriterWaitsOnTheInjectedClock) {
 }
 
 TEST_F(SqliteConnector, CachedStatementsFollowSchemaChangesAndSeeNewData) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto a = open(c);
   auto b = open(c);
   ASSERT_TRUE(a && b);
@@ -284,7 +284,7 @@ TEST_F(SqliteConnector, CachedStatementsFollowSchemaChangesAndSeeNewData) {
 }
 
 TEST_F(SqliteConnector, ACachedStatementOnAResetTempTableFailsInsteadOfLeaking) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   ASSERT_TRUE(conn->execute("CREATE TEMP TABLE scratch(x)", in_10s()));
@@ -296,7 +296,7 @@ TEST_F(SqliteConnector, ACachedStatementOnAResetTempTableFailsInsteadOfLeaking) 
 }
 
 TEST_F(SqliteConnector, ExpiredDeadlineFailsBeforeRunning) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   auto r = conn->execute("CREATE TABLE t(x)", in_ms(-1));
@@ -306,7 +306,7 @@ TEST_F(SqliteConnector, ExpiredDeadlineFailsBeforeRunning) {
 }
 
 TEST_F(SqliteConnector, ManagedPragmasAreRefused) {
-  Connector c(config());
+  Connector c = testing::valid_connector(config());
   auto conn = open(c);
   ASSERT_TRUE(conn);
   for (const char* sql : {"PRAGMA busy_timeout=5000", "PRAGMA journal_mode=DELETE", "PRAGMA locking_mode=EXCLUSIVE"}) {
@@ -322,18 +322,41 @@ TEST_F(SqliteConnector, ManagedPragmasAreRefused) {
 TEST_F(SqliteConnector, InvalidConfigIsRefused) {
   for (Config cfg : {Config{.path = ""}, Config{.path = ":memory:"}, Config{.path = "file:x.db?mode=ro"},
                      Config{.path = "x.db", .busy_sleep_max = std::chrono::microseconds(0)}}) {
-    Connector c(cfg);
-    auto r = c.connect(in_10s());
+    auto r = Connector::create(cfg);
     ASSERT_FALSE(r) << cfg.path;
     EXPECT_EQ(r.error().kind(), ErrorKind::invalid_config) << r.error().message();
   }
+}
+
+// Each error in the one wording (field=value: allowed ...). Synchronous(9) used to pass and
+// silently become synchronous=1.
+TEST_F(SqliteConnector, InvalidConfigNamesFieldValueAndWhatIsAllowed) {
+  auto problem = [](Config cfg) {
+    Status s = cfg.validate();
+    return s ? std::string("ok") : s.error().message();
+  };
+  EXPECT_EQ(problem(Config{.path = "x.db", .synchronous = static_cast<Synchronous>(9)}),
+            "invalid_config: synchronous=9: allowed off, normal, full, extra");
+  EXPECT_EQ(problem(Config{.path = "x.db", .synchronous = static_cast<Synchronous>(-1)}),
+            "invalid_config: synchronous=-1: allowed off, normal, full, extra");
+  EXPECT_EQ(problem(Config{.path = "x.db", .synchronous = Synchronous::extra}), "ok");
+  EXPECT_EQ(problem(Config{.path = "x.db", .busy_sleep_max = std::chrono::microseconds(0)}),
+            "invalid_config: busy_sleep_max=0: allowed 1us..100ms");
+  EXPECT_EQ(problem(Config{.path = "x.db", .store_lock_wait = std::chrono::hours(2)}),
+            "invalid_config: store_lock_wait=2h: allowed 0..1h");
+  EXPECT_EQ(problem(Config{.path = ""}), "invalid_config: path=\"\": allowed a database file path");
+  EXPECT_EQ(problem(Config{.path = "x.db", .deep_check_sql = ""}),
+            "invalid_config: deep_check_sql=\"\": allowed a statement, e.g. PRAGMA quick_check");
+  EXPECT_EQ(problem(Config{.path = ":memory:"}),
+            "invalid_config: path=\":memory:\": allowed a plain file path (no :memory: or URI: the pool's "
+            "connections share one store file)");
 }
 
 TEST_F(SqliteConnector, SecondProcessIsToldWhoOwnsTheStore) {
   Config cfg = config();
   testing::Child holder({"hold", cfg.path, "other-app"});
   ASSERT_TRUE(holder.wait_ready());
-  Connector c(cfg);
+  Connector c = testing::valid_connector(cfg);
   auto r = c.connect(in_10s());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::busy);
@@ -343,7 +366,7 @@ TEST_F(SqliteConnector, SecondProcessIsToldWhoOwnsTheStore) {
 }
 
 TEST_F(SqliteConnector, TwoConnectorsInOneProcessShareTheStore) {
-  Connector c1(config()), c2(config());
+  Connector c1 = testing::valid_connector(config()), c2 = testing::valid_connector(config());
   auto a = open(c1);
   auto b = open(c2);
   ASSERT_TRUE(a && b);

@@ -17,7 +17,7 @@ using testing::TempDir;
 
 struct SqliteReset : ::testing::Test {
   TempDir dir;
-  Connector connector{Config{.path = dir.file("store.db")}};
+  Connector connector = testing::valid_connector(Config{.path = dir.file("store.db")});
   std::unique_ptr<Connection> conn;
 
   void SetUp() override {
@@ -71,8 +71,11 @@ TEST_F(SqliteReset, DropsTempVirtualTables) {
 TEST_F(SqliteReset, DetachesAttachedDatabases) {
   const std::string other = dir.file("other.db");
   ASSERT_TRUE(conn->execute("ATTACH DATABASE ?1 AS side", {other}, in_10s()));
-  EXPECT_EQ(scalar("SELECT count(*) FROM pragma_database_list"), 2);  // main, side (temp not yet created)
+  EXPECT_EQ(scalar("SELECT count(*) FROM pragma_database_list WHERE name = 'side'"), 1);
+  // A connection-wide PRAGMA named with the attached schema is restored; side's own values go with it.
+  ASSERT_TRUE(conn->execute("PRAGMA side.foreign_keys = 1; PRAGMA side.cache_size = -5", in_10s()));
   reset();
+  EXPECT_EQ(scalar("PRAGMA foreign_keys"), 0);
   auto list = conn->query("PRAGMA database_list", in_10s());
   ASSERT_TRUE(list);
   for (std::size_t i = 0; i < list->size(); ++i) EXPECT_NE(list->get_text(i, 1).value(), "side");
@@ -119,6 +122,62 @@ TEST_F(SqliteReset, RestoresEveryPerConnectionPragma) {
   auto insert = conn->query("INSERT INTO t(v) VALUES ('y')", in_10s());
   ASSERT_TRUE(insert);
   EXPECT_TRUE(insert->empty()) << "count_changes survived the reset";
+}
+
+// `PRAGMA temp.cache_size = -77` changed the temp schema's value while the restore covered
+// main only; the temp database lives as long as the connection, so the next borrower saw it.
+TEST_F(SqliteReset, RestoresSchemaQualifiedPragmasOnEverySchema) {
+  const std::pair<const char*, const char*> writes[] = {
+      {"cache_size", "-77"},      {"cache_spill", "77"},    {"journal_size_limit", "77777"},
+      {"max_page_count", "77777"}, {"synchronous", "3"},     {"secure_delete", "0"},
+      {"user_version", "77"},      {"application_id", "77"}};
+  std::map<std::string, std::int64_t> before;
+  for (const char* schema : {"main", "temp"}) {
+    for (const auto& [name, value] : writes) before[std::string(schema) + "." + name] = scalar(std::string("PRAGMA ") + schema + "." + name);
+  }
+  const std::int64_t main_user_version = before["main.user_version"];
+  for (const char* schema : {"temp", "main"}) {
+    for (const auto& [name, value] : writes) {
+      if (std::string(schema) == "main" && (std::string(name) == "user_version" || std::string(name) == "application_id")) {
+        continue;  // main's are the store's own, written to the file on purpose
+      }
+      ASSERT_TRUE(conn->execute(std::string("PRAGMA ") + schema + "." + name + " = " + value, in_10s())) << name;
+    }
+  }
+  EXPECT_EQ(scalar("PRAGMA temp.cache_size"), -77) << "the borrower's setting took effect";
+  reset();
+  for (const auto& [key, value] : before) EXPECT_EQ(scalar("PRAGMA " + key), value) << key;
+  EXPECT_EQ(scalar("PRAGMA main.user_version"), main_user_version);
+}
+
+// After a reset the counters read as on a fresh connection (0), then count this borrower's
+// work as usual. total_changes() is the rows changed since the lease began.
+TEST_F(SqliteReset, RowidAndChangeCountsStartFromZeroForTheNextBorrower) {
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('a'), ('b'), ('c')", in_10s()));
+  ASSERT_TRUE(conn->execute("UPDATE t SET v = 'x'", in_10s()));
+  EXPECT_EQ(conn->last_insert_rowid(), 3);
+  EXPECT_EQ(scalar("SELECT changes()"), 3);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 6);
+  reset();
+  EXPECT_EQ(conn->last_insert_rowid(), 0);
+  EXPECT_EQ(scalar("SELECT last_insert_rowid()"), 0);
+  EXPECT_EQ(scalar("SELECT changes()"), 0);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 0);
+
+  ASSERT_TRUE(conn->execute("INSERT INTO t(v) VALUES ('d')", in_10s()));
+  EXPECT_EQ(conn->last_insert_rowid(), 4);
+  EXPECT_EQ(scalar("SELECT last_insert_rowid()"), 4);
+  EXPECT_EQ(scalar("SELECT changes()"), 1);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 1);
+  ASSERT_TRUE(conn->execute("DELETE FROM t WHERE 0", in_10s()));
+  EXPECT_EQ(scalar("SELECT changes()"), 0);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 1);
+  ASSERT_TRUE(conn->execute("DELETE FROM t WHERE v = 'x'", in_10s()));
+  EXPECT_EQ(scalar("SELECT changes()"), 3);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 4);
+  reset();
+  EXPECT_EQ(scalar("SELECT changes()"), 0);
+  EXPECT_EQ(scalar("SELECT total_changes()"), 0);
 }
 
 TEST_F(SqliteReset, ACleanConnectionStaysAsItWas) {
@@ -187,6 +246,13 @@ TEST_F(SqliteTransaction, FinishedTransactionRefusesFurtherCalls) {
   EXPECT_EQ(tx->savepoint("a").error().kind(), ErrorKind::invalid_argument);
 }
 
+TEST_F(SqliteTransaction, UnknownIsolationIsInvalidAndOpensNothing) {
+  auto tx = Transaction::begin(*conn, {.isolation = static_cast<sql::Isolation>(9)}, in_10s());
+  ASSERT_FALSE(tx);
+  EXPECT_EQ(tx.error().kind(), ErrorKind::invalid_argument);
+  EXPECT_FALSE(conn->in_transaction());
+}
+
 TEST_F(SqliteTransaction, NestedBeginIsInvalid) {
   auto tx = Transaction::begin(*conn, {}, in_10s());
   ASSERT_TRUE(tx);
@@ -215,10 +281,13 @@ class TickingClock final : public Clock {
  public:
   TimePoint now() const noexcept override { return TimePoint(Duration(ns_.fetch_add(kStep.count()) + kStep.count())); }
   void wait_until(std::condition_variable&, std::unique_lock<std::mutex>&, TimePoint) const override {}
+  TimerId call_at(TimePoint at, std::function<void()> fn) const override { return timers_.add(at, std::move(fn)); }
+  bool cancel(TimerId id) const noexcept override { return timers_.cancel(id); }
   static constexpr Duration kStep = std::chrono::milliseconds(1);
 
  private:
   mutable std::atomic<std::int64_t> ns_{0};
+  mutable TimerQueue timers_;  // never run: nothing here sets a timer
 };
 
 // COMMIT succeeded but the caller's deadline was gone by the time query_only=1 was to be

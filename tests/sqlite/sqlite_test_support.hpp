@@ -22,11 +22,22 @@
 #include "reservoir/clock.hpp"
 #include "reservoir/deadline.hpp"
 #include "reservoir/logger.hpp"
+#include "reservoir/sqlite/connector.hpp"
 
 namespace reservoir::testing {
 
 inline Deadline in_ms(long ms) { return Deadline::after(SteadyClock::instance(), std::chrono::milliseconds(ms)); }
 inline Deadline in_10s() { return in_ms(10'000); }
+
+// The connector for a config the test means to be valid; anything else ends the test binary.
+inline sqlite::Connector valid_connector(sqlite::Config config) {
+  auto connector = sqlite::Connector::create(std::move(config));
+  if (!connector) {
+    ADD_FAILURE() << connector.error().message();
+    std::abort();
+  }
+  return std::move(connector).value();
+}
 
 // A directory removed with everything in it when the test ends.
 class TempDir {

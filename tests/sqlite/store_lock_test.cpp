@@ -1,5 +1,5 @@
 // StoreLock across real processes and within one process.
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,7 +14,7 @@
 
 #include "sqlite_test_support.hpp"
 
-namespace reservoir {
+namespace reservoir::sqlite {
 namespace {
 
 using testing::Child;
@@ -181,6 +181,17 @@ TEST(StoreLock, HugeWaitMeansUpToTheDeadline) {
   EXPECT_TRUE(again) << again.error().message();
 }
 
+// A negative wait passed as "fail at once" unchecked; both are refused in the one wording.
+TEST(StoreLock, BadOptionsNameFieldValueAndWhatIsAllowed) {
+  TempDir dir;
+  auto neg = StoreLock::acquire(dir.file("x.db"), in_10s(), {.wait = std::chrono::milliseconds(-5)});
+  ASSERT_FALSE(neg);
+  EXPECT_EQ(neg.error().message(), "invalid_config: wait=-5ms: allowed 0 or more");
+  auto zero = StoreLock::acquire(dir.file("x.db"), in_10s(), {.poll_interval = std::chrono::milliseconds(0)});
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().message(), "invalid_config: poll_interval=0: allowed 1ms or more");
+}
+
 TEST(StoreLock, WaitIsPolledOnTheInjectedClock) {
   TempDir dir;
   const std::string store = dir.file("x.db");
@@ -274,4 +285,4 @@ TEST(StoreLock, DirectoryOrEmptyPathIsInvalid) {
 }
 
 }  // namespace
-}  // namespace reservoir
+}  // namespace reservoir::sqlite

@@ -55,6 +55,17 @@ class PoolTest : public ::testing::Test {
     ASSERT_GE(clock.waiters(), n);
   }
 
+  // Blocks (real time, bounded) until `done()`: for work the pool does on its own threads
+  // (connects), whose timing no clock decides.
+  template <class Pred>
+  static bool eventually(Pred done) {
+    for (int i = 0; i < 5000; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(1ms);
+    }
+    return done();
+  }
+
   // open = idle + in_use + connecting <= max_size, and the fake agrees on what is open.
   static void expect_consistent(const Pool& pool, const FakeConnector& fake) {
     const PoolStats s = pool.stats();

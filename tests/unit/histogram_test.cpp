@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "reservoir/histogram.hpp"
+#include "reservoir/stats.hpp"
 
 using namespace reservoir;
 using namespace std::chrono_literals;
@@ -46,3 +47,40 @@ TEST(LatencyHistogram, EmptyIsZero) {
   EXPECT_EQ(h.summary().count, 0u);
   EXPECT_EQ(h.summary().p99, Duration(0));
 }
+
+namespace reservoir {
+namespace {
+
+TEST(HistogramBuckets, CumulativeCountsAtTheBoundsWithZerosAndSum) {
+  LatencyHistogram h;
+  h.record(std::chrono::microseconds(50));
+  h.record(std::chrono::milliseconds(3));
+  h.record(std::chrono::milliseconds(3));
+  h.record(std::chrono::seconds(20));  // above every bound: only in count
+  const std::vector<Duration> bounds{std::chrono::microseconds(100), std::chrono::milliseconds(5),
+                                     std::chrono::seconds(10)};
+  const HistogramBuckets b = h.buckets(bounds, 2);  // two fast-path acquires: zero wait
+  ASSERT_EQ(b.cumulative.size(), 3u);
+  EXPECT_EQ(b.cumulative[0], 3u);  // 2 zeros + 50 us
+  EXPECT_EQ(b.cumulative[1], 5u);
+  EXPECT_EQ(b.cumulative[2], 5u);
+  EXPECT_EQ(b.count, 6u);
+  EXPECT_EQ(b.sum, std::chrono::microseconds(50) + std::chrono::milliseconds(6) + std::chrono::seconds(20));
+}
+
+TEST(PoolStatsFields, ToStringNamesEveryGaugeAndCounterOfTheList) {
+  PoolStats s;
+  std::uint64_t v = 1;
+  std::vector<std::string> names;
+  s.for_each_gauge([&](std::string_view n, std::uint64_t, const char*) { names.emplace_back(n); });
+  s.for_each_counter([&](std::string_view n, std::uint64_t, const char*) { names.emplace_back(n); });
+  s.size = v++;
+  s.slow_acquires = 42;
+  const std::string text = s.to_string();
+  for (const auto& n : names) EXPECT_NE(text.find(n + "="), std::string::npos) << n;
+  EXPECT_NE(text.find("slow_acquires=42"), std::string::npos) << text;
+  EXPECT_EQ(names.size(), 18u);
+}
+
+}  // namespace
+}  // namespace reservoir

@@ -96,21 +96,80 @@ TEST_F(PoolTest, WaiterTimingOutDuringBackoffReportsLastConnectError) {
   EXPECT_EQ(connector->connects.load(), 1) << "no connect may start inside the backoff";
 }
 
-TEST_F(PoolTest, ConnectBackoffDoublesThenRecovers) {
-  connector->script({ConnectOutcome::refuse, ConnectOutcome::refuse});
-  Pool pool = make_pool(quiet_config());
-  ASSERT_FALSE(pool.acquire(in(1000ms)));  // backoff 100 ms
-  clock.advance(100ms);
-  ASSERT_FALSE(pool.acquire(in(1000ms)));  // backoff 200 ms
-  // A caller now waits out the backoff, then connects (the script is used up: ok).
+// A refused connect costs the server nothing: while callers wait, its backoff doubles only up
+// to connect_backoff_refused_max, so a server that is back is noticed within that much.
+TEST_F(PoolTest, RefusedConnectsBackOffOnlyUpToTheRefusedCap) {
+  PoolConfig c = quiet_config();
+  c.connect_backoff_initial = 10ms;
+  c.connect_backoff_refused_max = 40ms;
+  c.connect_backoff_max = 1000ms;
+  connector->script({ConnectOutcome::refuse, ConnectOutcome::refuse, ConnectOutcome::refuse, ConnectOutcome::refuse});
+  Pool pool = make_pool(c);
+  ASSERT_FALSE(pool.acquire(in(1000ms)));  // backoff 10 ms
+  clock.advance(10ms);
+  ASSERT_FALSE(pool.acquire(in(1000ms)));  // 20 ms
+  clock.advance(20ms);
+  ASSERT_FALSE(pool.acquire(in(1000ms)));  // 40 ms
+  clock.advance(40ms);
+  ASSERT_FALSE(pool.acquire(in(1000ms)));  // 40 ms again: capped
   auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(1000ms)); });
   wait_for_waiters(1);
-  clock.advance(150ms);
-  EXPECT_EQ(connector->connects.load(), 2);
-  clock.advance(50ms);
+  clock.advance(39ms);
+  EXPECT_EQ(connector->connects.load(), 4) << "no connect inside the backoff";
+  clock.advance(1ms);
   auto r = fut.get();
   ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(connector->connects.load(), 5);
+}
+
+// A connect that timed out may mean a blackholed host, where every attempt costs a whole
+// connect_timeout: that backoff doubles up to connect_backoff_max.
+TEST_F(PoolTest, TimedOutConnectsBackOffUpToTheMax) {
+  PoolConfig c = quiet_config();
+  c.connect_timeout = 50ms;
+  c.connect_backoff_initial = 100ms;
+  c.connect_backoff_refused_max = 100ms;
+  c.connect_backoff_max = 1000ms;
+  connector->script({ConnectOutcome::hang, ConnectOutcome::hang});
+  Pool pool = make_pool(c);
+  for (int i = 0; i < 2; ++i) {
+    auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+    wait_for_waiters(2);  // the caller and the connect, both on the clock
+    clock.advance(50ms);  // the connect times out: the caller hears it at once
+    auto r = fut.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind(), ErrorKind::timeout) << r.error().message();
+    EXPECT_TRUE(eventually([&] { return pool.stats().connecting == 0; }));
+    if (i == 0) clock.advance(100ms);  // the first backoff
+  }
+  // Second timeout: 200 ms now, not the 100 ms refused cap.
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+  wait_for_waiters(1);
+  clock.advance(199ms);
+  EXPECT_EQ(connector->connects.load(), 2);
+  clock.advance(1ms);
+  ASSERT_TRUE(fut.get());
   EXPECT_EQ(connector->connects.load(), 3);
+}
+
+// The pool sat at one connection with callers queued for seconds after the server came back:
+// a success did not clear the backoff the outage had built up.
+TEST_F(PoolTest, ASuccessfulConnectEndsTheBackoffAtOnce) {
+  PoolConfig c = quiet_config();
+  c.connect_backoff_initial = 100ms;
+  c.connect_backoff_refused_max = 1000ms;
+  c.connect_backoff_max = 1000ms;
+  connector->script({ConnectOutcome::refuse, ConnectOutcome::refuse});
+  Pool pool = make_pool(c);
+  ASSERT_FALSE(pool.acquire(in(1s)));  // 100 ms
+  clock.advance(100ms);
+  ASSERT_FALSE(pool.acquire(in(1s)));  // 200 ms
+  clock.advance(200ms);
+  auto first = pool.acquire(in(1s));  // the server is back
+  ASSERT_TRUE(first);
+  auto second = pool.acquire(in(1s));  // needs a connect now, with no backoff left to wait out
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(connector->connects.load(), 4);
 }
 
 TEST_F(PoolTest, WaitersAreServedFirstInFirstOut) {
@@ -208,6 +267,7 @@ TEST_F(PoolTest, ConcurrentConnectsAreBounded) {
   clock.advance(1s);
   for (auto& f : futs) EXPECT_FALSE(f.get());
   EXPECT_EQ(connector->max_in_flight.load(), 2);
+  EXPECT_TRUE(eventually([&] { return pool.stats().connecting == 0; }));
   expect_consistent(pool, *connector);
 }
 
@@ -220,19 +280,26 @@ TEST_F(PoolTest, HangingConnectEndsAtTheCallersDeadline) {
   auto r = fut.get();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind(), ErrorKind::timeout);
+  EXPECT_EQ(pool.stats().connecting, 1u) << "the connect goes on for the pool, bounded by connect_timeout";
+  connector->release_hangs();  // ~Pool waits for connects in flight
 }
 
 class RefusingGate final : public ConnectGate {
  public:
-  Status allow_connect() override {
+  struct Sink final : GateTicket::Sink {
+    explicit Sink(RefusingGate& g) : gate(g) {}
+    void succeeded() noexcept override { gate.ok.fetch_add(1); }
+    void failed(const Error&) noexcept override { gate.failed.fetch_add(1); }
+    void ignored() noexcept override { gate.ignored.fetch_add(1); }
+    RefusingGate& gate;
+  };
+  Result<GateTicket> admit() override {
     asked.fetch_add(1);
     if (open.load()) return Error::make(ErrorKind::circuit_open, "fake:1: breaker open, next probe in 5000 ms");
-    return {};
+    return GateTicket(std::make_unique<Sink>(*this));
   }
-  void connect_succeeded() noexcept override { ok.fetch_add(1); }
-  void connect_failed(const Error&) noexcept override { failed.fetch_add(1); }
   std::atomic<bool> open{true};
-  std::atomic<int> asked{0}, ok{0}, failed{0};
+  std::atomic<int> asked{0}, ok{0}, failed{0}, ignored{0};
 };
 
 TEST_F(PoolTest, ConnectGateFailsFastAndHearsOutcomes) {

@@ -21,6 +21,8 @@ class StallingLogger final : public Logger {
     entered_ = true;
     cv_.notify_all();
     saw_other_ = cv_.wait_for(lk, std::chrono::seconds(10), [&] { return other_done_; });
+    left_ = true;
+    cv_.notify_all();
   }
   bool wait_entered() {
     std::unique_lock lk(mu_);
@@ -31,8 +33,10 @@ class StallingLogger final : public Logger {
     other_done_ = true;
     cv_.notify_all();
   }
+  // Waits for the stalled log() to return (it may run on a pool thread the test cannot join).
   bool saw_other() {
-    std::lock_guard g(mu_);
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, std::chrono::seconds(30), [&] { return left_; });
     return saw_other_;
   }
 
@@ -40,13 +44,13 @@ class StallingLogger final : public Logger {
   const std::string trigger_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool entered_ = false, other_done_ = false, saw_other_ = false;
+  bool entered_ = false, other_done_ = false, saw_other_ = false, left_ = false;
 };
 
 using PoolLoggingTest = PoolTest;
 
 TEST_F(PoolLoggingTest, RefillFailureIsLoggedWithoutThePoolLock) {
-  auto stalling = std::make_shared<StallingLogger>("refill connect failed");
+  auto stalling = std::make_shared<StallingLogger>("connect failed");
   PoolConfig c = quiet_config();
   c.min_idle = 1;
   connector->set_fallback(ConnectOutcome::refuse);

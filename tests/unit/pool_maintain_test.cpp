@@ -23,9 +23,9 @@ TEST_F(PoolTest, MaxLifetimeRetiresWithJitterWithinBounds) {
   clock.advance(11s);  // 100 s: every connection is past its jittered lifetime
   pool.run_maintenance();
   EXPECT_EQ(closed(pool, CloseReason::lifetime), 4u);
-  EXPECT_EQ(pool.stats().idle, 3u) << "refilled towards min_idle, at most three per pass";
-  pool.run_maintenance();
-  EXPECT_EQ(pool.stats().idle, 4u);
+  // Refilled on connect threads, never more than max_concurrent_connects at once.
+  EXPECT_TRUE(eventually([&] { return pool.stats().idle == 4u; })) << pool.stats().to_string();
+  EXPECT_LE(connector->max_in_flight.load(), 2);
   expect_consistent(pool, *connector);
 }
 
@@ -82,14 +82,17 @@ TEST_F(PoolTest, IdleTimeoutKeepsMinIdle) {
   {
     auto a = pool.acquire(), b = pool.acquire(), d = pool.acquire();
   }
-  ASSERT_EQ(pool.stats().idle, 3u);
+  // Three for the callers, maybe one more: a connect thread tops idle up to min_idle too.
+  ASSERT_TRUE(eventually([&] { return pool.stats().connecting == 0; }));
+  const std::uint64_t opened = pool.stats().idle;
+  ASSERT_GE(opened, 3u);
   clock.advance(59s);
   pool.run_maintenance();
-  EXPECT_EQ(pool.stats().idle, 3u);
+  EXPECT_EQ(pool.stats().idle, opened);
   clock.advance(1s);
   pool.run_maintenance();
   EXPECT_EQ(pool.stats().idle, 1u);
-  EXPECT_EQ(closed(pool, CloseReason::idle), 2u);
+  EXPECT_EQ(closed(pool, CloseReason::idle), opened - 1);
 }
 
 TEST_F(PoolTest, MaxUsesRecycles) {
@@ -158,7 +161,7 @@ TEST_F(PoolTest, KeepaliveChecksIdleConnectionsAndReplacesDeadOnes) {
   pool.run_maintenance();
   EXPECT_EQ(pool.stats().health_failures, 2u);
   EXPECT_EQ(closed(pool, CloseReason::health), 2u);
-  EXPECT_EQ(pool.stats().idle, 2u) << "replaced in the same pass";
+  EXPECT_TRUE(eventually([&] { return pool.stats().idle == 2u; })) << "replaced at once, on connect threads";
 }
 
 TEST_F(PoolTest, LeakReportNamesWhereTheLeaseWasTaken) {

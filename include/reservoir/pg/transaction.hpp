@@ -2,7 +2,6 @@
 // with_transaction (acquire, run, commit; rerun on serialization failure or deadlock).
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <string_view>
 #include <type_traits>
@@ -12,6 +11,7 @@
 #include "reservoir/pg/connector.hpp"
 #include "reservoir/pg/errors.hpp"
 #include "reservoir/sql.hpp"
+#include "reservoir/sql_retry.hpp"
 #include "reservoir/typed_pool.hpp"
 
 namespace reservoir::pg {
@@ -61,38 +61,23 @@ class Transaction {
   Deadline deadline_;
 };
 
+// The shared SQL shape, checked wherever this backend is built.
+static_assert(sql::SqlConnection<Connection>);
+static_assert(sql::SqlTransaction<Transaction>);
+
 // Acquires a connection from `pool`, runs `fn(Transaction&)` in a transaction and commits.
 // `fn` returns Status or Result<T>; an error from it rolls back and is returned, an exception
-// rolls back and propagates. A serialization failure or deadlock (from fn or from COMMIT)
-// reruns the whole function on a fresh transaction, with a short growing pause, until
-// `deadline` or `max_attempts`; so does a connection found dead at BEGIN (nothing ran yet).
+// rolls back and propagates; fn may also commit or roll back itself. A serialization failure
+// or deadlock (from fn or from COMMIT) reruns the whole function on a fresh transaction after
+// a short jittered backoff on the pool's clock, within `deadline` and `retry.max_attempts`;
+// so does a connection found dead at BEGIN (nothing ran yet). The loop is the resilience
+// retry loop, shared with sqlite::with_transaction (sql_retry.hpp).
 // Errors: as Pool::acquire(), Transaction, and fn's own.
 template <class Fn>
 auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions options, Deadline deadline,
-                      int max_attempts = 10) -> std::invoke_result_t<Fn&, Transaction&> {
-  using R = std::invoke_result_t<Fn&, Transaction&>;
-  std::chrono::milliseconds pause{1};
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool.acquire(deadline);
-    if (!lease) return R(std::move(lease).error());
-    auto tx = Transaction::begin(**lease, options, deadline);
-    if (!tx) {
-      // A session that died while pooled fails at BEGIN, before any of fn's work: safe to
-      // retry on a fresh connection (the broken one is closed when its lease returns).
-      const bool dead = (*lease)->is_broken() && tx.error().retryable();
-      if (!dead || attempt >= max_attempts || deadline.expired()) return R(std::move(tx).error());
-      continue;
-    }
-    R result = fn(*tx);
-    // fn may have finished the transaction itself (commit() or rollback() on tx).
-    Status outcome = !tx->active() ? Status{} : result.ok() ? tx->commit() : tx->rollback();
-    if (result.ok() && outcome.ok()) return result;
-    Error error = result.ok() ? outcome.error() : result.error();
-    if (!is_transaction_conflict(error) || attempt >= max_attempts) return R(std::move(error));
-    if (deadline.remaining() <= pause) return R(std::move(error));
-    deadline.clock().sleep_until(deadline.clock().now() + pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(50));
-  }
+                      const sql::TransactionRetry& retry = {}) -> std::invoke_result_t<Fn&, Transaction&> {
+  return sql::detail::with_transaction<Transaction>(pool, fn, options, deadline, retry,
+                                                    [](const Error& e) { return is_transaction_conflict(e); });
 }
 
 // As above, bounded by kDefaultTransactionTimeout on the pool's clock.

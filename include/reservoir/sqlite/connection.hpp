@@ -21,7 +21,7 @@
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
 #include "reservoir/sql.hpp"
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -49,8 +49,11 @@ class Connection {
   //   timeout          — another writer held the database lock until the deadline;
   //   backend          — SQLite rejected the statement (syntax, constraint, read-only store);
   //                      not retryable;
-  //   invalid_argument — several statements with parameters, a parameter count mismatch, or
-  //                      a PRAGMA the pool manages (busy_timeout, journal_mode, locking_mode);
+  //   timeout          — also: a statement still running at the deadline (interrupted; the
+  //                      connection stays usable), or the deadline passing between statements;
+  //   invalid_argument — several statements with parameters, a parameter count mismatch, SQL
+  //                      text holding a NUL byte (sql::check_sql_text), or a PRAGMA the pool
+  //                      manages (busy_timeout, journal_mode, locking_mode);
   //   unavailable      — I/O error, the file vanished or is damaged; the connection is then
   //                      broken and the pool closes it.
   Result<sql::Rows> query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
@@ -71,6 +74,11 @@ class Connection {
   // Broken: an I/O, corruption or misuse error; never reused.
   bool is_broken() const noexcept { return broken_; }
   void mark_broken() noexcept { broken_ = true; }
+  // The rowid of the last INSERT since this lease began, 0 before one (as SQL's
+  // last_insert_rowid()). In SQL, changes() and total_changes() count this lease too, as on a
+  // fresh connection: total_changes() is the rows changed since the lease began (since connect
+  // or the last Connector::reset()). Through native_handle(), sqlite3_total_changes() stays
+  // SQLite's own count over the connection's life.
   int64_t last_insert_rowid() const noexcept;
   // The canonical store path.
   const std::string& path() const noexcept { return lock_.path(); }

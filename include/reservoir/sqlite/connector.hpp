@@ -1,8 +1,8 @@
 // reservoir/sqlite/connector.hpp — sqlite::Connector: the PoolConnector for an embedded SQLite
 // store file, the embedded default.
 //
-//   auto pool = TypedPool<sqlite::Connector>::create({.max_size = 4}, {},
-//                                                    sqlite::Config{.path = "app.db"});
+//   auto connector = sqlite::Connector::create(sqlite::Config{.path = "app.db"});
+//   auto pool = TypedPool<sqlite::Connector>::create({.max_size = 4}, {}, std::move(connector).value());
 //   auto lease = pool->acquire();
 //   auto rows = (*lease)->query("SELECT ?1 + 1", {std::int64_t{41}}, deadline);
 //
@@ -24,11 +24,12 @@ class Connector {
  public:
   using connection = sqlite::Connection;
 
-  explicit Connector(Config config);
+  // Validates `config` once (every connect then trusts it). Nothing is opened or created.
+  // Errors: invalid_config naming the field (Config::validate()).
+  static Result<Connector> create(Config config);
 
   // Opens the store. Nothing is created or written when the input is bad.
   // Errors:
-  //   invalid_config — config.validate() failed;
   //   unavailable    — not retryable: the directory is missing, the file is missing and
   //                    create_if_missing is off, the file is read-only, is not a database
   //                    (SQLITE_NOTADB) or cannot be opened (SQLITE_CANTOPEN, SQLITE_IOERR);
@@ -51,6 +52,7 @@ class Connector {
   const Config& config() const noexcept { return config_; }
 
  private:
+  explicit Connector(Config config);
   Status configure(Connection& conn, Deadline deadline);
 
   Config config_;

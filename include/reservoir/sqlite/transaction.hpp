@@ -8,15 +8,14 @@
 // always serializable, which satisfies every sql::Isolation level.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
 #include "reservoir/sql.hpp"
+#include "reservoir/sql_retry.hpp"
 #include "reservoir/sqlite/connection.hpp"
 #include "reservoir/sqlite/connector.hpp"
 #include "reservoir/typed_pool.hpp"
@@ -79,31 +78,23 @@ class Transaction {
 // whole transaction can succeed. Write transactions (BEGIN IMMEDIATE) never conflict.
 inline bool is_transaction_conflict(const Error& error) noexcept { return error.code() == "SQLITE_BUSY_SNAPSHOT"; }
 
+// The shared SQL shape, checked wherever this backend is built.
+static_assert(sql::SqlConnection<Connection>);
+static_assert(sql::SqlTransaction<Transaction>);
+
 // Acquires a connection from `pool`, runs `fn(Transaction&)` in a transaction and commits;
-// the same shape as pg::with_transaction, so workloads are written once. `fn` returns Status
-// or Result<T>; an error from it rolls back and is returned, an exception rolls back and
-// propagates. A conflict reruns the whole function until `deadline` or `max_attempts`.
+// the same function as pg::with_transaction (sql_retry.hpp), so workloads are written once.
+// `fn` returns Status or Result<T>; an error from it rolls back and is returned, an exception
+// rolls back and propagates; fn may also commit or roll back itself. A conflict, or a
+// connection found broken at BEGIN, reruns the whole function after a short jittered backoff
+// on the pool's clock (real time in production, where the writer we lost to runs), within
+// `deadline` and `retry.max_attempts`.
 // Errors: as Pool::acquire(), Transaction, and fn's own.
 template <class Fn>
 auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions options, Deadline deadline,
-                      int max_attempts = 10) -> std::invoke_result_t<Fn&, Transaction&> {
-  using R = std::invoke_result_t<Fn&, Transaction&>;
-  std::chrono::milliseconds pause{1};
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool.acquire(deadline);
-    if (!lease) return R(std::move(lease).error());
-    auto tx = Transaction::begin(**lease, options, deadline);
-    if (!tx) return R(std::move(tx).error());
-    R result = fn(*tx);
-    Status outcome = result.ok() ? tx->commit() : tx->rollback();
-    if (result.ok() && outcome.ok()) return result;
-    Error error = result.ok() ? outcome.error() : result.error();
-    if (!is_transaction_conflict(error) || attempt >= max_attempts || deadline.remaining() <= pause) {
-      return R(std::move(error));
-    }
-    std::this_thread::sleep_for(pause);  // real time: the writer we lost to runs in real time
-    pause = std::min(pause * 2, std::chrono::milliseconds(50));
-  }
+                      const sql::TransactionRetry& retry = {}) -> std::invoke_result_t<Fn&, Transaction&> {
+  return sql::detail::with_transaction<Transaction>(pool, fn, options, deadline, retry,
+                                                    [](const Error& e) { return is_transaction_conflict(e); });
 }
 
 // As above, bounded by kDefaultTransactionTimeout on the pool's clock.

@@ -15,9 +15,11 @@
 
 #include "reservoir/sqlite/connector.hpp"
 #include "reservoir/sqlite/transaction.hpp"
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 using namespace reservoir;
+using reservoir::sqlite::StoreLock;
+using reservoir::sqlite::StoreLockOptions;
 
 namespace {
 
@@ -56,8 +58,9 @@ int try_lock(char** argv) {
 }
 
 int midtx(char** argv) {
-  sqlite::Connector connector(sqlite::Config{.path = argv[2], .synchronous = sqlite::Synchronous::full});
-  auto conn = connector.connect(soon());
+  auto connector = sqlite::Connector::create(sqlite::Config{.path = argv[2], .synchronous = sqlite::Synchronous::full});
+  if (!connector) return fail(connector.error());
+  auto conn = connector->connect(soon());
   if (!conn) return fail(conn.error());
   auto& c = **conn;
   if (auto r = c.execute("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)", soon()); !r) return fail(r.error());

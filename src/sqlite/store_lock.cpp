@@ -1,8 +1,7 @@
 // StoreLock: flock on `<store>.lock` + owner record + a process-wide registry of shares.
-#include "reservoir/store_lock.hpp"
+#include "reservoir/sqlite/store_lock.hpp"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,7 +16,11 @@
 #include <map>
 #include <mutex>
 
-namespace reservoir {
+#include "core/process_registry.hpp"
+#include "reservoir/config_check.hpp"
+#include "reservoir/duration.hpp"
+
+namespace reservoir::sqlite {
 
 namespace detail {
 
@@ -53,32 +56,19 @@ struct RegistrySlot {
   bool acquiring = false;  // a thread of this process is taking the OS lock for this path
 };
 
-struct Registry {
-  std::mutex mu;
+// A process registry (never destroyed: shares may outlive static teardown).
+struct StoreLocks {
   std::condition_variable cv;
   std::map<std::string, RegistrySlot> slots;
+
+  // The thread that was taking a lock does not exist in the child; its slot must not stay
+  // "acquiring" forever.
+  void after_fork_in_child_locked() {
+    for (auto& [path, slot] : slots) slot.acquiring = false;
+  }
 };
 
-void registry_prepare_fork();
-void registry_parent_after_fork();
-void registry_child_after_fork();
-
-Registry& registry() {
-  static Registry* r = [] {
-    pthread_atfork(registry_prepare_fork, registry_parent_after_fork, registry_child_after_fork);
-    return new Registry;  // never destroyed: shares may outlive static teardown
-  }();
-  return *r;
-}
-
-void registry_prepare_fork() { registry().mu.lock(); }
-void registry_parent_after_fork() { registry().mu.unlock(); }
-// The thread that was taking a lock does not exist in the child; its slot must not stay
-// "acquiring" forever.
-void registry_child_after_fork() {
-  for (auto& [path, slot] : registry().slots) slot.acquiring = false;
-  registry().mu.unlock();
-}
+using Registry = reservoir::detail::ProcessRegistry<StoreLocks>;
 
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -163,19 +153,19 @@ std::string read_fd(int fd) {
 }
 
 // One non-blocking attempt at the OS lock.
-struct Attempt {
+struct LockTry {
   enum class Outcome { locked, held, failed } outcome = Outcome::failed;
   int fd = -1;                       // locked: the descriptor, lock held
   std::optional<StoreOwner> owner;   // locked: a dead owner's record; held: the live owner's
   std::optional<Error> error;        // failed
 };
 
-Attempt try_lock_once(const std::string& store_path, const std::string& lock_path) {
+LockTry try_lock_once(const std::string& store_path, const std::string& lock_path) {
   for (int tries = 0; tries < 100; ++tries) {
     const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
       const int err = errno;
-      return {Attempt::Outcome::failed, -1, {},
+      return {LockTry::Outcome::failed, -1, {},
               Error(ErrorKind::unavailable, store_path + ": cannot open lock file " + lock_path + ": " + errno_text(err),
                     false)};
     }
@@ -184,20 +174,20 @@ Attempt try_lock_once(const std::string& store_path, const std::string& lock_pat
       if (err == EWOULDBLOCK) {
         auto owner = parse_owner(read_fd(fd));
         ::close(fd);
-        return {Attempt::Outcome::held, -1, std::move(owner), {}};
+        return {LockTry::Outcome::held, -1, std::move(owner), {}};
       }
       ::close(fd);
-      return {Attempt::Outcome::failed, -1, {},
+      return {LockTry::Outcome::failed, -1, {},
               Error(ErrorKind::unavailable, store_path + ": cannot lock " + lock_path + ": " + errno_text(err), false)};
     }
     struct stat by_fd {}, by_path {};
     if (::fstat(fd, &by_fd) == 0 && ::stat(lock_path.c_str(), &by_path) == 0 && by_fd.st_ino == by_path.st_ino &&
         by_fd.st_dev == by_path.st_dev) {
-      return {Attempt::Outcome::locked, fd, parse_owner(read_fd(fd)), {}};
+      return {LockTry::Outcome::locked, fd, parse_owner(read_fd(fd)), {}};
     }
     ::close(fd);  // the previous owner unlinked this file as it released it: take the new one
   }
-  return {Attempt::Outcome::failed, -1, {}, Error::make(ErrorKind::internal, store_path + ": lock file keeps being replaced")};
+  return {LockTry::Outcome::failed, -1, {}, Error::make(ErrorKind::internal, store_path + ": lock file keeps being replaced")};
 }
 
 Status write_owner(int fd, const std::string& store_path, const std::string& program) {
@@ -224,13 +214,6 @@ Error busy_error(const std::string& store_path, const std::optional<StoreOwner>&
 
 // milliseconds -> Duration without overflow: a huge wait means "up to the deadline", not a
 // negative one that gives up at once.
-Duration saturating(std::chrono::milliseconds ms) {
-  constexpr auto kMax = std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max());
-  if (ms >= kMax) return Duration::max();
-  if (ms <= -kMax) return Duration::min();
-  return ms;
-}
-
 bool is_this_process(const std::optional<StoreOwner>& owner) {
   return owner && owner->pid == ::getpid() && owner->host == this_host();
 }
@@ -242,12 +225,12 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
                                                  const StoreLockOptions& options) {
   const Clock& clock = deadline.clock();
   const TimePoint start = clock.now();
-  const Deadline wait_end = deadline.capped(saturating(options.wait));
+  const Deadline wait_end = deadline.capped(saturating_cast(options.wait));
   const std::string lock_path = store_path + ".lock";
   for (;;) {
-    Attempt a = try_lock_once(store_path, lock_path);
-    if (a.outcome == Attempt::Outcome::failed) return std::move(*a.error);
-    if (a.outcome == Attempt::Outcome::locked) {
+    LockTry a = try_lock_once(store_path, lock_path);
+    if (a.outcome == LockTry::Outcome::failed) return std::move(*a.error);
+    if (a.outcome == LockTry::Outcome::locked) {
       auto holder = std::make_shared<StoreLockHolder>();
       holder->store_path = store_path;
       holder->lock_path = lock_path;
@@ -265,7 +248,7 @@ Result<std::shared_ptr<StoreLockHolder>> lock_os(const std::string& store_path, 
     }
     const Deadline& end = is_this_process(a.owner) ? deadline : wait_end;
     if (end.expired()) return busy_error(store_path, a.owner, clock.now() - start);
-    clock.sleep_until(std::min(Deadline::after(clock, saturating(options.poll_interval)).when(), end.when()));
+    clock.sleep_until(std::min(Deadline::after(clock, saturating_cast(options.poll_interval)).when(), end.when()));
   }
 }
 
@@ -279,15 +262,17 @@ std::string StoreOwner::describe() const {
 }
 
 Result<StoreLock> StoreLock::acquire(std::string_view store_path, Deadline deadline, StoreLockOptions options) {
-  if (options.poll_interval < std::chrono::milliseconds(1)) {
-    return Error::invalid_config("poll_interval", std::to_string(options.poll_interval.count()) + "ms", ">= 1ms");
+  for (Status s : {config_check::duration_at_least("wait", options.wait, std::chrono::milliseconds(0)),
+                   config_check::duration_at_least("poll_interval", options.poll_interval, std::chrono::milliseconds(1))}) {
+    if (!s) return std::move(s).error();
   }
   auto canonical = canonical_store_path(store_path);
   if (!canonical) return std::move(canonical).error();
   const std::string& path = canonical.value();
 
-  Registry& reg = registry();
-  std::unique_lock lock(reg.mu);
+  Registry& registry = Registry::instance();
+  StoreLocks& reg = registry.state();
+  std::unique_lock lock(registry.mutex());
   for (;;) {
     RegistrySlot& slot = reg.slots[path];
     if (auto h = slot.holder.lock(); h && h->pid == ::getpid()) return StoreLock(std::move(h), false);
@@ -344,4 +329,4 @@ long StoreLock::shares() const noexcept { return holder_ ? holder_.use_count() :
 
 bool StoreLock::recovered() const noexcept { return holder_ && holder_->recovered; }
 
-}  // namespace reservoir
+}  // namespace reservoir::sqlite

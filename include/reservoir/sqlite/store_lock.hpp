@@ -1,4 +1,6 @@
-// reservoir/store_lock.hpp — StoreLock: one owning process per file-based store.
+// reservoir/sqlite/store_lock.hpp — StoreLock: one owning process per file-based store.
+//
+// Part of reservoir::sqlite, its only user: a store file needs an owner, a server does not.
 //
 // Embedded stores (SQLite files, QdrantLocal-style directories) must not be written by two
 // processes that each believe they own them. A StoreLock is an OS lock (flock) on a lock file
@@ -28,7 +30,7 @@
 #include "reservoir/error.hpp"
 #include "reservoir/logger.hpp"
 
-namespace reservoir {
+namespace reservoir::sqlite {
 
 struct StoreLockOptions {
   // How long to wait for another process to release the store (0 = fail at once). Further
@@ -107,4 +109,4 @@ class StoreLock {
   bool first_ = false;
 };
 
-}  // namespace reservoir
+}  // namespace reservoir::sqlite

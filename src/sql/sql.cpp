@@ -60,9 +60,9 @@ Result<double> Rows::get_double(std::size_t row, std::size_t col) const {
   if (auto* d = std::get_if<double>(&v)) return *d;
   if (auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
   if (auto* s = std::get_if<std::string>(&v)) {
-    char* end = nullptr;
-    double out = std::strtod(s->c_str(), &end);
-    if (!s->empty() && end == s->c_str() + s->size()) return out;
+    double out = 0;  // from_chars, as get_int: no spaces, no locale
+    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), out);
+    if (ec == std::errc() && p == s->data() + s->size() && !s->empty()) return out;
   }
   return conversion_error(row, col, "real", v);
 }
@@ -95,6 +95,37 @@ std::string_view isolation_sql(Isolation level) noexcept {
     case Isolation::default_level: break;
   }
   return "";
+}
+
+namespace {
+Error nul_error(std::string_view where, const std::string& what, std::size_t offset) {
+  return Error::make(ErrorKind::invalid_argument, std::string(where) + ": " + what + " contains a NUL byte at offset " +
+                                                      std::to_string(offset) + " (it would end the " +
+                                                      (what == "SQL text" ? "text" : "value") + " there)");
+}
+}  // namespace
+
+Status check_sql_text(std::string_view where, std::string_view sql, std::span<const Value> text_params) {
+  if (auto at = sql.find('\0'); at != std::string_view::npos) return nul_error(where, "SQL text", at);
+  for (std::size_t i = 0; i < text_params.size(); ++i) {
+    const auto* s = std::get_if<std::string>(&text_params[i]);
+    if (s == nullptr) continue;
+    if (auto at = s->find('\0'); at != std::string::npos) return nul_error(where, "parameter $" + std::to_string(i + 1), at);
+  }
+  return {};
+}
+
+Status check_tx_options(std::string_view where, const TxOptions& options) {
+  switch (options.isolation) {
+    case Isolation::default_level:
+    case Isolation::read_committed:
+    case Isolation::repeatable_read:
+    case Isolation::serializable:
+      return {};
+  }
+  return Error::make(ErrorKind::invalid_argument,
+                     std::string(where) + ": isolation=" + std::to_string(static_cast<int>(options.isolation)) +
+                         ": allowed default_level, read_committed, repeatable_read, serializable");
 }
 
 Status check_savepoint_name(std::string_view name, std::size_t max_length) {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "format.hpp"
+#include "reservoir/config_check.hpp"
 
 namespace reservoir {
 
@@ -21,25 +21,20 @@ std::string_view to_string(Jitter jitter) noexcept {
 }
 
 Status BackoffConfig::validate() const {
-  using detail::duration_text;
-  using detail::number_text;
-  if (initial < microseconds(1) || initial > hours(1)) {
-    return Error::invalid_config("backoff.initial", duration_text(initial), "1 us .. 1 h");
-  }
+  constexpr std::pair<std::string_view, Jitter> kJitters[] = {{"none", Jitter::none},
+                                                              {"full", Jitter::full},
+                                                              {"equal", Jitter::equal},
+                                                              {"decorrelated", Jitter::decorrelated},
+                                                              {"proportional", Jitter::proportional}};
+  if (Status s = config_check::duration("backoff.initial", initial, microseconds(1), hours(1)); !s) return s;
   if (cap < initial || cap > hours(1)) {
-    return Error::invalid_config("backoff.cap", duration_text(cap),
-                                 "backoff.initial (" + duration_text(initial) + ") .. 1 h");
+    return config_check::invalid("backoff.cap", format_duration(cap),
+                                 "backoff.initial (" + format_duration(initial) + ").." + format_duration(hours(1)));
   }
-  // `!(x >= lo)` also rejects NaN.
-  if (!(multiplier >= 1.0 && multiplier <= 16.0)) {
-    return Error::invalid_config("backoff.multiplier", number_text(multiplier), "1.0 .. 16.0");
-  }
-  if (!(jitter_fraction >= 0.0 && jitter_fraction <= 1.0)) {
-    return Error::invalid_config("backoff.jitter_fraction", number_text(jitter_fraction), "0.0 .. 1.0");
-  }
-  if (static_cast<int>(jitter) < 0 || static_cast<int>(jitter) > static_cast<int>(Jitter::proportional)) {
-    return Error::invalid_config("backoff.jitter", std::to_string(static_cast<int>(jitter)),
-                                 "none, full, equal, decorrelated, proportional");
+  for (Status s : {config_check::number("backoff.multiplier", multiplier, 1.0, 16.0),
+                   config_check::number("backoff.jitter_fraction", jitter_fraction, 0.0, 1.0),
+                   config_check::choice("backoff.jitter", jitter, kJitters)}) {
+    if (!s) return s;
   }
   return {};
 }

@@ -1,0 +1,54 @@
+// reservoir/pool_events.hpp — structured events a pool reports beside its log lines.
+//
+// A listener sees what the pool did to its connections and what its callers went through:
+// metrics, dashboards and slow-operation logs are built on these, never by parsing log text.
+// Events are delivered synchronously on the thread where they happen, never under a pool
+// lock; a listener must be quick and must not block (hand the event to a queue if it must).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "reservoir/clock.hpp"
+#include "reservoir/error.hpp"
+#include "reservoir/source_location.hpp"
+#include "reservoir/stats.hpp"
+
+namespace reservoir {
+
+enum class PoolEventKind : std::uint8_t {
+  connection_created,  // a connect succeeded; `duration` is how long it took
+  connect_failed,      // a connect failed; `error` says why, `duration` how long it took
+  connection_closed,   // the pool closed a connection; `reason` says why
+  check_failed,        // a checkout or keepalive check failed; `error` says why
+  acquire_slow,        // an acquire took longer than PoolConfig::slow_acquire_threshold
+  leak_suspected,      // a lease was held past leak_detection_threshold; `where` acquired it
+};
+
+std::string_view to_string(PoolEventKind kind) noexcept;
+
+// Where an acquire spent its time (acquire_slow).
+struct AcquirePhases {
+  Duration queued{0};   // waiting in the queue for a returned or freshly opened connection
+  Duration check{0};    // the checkout check
+};
+
+struct PoolEvent {
+  PoolEventKind kind = PoolEventKind::connection_created;
+  std::string_view pool;                     // PoolConfig::name
+  std::string_view endpoint;                 // the connector's endpoint (never a secret)
+  CloseReason reason = CloseReason::kCount;  // connection_closed
+  Duration duration{0};                      // connect time, acquire time, or lease age
+  const Error* error = nullptr;              // connect_failed, check_failed
+  AcquirePhases phases;                      // acquire_slow
+  SourceLocation where{};                    // acquire_slow, leak_suspected: the caller
+};
+
+class PoolListener {
+ public:
+  virtual ~PoolListener() = default;
+  // Called from any pool thread, possibly concurrently; exceptions are caught and dropped.
+  virtual void on_event(const PoolEvent& event) noexcept = 0;
+};
+
+}  // namespace reservoir

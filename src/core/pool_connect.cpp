@@ -1,0 +1,281 @@
+// Connects: run for the pool on connect threads, never on a borrower's. Their result goes to
+// the oldest waiter, like a returned connection (Go's connRequest; HikariCP's adder thread),
+// so a borrower is served by whichever comes first and never sits in a connect it triggered.
+#include <string>
+
+#include "pool_core.hpp"
+#include "release_mark.hpp"
+
+namespace reservoir::detail {
+
+namespace {
+thread_local const PoolCore* t_connecting_for = nullptr;  // this thread is a connect thread of
+
+}  // namespace
+
+// How many connects to start now, reserving their capacity. Demand is the callers queued (and,
+// for the maintainer's `refill`, the idle connections missing below min_idle), less the
+// connects already in flight; capacity, max_concurrent_connects and the backoff bound it. While callers are being served by returns
+// (the oldest has waited less than a connect takes) one connect in flight is enough: a spike
+// of short leases is served by the connections it has, not by a connect per caller.
+ConnectPlan PoolCore::plan_connects_locked(bool refill) {
+  ConnectPlan plan;
+  if (closing_.load()) return plan;
+  const bool demand = waiters_.size() > 0;
+  const std::size_t idle = refill ? count_in(SlotState::idle) : 0;
+  const std::size_t deficit = refill && config_.min_idle > idle ? config_.min_idle - idle : 0;
+  const std::size_t wanted = waiters_.size() + deficit;
+  std::size_t in_flight = connecting_.load();
+  if (wanted <= in_flight || clock_.now() < connect_allowed_at_locked(demand)) return plan;
+  std::size_t limit = config_.max_concurrent_connects;
+  if (demand && connect_time_ewma_.count() > 0 && clock_.now() - waiters_.front()->since < connect_time_ewma_) {
+    limit = 1;
+  }
+  const std::size_t max = max_size_.load();
+  while (plan.count < ConnectPlan::kMax && in_flight < limit && in_flight < wanted && open_.load() < max) {
+    Slot* slot = nullptr;
+    const std::size_t n = slots_.size();
+    for (std::size_t i = 0; i < n && slot == nullptr; ++i) {
+      if (slots_[i].try_move(SlotState::empty, SlotState::connecting)) slot = &slots_[i];
+    }
+    if (slot == nullptr) {
+      if (!slots_.grow_to(n + 1)) break;
+      slot = &slots_[n];
+      slot->state.store(SlotState::connecting, std::memory_order_relaxed);
+    }
+    open_.fetch_add(1);
+    connecting_.fetch_add(1);
+    ++in_flight;
+    plan.slots[plan.count++] = slot;
+  }
+  return plan;
+}
+
+void PoolCore::give_back_locked(Slot& slot) noexcept {
+  connecting_.fetch_sub(1);
+  open_.fetch_sub(1);
+  slot.state.store(SlotState::empty, std::memory_order_release);
+  on_slot_emptied_locked();
+}
+
+// Admits each planned connect through the gate and starts its thread. On a refusal the rest
+// of the plan is given back and the refusal returned (the borrower fails fast with it).
+Status PoolCore::start_connects(ConnectPlan& plan, Deliveries& out) {
+  for (std::size_t i = 0; i < plan.count; ++i) {
+    Result<GateTicket> ticket = gate_->admit();
+    if (!ticket) {
+      std::lock_guard g(mu_);
+      for (std::size_t j = i; j < plan.count; ++j) give_back_locked(*plan.slots[j]);
+      connect_failed_locked(ticket.error(), false, out);
+      return std::move(ticket).error();
+    }
+    spawn_connect(*plan.slots[i], std::move(ticket).value());
+  }
+  plan.count = 0;
+  return {};
+}
+
+void PoolCore::spawn_connect(Slot& slot, GateTicket ticket) {
+  {
+    std::lock_guard g(mu_);
+    ++connect_threads_;
+  }
+  try {
+    std::thread([this, s = &slot, t = std::move(ticket)]() mutable { connect_thread(s, std::move(t)); }).detach();
+  } catch (const std::system_error& e) {
+    // No thread to be had: connect here instead (a borrower waits, but nothing is lost).
+    logger_->log(LogLevel::warn, config_.name + ": cannot start a connect thread: " + e.what());
+    connect_thread(&slot, GateTicket{});
+  }
+}
+
+void PoolCore::connect_thread(Slot* slot, GateTicket ticket) noexcept {
+  t_connecting_for = this;
+  Deliveries out;
+  while (slot != nullptr) {
+    slot = connect_one(*slot, std::move(ticket), out);
+    out.run();
+    if (slot == nullptr) break;
+    Result<GateTicket> next = gate_->admit();
+    if (!next) {
+      std::lock_guard g(mu_);
+      give_back_locked(*slot);
+      connect_failed_locked(next.error(), false, out);
+      slot = nullptr;
+    } else {
+      ticket = std::move(next).value();
+    }
+  }
+  out.run();
+  t_connecting_for = nullptr;
+  // The last touch of the core: ~Pool may free it as soon as the count reaches zero.
+  std::lock_guard g(mu_);
+  if (--connect_threads_ == 0) connects_done_cv_.notify_all();
+}
+
+Result<std::unique_ptr<Connection>> PoolCore::open_connection(GateTicket& ticket, Duration& took) noexcept {
+  const TimePoint start = clock_.now();
+  // The pool's own bound, never a caller's: a caller's short deadline says nothing about the
+  // server, and a connect cut short by it would count as a failure against the server.
+  Result<std::unique_ptr<Connection>> conn = connector_->connect(Deadline::after(clock_, config_.connect_timeout));
+  took = clock_.now() - start;
+  if (conn) ticket.succeeded();
+  else ticket.failed(conn.error());
+  return conn;
+}
+
+Slot* PoolCore::connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noexcept {
+  Duration took{0};
+  Result<std::unique_ptr<Connection>> conn = open_connection(ticket, took);
+  if (conn) {
+    emit({.kind = PoolEventKind::connection_created, .duration = took});
+  } else {
+    logger_->log(LogLevel::info, config_.name + ": connect failed: " + conn.error().message());
+    emit({.kind = PoolEventKind::connect_failed, .duration = took, .error = &conn.error()});
+  }
+  std::unique_lock lk(mu_);
+  note_connect_time_locked(took);
+  if (!conn) {
+    give_back_locked(slot);
+    connect_failed_locked(conn.error(), true, out);
+  } else if (closing_.load()) {
+    connecting_.fetch_sub(1);
+    slot.conn = std::move(conn).value();
+    slot.state.store(SlotState::reserved, std::memory_order_relaxed);
+    lk.unlock();
+    created_.fetch_add(1, std::memory_order_relaxed);
+    retire(slot, CloseReason::shutdown);
+    return nullptr;
+  } else {
+    connected_locked(slot, std::move(conn).value(), out);
+  }
+  ConnectPlan next = plan_connects_locked(true);
+  lk.unlock();
+  // This thread takes the first planned connect; any others get threads of their own.
+  for (std::size_t i = 1; i < next.count; ++i) {
+    Result<GateTicket> t = gate_->admit();
+    if (!t) {
+      std::lock_guard g(mu_);
+      for (std::size_t j = i; j < next.count; ++j) give_back_locked(*next.slots[j]);
+      connect_failed_locked(t.error(), false, out);
+      break;
+    }
+    spawn_connect(*next.slots[i], std::move(t).value());
+  }
+  return next.count > 0 ? next.slots[0] : nullptr;
+}
+
+void PoolCore::connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Deliveries& out) {
+  const std::int64_t now = coarse_ns();
+  slot.conn = std::move(conn);
+  slot.uses = 0;
+  slot.discard = false;
+  slot.forked = false;
+  slot.last_used_ns.store(now, std::memory_order_relaxed);
+  slot.last_checked_ns.store(now, std::memory_order_relaxed);
+  set_expiry(slot, now);
+  connecting_.fetch_sub(1);
+  created_.fetch_add(1, std::memory_order_relaxed);
+  // The server answers again: whatever backoff the outage built up is over at once.
+  consecutive_connect_failures_ = 0;
+  demand_connect_at_ = refill_connect_at_ = TimePoint{};
+  refused_backoff_.reset();
+  timeout_backoff_.reset();
+  put_locked(slot, out);
+}
+
+// A failed connect (`attempted`), or a gate's refusal. A refusal costs the server nothing and
+// the gate paces its own probes, so callers may ask again at once; only the min_idle refill
+// backs off, so the maintainer does not spin while a breaker is open.
+void PoolCore::connect_failed_locked(const Error& error, bool attempted, Deliveries& out) {
+  const TimePoint now = clock_.now();
+  const Duration slow = timeout_backoff_.next(random_);
+  refill_connect_at_ = now + slow;
+  if (attempted) {
+    failed_connects_.fetch_add(1, std::memory_order_relaxed);
+    last_connect_error_ = error;
+    ++consecutive_connect_failures_;
+    // A timeout may mean a blackholed host: every retry costs a whole connect_timeout.
+    demand_connect_at_ = now + (error.kind() == ErrorKind::timeout ? slow : refused_backoff_.next(random_));
+  }
+  fail_waiters_locked(error, attempted, out);
+}
+
+// A failed connect owes its error to one queued caller, the oldest (Go's putConnDBLocked(nil,
+// err)): that caller learns why now, not at its deadline. A gate's refusal owes nobody (the
+// borrower that asked hears it itself). Either way, with no connect in flight and no
+// connection leased, nothing can reach the others before the next connect, so all hear it.
+void PoolCore::fail_waiters_locked(const Error& error, bool owe_one, Deliveries& out) {
+  const bool stranded = connecting_.load() == 0 && count_in(SlotState::leased) == 0;
+  if (!stranded && !owe_one) return;
+  while (Waiter* w = waiters_.front()) {
+    leave_queue_locked(*w);
+    complete_locked(*w, nullptr, error, out);
+    if (!stranded) break;
+  }
+}
+
+TimePoint PoolCore::connect_allowed_at_locked(bool demand) const noexcept {
+  if (!demand) return refill_connect_at_;
+  return gate_paces_ ? TimePoint{} : demand_connect_at_;
+}
+
+void PoolCore::set_expiry(Slot& slot, std::int64_t now_ns) noexcept {
+  if (config_.max_lifetime.count() == 0) {
+    slot.expire_at_ns.store(0, std::memory_order_relaxed);
+    return;
+  }
+  // Up to lifetime_jitter of the lifetime comes off at random, so connections opened together
+  // are not all retired together (HikariCP uses 2.5%).
+  const auto lifetime = static_cast<double>(Duration(config_.max_lifetime).count());
+  const auto jitter = static_cast<std::int64_t>(lifetime * config_.lifetime_jitter * random_.uniform());
+  slot.expire_at_ns.store(now_ns + static_cast<std::int64_t>(lifetime) - jitter, std::memory_order_relaxed);
+}
+
+void PoolCore::note_connect_time_locked(Duration took) noexcept {
+  connect_time_ewma_ = connect_time_ewma_.count() == 0 ? took : (connect_time_ewma_ * 7 + took) / 8;
+}
+
+void PoolCore::wait_for_connects() noexcept {
+  if (t_connecting_for == this) return;  // a callback on our own connect thread destroys the pool
+  std::unique_lock lk(mu_);
+  connects_done_cv_.wait(lk, [&] { return connect_threads_ == 0; });
+}
+
+// init_mode fail_fast / wait: connects on the caller's thread, before create() returns.
+Status PoolCore::initialize() {
+  std::size_t wanted = 0;
+  if (config_.init_mode == InitMode::fail_fast) wanted = 1;
+  if (config_.init_mode == InitMode::wait) wanted = config_.min_idle;
+  for (std::size_t i = 0; i < wanted; ++i) {
+    Slot* slot = nullptr;
+    {
+      std::lock_guard g(mu_);
+      if (!slots_.grow_to(i + 1)) break;
+      slot = &slots_[i];
+      if (!slot->try_move(SlotState::empty, SlotState::connecting)) continue;
+      open_.fetch_add(1);
+      connecting_.fetch_add(1);
+    }
+    Result<GateTicket> ticket = gate_->admit();
+    Deliveries out;
+    if (!ticket) {
+      std::lock_guard g(mu_);
+      give_back_locked(*slot);
+      return std::move(ticket).error();
+    }
+    Duration took{0};
+    Result<std::unique_ptr<Connection>> conn = open_connection(ticket.value(), took);
+    std::lock_guard g(mu_);
+    note_connect_time_locked(took);
+    if (!conn) {
+      give_back_locked(*slot);
+      connect_failed_locked(conn.error(), true, out);
+      return std::move(conn).error();
+    }
+    connected_locked(*slot, std::move(conn).value(), out);
+  }
+  return {};
+}
+
+}  // namespace reservoir::detail

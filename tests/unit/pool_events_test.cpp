@@ -1,0 +1,153 @@
+// Structured events beside the log lines, and the acquire errors that name their real cause.
+#include <future>
+#include <mutex>
+#include <vector>
+
+#include "pool_fixture.hpp"
+
+namespace reservoir::testing {
+namespace {
+
+struct RecordingListener final : PoolListener {
+  struct Seen {
+    PoolEventKind kind;
+    std::string pool, endpoint;
+    CloseReason reason;
+    Duration duration;
+    std::string error;
+    AcquirePhases phases;
+    std::string where;
+  };
+  void on_event(const PoolEvent& e) noexcept override {
+    std::lock_guard g(mu);
+    seen.push_back({e.kind, std::string(e.pool), std::string(e.endpoint), e.reason, e.duration,
+                    e.error ? e.error->message() : "", e.phases, std::string(e.where.file) + ":" + std::to_string(e.where.line)});
+  }
+  std::vector<Seen> of(PoolEventKind kind) {
+    std::lock_guard g(mu);
+    std::vector<Seen> out;
+    for (auto& s : seen) if (s.kind == kind) out.push_back(s);
+    return out;
+  }
+  std::mutex mu;
+  std::vector<Seen> seen;
+};
+
+class PoolEventsTest : public PoolTest {
+ protected:
+  Pool make_listened_pool(PoolConfig c) {
+    PoolOptions o;
+    o.clock = &clock;
+    o.logger = logger;
+    o.start_maintainer = false;
+    o.seed = 42;
+    o.listener = listener;
+    return std::move(Pool::create(connector, c, o)).value();
+  }
+  std::shared_ptr<RecordingListener> listener = std::make_shared<RecordingListener>();
+};
+
+TEST_F(PoolEventsTest, ConnectsClosesAndFailedChecksAreReported) {
+  PoolConfig c = quiet_config();
+  c.validate_on_checkout = true;
+  c.validation_bypass = 0ms;
+  Pool pool = make_listened_pool(c);
+  { auto lease = pool.acquire(in(1s)); ASSERT_TRUE(lease); lease->discard(); }
+  ASSERT_EQ(listener->of(PoolEventKind::connection_created).size(), 1u);
+  auto closed = listener->of(PoolEventKind::connection_closed);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].reason, CloseReason::broken);
+  EXPECT_EQ(closed[0].pool, "reservoir");
+  EXPECT_EQ(closed[0].endpoint, "fake:1");
+  (void)pool.acquire(in(1s));  // an idle connection again
+  connector->set_checks_fail(true);
+  connector->script({ConnectOutcome::refuse});
+  (void)pool.acquire(in(1s));  // its check fails; the replacement connect is refused
+  auto checks = listener->of(PoolEventKind::check_failed);
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].error, "unavailable: fake:1: check failed");
+  EXPECT_TRUE(eventually([&] { return listener->of(PoolEventKind::connect_failed).size() == 1u; }));
+  EXPECT_EQ(listener->of(PoolEventKind::connect_failed)[0].error, "unavailable: fake:1: connection refused");
+}
+
+// Seed 000 logged every operation slower than 100 ms.
+TEST_F(PoolEventsTest, ASlowAcquireIsReportedOnceWithItsPhases) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  c.slow_acquire_threshold = 100ms;
+  Pool pool = make_listened_pool(c);
+  auto held = pool.acquire(in(1s));
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+  wait_for_waiters(1);
+  clock.advance(150ms);
+  held->release();
+  ASSERT_TRUE(fut.get());
+  auto slow = listener->of(PoolEventKind::acquire_slow);
+  ASSERT_EQ(slow.size(), 1u);
+  EXPECT_EQ(slow[0].duration, 150ms);
+  EXPECT_EQ(slow[0].phases.queued, 150ms);
+  EXPECT_NE(slow[0].where.find("pool_events_test.cpp"), std::string::npos) << slow[0].where;
+  EXPECT_TRUE(logger->contains("slow acquire: 150 ms (queued 150 ms, check 0 ms) at "));
+  (void)pool.acquire(in(1s));  // quick: not reported
+  EXPECT_EQ(listener->of(PoolEventKind::acquire_slow).size(), 1u);
+}
+
+// A store lock held by another process is `busy`, and stays `busy` when the caller times out
+// during the connect backoff (it came back as `unavailable` before).
+TEST_F(PoolEventsTest, TimingOutDuringTheBackoffKeepsTheCausesKind) {
+  struct BusyConnector final : Connector {
+    Result<std::unique_ptr<Connection>> connect(Deadline) override {
+      return Error::make(ErrorKind::busy, "store /x.db is in use by pid 7 (other, since 10:00)");
+    }
+    Status check(Connection&, CheckDepth, Deadline) override { return {}; }
+    Status reset(Connection&, Deadline) override { return {}; }
+    void close(std::unique_ptr<Connection>, Deadline) noexcept override {}
+    std::string endpoint() const override { return "/x.db"; }
+  };
+  PoolOptions o;
+  o.clock = &clock;
+  o.logger = logger;
+  o.start_maintainer = false;
+  PoolConfig c = quiet_config();
+  auto pool = std::move(Pool::create(std::make_shared<BusyConnector>(), c, o)).value();
+  auto first = pool.acquire(in(1s));
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().kind(), ErrorKind::busy);
+  auto during_backoff = std::async(std::launch::async, [&] { return pool.acquire(in(50ms)); });
+  wait_for_waiters(1);
+  clock.advance(50ms);
+  auto r = during_backoff.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::busy) << r.error().message();
+  EXPECT_NE(r.error().message().find("in use by pid 7"), std::string::npos);
+}
+
+// `exhausted` means every connection was in use; a deadline already gone on an empty pool is
+// a `timeout`, as run() and the SQLite calls say for the same situation.
+TEST_F(PoolEventsTest, ADeadlineAlreadyPassedOnAnEmptyPoolIsATimeout) {
+  Pool pool = make_listened_pool(quiet_config());
+  auto r = pool.acquire(Deadline::at(clock, clock.now() - 1ms));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind(), ErrorKind::timeout) << r.error().message();
+}
+
+TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
+  PoolConfig c = quiet_config();
+  c.max_size = 2;
+  Pool pool = make_listened_pool(c);
+  auto a = pool.acquire(in(1s));
+  auto b = pool.acquire(in(1s));
+  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+  wait_for_waiters(1);
+  PoolLoad l = pool.load();
+  EXPECT_EQ(l.open, 2u);
+  EXPECT_EQ(l.in_use, 2u);
+  EXPECT_EQ(l.waiting, 1u);
+  EXPECT_EQ(l.connecting, 0u);
+  EXPECT_EQ(l.max_size, 2u);
+  a->release();
+  EXPECT_TRUE(fut.get());
+}
+
+}  // namespace
+}  // namespace reservoir::testing
