@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # servers.sh — start, stop or query the throwaway servers the backend tests and benchmarks use.
 #
-#   scripts/servers.sh start|stop|status|env postgres
+#   scripts/servers.sh start|stop|status|env [postgres] [nginx] [etcd]   (default: postgres)
 #
 # postgres: a fresh PostgreSQL 15 cluster (initdb on every start) on 127.0.0.1, a free port,
 # TCP only, fsync off, max_connections=40. PostgreSQL refuses to run as root, so as root the
@@ -219,7 +219,309 @@ pg_status() {
   return 1
 }
 
-usage() { echo "usage: $0 start|stop|status|env postgres" >&2; exit 2; }
+# ---- nginx (HTTP backend tests and benchmarks) ------------------------------------------
+# nginx-light + the echo module, on 127.0.0.1, three free ports:
+#   plain  short keepalive_timeout (1 s) and keepalive_requests (20): the server closes
+#          keep-alive connections under the pool (stale-connection and idle-timeout tests)
+#   tls    the same locations over TLS, with a certificate for DNS:reservoir.test and
+#          IP:127.0.0.1 signed by a CA made with openssl at start
+#   bench  ordinary keep-alive (75 s, 100000 requests) for the benchmarks
+# Locations: /healthz (200 "ok"), /small (100-byte body), /delay?s=SECONDS (echo_sleep),
+# /busy (503, Retry-After: 1), /limited (429, Retry-After: 2), /echo (the request body back),
+# /big?n=N (N bytes, chunked), /status/404, /status/502, /status/504, and /v3/ proxied to etcd
+# when etcd was started first (`start etcd nginx`).
+# `start` writes nginx.env:
+#   RESERVOIR_TEST_NGINX_URL, _TLS_URL, _BENCH_URL   http://127.0.0.1:P ... https://...
+#   RESERVOIR_TEST_NGINX_CA        the CA that signed the TLS certificate (PEM)
+#   RESERVOIR_TEST_NGINX_WRONG_CA  another CA (signed nothing here)
+#   RESERVOIR_TEST_NGINX_PID_FILE  the master's pid file
+NGINX_DIR=$STATE/nginx
+NGINX_ENV=$STATE/nginx.env
+NGINX_BIN=${RESERVOIR_NGINX_BIN:-/usr/sbin/nginx}
+NGINX_ECHO_MODULE=/usr/lib/nginx/modules/ngx_http_echo_module.so
+
+nginx_pid() {
+  [ -f "$NGINX_DIR/nginx.pid" ] || return 1
+  local pid
+  pid=$(head -n1 "$NGINX_DIR/nginx.pid" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$NGINX_DIR" || return 1
+  echo "$pid"
+}
+
+# A CA, a server certificate it signs (DNS:reservoir.test, IP:127.0.0.1), and an unrelated CA.
+nginx_make_certs() {
+  local d=$NGINX_DIR/tls
+  mkdir -p "$d"
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=reservoir test CA" \
+      -keyout ca.key -out ca.pem
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=reservoir wrong CA" \
+      -keyout wrong-ca.key -out wrong-ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=reservoir.test" -keyout server.key -out server.csr
+    printf 'subjectAltName=DNS:reservoir.test,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext.cnf
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile ext.cnf -out server.pem
+  ) >"$NGINX_DIR/openssl.log" 2>&1 || { cat "$NGINX_DIR/openssl.log" >&2; die "openssl failed"; }
+}
+
+# With etcd already running (start etcd before nginx), /v3/ is proxied to it, so a REST
+# workload can cross nginx's keep-alive closes: client -> nginx (1 s, 20 requests) -> etcd.
+nginx_etcd_location() {
+  [ -f "$STATE/etcd.env" ] || return 0
+  local etcd
+  etcd=$(sed -n 's/^RESERVOIR_TEST_ETCD_URL=//p' "$STATE/etcd.env")
+  [ -n "$etcd" ] || return 0
+  echo "    location /v3/ { proxy_pass $etcd; proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+}
+
+nginx_locations() {
+  local body100
+  body100=$(printf '%0100d' 0)
+  nginx_etcd_location
+  cat <<LOC
+    location = /healthz { return 200 "ok\n"; }
+    location = /small { return 200 "$body100"; }
+    location = /delay { echo_sleep \$arg_s; echo "done"; }
+    location = /busy { add_header Retry-After 1 always; return 503 "busy\n"; }
+    location = /limited { add_header Retry-After 2 always; return 429 "slow down\n"; }
+    location = /echo { echo_read_request_body; echo_request_body; }
+    location = /big { echo_duplicate \$arg_n "x"; }
+    location = /status/404 { return 404 "not found\n"; }
+    location = /status/502 { return 502 "bad gateway\n"; }
+    location = /status/504 { return 504 "gateway timeout\n"; }
+LOC
+}
+
+nginx_write_conf() {
+  local plain=$1 tls=$2 bench=$3 user_line=""
+  [ "$(id -u)" = 0 ] && user_line="user nobody nogroup;"
+  cat >"$NGINX_DIR/nginx.conf" <<CONF
+# reservoir test server (scripts/servers.sh)
+load_module $NGINX_ECHO_MODULE;
+$user_line
+worker_processes 1;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type text/plain;
+  client_body_temp_path $NGINX_DIR/tmp/body;
+  proxy_temp_path $NGINX_DIR/tmp/proxy;
+  fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
+  uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
+  scgi_temp_path $NGINX_DIR/tmp/scgi;
+  client_body_buffer_size 1m;
+  client_max_body_size 8m;
+  server {
+    listen 127.0.0.1:$plain;
+    keepalive_timeout 1s;
+    keepalive_requests 20;
+$(nginx_locations)
+  }
+  server {
+    listen 127.0.0.1:$tls ssl;
+    ssl_certificate $NGINX_DIR/tls/server.pem;
+    ssl_certificate_key $NGINX_DIR/tls/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22's default stops at 1.2; 1.3 sends session tickets after the handshake
+    keepalive_timeout 1s;
+    keepalive_requests 20;
+$(nginx_locations)
+  }
+  server {
+    listen 127.0.0.1:$bench;
+    keepalive_timeout 75s;
+    keepalive_requests 100000;
+$(nginx_locations)
+  }
+}
+CONF
+}
+
+nginx_write_env() {
+  cat >"$NGINX_ENV.tmp" <<ENV
+RESERVOIR_TEST_NGINX_URL=http://127.0.0.1:$1
+RESERVOIR_TEST_NGINX_TLS_URL=https://127.0.0.1:$2
+RESERVOIR_TEST_NGINX_BENCH_URL=http://127.0.0.1:$3
+RESERVOIR_TEST_NGINX_CA=$NGINX_DIR/tls/ca.pem
+RESERVOIR_TEST_NGINX_WRONG_CA=$NGINX_DIR/tls/wrong-ca.pem
+RESERVOIR_TEST_NGINX_PID_FILE=$NGINX_DIR/nginx.pid
+ENV
+  chmod 644 "$NGINX_ENV.tmp"
+  mv "$NGINX_ENV.tmp" "$NGINX_ENV"
+}
+
+nginx_wait_ready() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+nginx_start() {
+  if pid=$(nginx_pid); then
+    echo "nginx already running (pid $pid)"
+    cat "$NGINX_ENV"
+    return 0
+  fi
+  [ -x "$NGINX_BIN" ] || die "$NGINX_BIN not found: apt-get install nginx-light"
+  [ -f "$NGINX_ECHO_MODULE" ] || die "$NGINX_ECHO_MODULE not found: apt-get install libnginx-mod-http-echo"
+  local plain tls bench attempt
+  for attempt in 1 2 3; do
+    rm -rf "$NGINX_DIR"
+    mkdir -p "$NGINX_DIR/tmp"
+    chmod 755 "$STATE" "$NGINX_DIR"
+    [ "$(id -u)" = 0 ] && chown nobody "$NGINX_DIR/tmp"
+    nginx_make_certs
+    plain=$(free_port)
+    tls=$(free_port)
+    bench=$(free_port)
+    [ "$plain" != "$tls" ] && [ "$tls" != "$bench" ] && [ "$plain" != "$bench" ] || continue
+    nginx_write_conf "$plain" "$tls" "$bench"
+    if "$NGINX_BIN" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" 2>>"$NGINX_DIR/start.log" &&
+      nginx_wait_ready "$plain" && nginx_wait_ready "$tls" && nginx_wait_ready "$bench"; then
+      nginx_write_env "$plain" "$tls" "$bench"
+      echo "nginx started on 127.0.0.1:$plain (tls $tls, bench $bench; pid $(nginx_pid))"
+      cat "$NGINX_ENV"
+      return 0
+    fi
+    echo "servers.sh: nginx start attempt $attempt failed:" >&2
+    tail -n 5 "$NGINX_DIR/start.log" "$NGINX_DIR/error.log" >&2 2>/dev/null || true
+    if pid=$(nginx_pid); then kill -TERM "$pid" 2>/dev/null || true; fi
+  done
+  die "nginx did not start"
+}
+
+# Signals the pid named by a pid file (TERM, then KILL), never a process by name.
+stop_pid() {
+  local name=$1 pid=$2
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  echo "$name stopped (pid $pid)"
+}
+
+nginx_stop() {
+  local pid
+  if ! pid=$(nginx_pid); then
+    echo "nginx not running"
+    rm -f "$NGINX_ENV"
+    return 0
+  fi
+  kill -CONT "$pid" 2>/dev/null || true
+  stop_pid nginx "$pid"
+  rm -f "$NGINX_ENV"
+}
+
+nginx_status() {
+  local pid
+  if pid=$(nginx_pid); then
+    echo "nginx running (pid $pid)"
+    [ -f "$NGINX_ENV" ] && cat "$NGINX_ENV"
+    return 0
+  fi
+  echo "nginx not running"
+  return 1
+}
+
+# ---- etcd (HTTP backend: a stateful REST workload through the v3 JSON gateway) -----------
+# A single-member etcd on 127.0.0.1 (client and peer on free ports), fresh data dir each
+# start. `start` writes etcd.env:
+#   RESERVOIR_TEST_ETCD_URL       http://127.0.0.1:P (POST /v3/kv/put, /v3/kv/range)
+#   RESERVOIR_TEST_ETCD_PID_FILE  the server's pid file
+ETCD_DIR=$STATE/etcd
+ETCD_ENV=$STATE/etcd.env
+ETCD_BIN=${RESERVOIR_ETCD_BIN:-/usr/bin/etcd}
+
+etcd_pid() {
+  [ -f "$ETCD_DIR/etcd.pid" ] || return 1
+  local pid
+  pid=$(head -n1 "$ETCD_DIR/etcd.pid" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$ETCD_DIR" || return 1
+  echo "$pid"
+}
+
+etcd_wait_ready() {
+  for _ in $(seq 1 200); do
+    [ -n "$(etcd_pid)" ] || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q '"health":"true"' <&3) \
+      2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+etcd_start() {
+  if pid=$(etcd_pid); then
+    kill -CONT "$pid" 2>/dev/null || true
+    echo "etcd already running (pid $pid)"
+    cat "$ETCD_ENV"
+    return 0
+  fi
+  [ -x "$ETCD_BIN" ] || die "$ETCD_BIN not found: apt-get install etcd-server"
+  local client peer attempt
+  for attempt in 1 2 3; do
+    rm -rf "$ETCD_DIR"
+    mkdir -p "$ETCD_DIR"
+    chmod 755 "$STATE"
+    client=$(free_port)
+    peer=$(free_port)
+    [ "$client" != "$peer" ] || continue
+    # setsid: the server outlives this script and never gets the caller's terminal signals.
+    setsid "$ETCD_BIN" --name reservoir --data-dir "$ETCD_DIR/data" \
+      --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+      --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+      --initial-cluster "reservoir=http://127.0.0.1:$peer" --log-level warn \
+      </dev/null >"$ETCD_DIR/server.log" 2>&1 &
+    echo $! >"$ETCD_DIR/etcd.pid"
+    if etcd_wait_ready "$client"; then
+      cat >"$ETCD_ENV.tmp" <<ENV
+RESERVOIR_TEST_ETCD_URL=http://127.0.0.1:$client
+RESERVOIR_TEST_ETCD_PID_FILE=$ETCD_DIR/etcd.pid
+ENV
+      chmod 644 "$ETCD_ENV.tmp"
+      mv "$ETCD_ENV.tmp" "$ETCD_ENV"
+      echo "etcd started on 127.0.0.1:$client (pid $(etcd_pid))"
+      cat "$ETCD_ENV"
+      return 0
+    fi
+    echo "servers.sh: etcd start attempt $attempt on port $client failed:" >&2
+    tail -n 5 "$ETCD_DIR/server.log" >&2 || true
+    if pid=$(etcd_pid); then stop_pid etcd "$pid" >/dev/null; fi
+  done
+  die "etcd did not start"
+}
+
+etcd_stop() {
+  local pid
+  if ! pid=$(etcd_pid); then
+    echo "etcd not running"
+    rm -f "$ETCD_ENV"
+    return 0
+  fi
+  kill -CONT "$pid" 2>/dev/null || true
+  stop_pid etcd "$pid"
+  rm -f "$ETCD_ENV"
+}
+
+etcd_status() {
+  local pid
+  if pid=$(etcd_pid); then
+    echo "etcd running (pid $pid)"
+    [ -f "$ETCD_ENV" ] && cat "$ETCD_ENV"
+    return 0
+  fi
+  echo "etcd not running"
+  return 1
+}
+
+usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 action=$1
@@ -228,8 +530,20 @@ servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(postgres)
 for s in "${servers[@]}"; do
   case "$s" in
+    nginx)
+      case "$action" in
+        start) nginx_start ;; stop) nginx_stop ;; status) nginx_status ;;
+        env) nginx_pid >/dev/null && cat "$NGINX_ENV" ;; *) usage ;;
+      esac
+      continue ;;
+    etcd)
+      case "$action" in
+        start) etcd_start ;; stop) etcd_stop ;; status) etcd_status ;;
+        env) etcd_pid >/dev/null && cat "$ETCD_ENV" ;; *) usage ;;
+      esac
+      continue ;;
     postgres | pg) ;;
-    *) die "unknown server '$s' (known: postgres)" ;;
+    *) die "unknown server '$s' (known: postgres, nginx, etcd)" ;;
   esac
   case "$action" in
     start) pg_start ;;

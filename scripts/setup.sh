@@ -11,6 +11,10 @@ packages=(
   libpq-dev postgresql openssl
   gnuplot-nox
   procps iproute2
+  # HTTP backend (issue 12): Boost 1.81 (Beast/Asio/URL/JSON; never libboost-dev, which is
+  # 1.74 and conflicts), OpenSSL, and the test servers and load generator.
+  libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev libssl-dev openssl
+  nginx-light libnginx-mod-http-echo etcd-server wrk
 )
 
 missing=()
@@ -26,7 +30,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# Keep Debian from starting a system-wide PostgreSQL: tests start their own on loopback.
+# Keep Debian from starting system-wide PostgreSQL, nginx or etcd services: tests start their
+# own on loopback (scripts/servers.sh).
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then

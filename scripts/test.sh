@@ -10,16 +10,17 @@ root=$(pwd)
 "$root/scripts/setup.sh"
 
 # Real servers on loopback, started by the project's own script; stopped on exit.
+# The trap is set first, so a server that fails to start never leaves the others running.
 servers_started=0
+cleanup() { [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres nginx etcd || true; }
+trap cleanup EXIT
 if [ -x "$root/scripts/servers.sh" ]; then
-  "$root/scripts/servers.sh" start postgres
   servers_started=1
+  # etcd before nginx: nginx proxies /v3/ to it (the HTTP tests cross nginx's keep-alive closes).
+  "$root/scripts/servers.sh" start postgres etcd nginx
   # shellcheck disable=SC1090
   for f in "${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}"/*.env; do [ -e "$f" ] && set -a && . "$f" && set +a; done
 fi
-cleanup() { [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres || true; }
-trap cleanup EXIT
-
 jobs=${JOBS:-2}
 failed=()
 for preset in ${PRESETS:-debug asan tsan clang}; do
