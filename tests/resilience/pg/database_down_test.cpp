@@ -228,7 +228,15 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
   EXPECT_LE(ms(first_success - accepting), ms(breaker_config.max_open_time + options.timeout) + 500);
   std::size_t failed_after = 0;
   for (const Call& c : calls) failed_after += !c.ok && c.start >= first_success;
-  EXPECT_EQ(failed_after, 0u) << "calls failed after the pool had recovered";
+  EXPECT_EQ(failed_after, 0u) << "calls failed after the pool had recovered: " << [&] {
+    std::string out;
+    for (const Call& c : calls) {
+      if (c.ok || c.start < first_success) continue;
+      out += std::string(to_string(c.kind)) + " after " + std::to_string(c.attempts) + " attempt(s), +" +
+             std::to_string(static_cast<long>(ms(c.start - first_success))) + " ms; ";
+    }
+    return out;
+  }() << "last connect error: " << last_connect_error->text;
   EXPECT_EQ((*breaker)->state(), BreakerState::closed);
   Steady::time_point recovered = Steady::time_point::max();  // a figure: half the pre-outage rate
   for (auto t = accepting; t + 500ms <= accepting + 3000ms; t += 50ms) {
