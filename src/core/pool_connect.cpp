@@ -58,10 +58,11 @@ void PoolCore::give_back_locked(Slot& slot) noexcept {
   on_slot_emptied_locked();
 }
 
-// Admits each planned connect through the gate and starts its thread. On a refusal the rest
-// of the plan is given back and the refusal returned (the borrower fails fast with it).
-Status PoolCore::start_connects(ConnectPlan& plan, Deliveries& out) {
-  for (std::size_t i = 0; i < plan.count; ++i) {
+// Admits each planned connect from `first` on through the gate and starts its thread. On a
+// refusal the rest of the plan is given back and the refusal returned (a borrower fails fast
+// with it).
+Status PoolCore::start_connects(ConnectPlan& plan, Deliveries& out, std::size_t first) {
+  for (std::size_t i = first; i < plan.count; ++i) {
     Result<GateTicket> ticket = gate_->admit();
     if (!ticket) {
       std::lock_guard g(mu_);
@@ -152,17 +153,9 @@ Slot* PoolCore::connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noex
   ConnectPlan next = plan_connects_locked(true);
   lk.unlock();
   // This thread takes the first planned connect; any others get threads of their own.
-  for (std::size_t i = 1; i < next.count; ++i) {
-    Result<GateTicket> t = gate_->admit();
-    if (!t) {
-      std::lock_guard g(mu_);
-      for (std::size_t j = i; j < next.count; ++j) give_back_locked(*next.slots[j]);
-      connect_failed_locked(t.error(), false, out);
-      break;
-    }
-    spawn_connect(*next.slots[i], std::move(t).value());
-  }
-  return next.count > 0 ? next.slots[0] : nullptr;
+  Slot* mine = next.count > 0 ? next.slots[0] : nullptr;
+  (void)start_connects(next, out, 1);
+  return mine;
 }
 
 void PoolCore::connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Deliveries& out) {

@@ -110,7 +110,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   // connects (pool_connect.cpp)
   ConnectPlan plan_connects_locked(bool refill);
   void give_back_locked(Slot& slot) noexcept;
-  Status start_connects(ConnectPlan& plan, Deliveries& out);
+  Status start_connects(ConnectPlan& plan, Deliveries& out, std::size_t first = 0);
   void spawn_connect(Slot& slot, GateTicket ticket);
   void connect_thread(Slot* slot, GateTicket ticket) noexcept;
   // One connect, outside the lock; then, under it, the slot joins the pool (or is given back)
