@@ -124,8 +124,8 @@ Result<Lease> PoolCore::acquire_slow(Deadline deadline, SourceLocation where) {
   Result<Lease> result = wait_for_lease(lk, w, deadline, where, trace);
   if (lk.owns_lock()) lk.unlock();
   if (result) {
-    slow_acquires_.fetch_add(1, std::memory_order_relaxed);
-    note_acquired(trace, where, true);
+    queued_acquires_.fetch_add(1, std::memory_order_relaxed);
+    note_acquired(trace, where);
   } else {
     failed_acquires_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -217,9 +217,11 @@ void PoolCore::leave_queue_locked(Waiter& w) noexcept {
   waiting_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
-void PoolCore::note_acquired(const AcquireTrace& trace, SourceLocation where, bool slow_path) {
+// The slow path's bookkeeping: its wait in the histogram (the fast path counts as zero), and
+// the slow-acquire report.
+void PoolCore::note_acquired(const AcquireTrace& trace, SourceLocation where) {
   const Duration took = clock_.now() - trace.start;
-  if (slow_path) acquire_wait_.record(took);
+  acquire_wait_.record(took);
   if (config_.slow_acquire_threshold.count() == 0 || took < config_.slow_acquire_threshold) return;
   slow_reported_.fetch_add(1, std::memory_order_relaxed);
   const AcquirePhases phases{.queued = took - trace.check, .check = trace.check};

@@ -33,22 +33,30 @@ ConnectPlan PoolCore::plan_connects_locked(bool refill) {
   }
   const std::size_t max = max_size_.load();
   while (plan.count < ConnectPlan::kMax && in_flight < limit && in_flight < wanted && open_.load() < max) {
-    Slot* slot = nullptr;
-    const std::size_t n = slots_.size();
-    for (std::size_t i = 0; i < n && slot == nullptr; ++i) {
-      if (slots_[i].try_move(SlotState::empty, SlotState::connecting)) slot = &slots_[i];
-    }
-    if (slot == nullptr) {
-      if (!slots_.grow_to(n + 1)) break;
-      slot = &slots_[n];
-      slot->state.store(SlotState::connecting, std::memory_order_relaxed);
-    }
-    open_.fetch_add(1);
-    connecting_.fetch_add(1);
+    Slot* slot = reserve_connect_slot_locked();
+    if (slot == nullptr) break;
     ++in_flight;
     plan.slots[plan.count++] = slot;
   }
   return plan;
+}
+
+// An empty slot (or a new one) moved to `connecting` and counted in open_ and connecting_;
+// null when the slot table is full. give_back_locked() undoes it.
+Slot* PoolCore::reserve_connect_slot_locked() noexcept {
+  Slot* slot = nullptr;
+  const std::size_t n = slots_.size();
+  for (std::size_t i = 0; i < n && slot == nullptr; ++i) {
+    if (slots_[i].try_move(SlotState::empty, SlotState::connecting)) slot = &slots_[i];
+  }
+  if (slot == nullptr) {
+    if (!slots_.grow_to(n + 1)) return nullptr;
+    slot = &slots_[n];
+    slot->state.store(SlotState::connecting, std::memory_order_relaxed);
+  }
+  open_.fetch_add(1);
+  connecting_.fetch_add(1);
+  return slot;
 }
 
 void PoolCore::give_back_locked(Slot& slot) noexcept {
@@ -245,12 +253,9 @@ Status PoolCore::initialize() {
     Slot* slot = nullptr;
     {
       std::lock_guard g(mu_);
-      if (!slots_.grow_to(i + 1)) break;
-      slot = &slots_[i];
-      if (!slot->try_move(SlotState::empty, SlotState::connecting)) continue;
-      open_.fetch_add(1);
-      connecting_.fetch_add(1);
+      slot = reserve_connect_slot_locked();
     }
+    if (slot == nullptr) break;
     Result<GateTicket> ticket = gate_->admit();
     Deliveries out;
     if (!ticket) {

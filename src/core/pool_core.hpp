@@ -101,7 +101,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Error timeout_error_locked(TimePoint start) const;
   Error reject(Error error);
   Lease make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns) noexcept;
-  void note_acquired(const AcquireTrace& trace, SourceLocation where, bool slow_path);
+  void note_acquired(const AcquireTrace& trace, SourceLocation where);
 
   // async (pool_async.cpp)
   void expire(AsyncWaiter& w) noexcept;
@@ -109,6 +109,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   // connects (pool_connect.cpp)
   ConnectPlan plan_connects_locked(bool refill);
+  Slot* reserve_connect_slot_locked() noexcept;
   void give_back_locked(Slot& slot) noexcept;
   Status start_connects(ConnectPlan& plan, Deliveries& out, std::size_t first = 0);
   void spawn_connect(Slot& slot, GateTicket ticket);
@@ -197,7 +198,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   // Counters (stats); never under mu_ on the hot path.
   std::atomic<std::uint64_t> timeouts_{0}, rejected_{0}, failed_acquires_{0}, created_{0},
-      failed_connects_{0}, health_checks_{0}, health_failures_{0}, leaks_reported_{0}, slow_acquires_{0},
+      failed_connects_{0}, health_checks_{0}, health_failures_{0}, leaks_reported_{0}, queued_acquires_{0},
       slow_reported_{0};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::kCount)> closed_by_{};
   LatencyHistogram acquire_wait_;

@@ -1,5 +1,4 @@
 // Construction, initialization, shutdown, resize, stats.
-#include <random>
 #include <string>
 
 #include "pool_core.hpp"
@@ -164,8 +163,8 @@ PoolStats PoolCore::stats() const {
   s.health_failures = health_failures_.load();
   s.leaks_reported = leaks_reported_.load();
   s.slow_acquires = slow_reported_.load();
-  const std::uint64_t slow = slow_acquires_.load();
-  const std::uint64_t fast = s.acquires > slow ? s.acquires - slow : 0;
+  const std::uint64_t queued = queued_acquires_.load();
+  const std::uint64_t fast = s.acquires > queued ? s.acquires - queued : 0;
   s.acquire_wait = acquire_wait_.summary(fast);
   s.acquire_wait_buckets = acquire_wait_.buckets(default_latency_bounds(), fast);
   return s;

@@ -259,8 +259,9 @@ TEST_F(PoolTest, ConcurrentConnectsAreBounded) {
   Pool pool = make_pool(c);
   std::vector<std::future<Result<Lease>>> futs;
   for (int i = 0; i < 4; ++i) futs.push_back(std::async(std::launch::async, [&] { return pool.acquire(in(1s)); }));
-  // Two connect, two queue; all four park on the clock.
-  wait_for_waiters(4);
+  // All four callers queue and park on the clock, and so do the two connect threads (hanging
+  // connects wait on it too): six in all, never a third connect.
+  wait_for_waiters(6);
   EXPECT_EQ(connector->max_in_flight.load(), 2);
   EXPECT_EQ(pool.stats().connecting, 2u);
   connector->release_hangs();
