@@ -202,6 +202,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       slow_reported_{0};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::kCount)> closed_by_{};
   LatencyHistogram acquire_wait_;
+  LatencyHistogram connect_time_;  // every connect, succeeded or failed (connects are rare)
 };
 
 }  // namespace reservoir::detail

@@ -167,6 +167,7 @@ PoolStats PoolCore::stats() const {
   const std::uint64_t fast = s.acquires > queued ? s.acquires - queued : 0;
   s.acquire_wait = acquire_wait_.summary(fast);
   s.acquire_wait_buckets = acquire_wait_.buckets(default_latency_bounds(), fast);
+  s.connect_time_buckets = connect_time_.buckets(default_latency_bounds());
   return s;
 }
 
