@@ -83,11 +83,13 @@ void Exposition::sample(std::string_view name, std::initializer_list<Label> labe
 }
 
 void Exposition::histogram(std::string_view name, std::initializer_list<Label> labels, const HistogramBuckets& h) {
-  std::string le;
+  if (h.bounds != le_bounds_) {
+    le_bounds_ = h.bounds;
+    le_text_.clear();
+    for (Duration b : h.bounds) append_seconds(le_text_.emplace_back(), b);
+  }
   for (std::size_t i = 0; i < h.bounds.size() && i < h.cumulative.size(); ++i) {
-    le.clear();
-    append_seconds(le, h.bounds[i]);
-    head(name, "_bucket", labels, le);
+    head(name, "_bucket", labels, le_text_[i]);
     append_uint(out_, h.cumulative[i]);
     out_ += '\n';
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "reservoir/histogram.hpp"
 
@@ -37,6 +38,10 @@ class Exposition {
   void head(std::string_view name, std::string_view suffix, std::initializer_list<Label> labels,
             std::string_view le = {});
   std::string& out_;
+  // The `le` texts of the last bounds seen: every pool shares default_latency_bounds(), and
+  // formatting a double is most of a bucket line's cost.
+  std::vector<Duration> le_bounds_;
+  std::vector<std::string> le_text_;
 };
 
 }  // namespace reservoir::metrics
