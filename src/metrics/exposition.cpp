@@ -24,14 +24,16 @@ void append_seconds(std::string& out, Duration d) {
 }  // namespace
 
 void append_label_value(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
-    }
+  // Runs of plain characters are appended whole: label values rarely need an escape.
+  std::size_t plain = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c != '\\' && c != '"' && c != '\n') continue;
+    out.append(value.substr(plain, i - plain));
+    out.append(c == '\n' ? "\\n" : c == '"' ? "\\\"" : "\\\\");
+    plain = i + 1;
   }
+  out.append(value.substr(plain));
 }
 
 void append_help(std::string& out, std::string_view help) {
