@@ -67,29 +67,46 @@ function fmtSeconds(s) {
   return s.toFixed(2) + " s";
 }
 
+// Lines for `series`; those with `stack: true` are drawn as stacked areas first (so equal
+// values never hide each other). The x axis spans the last minute, or more once there is more.
 function drawChart(canvas, series, fmt) {
   const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 36;
   ctx.clearRect(0, 0, w, h);
+  const n = Math.max(60, ...series.map(s => s.values.length));
+  const stacked = series.filter(s => s.stack), lines = series.filter(s => !s.stack);
+  const len = series.length ? series[0].values.length : 0;
+  const tops = [];
+  let acc = new Array(len).fill(0);
+  for (const s of stacked) { acc = acc.map((a, i) => a + (s.values[i] || 0)); tops.push(acc); }
   let max = 0;
-  for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
+  for (const t of tops) for (const v of t) if (v > max) max = v;
+  for (const s of lines) for (const v of s.values) if (v !== null && v > max) max = v;
   if (max === 0) max = 1;
+  const X = i => pad + (w - pad - 4) * i / Math.max(1, n - 1);
+  const Y = v => h - pad / 2 - (h - pad) * v / max;
   ctx.strokeStyle = "#ddd"; ctx.fillStyle = "#666"; ctx.font = "10px sans-serif";
   for (let g = 0; g <= 4; g++) {
-    const y = h - pad / 2 - (h - pad) * g / 4;
+    const y = Y(max * g / 4);
     ctx.beginPath(); ctx.moveTo(pad, y); ctx.lineTo(w - 4, y); ctx.stroke();
     ctx.fillText(fmt(max * g / 4), 2, y - 2);
   }
-  for (const s of series) {
-    ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.beginPath();
+  stacked.forEach((s, k) => {
+    if (len === 0) return;
+    const top = tops[k], bottom = k === 0 ? new Array(len).fill(0) : tops[k - 1];
+    ctx.fillStyle = s.color; ctx.globalAlpha = 0.55; ctx.beginPath();
+    for (let i = 0; i < len; i++) ctx.lineTo(X(i), Y(top[i]));
+    for (let i = len - 1; i >= 0; i--) ctx.lineTo(X(i), Y(bottom[i]));
+    ctx.closePath(); ctx.fill(); ctx.globalAlpha = 1;
+  });
+  for (const s of lines) {
+    ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.setLineDash(s.dash ? [4, 3] : []); ctx.beginPath();
     let pen = false;
     s.values.forEach((v, i) => {
-      const x = pad + (w - pad - 4) * i / Math.max(1, HISTORY - 1);
       if (v === null) { pen = false; return; }
-      const y = h - pad / 2 - (h - pad) * v / max;
-      if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      if (pen) ctx.lineTo(X(i), Y(v)); else ctx.moveTo(X(i), Y(v));
       pen = true;
     });
-    ctx.stroke();
+    ctx.stroke(); ctx.setLineDash([]);
   }
 }
 
@@ -107,7 +124,7 @@ function poolCard(name) {
   const conn = el("canvas", {width: 480, height: 180, class: "connections"});
   const wait = el("canvas", {width: 480, height: 180, class: "wait"});
   const c1 = el("div"), c2 = el("div");
-  c1.appendChild(el("div", {class: "legend"})).innerHTML = '<span style="color:#2e7d32">idle</span><span style="color:#1565c0">in use</span><span style="color:#f9a825">connecting</span><span style="color:#c62828">waiting</span>';
+  c1.appendChild(el("div", {class: "legend"})).innerHTML = '<span style="color:#1565c0">■ in use</span><span style="color:#2e7d32">■ idle</span><span style="color:#f9a825">■ connecting</span><span style="color:#c62828">- - waiting</span>';
   c1.appendChild(conn);
   c2.appendChild(el("div", {class: "legend"})).innerHTML = '<span style="color:#1565c0">acquire wait p50</span><span style="color:#c62828">p99</span>';
   c2.appendChild(wait);
@@ -139,7 +156,8 @@ function onStats(doc) {
                      p50: fmtSeconds(sample.p50), p99: fmtSeconds(sample.p99)};
     for (const k in figures) view.card.querySelector('[data-figure="' + k + '"]').textContent = figures[k];
     const series = k => view.history.map(h => h[k]);
-    drawChart(view.conn, ["idle", "in_use", "connecting", "waiting"].map(k => ({color: colors[k], values: series(k)})), v => v.toFixed(1));
+    drawChart(view.conn, ["in_use", "idle", "connecting"].map(k => ({color: colors[k], values: series(k), stack: true}))
+        .concat([{color: colors.waiting, values: series("waiting"), dash: true}]), v => v.toFixed(1));
     drawChart(view.wait, ["p50", "p99"].map(k => ({color: colors[k], values: series(k)})), fmtSeconds);
   }
   for (const name in state.pools) if (!seen.has(name)) { state.pools[name].card.remove(); delete state.pools[name]; }
