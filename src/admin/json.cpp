@@ -30,6 +30,7 @@ json pool_stats_json(const PoolStats& s) {
   json closed_by;
   for (std::size_t r = 0; r < s.closed_by.size(); ++r) closed_by[std::string(to_string(static_cast<CloseReason>(r)))] = s.closed_by[r];
   j["closed_by"] = std::move(closed_by);
+  j["oldest_wait_us"] = us(s.oldest_wait);
   j["acquire_wait"] = summary_json(s.acquire_wait);
   j["acquire_wait_buckets"] = buckets_json(s.acquire_wait_buckets);
   j["connect_time_buckets"] = buckets_json(s.connect_time_buckets);

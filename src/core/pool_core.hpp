@@ -77,6 +77,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void run_maintenance();
   PoolStats stats() const;
   PoolLoad load() const noexcept;
+  Duration oldest_wait() const noexcept;  // lock-free: the front waiter's queue time
   // The Pool handle is gone: stay alive (through `self`) until the last lease returns.
   void orphan(std::shared_ptr<PoolCore> self);
 

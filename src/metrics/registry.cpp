@@ -40,6 +40,10 @@ void render_pool_gauges(Exposition& e, const std::vector<PoolSample>& pools) {
   for (const auto& p : pools) e.sample("reservoir_pool_max_connections", {{"pool", p.name()}}, p.stats.max_size);
   e.family("reservoir_pool_pending_requests", "gauge", "callers queued in acquire() or acquire_async()");
   for (const auto& p : pools) e.sample("reservoir_pool_pending_requests", {{"pool", p.name()}}, p.stats.waiting);
+  e.family("reservoir_pool_oldest_waiter_age_seconds", "gauge", "how long the longest-queued caller has waited (0: none)");
+  for (const auto& p : pools)
+    e.sample("reservoir_pool_oldest_waiter_age_seconds", {{"pool", p.name()}},
+             static_cast<double>(p.stats.oldest_wait.count()) / 1e9);
 
   std::string name;
   pools.front().stats.for_each_gauge([&](std::string_view field, std::uint64_t, const char* help) {

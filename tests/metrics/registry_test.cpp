@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "fake_connector.hpp"
 #include "reservoir/metrics/exposition.hpp"
@@ -93,6 +95,7 @@ TEST_F(RegistryTest, ExactTextForOnePool) {
             "# TYPE reservoir_pool_connections gauge\n"
             "# TYPE reservoir_pool_max_connections gauge\n"
             "# TYPE reservoir_pool_pending_requests gauge\n"
+            "# TYPE reservoir_pool_oldest_waiter_age_seconds gauge\n"
             "# TYPE reservoir_pool_size gauge\n"
             "# TYPE reservoir_pool_acquires_total counter\n"
             "# TYPE reservoir_pool_releases_total counter\n"
@@ -216,6 +219,26 @@ TEST_F(RegistryTest, ExactTextForBreakerBudgetAndOperation) {
             "# HELP reservoir_retry_backoff_seconds_total time spent waiting between attempts\n"
             "# TYPE reservoir_retry_backoff_seconds_total counter\n"
             "reservoir_retry_backoff_seconds_total{operation=\"transfer\"} 0.25\n");
+}
+
+TEST_F(RegistryTest, OldestWaiterAgeGrowsWhileACallerQueues) {
+  Registry registry;
+  auto pool = make_pool("orders");
+  registry.add_pool(pool);
+  std::vector<Lease> held;
+  for (int i = 0; i < 3; ++i) held.push_back(std::move(pool->acquire().value()));
+  EXPECT_EQ(lines_starting(registry.render(), "reservoir_pool_oldest_waiter_age_seconds{"),
+            "reservoir_pool_oldest_waiter_age_seconds{pool=\"orders\"} 0\n");
+  std::thread waiter([&] { EXPECT_TRUE(pool->acquire(Deadline::after(clock, 10s))); });
+  for (int i = 0; i < 5000 && clock.waiters() == 0; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(pool->load().waiting, 1u);
+  clock.advance(1500ms);
+  EXPECT_EQ(pool->load().oldest_wait, 1500ms);
+  EXPECT_EQ(lines_starting(registry.render(), "reservoir_pool_oldest_waiter_age_seconds{"),
+            "reservoir_pool_oldest_waiter_age_seconds{pool=\"orders\"} 1.5\n");
+  held.pop_back();  // hands a connection to the waiter
+  waiter.join();
+  EXPECT_EQ(pool->stats().oldest_wait, Duration::zero());
 }
 
 TEST_F(RegistryTest, DestroyedPoolDisappearsFromOutput) {
