@@ -43,6 +43,8 @@ class AdminServer::Impl {
   void run_thread();
   void stop(Duration grace);
   Response handle(const http::request<http::empty_body>& req);
+  // handle(), with any exception turned into a 500: nothing may escape into the io_context.
+  Response handle_safely(const http::request<http::empty_body>& req) noexcept;
 
   // Read by sessions, on the io thread.
   std::size_t active_ = 0;
@@ -88,6 +90,11 @@ Response bare_response(http::status status, std::string body) {
   res.set(http::field::content_type, "text/plain; charset=utf-8");
   res.body() = std::move(body);
   return res;
+}
+
+// Text from backends (error messages) may hold invalid UTF-8: replaced, never thrown on.
+std::string dump_json(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -150,7 +157,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == net::error::eof) return close();
     if (ec == http::error::body_limit) return reply(bare_response(http::status::payload_too_large, "no request body accepted\n"));
     if (ec) return reply(bare_response(http::status::bad_request, "bad request\n"));
-    reply(server_.handle(parser_->get()));
+    reply(server_.handle_safely(parser_->get()));
   }
 
   beast::tcp_stream stream_;
@@ -245,9 +252,9 @@ Response AdminServer::Impl::handle(const http::request<http::empty_body>& req) {
   } else if (path == "/healthz") {
     const HealthReport report = health_.report();
     res = make_response(req, report.healthy ? http::status::ok : http::status::service_unavailable,
-                        "application/json", detail::health_json(report).dump(2) + "\n");
+                        "application/json", dump_json(detail::health_json(report), 2) + "\n");
   } else if (path == "/stats.json") {
-    res = make_response(req, http::status::ok, "application/json", detail::stats_json(*registry_, health_.report()).dump() + "\n");
+    res = make_response(req, http::status::ok, "application/json", dump_json(detail::stats_json(*registry_, health_.report())) + "\n");
   } else if (path == "/events") {
     std::uint64_t after = 0;
     auto params = url->params();
@@ -260,7 +267,7 @@ Response AdminServer::Impl::handle(const http::request<http::empty_body>& req) {
     }
     std::vector<EventRecord> events;
     if (options_.events) events = options_.events->recent(after);
-    res = make_response(req, http::status::ok, "application/json", detail::events_json(events).dump() + "\n");
+    res = make_response(req, http::status::ok, "application/json", dump_json(detail::events_json(events)) + "\n");
   } else if (path == "/dashboard" || path == "/") {
     res = make_response(req, http::status::ok, "text/html; charset=utf-8", std::string(detail::dashboard_html()));
     // Nothing on the page may reach beyond this endpoint.
@@ -275,6 +282,16 @@ Response AdminServer::Impl::handle(const http::request<http::empty_body>& req) {
     res.body().clear();
   }
   return res;
+}
+
+Response AdminServer::Impl::handle_safely(const http::request<http::empty_body>& req) noexcept {
+  try {
+    return handle(req);
+  } catch (const std::exception& e) {
+    return bare_response(http::status::internal_server_error, std::string("internal error: ") + e.what() + "\n");
+  } catch (...) {
+    return bare_response(http::status::internal_server_error, "internal error\n");
+  }
 }
 
 Result<std::unique_ptr<AdminServer>> AdminServer::start(std::shared_ptr<metrics::Registry> registry, AdminOptions options) {

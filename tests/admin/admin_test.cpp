@@ -309,6 +309,36 @@ TEST_F(AdminTest, NoPasswordInAnyOutput) {
   EXPECT_NE(all.find("127.0.0.1:1"), std::string::npos) << "the pg pool is in the output";
 }
 
+// A backend's error text is not always UTF-8; the JSON documents must still be served.
+class BinaryErrorConnector final : public Connector {
+ public:
+  Result<std::unique_ptr<Connection>> connect(Deadline) override {
+    return Error::unavailable("db:5432", std::string("bad bytes \xff\xfe here"));
+  }
+  Status check(Connection&, CheckDepth, Deadline) override { return {}; }
+  Status reset(Connection&, Deadline) override { return {}; }
+  void close(std::unique_ptr<Connection>, Deadline) noexcept override {}
+  std::string endpoint() const override { return "db:5432"; }
+};
+
+TEST_F(AdminTest, InvalidUtf8InAnErrorIsServedReplaced) {
+  PoolOptions o;
+  o.clock = &clock;
+  o.start_maintainer = false;
+  o.listener = ring;
+  auto pool = std::make_shared<Pool>(Pool::create(std::make_shared<BinaryErrorConnector>(), quiet_config("bin"), o).value());
+  registry->add_pool(pool);
+  ASSERT_TRUE(pool->acquire_async(Deadline::after(clock, 10s), [](Result<Lease>) {}));
+  ASSERT_TRUE(eventually([&] { return pool->stats().failed_connects > 0; }));
+  auto server = start();
+  for (const char* path : {"/events", "/healthz", "/stats.json"}) {
+    const auto r = http_get(server->port(), path);
+    EXPECT_NE(r.status, 500) << path << ": " << r.body;
+    EXPECT_FALSE(json::parse(r.body, nullptr, false).is_discarded()) << path;
+  }
+  EXPECT_NE(http_get(server->port(), "/events").body.find("bad bytes"), std::string::npos);
+}
+
 TEST(RedactSecrets, HidesConninfoAndUrlPasswords) {
   EXPECT_EQ(redact_secrets("host=db password=s3cret user=app"), "host=db password=*** user=app");
   EXPECT_EQ(redact_secrets("password = 'a b\\'c' x"), "password = *** x");
