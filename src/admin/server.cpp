@@ -118,7 +118,10 @@ class Session : public std::enable_shared_from_this<Session> {
     res_ = std::move(res);
     res_.set(http::field::connection, "close");
     res_.keep_alive(false);
-    res_.prepare_payload();
+    // HEAD: the headers GET would have, Content-Length included, and no body.
+    const std::size_t length = res_.body().size();
+    if (head_) res_.body().clear();
+    res_.content_length(length);
     stream_.expires_after(server_.options_.read_timeout);
     http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->close();
@@ -157,6 +160,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == net::error::eof) return close();
     if (ec == http::error::body_limit) return reply(bare_response(http::status::payload_too_large, "no request body accepted\n"));
     if (ec) return reply(bare_response(http::status::bad_request, "bad request\n"));
+    head_ = parser_->get().method() == http::verb::head;
     reply(server_.handle_safely(parser_->get()));
   }
 
@@ -166,6 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::empty_body>> parser_;
   Response res_;
   std::array<char, 4096> drain_buf_;
+  bool head_ = false;
 };
 
 }  // namespace
@@ -276,10 +281,6 @@ Response AdminServer::Impl::handle(const http::request<http::empty_body>& req) {
   } else {
     return make_response(req, http::status::not_found, "text/plain; charset=utf-8",
                          "not found; try /metrics /healthz /stats.json /events /dashboard\n");
-  }
-  if (req.method() == http::verb::head) {
-    res.content_length(res.body().size());
-    res.body().clear();
   }
   return res;
 }

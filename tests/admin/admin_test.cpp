@@ -215,7 +215,10 @@ TEST_F(AdminTest, UnknownPathIs404AndPostIs405) {
   auto server = start();
   EXPECT_EQ(http_get(server->port(), "/nope").status, 404);
   EXPECT_EQ(http_get(server->port(), "/metrics", "POST").status, 405);
-  EXPECT_EQ(http_get(server->port(), "/metrics", "HEAD").status, 200);
+  const auto head = http_get(server->port(), "/dashboard", "HEAD");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.content_length, http_get(server->port(), "/dashboard").body.size());
 }
 
 TEST_F(AdminTest, OversizedHeadersGet431) {

@@ -15,6 +15,7 @@ struct Reply {
   std::string content_type;
   std::string csp;
   std::string body;
+  std::size_t content_length = 0;
 };
 
 inline Reply http_get(std::uint16_t port, const std::string& target, std::string method = "GET",
@@ -32,6 +33,7 @@ inline Reply http_get(std::uint16_t port, const std::string& target, std::string
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
+  if (method == "HEAD") parser.skip(true);  // headers only, whatever Content-Length says
   http::read(stream, buffer, parser);
   const auto& res = parser.get();
   Reply r;
@@ -39,6 +41,7 @@ inline Reply http_get(std::uint16_t port, const std::string& target, std::string
   r.content_type = std::string(res[http::field::content_type]);
   r.csp = std::string(res["Content-Security-Policy"]);
   r.body = res.body();
+  r.content_length = res.has_content_length() ? std::stoul(std::string(res[http::field::content_length])) : 0;
   return r;
 }
 
