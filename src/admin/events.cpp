@@ -77,7 +77,7 @@ void EventRing::watch(CircuitBreaker& breaker) {
   });
 }
 
-void EventRing::push(EventRecord r) noexcept {
+void EventRing::push(EventRecord r) {
   r.unix_ms = unix_ms_now();
   std::lock_guard g(mu_);
   r.seq = next_seq_++;

@@ -24,7 +24,7 @@ void HealthMonitor::sample() {
   auto pools = registry_->live_pools();
   std::lock_guard g(mu_);
   for (const auto& entry : pools) {
-    const void* id = &entry.pool->connector();
+    const void* id = entry.pool.get();
     alive.insert(id);
     if (exhausted(entry.pool->load())) exhausted_since_.try_emplace(id, now);
     else exhausted_since_.erase(id);
@@ -49,7 +49,7 @@ HealthReport HealthMonitor::report() {
     }
     {
       std::lock_guard g(mu_);
-      auto it = exhausted_since_.find(&pool.connector());
+      auto it = exhausted_since_.find(entry.pool.get());
       if (it != exhausted_since_.end() && now - it->second >= exhausted_threshold_) {
         c.reasons.push_back("exhausted for " + ms_text(now - it->second) + ": " + std::to_string(load.in_use) + "/" +
                             std::to_string(load.max_size) + " in use, " + std::to_string(load.waiting) + " waiting");

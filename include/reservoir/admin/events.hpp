@@ -59,7 +59,7 @@ class EventRing final : public PoolListener, public std::enable_shared_from_this
   bool last_connect(std::string_view pool, ConnectOutcome& out) const;
 
  private:
-  void push(EventRecord record) noexcept;
+  void push(EventRecord record);  // may throw bad_alloc: callers catch
 
   const std::size_t capacity_;
   mutable std::mutex mu_;

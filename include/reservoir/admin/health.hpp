@@ -48,7 +48,7 @@ class HealthMonitor {
   const Duration exhausted_threshold_;
   const Clock& clock_;
   std::mutex mu_;
-  std::map<const void*, TimePoint> exhausted_since_;  // by pool identity (its connector)
+  std::map<const void*, TimePoint> exhausted_since_;  // by pool identity (its address)
 };
 
 }  // namespace reservoir::admin
