@@ -156,7 +156,7 @@ Slot* PoolCore::connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noex
     retire(slot, CloseReason::shutdown);
     return nullptr;
   } else {
-    connected_locked(slot, std::move(conn).value(), out);
+    connected_locked(slot, std::move(conn).value(), took, out);
   }
   ConnectPlan next = plan_connects_locked(true);
   lk.unlock();
@@ -166,9 +166,11 @@ Slot* PoolCore::connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noex
   return mine;
 }
 
-void PoolCore::connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Deliveries& out) {
+void PoolCore::connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Duration took, Deliveries& out) {
   const std::int64_t now = coarse_ns();
   slot.conn = std::move(conn);
+  slot.connected_at = clock_.now();
+  slot.connect_took = took;
   slot.uses = 0;
   slot.discard = false;
   slot.forked = false;
@@ -272,7 +274,7 @@ Status PoolCore::initialize() {
       connect_failed_locked(conn.error(), true, out);
       return std::move(conn).error();
     }
-    connected_locked(*slot, std::move(conn).value(), out);
+    connected_locked(*slot, std::move(conn).value(), took, out);
   }
   return {};
 }
