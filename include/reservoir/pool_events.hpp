@@ -7,7 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "reservoir/clock.hpp"
 #include "reservoir/error.hpp"
@@ -53,8 +56,18 @@ struct PoolEvent {
 class PoolListener {
  public:
   virtual ~PoolListener() = default;
-  // Called from any pool thread, possibly concurrently; exceptions are caught and dropped.
+  // Called from any pool thread, possibly concurrently. noexcept: a listener that lets an
+  // exception escape terminates the process, so catch inside.
   virtual void on_event(const PoolEvent& event) noexcept = 0;
 };
+
+// One line of `key=value` fields, the fields that matter for the event's kind:
+//   pool=orders endpoint=127.0.0.1:5432 event=connect_failed took_ms=12 error="unavailable: ..."
+// Times in whole milliseconds; the error in double quotes (`"`, `\` and newlines escaped).
+std::string to_string(const PoolEvent& event);
+
+// Hands every event to each of `listeners` in order (a metrics ring and a log adapter, say).
+// Empty entries are skipped.
+std::shared_ptr<PoolListener> fan_out(std::vector<std::shared_ptr<PoolListener>> listeners);
 
 }  // namespace reservoir

@@ -132,6 +132,27 @@ TEST(PoolEventKindTest, EveryKindHasItsName) {
   EXPECT_EQ(to_string(static_cast<PoolEventKind>(200)), "unknown");
 }
 
+TEST(PoolEventLineTest, OneLineWithTheFieldsOfItsKind) {
+  const Error e = Error::unavailable("db:5432", "said \"no\"\nthen closed");
+  PoolEvent slow{.kind = PoolEventKind::operation_slow, .pool = "orders", .endpoint = "db:5432",
+                 .duration = 170ms, .error = &e, .phases = {.queued = 10ms, .connect = 20ms, .check = 5ms},
+                 .where = {"app.cpp", 12}, .call = 90ms, .backoff = 45ms, .attempts = 3};
+  EXPECT_EQ(to_string(slow),
+            "pool=orders endpoint=db:5432 event=operation_slow took_ms=170 queued_ms=10 connect_ms=20 check_ms=5 "
+            R"(call_ms=90 backoff_ms=45 attempts=3 at=app.cpp:12 error="unavailable: db:5432: said \"no\"\nthen closed")");
+  PoolEvent closed{.kind = PoolEventKind::connection_closed, .pool = "p", .endpoint = "e", .reason = CloseReason::idle};
+  EXPECT_EQ(to_string(closed), "pool=p endpoint=e event=connection_closed reason=idle");
+}
+
+TEST(PoolEventFanOutTest, EveryListenerSeesEveryEvent) {
+  auto a = std::make_shared<RecordingListener>();
+  auto b = std::make_shared<RecordingListener>();
+  auto all = fan_out({a, nullptr, b});
+  all->on_event({.kind = PoolEventKind::leak_suspected, .pool = "p"});
+  EXPECT_EQ(a->of(PoolEventKind::leak_suspected).size(), 1u);
+  EXPECT_EQ(b->of(PoolEventKind::leak_suspected).size(), 1u);
+}
+
 // A store lock held by another process is `busy`, and stays `busy` when the caller times out
 // during the connect backoff (it came back as `unavailable` before).
 TEST_F(PoolEventsTest, TimingOutDuringTheBackoffKeepsTheCausesKind) {
