@@ -113,6 +113,12 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   // connects (pool_connect.cpp)
   ConnectPlan plan_connects_locked(bool refill);
+  struct InitRun {
+    std::size_t wanted = 0;
+    std::size_t started = 0;     // under mu_
+    std::optional<Error> error;  // under mu_: the first connect that failed
+  };
+  void init_connects(InitRun& run);
   Slot* reserve_connect_slot_locked() noexcept;
   void give_back_locked(Slot& slot) noexcept;
   Status start_connects(ConnectPlan& plan, Deliveries& out, std::size_t first = 0);
