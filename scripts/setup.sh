@@ -15,6 +15,8 @@ packages=(
   # 1.74 and conflicts), OpenSSL, and the test servers and load generator.
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev libssl-dev openssl
   nginx-light libnginx-mod-http-echo etcd-server wrk
+  # reservoir::spdlog, the log adapter (issue 13)
+  libspdlog-dev
 )
 
 missing=()

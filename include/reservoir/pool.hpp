@@ -95,6 +95,9 @@ class Pool {
   Result<Lease> acquire(SourceLocation where = SourceLocation::current());
   // Borrows a connection before `deadline`. Same errors as acquire().
   Result<Lease> acquire(Deadline deadline, SourceLocation where = SourceLocation::current());
+  // As above, and adds where it spent its time to `phases` (also when it fails). The pool then
+  // leaves the slow-acquire report to the caller, who reports its whole operation once (run()).
+  Result<Lease> acquire(Deadline deadline, AcquirePhases& phases, SourceLocation where = SourceLocation::current());
 
   // Borrows a connection without blocking the caller: `callback` receives the lease or the
   // error (the same errors as acquire(), or `cancelled`) exactly once, on one of these threads:
@@ -131,6 +134,10 @@ class Pool {
   const PoolConfig& config() const noexcept;
   Connector& connector() const noexcept;
   const Clock& clock() const noexcept;
+  // The logger and listener of PoolOptions, for the layers above the pool (run() reports its
+  // slow operations through them). emit() fills in the pool's name and endpoint.
+  Logger& logger() const noexcept;
+  void emit(PoolEvent event) const noexcept;
 
  private:
   explicit Pool(std::shared_ptr<detail::PoolCore> core) noexcept;

@@ -38,6 +38,11 @@ Pool::~Pool() {
 
 Result<Lease> Pool::acquire(SourceLocation where) { return core_->acquire(std::nullopt, where); }
 Result<Lease> Pool::acquire(Deadline deadline, SourceLocation where) { return core_->acquire(deadline, where); }
+Result<Lease> Pool::acquire(Deadline deadline, AcquirePhases& phases, SourceLocation where) {
+  return core_->acquire(deadline, where, &phases);
+}
+Logger& Pool::logger() const noexcept { return core_->logger(); }
+void Pool::emit(PoolEvent event) const noexcept { core_->report(event); }
 Result<PendingAcquire> Pool::acquire_async(Deadline deadline, AcquireCallback callback, SourceLocation where) {
   return core_->acquire_async(deadline, std::move(callback), where);
 }
