@@ -1,0 +1,211 @@
+// Load (bounded, a few seconds of real time): 50 tenants x 4 clients over a pool of 10, first
+// calm, then with one tenant flooding (40 clients). Asserts what must hold whatever the
+// timing: no cap passed, no tenant's session state seen by another, the statistics add up,
+// and fairness by counts (the flooder gets about one tenant's share, not its clients' share).
+// Prints the quiet tenants' p99 acquire wait with and without the flood (bench/tenant/README.md).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include "fake_connector.hpp"
+#include "reservoir/tenant/tenants.hpp"
+
+namespace reservoir::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using tenant::TenantConfig;
+
+constexpr int kTenants = 50;
+constexpr int kClients = 4;
+constexpr int kFloodClients = 40;
+constexpr std::size_t kPoolSize = 10;
+constexpr std::size_t kFloodCap = 5;
+const std::string kFlooder = "t00";
+
+std::string id(int i) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "t%02d", i);
+  return buf;
+}
+
+// Which tenant's setup each connection carries now; the pool's own reset does not touch it,
+// so only the undo callback clears it.
+class SessionTags {
+ public:
+  Status set(Connection& c, std::string_view tenant) {
+    std::lock_guard g(mu_);
+    auto& tag = tags_[&c];
+    if (!tag.empty()) {
+      leaks_.fetch_add(1);
+      return Error::make(ErrorKind::internal, "leaked setup of " + tag);
+    }
+    tag = tenant;
+    return {};
+  }
+  void clear(Connection& c) {
+    std::lock_guard g(mu_);
+    tags_[&c].clear();
+  }
+  std::string of(Connection& c) {
+    std::lock_guard g(mu_);
+    return tags_[&c];
+  }
+  std::atomic<int> leaks_{0};
+
+ private:
+  std::mutex mu_;
+  std::map<const Connection*, std::string> tags_;
+};
+
+struct Phase {
+  std::array<std::atomic<std::uint64_t>, kTenants> grants{};
+  std::array<std::atomic<std::uint64_t>, kTenants> quota{};
+  std::atomic<std::uint64_t> other_errors{0};
+  std::mutex mu;
+  std::vector<std::int64_t> quiet_waits_us;
+};
+
+struct Shared {
+  std::array<std::atomic<int>, kTenants> holding{};
+  std::array<std::atomic<int>, kTenants> max_holding{};
+  std::atomic<int> wrong_state{0};
+};
+
+void client(tenant::Tenants& tenants, SessionTags& tags, Shared& shared, Phase& phase, int t,
+            std::chrono::steady_clock::time_point until) {
+  const std::string tenant = id(t);
+  std::vector<std::int64_t> waits;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto start = std::chrono::steady_clock::now();
+    auto lease = tenants.acquire(tenant, Deadline::after(SteadyClock::instance(), 2s));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (!lease) {
+      if (lease.error().kind() == ErrorKind::quota_exceeded) phase.quota[t].fetch_add(1);
+      else phase.other_errors.fetch_add(1);
+      std::this_thread::sleep_for(200us);
+      continue;
+    }
+    phase.grants[t].fetch_add(1);
+    if (tenant != kFlooder) waits.push_back(std::chrono::duration_cast<std::chrono::microseconds>(waited).count());
+    const int now = shared.holding[t].fetch_add(1) + 1;
+    int seen = shared.max_holding[t].load();
+    while (now > seen && !shared.max_holding[t].compare_exchange_weak(seen, now)) {
+    }
+    if (tags.of(lease->connection()) != tenant) shared.wrong_state.fetch_add(1);
+    std::this_thread::sleep_for(300us);
+    shared.holding[t].fetch_sub(1);
+  }
+  std::lock_guard g(phase.mu);
+  phase.quiet_waits_us.insert(phase.quiet_waits_us.end(), waits.begin(), waits.end());
+}
+
+std::int64_t p99(std::vector<std::int64_t> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, v.size() * 99 / 100)];
+}
+
+void run_phase(tenant::Tenants& tenants, SessionTags& tags, Shared& shared, Phase& phase, bool flood,
+               std::chrono::milliseconds length) {
+  const auto until = std::chrono::steady_clock::now() + length;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kTenants; ++t) {
+    const int clients = flood && t == 0 ? kFloodClients : kClients;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, t] { client(tenants, tags, shared, phase, t, until); });
+    }
+  }
+  for (auto& th : threads) th.join();
+}
+
+TEST(TenantLoad, AFloodingTenantGetsOneTenantsShareAndNoCapIsPassed) {
+  auto connector = std::make_shared<FakeConnector>();
+  PoolConfig pc;
+  pc.min_idle = 0;
+  pc.max_size = kPoolSize;
+  pc.validate_on_checkout = false;
+  pc.max_concurrent_connects = 2;
+  auto pool = Pool::create(connector, pc, PoolOptions{});
+  ASSERT_TRUE(pool) << pool.error().message();
+
+  tenant::TenantsConfig config;
+  config.defaults.max_leases = 4;
+  config.tenants[kFlooder] = TenantConfig{.max_leases = kFloodCap};
+  SessionTags tags;
+  tenant::TenantsOptions options;
+  options.setup = [&tags](Connection& c, std::string_view t, Deadline) { return tags.set(c, t); };
+  options.undo = [&tags](Connection& c, std::string_view, Deadline) -> Status {
+    tags.clear(c);
+    return {};
+  };
+  auto made = tenant::Tenants::create(tenant::pool_source(*pool), config, options);
+  ASSERT_TRUE(made) << made.error().message();
+  tenant::Tenants& tenants = *made;
+
+  Shared shared;
+  Phase warmup, calm, flood;
+  run_phase(tenants, tags, shared, warmup, false, 300ms);  // connections opened, not measured
+  run_phase(tenants, tags, shared, calm, false, 1500ms);
+  run_phase(tenants, tags, shared, flood, true, 1500ms);
+
+  // No cap passed, no state seen across tenants.
+  for (int t = 0; t < kTenants; ++t) {
+    EXPECT_LE(shared.max_holding[t].load(), t == 0 ? static_cast<int>(kFloodCap) : 4) << id(t);
+  }
+  EXPECT_EQ(tags.leaks_.load(), 0);
+  EXPECT_EQ(shared.wrong_state.load(), 0);
+
+  // The statistics add up: every grant the clients saw is an operation of its tenant, every
+  // quota refusal they saw is counted, and nothing is left out or waiting.
+  std::uint64_t operations = 0;
+  for (int t = 0; t < kTenants; ++t) {
+    const auto s = tenants.stats(id(t));
+    ASSERT_TRUE(s.has_value());
+    EXPECT_EQ(s->operations, warmup.grants[t] + calm.grants[t] + flood.grants[t]) << id(t);
+    EXPECT_EQ(s->quota_rejections, warmup.quota[t] + calm.quota[t] + flood.quota[t]) << id(t);
+    EXPECT_EQ(s->active, 0u);
+    EXPECT_EQ(s->waiting, 0u);
+    operations += s->operations;
+  }
+  EXPECT_EQ(pool->stats().acquires, operations);
+  EXPECT_EQ(tenants.totals().active, 0u);
+  EXPECT_EQ(tenants.totals().waiting, 0u);
+
+  // Fairness by counts, in the flood: the flooder, with 10x the clients, gets about one
+  // tenant's share (at most 3x the quiet mean), and no quiet tenant falls below a third of it.
+  std::uint64_t quiet_total = 0, quiet_min = UINT64_MAX;
+  for (int t = 1; t < kTenants; ++t) {
+    quiet_total += flood.grants[t];
+    quiet_min = std::min<std::uint64_t>(quiet_min, flood.grants[t]);
+  }
+  const double quiet_mean = static_cast<double>(quiet_total) / (kTenants - 1);
+  ASSERT_GT(quiet_mean, 10.0);
+  EXPECT_LE(static_cast<double>(flood.grants[0]), 3 * quiet_mean);
+  EXPECT_GE(static_cast<double>(quiet_min), quiet_mean / 3);
+
+  std::printf("tenant load: %d tenants x %d clients, pool %zu, hold 300us; flooder %s with %d clients, cap %zu\n",
+              kTenants, kClients, kPoolSize, kFlooder.c_str(), kFloodClients, kFloodCap);
+  std::printf("  calm:  quiet p99 acquire wait %lld us over %zu acquires\n", static_cast<long long>(p99(calm.quiet_waits_us)),
+              calm.quiet_waits_us.size());
+  std::printf("  flood: quiet p99 acquire wait %lld us over %zu acquires; flooder %llu grants, %llu quota refusals; "
+              "quiet mean %.0f, min %llu grants\n",
+              static_cast<long long>(p99(flood.quiet_waits_us)), flood.quiet_waits_us.size(),
+              static_cast<unsigned long long>(flood.grants[0].load()),
+              static_cast<unsigned long long>(flood.quota[0].load()), quiet_mean,
+              static_cast<unsigned long long>(quiet_min));
+  std::printf("  other errors: calm %llu, flood %llu\n", static_cast<unsigned long long>(calm.other_errors.load()),
+              static_cast<unsigned long long>(flood.other_errors.load()));
+}
+
+}  // namespace
+}  // namespace reservoir::testing
