@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "reservoir/clock.hpp"
 #include "reservoir/connector.hpp"
@@ -59,5 +60,14 @@ class [[nodiscard]] TenantLease {
   TimePoint granted_{};
   bool discarded_ = false;
 };
+
+// Runs `fn()`, a whole transaction on `lease` (begin, work, commit), and counts it in the
+// tenant's statistics: committed if it returned OK, aborted otherwise. Returns what fn did.
+template <class Fn>
+auto counted_transaction(TenantLease& lease, Fn&& fn) -> decltype(std::forward<Fn>(fn)()) {
+  auto outcome = std::forward<Fn>(fn)();
+  lease.count_transaction(outcome.ok());
+  return outcome;
+}
 
 }  // namespace reservoir::tenant

@@ -38,6 +38,15 @@ namespace reservoir::tenant {
 // Per-tenant session setup on a leased connection, e.g. `SET ROLE` for PostgreSQL.
 using SetupFn = std::function<Status(Connection&, std::string_view tenant, Deadline)>;
 
+// A SetupFn from a function of the backend's own connection, for a pool of connector C:
+// `typed_setup<pg::Connector>([](pg::Connection& c, std::string_view tenant, Deadline d) {...})`.
+template <PoolConnector C, class F>
+SetupFn typed_setup(F fn) {
+  return [fn = std::move(fn)](Connection& c, std::string_view tenant, Deadline deadline) -> Status {
+    return fn(ConnectorAdapter<C>::cast(c), tenant, deadline);
+  };
+}
+
 struct TenantsOptions {
   // Runs on every lease before the caller gets it, outside any lock, within the caller's
   // deadline. An error discards the connection and is what acquire() returns.
