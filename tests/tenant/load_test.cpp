@@ -109,6 +109,36 @@ void client(tenant::Tenants& tenants, SessionTags& tags, Shared& shared, Phase& 
   phase.quiet_waits_us.insert(phase.quiet_waits_us.end(), waits.begin(), waits.end());
 }
 
+// The same client straight on the pool, without tenants: one FIFO line for everybody.
+void pool_client(Pool& pool, Phase& phase, int t, std::chrono::steady_clock::time_point until) {
+  std::vector<std::int64_t> waits;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto start = std::chrono::steady_clock::now();
+    auto lease = pool.acquire(Deadline::after(SteadyClock::instance(), 2s));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (!lease) {
+      phase.other_errors.fetch_add(1);
+      continue;
+    }
+    phase.grants[t].fetch_add(1);
+    if (t != 0) waits.push_back(std::chrono::duration_cast<std::chrono::microseconds>(waited).count());
+    std::this_thread::sleep_for(300us);
+  }
+  std::lock_guard g(phase.mu);
+  phase.quiet_waits_us.insert(phase.quiet_waits_us.end(), waits.begin(), waits.end());
+}
+
+void run_pool_phase(Pool& pool, Phase& phase, std::chrono::milliseconds length) {
+  const auto until = std::chrono::steady_clock::now() + length;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kTenants; ++t) {
+    for (int c = 0; c < (t == 0 ? kFloodClients : kClients); ++c) {
+      threads.emplace_back([&, t] { pool_client(pool, phase, t, until); });
+    }
+  }
+  for (auto& th : threads) th.join();
+}
+
 std::int64_t p99(std::vector<std::int64_t> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -203,6 +233,14 @@ TEST(TenantLoad, AFloodingTenantGetsOneTenantsShareAndNoCapIsPassed) {
               static_cast<unsigned long long>(flood.grants[0].load()),
               static_cast<unsigned long long>(flood.quota[0].load()), quiet_mean,
               static_cast<unsigned long long>(quiet_min));
+  // For comparison only (nothing asserted): the same flood straight on the pool.
+  Phase plain;
+  run_pool_phase(*pool, plain, 1500ms);
+  std::uint64_t plain_quiet = 0;
+  for (int t = 1; t < kTenants; ++t) plain_quiet += plain.grants[t];
+  std::printf("  flood without tenants (pool FIFO): quiet p99 acquire wait %lld us; flooder %llu grants, quiet mean %.0f\n",
+              static_cast<long long>(p99(plain.quiet_waits_us)), static_cast<unsigned long long>(plain.grants[0].load()),
+              static_cast<double>(plain_quiet) / (kTenants - 1));
   std::printf("  other errors: calm %llu, flood %llu\n", static_cast<unsigned long long>(calm.other_errors.load()),
               static_cast<unsigned long long>(flood.other_errors.load()));
 }
