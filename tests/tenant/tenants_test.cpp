@@ -344,6 +344,18 @@ TEST_F(TenantTest, AnInvalidRuntimeChangeLeavesTheRunningConfiguration) {
   EXPECT_TRUE(tenants->acquire("a", in(1s)));
 }
 
+// A valid change applies to the waiters too: a guarantee given up is lent at once.
+TEST_F(TenantTest, AReleasedGuaranteeIsLentToWaitersAtTheChange) {
+  make(2, with({{"g", TenantConfig{.guarantee = 1}}}));
+  auto x1 = tenants->acquire("x", in(1s));
+  ASSERT_TRUE(x1);
+  queue_one("x", "x2");  // the free permit is g's
+  EXPECT_EQ(stats("x").waiting, 1u);
+  ASSERT_TRUE(tenants->reconfigure(with({{"g", TenantConfig{.guarantee = 0}}})));
+  join_all();
+  EXPECT_EQ(order, (std::vector<std::string>{"x2"}));
+}
+
 TEST_F(TenantTest, AnEmptyTenantIdIsRefused) {
   make(1);
   EXPECT_EQ(tenants->acquire("", in(1s)).error().kind(), ErrorKind::invalid_argument);
