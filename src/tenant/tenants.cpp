@@ -236,6 +236,8 @@ std::size_t TenantsCore::evict_locked(TimePoint now) {
     }
   }
   evicted_ += n;
+  // The bucket array a burst of ids grew stays otherwise: give it back too.
+  if (n > 0 && tenants_.bucket_count() > 4 * (tenants_.size() + 16)) tenants_.rehash(0);
   return n;
 }
 
