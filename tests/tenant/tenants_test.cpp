@@ -195,6 +195,24 @@ TEST_F(TenantTest, EveryWaitEndsAtTheCallersDeadline) {
   EXPECT_EQ(tenants->totals().waiting, 0u);
 }
 
+// The source's own wait (a pool also used outside the registry) is bounded by the same
+// deadline, and its failure gives the permit back.
+TEST_F(TenantTest, TheSourcesWaitEndsAtTheSameDeadline) {
+  make(1);
+  auto outside = pool->acquire(in(1s));  // not through the registry
+  ASSERT_TRUE(outside);
+  std::optional<Result<tenant::TenantLease>> r;
+  std::thread t([&] { r.emplace(tenants->acquire("a", in(50ms))); });
+  wait_for_waiters(1);
+  EXPECT_EQ(tenants->totals().active, 1u);  // its permit, while the pool makes it wait
+  clock.advance(50ms);
+  t.join();
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().kind(), ErrorKind::exhausted);
+  EXPECT_EQ(stats("a").failures, 1u);
+  EXPECT_EQ(tenants->totals().active, 0u);
+}
+
 TEST_F(TenantTest, MaxWaitingIsRefusedAtOnce) {
   make(1, with({{"a", TenantConfig{.max_waiting = 1}}}));
   auto held = tenants->acquire("h", in(1s));
