@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # servers.sh — start, stop or query the throwaway servers the backend tests and benchmarks use.
 #
-#   scripts/servers.sh start|stop|status|env [postgres] [nginx] [etcd]   (default: postgres)
+#   scripts/servers.sh start|stop|status|env [postgres] [nginx] [etcd] [pg-replica] [patroni]
+#   (default: postgres)
 #
 # postgres: a fresh PostgreSQL 15 cluster (initdb on every start) on 127.0.0.1, a free port,
 # TCP only, fsync off, max_connections=40. PostgreSQL refuses to run as root, so as root the
@@ -521,7 +522,127 @@ etcd_status() {
   return 1
 }
 
-usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd]" >&2; exit 2; }
+# ---- pg-replica (PostgreSQL primary + streaming replica: role awareness, read-your-writes) ---
+# A fresh primary (initdb) and a `pg_basebackup -R` hot-standby replica streaming from it, on
+# 127.0.0.1, free ports, TCP only, same OS user as the postgres kind. `start` writes
+# pg-replica.env:
+#   RESERVOIR_TEST_PG_PRIMARY_URL   superuser URL of the primary (trust auth)
+#   RESERVOIR_TEST_PG_REPLICA_URL   superuser URL of the replica (read-only, hot standby)
+#   RESERVOIR_TEST_PG_PRIMARY_DATA / _REPLICA_DATA   their data directories
+PGR_DIR=$STATE/pg-replica
+PGR_ENV=$STATE/pg-replica.env
+
+# The postmaster's pid for data directory $1, if postmaster.pid names our live server.
+pgdir_pid() {
+  local data=$1 pid
+  [ -f "$data/postmaster.pid" ] || return 1
+  pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$data" || return 1
+  echo "$pid"
+}
+
+# Fast shutdown of the server of data directory $1 (by its postmaster.pid, never by name).
+pgdir_stop() {
+  local data=$1 name=$2 pid
+  pid=$(pgdir_pid "$data") || return 0
+  thaw "$pid"
+  kill -INT "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  echo "$name stopped (pid $pid)"
+}
+
+pgr_url() { echo "postgresql://postgres@127.0.0.1:$1/postgres?sslmode=disable"; }
+
+pgr_conf() {
+  as_pg tee -a "$1/postgresql.conf" >/dev/null <<CONF
+# reservoir test server (scripts/servers.sh pg-replica)
+listen_addresses = '127.0.0.1'
+port = $2
+unix_socket_directories = ''
+max_connections = 40
+fsync = off
+full_page_writes = off
+logging_collector = off
+lc_messages = 'C'
+wal_level = replica
+max_wal_senders = 5
+hot_standby = on
+hot_standby_feedback = on
+wal_receiver_status_interval = 1s
+CONF
+}
+
+pgr_start() {
+  local ppid
+  if ppid=$(pgdir_pid "$PGR_DIR/primary") && pgdir_pid "$PGR_DIR/replica" >/dev/null; then
+    echo "pg-replica already running (primary pid $ppid)"
+    cat "$PGR_ENV"
+    return 0
+  fi
+  pgr_stop >/dev/null
+  [ -x "$PG_BIN/pg_basebackup" ] || die "$PG_BIN/pg_basebackup not found: apt-get install postgresql (15)"
+  local p r
+  p=$(free_port)
+  r=$(free_port)
+  [ "$p" != "$r" ] || r=$(free_port)
+  rm -rf "$PGR_DIR"
+  mkdir -p "$PGR_DIR"
+  chmod 755 "$STATE" "$PGR_DIR"
+  [ "$(id -u)" = 0 ] && chown "$(pg_os_user)" "$PGR_DIR"
+  as_pg "$PG_BIN/initdb" -D "$PGR_DIR/primary" -U postgres -A trust -E UTF8 --locale=C >"$PGR_DIR/initdb.log" 2>&1 ||
+    { cat "$PGR_DIR/initdb.log" >&2; die "pg-replica: initdb failed"; }
+  pgr_conf "$PGR_DIR/primary" "$p"
+  printf 'host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n' | as_pg tee "$PGR_DIR/primary/pg_hba.conf" >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$PGR_DIR/primary" -l "$PGR_DIR/primary.log" -w -t 30 start >/dev/null ||
+    { tail -n 5 "$PGR_DIR/primary.log" >&2; die "pg-replica: primary did not start"; }
+  # -R writes standby.signal and primary_conninfo; the copied postgresql.conf keeps the
+  # primary's port, so the replica's own port is appended after it (last one wins).
+  as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$p" -U postgres -D "$PGR_DIR/replica" -R -X stream -c fast \
+    >"$PGR_DIR/basebackup.log" 2>&1 || { cat "$PGR_DIR/basebackup.log" >&2; die "pg-replica: pg_basebackup failed"; }
+  echo "port = $r" | as_pg tee -a "$PGR_DIR/replica/postgresql.conf" >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$PGR_DIR/replica" -l "$PGR_DIR/replica.log" -w -t 30 start >/dev/null ||
+    { tail -n 5 "$PGR_DIR/replica.log" >&2; die "pg-replica: replica did not start"; }
+  local streaming=""
+  for _ in $(seq 1 100); do
+    streaming=$("$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$p" -U postgres -d postgres \
+      -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null || true)
+    [ "$streaming" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$streaming" = 1 ] || { tail -n 5 "$PGR_DIR/replica.log" >&2; die "pg-replica: the replica is not streaming"; }
+  cat >"$PGR_ENV.tmp" <<ENV
+RESERVOIR_TEST_PG_PRIMARY_URL=$(pgr_url "$p")
+RESERVOIR_TEST_PG_REPLICA_URL=$(pgr_url "$r")
+RESERVOIR_TEST_PG_PRIMARY_DATA=$PGR_DIR/primary
+RESERVOIR_TEST_PG_REPLICA_DATA=$PGR_DIR/replica
+ENV
+  chmod 644 "$PGR_ENV.tmp"
+  mv "$PGR_ENV.tmp" "$PGR_ENV"
+  echo "pg-replica started: primary 127.0.0.1:$p, replica 127.0.0.1:$r (streaming)"
+  cat "$PGR_ENV"
+}
+
+pgr_stop() {
+  pgdir_stop "$PGR_DIR/replica" "pg-replica replica"
+  pgdir_stop "$PGR_DIR/primary" "pg-replica primary"
+  rm -f "$PGR_ENV"
+}
+
+pgr_status() {
+  local pid
+  if pid=$(pgdir_pid "$PGR_DIR/primary") && pgdir_pid "$PGR_DIR/replica" >/dev/null; then
+    echo "pg-replica running (primary pid $pid)"
+    [ -f "$PGR_ENV" ] && cat "$PGR_ENV"
+    return 0
+  fi
+  echo "pg-replica not running"
+  return 1
+}
+
+usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd] [pg-replica] [patroni]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 action=$1
@@ -542,8 +663,14 @@ for s in "${servers[@]}"; do
         env) etcd_pid >/dev/null && cat "$ETCD_ENV" ;; *) usage ;;
       esac
       continue ;;
+    pg-replica)
+      case "$action" in
+        start) pgr_start ;; stop) pgr_stop ;; status) pgr_status ;;
+        env) pgr_status >/dev/null && cat "$PGR_ENV" ;; *) usage ;;
+      esac
+      continue ;;
     postgres | pg) ;;
-    *) die "unknown server '$s' (known: postgres, nginx, etcd)" ;;
+    *) die "unknown server '$s' (known: postgres, nginx, etcd, pg-replica, patroni)" ;;
   esac
   case "$action" in
     start) pg_start ;;
