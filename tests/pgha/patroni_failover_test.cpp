@@ -155,10 +155,11 @@ TEST(PatroniFailover, WritesResumeAndNoAcknowledgedWriteIsLost) {
       }, {.timeout = 1s});
       const auto end = Steady::now();
       std::lock_guard lock(seen.mu);
+      const bool after_kill = seen.kill_at && start > *seen.kill_at;  // began once the primary was gone
       if (done) {
         seen.acknowledged.push_back(id);
-        if (seen.kill_at && !seen.first_write_after_kill) seen.first_write_after_kill = end;
-      } else if (seen.kill_at) {
+        if (after_kill && !seen.first_write_after_kill) seen.first_write_after_kill = end;
+      } else if (after_kill) {
         seen.failed.push_back({done.error().message(), done.error().kind(), ms_between(start, end)});
       }
     }
