@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 
 #include "pgha_env.hpp"
 #include "reservoir/pg/connector.hpp"
@@ -152,6 +153,46 @@ TEST(PgReplication, ReadYourWritesWaitsUntilTheReplicaReplayedTheWrite) {
   auto on_primary = replica_status(*primary, in_ms(5000));
   ASSERT_FALSE(on_primary);
   EXPECT_EQ(on_primary.error().kind(), ErrorKind::invalid_argument);
+}
+
+// Pauses WAL replay on the replica until destroyed (resumed even when an assertion fails).
+class PausedReplay {
+ public:
+  explicit PausedReplay(const std::string& replica_url) : conn_(connect_to(replica_url)) {
+    if (!conn_->script("SELECT pg_catalog.pg_wal_replay_pause()", in_ms(5000))) throw std::runtime_error("pause failed");
+  }
+  ~PausedReplay() { resume(); }
+  void resume() {
+    if (conn_) (void)conn_->script("SELECT pg_catalog.pg_wal_replay_resume()", in_ms(5000));
+    conn_.reset();
+  }
+
+ private:
+  std::unique_ptr<Connection> conn_;
+};
+
+TEST(PgReplication, ReadYourWritesWaitsForAReplicaThatIsBehind) {
+  RESERVOIR_REQUIRE_SERVERS(ReplicaEnv, env, "pg-replica");
+  auto primary = connect_to(env.primary_url, TargetRole::primary);
+  auto replica = connect_to(env.replica_url, TargetRole::standby);
+  ASSERT_TRUE(primary->script("CREATE TABLE IF NOT EXISTS pgha_behind (id bigint)", in_ms(5000)));
+  auto paused = std::make_unique<PausedReplay>(env.replica_url);
+  ASSERT_TRUE(primary->execute("INSERT INTO pgha_behind VALUES (1)", in_ms(5000)));
+  auto lsn = current_wal_lsn(*primary, in_ms(5000));
+  ASSERT_TRUE(lsn) << lsn.error().message();
+
+  auto early = wait_for_replay(*replica, *lsn, in_ms(300));  // replay paused: not there yet
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error().kind(), ErrorKind::timeout);
+
+  std::thread resumer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    paused->resume();
+  });
+  auto replayed = wait_for_replay(*replica, *lsn, in_ms(10000));  // returns once replay resumed
+  resumer.join();
+  ASSERT_TRUE(replayed) << replayed.error().message();
+  EXPECT_GE(*replayed, *lsn);
 }
 
 TEST(PgReplication, ReadYourWritesEndsAtTheDeadlineAndKeepsTheConnection) {
