@@ -772,6 +772,7 @@ YML
 # Starts Patroni for node $1 in the background; its pid (the exec'd shell's) goes to patroni.pid.
 pat_node_start() {
   local dir=$PAT_DIR/$1
+  # shellcheck disable=SC2016  # $$, $1 and $2 are the inner shell's
   as_pg setsid sh -c 'echo $$ >"$1/patroni.pid"; exec "$2" "$1/patroni.yml" >>"$1/patroni.out" 2>&1' \
     sh "$dir" "$PATRONI_BIN" </dev/null &
   for _ in $(seq 1 50); do [ -s "$dir/patroni.pid" ] && return 0; sleep 0.05; done
