@@ -152,8 +152,9 @@ TEST(PatroniFailover, WritesResumeAndNoAcknowledgedWriteIsLost) {
   std::thread write_loop([&] {
     for (std::int64_t id = 1; !stop.load(); ++id) {
       const auto start = Steady::now();
-      // The port of the server that committed it: a backend of the killed postmaster may still
-      // commit a write or two (it notices the postmaster's death a moment later).
+      // The port of the server that committed it: a write in flight at the kill may still be
+      // acknowledged by the old primary, so the client's clock alone cannot tell when writes
+      // reached the new one.
       auto done = run(writer, [&](Connection& c, Attempt& a) {
         return c.query("INSERT INTO pgha_failover VALUES ($1) RETURNING inet_server_port()", {id}, a.deadline());
       }, {.timeout = 1s});
