@@ -773,8 +773,10 @@ YML
 pat_node_start() {
   local dir=$PAT_DIR/$1
   # shellcheck disable=SC2016  # $$, $1 and $2 are the inner shell's
+  # runuser stays Patroni's parent: its output must not hold the caller's stdout (a pipe
+  # reading `servers.sh start patroni` would otherwise never see its end).
   as_pg setsid sh -c 'echo $$ >"$1/patroni.pid"; exec "$2" "$1/patroni.yml" >>"$1/patroni.out" 2>&1' \
-    sh "$dir" "$PATRONI_BIN" </dev/null &
+    sh "$dir" "$PATRONI_BIN" </dev/null >>"$dir/patroni.out" 2>&1 &
   for _ in $(seq 1 50); do [ -s "$dir/patroni.pid" ] && return 0; sleep 0.05; done
   die "patroni $1 wrote no pid file"
 }
