@@ -774,16 +774,17 @@ pat_node_start() {
   local dir=$PAT_DIR/$1
   # shellcheck disable=SC2016  # $$, $1 and $2 are the inner shell's
   # runuser stays Patroni's parent: its output must not hold the caller's stdout (a pipe
-  # reading `servers.sh start patroni` would otherwise never see its end).
+  # reading `servers.sh start patroni` would otherwise never see its end). Not into
+  # patroni.out: opened here, as root, the file would not be writable by Patroni's user.
   as_pg setsid sh -c 'echo $$ >"$1/patroni.pid"; exec "$2" "$1/patroni.yml" >>"$1/patroni.out" 2>&1' \
-    sh "$dir" "$PATRONI_BIN" </dev/null >>"$dir/patroni.out" 2>&1 &
+    sh "$dir" "$PATRONI_BIN" </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 50); do [ -s "$dir/patroni.pid" ] && return 0; sleep 0.05; done
   die "patroni $1 wrote no pid file"
 }
 
 pat_fail() {
   echo "servers.sh: $*" >&2
-  tail -n 20 "$PAT_DIR"/node*/patroni.out "$PAT_DIR"/node*/patroni.log 2>/dev/null >&2 || true
+  tail -n 20 "$PAT_DIR"/node*/patroni.out "$PAT_DIR"/node*/patroni.log >&2 2>/dev/null || true
   pat_stop >/dev/null 2>&1 || true
   die "patroni did not start"
 }
