@@ -17,6 +17,8 @@ packages=(
   nginx-light libnginx-mod-http-echo etcd-server wrk
   # reservoir::spdlog, the log adapter (issue 13)
   libspdlog-dev
+  # PostgreSQL primary/replicas (issue 15): Patroni over etcd v3, its Python dependencies.
+  patroni python3-etcd python3-psycopg2
 )
 
 missing=()
