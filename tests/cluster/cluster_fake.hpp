@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,7 @@ class FakeEndpoint final : public Connector {
       : name_(std::move(name)), password_(std::move(password)) {}
 
   Result<std::unique_ptr<Connection>> connect(Deadline) override {
+    if (on_connect) on_connect();
     if (down.load()) return Error::unavailable(name_, "connection refused");
     opened.fetch_add(1);
     auto c = std::make_unique<FakeConn>();
@@ -56,6 +58,7 @@ class FakeEndpoint final : public Connector {
 
   int live() const { return opened.load() - closed.load(); }
 
+  std::function<void()> on_connect;  // runs inside each connect (set before any connect)
   std::atomic<bool> down{false};
   std::atomic<int> opened{0}, closed{0}, closed_other_password{0};
 
