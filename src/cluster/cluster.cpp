@@ -1,6 +1,7 @@
 // Cluster and ClusterLease: thin handles over ClusterCore; the acquire path; stats.
 #include "reservoir/cluster/cluster.hpp"
 
+#include <chrono>
 #include <sstream>
 #include <utility>
 
@@ -131,7 +132,9 @@ std::string ClusterStats::to_string() const {
   os << "failovers=" << failovers << " no_endpoint=" << no_endpoint;
   for (const auto& e : endpoints) {
     os << "; " << e.name << ": " << cluster::to_string(e.state) << " picks=" << e.picks << " ok=" << e.successes
-       << " failed=" << e.failures << " ejections=" << e.ejections << " in_use=" << e.load.in_use
+       << " failed=" << e.failures << " ejections=" << e.ejections
+       << " latency=" << format_duration(std::chrono::duration_cast<std::chrono::microseconds>(e.latency_ewma))
+       << " in_use=" << e.load.in_use
        << " open=" << e.load.open;
   }
   return os.str();

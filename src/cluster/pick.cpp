@@ -1,5 +1,6 @@
 // Picking an endpoint: the best tier that serves, then the policy within it.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <string>
 
@@ -60,19 +61,25 @@ Endpoint* ClusterCore::choose_locked(const std::vector<Endpoint*>& c, TimePoint 
     best->rr_current -= total;
     return best;
   }
-  // Power of two choices over cost = (leased + queued + 1) x latency / weight.
+  // Power of two choices over cost = (leased + queued + 1) x latency / weight. The latency
+  // read here decays toward zero while no sample comes (Finagle's peak EWMA reads it so): an
+  // endpoint that lost every draw on one slow sample is tried again, not starved for good.
+  const double decay = static_cast<double>(config_.outlier.latency_decay.count());
+  auto latency_now = [&](const Endpoint* e) {
+    return e->latency_ns * std::exp(-static_cast<double>((now - e->latency_at).count()) / decay);
+  };
   double sum = 0;
   int with = 0;
   for (Endpoint* e : c) {
     if (e->has_latency) {
-      sum += e->latency_ns;
+      sum += latency_now(e);
       ++with;
     }
   }
   const double mean = with > 0 ? std::max(sum / with, 1.0) : 1.0;
   auto cost = [&](Endpoint* e) {
     const PoolLoad l = e->pool->load();
-    const double latency = e->has_latency ? std::max(e->latency_ns, 1.0) : mean;
+    const double latency = e->has_latency ? std::max(latency_now(e), 1.0) : mean;
     return static_cast<double>(l.in_use + l.waiting + 1) * latency / effective_weight(*e, now);
   };
   const auto n = static_cast<std::uint64_t>(c.size());

@@ -68,6 +68,30 @@ TEST_F(ClusterTest, LeastOutstandingPrefersTheFasterEndpoint) {
   EXPECT_GT(stats_of(cluster.stats(), "slow").latency_ewma, stats_of(cluster.stats(), "fast").latency_ewma);
 }
 
+TEST_F(ClusterTest, LeastOutstandingTriesAnEndpointAgainOnceItsSlowSampleHasDecayed) {
+  ClusterConfig c = quiet_config();
+  c.policy = Policy::least_outstanding;
+  c.outlier.latency_decay = 10s;
+  Cluster cluster = make(c, {"slow", "fast"});
+  std::string where;
+  auto op = [&](Connection& conn) {
+    where = static_cast<FakeConn&>(conn).endpoint;
+    return timed_op(conn, clock, "slow");
+  };
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(cluster::run(cluster, op).ok());
+  ASSERT_EQ(where, "fast");
+  // One call a second: fast's latency stays near 1 ms (sampled each time), slow's 20 ms decays
+  // as 20 ms x exp(-t / 10 s), under fast's after about 31 s; then slow is drawn again.
+  int tried_after = 0;
+  for (int s = 1; s <= 60 && tried_after == 0; ++s) {
+    clock.advance(1s);
+    ASSERT_TRUE(cluster::run(cluster, op).ok());
+    if (where == "slow") tried_after = s;
+  }
+  EXPECT_GE(tried_after, 25);
+  EXPECT_LE(tried_after, 40);
+}
+
 TEST_F(ClusterTest, LowerTierServesOnlyWhileNoHigherTierEndpointDoes) {
   ClusterConfig c = quiet_config();
   c.breaker.consecutive_failures = 1;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "reservoir/cluster/config.hpp"
@@ -69,6 +70,12 @@ class [[nodiscard]] ClusterLease {
   std::shared_ptr<detail::Endpoint> endpoint_;
   bool failed_ = false;
 };
+
+// An endpoint's connector from a backend's typed one: `cluster::adapt<pg::Connector>(std::move(c))`.
+template <PoolConnector C, class... Args>
+std::shared_ptr<Connector> adapt(Args&&... connector_args) {
+  return std::make_shared<ConnectorAdapter<C>>(std::forward<Args>(connector_args)...);
+}
 
 enum class EndpointState : std::uint8_t { serving, ejected, circuit_open, draining };
 std::string_view to_string(EndpointState state) noexcept;
