@@ -55,6 +55,7 @@ Result<std::shared_ptr<Endpoint>> ClusterCore::make_endpoint(const EndpointSpec&
 std::vector<EndpointSpec> ClusterCore::specs_locked() const {
   std::vector<EndpointSpec> out;
   for (const auto& e : endpoints_) {
+    if (e->draining) continue;  // on its way out (another change is draining it)
     out.push_back({.name = e->name, .connector = e->connector->current(), .weight = e->weight, .priority = e->priority});
   }
   return out;
@@ -68,7 +69,7 @@ Status ClusterCore::update(std::vector<EndpointSpec> desired, Duration grace) {
   bool initial = false;
   {
     std::lock_guard g(mu_);
-    for (const auto& e : endpoints_) current.push_back(e->name);
+    for (const auto& e : endpoints_) current.push_back(e->name);  // none drains: change_mu_ is ours
     initial = endpoints_made_ == 0;
   }
   // Pools of new endpoints start before anything changes: one that cannot start refuses all.
@@ -87,8 +88,9 @@ Status ClusterCore::update(std::vector<EndpointSpec> desired, Duration grace) {
     for (auto& e : endpoints_) {
       auto it = std::find_if(desired.begin(), desired.end(), [&](const EndpointSpec& s) { return s.name == e->name; });
       if (it == desired.end()) {
-        e->draining = true;  // no new acquire picks it from now on
+        e->draining = true;  // no new acquire picks it from now on; stats show it draining
         removed.push_back(e);
+        next.push_back(e);
         continue;
       }
       e->weight = it->weight;
@@ -110,6 +112,10 @@ Status ClusterCore::update(std::vector<EndpointSpec> desired, Duration grace) {
     if (Status s = e->pool->shutdown(grace); !s) {
       logger_->log(LogLevel::warn, config_.name + ": endpoint " + e->name + " removed with leases still out: " + s.error().message());
     }
+  }
+  if (!removed.empty()) {
+    std::lock_guard g(mu_);
+    std::erase_if(endpoints_, [](const std::shared_ptr<Endpoint>& e) { return e->draining; });
   }
   return {};
 }
@@ -146,7 +152,7 @@ Status ClusterCore::rotate(std::string_view name, std::shared_ptr<Connector> con
   {
     std::lock_guard g(mu_);
     for (const auto& x : endpoints_) {
-      if (x->name == name) e = x;
+      if (x->name == name && !x->draining) e = x;
     }
     if (!e) return cc::invalid("rotate_credentials.name", cc::quoted(name), "one of " + names(endpoints_));
     ++e->rotations;

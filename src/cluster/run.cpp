@@ -37,7 +37,6 @@ Status run_on_cluster(Cluster& cluster, const RunOptions& options, SourceLocatio
   const Deadline deadline = options.deadline ? *options.deadline : Deadline::after(clock, options.timeout);
   RunOptions loop_options = options;
   loop_options.breaker = nullptr;  // each endpoint's own, per attempt
-  loop_options.report = options.report;
   Avoid tried;
   std::shared_ptr<Endpoint> last;  // keeps `tried`'s newest entry alive for the classification
   auto classify = [&](const Error& e) { return last ? last->connector->is_retryable(e) : e.retryable(); };

@@ -2,6 +2,8 @@
 // removed (drained: leases finish, new acquires skip it), credentials rotated (new connects at
 // once, old connections retired over the window).
 #include "cluster/rotating_connector.hpp"
+#include <thread>
+
 #include "cluster_fake.hpp"
 
 namespace reservoir::cluster::testing {
@@ -65,6 +67,28 @@ TEST_F(ClusterTest, RemovedEndpointDrainsItsLeasesFinishAndNewAcquiresSkipIt) {
   EXPECT_EQ(fake(on_b[0]).endpoint, "b");
   EXPECT_EQ(fakes["b"]->live(), 2);
   on_b.clear();
+  EXPECT_EQ(fakes["b"]->live(), 0);
+}
+
+TEST_F(ClusterTest, RemoveWaitsForTheLeasesOutWhileTheEndpointShowsDraining) {
+  ClusterConfig c = quiet_config();
+  c.policy = Policy::round_robin;
+  Cluster cluster = make(c, {"a", "b"});
+  auto first = cluster.acquire(in(1s));
+  auto second = cluster.acquire(in(1s));
+  ClusterLease on_b = std::move(first->endpoint() == "b" ? first : second).value();
+  ASSERT_EQ(on_b.endpoint(), "b");
+  Status removed = Error::make(ErrorKind::internal, "not returned");
+  std::thread remover([&] { removed = cluster.remove_endpoint("b", 60s); });
+  ASSERT_TRUE(eventually([&] {
+    return stats_of(cluster.stats(), "b").state == EndpointState::draining;
+  })) << cluster.stats().to_string();
+  EXPECT_EQ(spread(cluster, 4)["a"], 4) << "a draining endpoint takes no acquire";
+  on_b.release();  // its work done: the drain ends, the pool closes
+  remover.join();
+  EXPECT_TRUE(removed.ok()) << removed.error().message();
+  EXPECT_FALSE(logger->contains("removed with leases still out"));
+  ASSERT_EQ(cluster.stats().endpoints.size(), 1u);
   EXPECT_EQ(fakes["b"]->live(), 0);
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "capture_logger.hpp"
@@ -134,6 +135,16 @@ class ClusterTest : public ::testing::Test {
     static EndpointStats none;
     ADD_FAILURE() << "no endpoint " << name;
     return none;
+  }
+
+  // Blocks (real time, bounded) until `done()`: for work on another thread.
+  template <class Pred>
+  static bool eventually(Pred done) {
+    for (int i = 0; i < 5000; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return done();
   }
 
   // Every fake's connections are closed once the cluster is gone.
