@@ -60,7 +60,9 @@ Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocati
     std::shared_ptr<Endpoint> e;
     {
       std::lock_guard g(mu_);
-      const TimePoint now = clock_.now();
+      // Coarse time (a few ns, ms resolution) is precise enough for ejection expiries and the
+      // latency decay; the latency samples themselves are timed precisely by run().
+      const TimePoint now = clock_.now_coarse();
       e = pick_locked(now, avoid, tried);
       if (!e) {
         if (last) return std::move(*last);
@@ -89,7 +91,7 @@ Result<ClusterLease> ClusterCore::acquire_lease(Deadline deadline, SourceLocatio
 ClusterStats ClusterCore::stats() const {
   ClusterStats out;
   std::lock_guard g(mu_);
-  const TimePoint now = clock_.now();
+  const TimePoint now = clock_.now_coarse();
   refresh_ejections_locked(now);
   for (const auto& e : endpoints_) {
     EndpointStats s;

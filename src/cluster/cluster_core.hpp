@@ -106,6 +106,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
 
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Endpoint>> endpoints_;
+  std::vector<Endpoint*> fresh_, all_;  // pick_locked()'s scratch lists
   Random random_;
   TimePoint next_evaluation_{};
   std::uint64_t failovers_ = 0;

@@ -39,7 +39,7 @@ void ClusterCore::record(Endpoint& e, bool failed, std::optional<Duration> laten
   Logs logs;
   {
     std::lock_guard g(mu_);
-    const TimePoint now = clock_.now();
+    const TimePoint now = clock_.now_coarse();
     ++e.interval_calls;
     if (failed) {
       ++e.failures;

@@ -32,7 +32,11 @@ std::shared_ptr<Endpoint> ClusterCore::pick_locked(TimePoint now, const Avoid& a
   for (const auto& e : endpoints_) {
     if (serving_locked(*e) && !contains(tried, e.get())) best_tier = std::min(best_tier, e->priority);
   }
-  std::vector<Endpoint*> fresh, all;
+  // Reused under mu_: a pick allocates nothing once they have grown to the endpoint count.
+  std::vector<Endpoint*>& fresh = fresh_;
+  std::vector<Endpoint*>& all = all_;
+  fresh.clear();
+  all.clear();
   for (const auto& e : endpoints_) {
     if (e->priority != best_tier || !serving_locked(*e) || contains(tried, e.get())) continue;
     all.push_back(e.get());
