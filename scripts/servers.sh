@@ -535,7 +535,7 @@ etcd_status() {
   return 1
 }
 
-usage() { echo "usage: $0 start|stop|status|env [postgres] [postgres2] [nginx] [etcd]" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 action=$1
@@ -543,7 +543,9 @@ shift
 servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(postgres)
 for s in "${servers[@]}"; do
+  pg_instance postgres RESERVOIR_TEST_PG  # the postgres functions' server, unless postgres2:
   case "$s" in
+    postgres2) pg_instance postgres2 RESERVOIR_TEST_PG2 ;;  # same functions, its own server
     nginx)
       case "$action" in
         start) nginx_start ;; stop) nginx_stop ;; status) nginx_status ;;
@@ -556,9 +558,8 @@ for s in "${servers[@]}"; do
         env) etcd_pid >/dev/null && cat "$ETCD_ENV" ;; *) usage ;;
       esac
       continue ;;
-    postgres | pg) pg_instance postgres RESERVOIR_TEST_PG ;;
-    postgres2) pg_instance postgres2 RESERVOIR_TEST_PG2 ;;
-    *) die "unknown server '$s' (known: postgres, postgres2, nginx, etcd)" ;;
+    postgres | pg) ;;
+    *) die "unknown server '$s' (known: postgres, nginx, etcd)" ;;
   esac
   case "$action" in
     start) pg_start ;;

@@ -19,9 +19,9 @@ cleanup() {
 trap cleanup EXIT
 if [ -x "$root/scripts/servers.sh" ]; then
   servers_started=1
+  "$root/scripts/servers.sh" start postgres2  # the cluster tests' second endpoint
   # etcd before nginx: nginx proxies /v3/ to it (the HTTP tests cross nginx's keep-alive closes).
   "$root/scripts/servers.sh" start postgres etcd nginx
-  "$root/scripts/servers.sh" start postgres2  # the cluster tests' second endpoint
   # shellcheck disable=SC1090
   for f in "${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}"/*.env; do [ -e "$f" ] && set -a && . "$f" && set +a; done
 fi
