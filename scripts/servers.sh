@@ -20,6 +20,9 @@
 # The server also accepts TLS (ssl = on): at initdb, `openssl` makes a throwaway CA and a
 # server certificate for 127.0.0.1 (IP subjectAltName only, so `localhost` is a wrong name).
 # `stop` signals the pid in postmaster.pid (SIGINT = fast shutdown), never a process by name.
+# postgres2: a second, independent server set up the same way (cluster tests: two endpoints),
+# in $STATE/postgres2, writing postgres2.env with the same names under RESERVOIR_TEST_PG2_
+# (RESERVOIR_TEST_PG2_URL, _DATA, _BIN, _USER, ...).
 set -euo pipefail
 
 STATE=${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}
@@ -29,6 +32,17 @@ PG_DATA=$PG_DIR/data
 PG_ENV=$STATE/postgres.env
 PG_LOG=$PG_DIR/server.log
 PG_SECRET_PASSWORD='reservoir-Secret-pw-7e1'
+PG_VAR=RESERVOIR_TEST_PG  # prefix of the names in the env file
+
+# Points the postgres functions at one server: `postgres` (the default) or `postgres2`.
+pg_instance() {
+  PG_DIR=$STATE/$1
+  PG_DATA=$PG_DIR/data
+  PG_ENV=$STATE/$1.env
+  PG_LOG=$PG_DIR/server.log
+  PG_TLS=$PG_DIR/tls
+  PG_VAR=$2
+}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
@@ -108,14 +122,14 @@ CONF
 pg_write_env() {
   local port=$1
   cat >"$PG_ENV.tmp" <<ENV
-RESERVOIR_TEST_PG_URL=postgresql://postgres@127.0.0.1:$port/postgres?sslmode=disable
-RESERVOIR_TEST_PG_SECRET_URL=postgresql://reservoir_secret:$PG_SECRET_PASSWORD@127.0.0.1:$port/postgres?sslmode=disable
-RESERVOIR_TEST_PG_DATA=$PG_DATA
-RESERVOIR_TEST_PG_BIN=$PG_BIN
-RESERVOIR_TEST_PG_USER=$(pg_os_user)
-RESERVOIR_TEST_PG_TLS_URL='postgresql://postgres@127.0.0.1:$port/postgres?sslmode=verify-full&sslrootcert=$PG_TLS/ca.crt'
-RESERVOIR_TEST_PG_CA=$PG_TLS/ca.crt
-RESERVOIR_TEST_PG_WRONG_CA=$PG_TLS/wrong-ca.crt
+${PG_VAR}_URL=postgresql://postgres@127.0.0.1:$port/postgres?sslmode=disable
+${PG_VAR}_SECRET_URL=postgresql://reservoir_secret:$PG_SECRET_PASSWORD@127.0.0.1:$port/postgres?sslmode=disable
+${PG_VAR}_DATA=$PG_DATA
+${PG_VAR}_BIN=$PG_BIN
+${PG_VAR}_USER=$(pg_os_user)
+${PG_VAR}_TLS_URL='postgresql://postgres@127.0.0.1:$port/postgres?sslmode=verify-full&sslrootcert=$PG_TLS/ca.crt'
+${PG_VAR}_CA=$PG_TLS/ca.crt
+${PG_VAR}_WRONG_CA=$PG_TLS/wrong-ca.crt
 ENV
   chmod 644 "$PG_ENV.tmp"
   mv "$PG_ENV.tmp" "$PG_ENV"
@@ -868,7 +882,9 @@ shift
 servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(postgres)
 for s in "${servers[@]}"; do
+  pg_instance postgres RESERVOIR_TEST_PG  # the postgres functions' server, unless postgres2:
   case "$s" in
+    postgres2) pg_instance postgres2 RESERVOIR_TEST_PG2 ;;  # same functions, its own server
     nginx)
       case "$action" in
         start) nginx_start ;; stop) nginx_stop ;; status) nginx_status ;;

@@ -125,6 +125,14 @@ class Pool {
   // connections first and leased ones as they return. Errors: invalid_config.
   Status set_max_size(std::size_t max_size);
 
+  // Retires every connection open now by a time spread at random over the next `window` (0:
+  // at once): idle ones at the next maintenance pass (the maintainer is woken), leased ones
+  // when they return; a checkout never hands one out past its time. Connections opened
+  // after this call keep the normal max_lifetime. For a credentials rotation (HikariCP's
+  // softEvictConnections, spread out): the old sessions go without a reconnect storm.
+  // Returns how many connections were marked.
+  std::size_t retire_connections(Duration window);
+
   // One maintenance pass now: retire expired connections, keepalive checks, leak reports,
   // refill to min_idle. The maintainer thread calls this on its own schedule.
   void run_maintenance();

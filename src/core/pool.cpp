@@ -50,6 +50,7 @@ PoolLoad Pool::load() const noexcept { return core_->load(); }
 Status Pool::shutdown(Duration grace) { return core_->shutdown(grace); }
 Status Pool::set_max_size(std::size_t max_size) { return core_->set_max_size(max_size); }
 void Pool::run_maintenance() { core_->run_maintenance(); }
+std::size_t Pool::retire_connections(Duration window) { return core_->retire_connections(window); }
 PoolStats Pool::stats() const { return core_->stats(); }
 const PoolConfig& Pool::config() const noexcept { return core_->config(); }
 Connector& Pool::connector() const noexcept { return core_->connector(); }

@@ -77,6 +77,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void wait_for_connects() noexcept;
   Status set_max_size(std::size_t max_size);
   void run_maintenance();
+  std::size_t retire_connections(Duration window);
   PoolStats stats() const;
   PoolLoad load() const noexcept;
   // The Pool handle is gone: stay alive (through `self`) until the last lease returns.
