@@ -18,6 +18,10 @@ packages=(
   # Observability (issue 13): promtool and a Prometheus server for the metrics tests, headless
   # Chromium for the dashboard test.
   prometheus chromium
+  # reservoir::spdlog, the log adapter (issue 13)
+  libspdlog-dev
+  # PostgreSQL primary/replicas (issue 15): Patroni over etcd v3, its Python dependencies.
+  patroni python3-etcd python3-psycopg2
 )
 
 missing=()

@@ -28,10 +28,69 @@ class PermitGuard {
   CircuitBreaker::Permit permit_;
 };
 
+// Where one run() spent its time, summed over its attempts.
+struct OperationTrace {
+  AcquirePhases phases;
+  Duration call{0};
+};
+
+std::int64_t ms_of(Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+
+void report_slow(const Pool& pool, const OperationTrace& trace, const RunReport& report, Duration took,
+                 const Status& outcome, SourceLocation where) {
+  const AcquirePhases& p = trace.phases;
+  std::string line = pool.config().name + ": slow operation: " + std::to_string(ms_of(took)) + " ms, " +
+                     std::to_string(report.attempts) + (report.attempts == 1 ? " attempt" : " attempts") +
+                     " (queued " + std::to_string(ms_of(p.queued)) + " ms, connect " + std::to_string(ms_of(p.connect)) +
+                     " ms, check " + std::to_string(ms_of(p.check)) + " ms, call " + std::to_string(ms_of(trace.call)) +
+                     " ms, backoff " + std::to_string(ms_of(report.backoff)) + " ms) at " + where.file + ":" +
+                     std::to_string(where.line);
+  line += outcome ? std::string(": ok") : ": " + outcome.error().message();
+  pool.logger().log(LogLevel::info, line);
+  pool.emit({.kind = PoolEventKind::operation_slow,
+             .duration = took,
+             .error = outcome ? nullptr : &outcome.error(),
+             .phases = p,
+             .where = where,
+             .call = trace.call,
+             .backoff = report.backoff,
+             .attempts = report.attempts});
+}
+
+// One attempt on `pool`: acquire → breaker → fn → record → discard if broken.
+Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, SourceLocation where,
+                    FunctionRef<Status(Connection&, Attempt&)> fn, OperationTrace& trace) {
+  // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
+  auto lease = pool.acquire(attempt.deadline(), trace.phases, where);
+  if (!lease) {
+    if (options.breaker && options.breaker_counts_acquire_failures &&
+        options.breaker_failures.contains(lease.error().kind())) {
+      if (auto p = options.breaker->allow()) options.breaker->record_failure(*p);
+    }
+    return std::move(lease).error();
+  }
+  std::optional<PermitGuard> permit;
+  if (options.breaker) {
+    auto admitted = options.breaker->allow();
+    if (!admitted) return std::move(admitted).error();  // the unused lease goes back as is
+    permit.emplace(options.breaker.get(), *admitted);
+  }
+  attempt.set_request_sent(true);
+  const TimePoint call_start = pool.clock().now();
+  Status s = fn(lease->connection(), attempt);
+  trace.call += pool.clock().now() - call_start;
+  // Only faults of the endpoint count against it; a backend error means it answered.
+  if (permit) permit->outcome(!s && options.breaker_failures.contains(s.error().kind()));
+  if (!s && options.discard_on.contains(s.error().kind())) lease->discard();
+  return s;
+}
+
 }  // namespace
 
-Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
-                  FunctionRef<Status(Attempt&)> attempt) {
+namespace {
+
+Status retry_loop_into(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
+                       FunctionRef<Status(Attempt&)> attempt, RunReport& report) {
   if (auto s = options.retry.validate(); !s) return s;
   for (const auto& [field, set] : {std::pair<const char*, const ErrorKindSet*>{"run.breaker_failures", &options.breaker_failures},
                                    {"run.discard_on", &options.discard_on}}) {
@@ -39,7 +98,6 @@ Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool
   }
   if (deadline.expired()) return Error::timeout("deadline passed before the first attempt");
   Retrier retrier(options.retry, deadline, options.budget.get(), options.seed);
-  RunReport report;
   Status result;
   for (;;) {
     // Fail fast before spending an acquire on a call the breaker would refuse anyway.
@@ -64,32 +122,16 @@ Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool
     deadline.clock().sleep_until(deadline.clock().now() + decision.delay);
   }
   report.attempts = retrier.attempts();
-  if (options.report != nullptr) *options.report = report;
   return result;
 }
 
-Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, SourceLocation where,
-                    FunctionRef<Status(Connection&, Attempt&)> fn) {
-  // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
-  auto lease = pool.acquire(attempt.deadline(), where);
-  if (!lease) {
-    if (options.breaker && options.breaker_counts_acquire_failures &&
-        options.breaker_failures.contains(lease.error().kind())) {
-      if (auto p = options.breaker->allow()) options.breaker->record_failure(*p);
-    }
-    return std::move(lease).error();
-  }
-  std::optional<PermitGuard> permit;
-  if (options.breaker) {
-    auto admitted = options.breaker->allow();
-    if (!admitted) return std::move(admitted).error();  // the unused lease goes back as is
-    permit.emplace(options.breaker.get(), *admitted);
-  }
-  attempt.set_request_sent(true);
-  Status s = fn(lease->connection(), attempt);
-  // Only faults of the endpoint count against it; a backend error means it answered.
-  if (permit) permit->outcome(!s && options.breaker_failures.contains(s.error().kind()));
-  if (!s && options.discard_on.contains(s.error().kind())) lease->discard();
+}  // namespace
+
+Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
+                  FunctionRef<Status(Attempt&)> attempt) {
+  RunReport report;
+  Status s = retry_loop_into(options, deadline, classify, attempt, report);
+  if (options.report != nullptr) *options.report = report;
   return s;
 }
 
@@ -98,8 +140,21 @@ Status run_on_pool(Pool& pool, const RunOptions& options, SourceLocation where,
   const Deadline deadline = options.deadline ? *options.deadline : Deadline::after(pool.clock(), options.timeout);
   const Connector& connector = pool.connector();
   auto classify = [&](const Error& e) { return connector.is_retryable(e); };
-  auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn); };
-  return retry_loop(options, deadline, classify, attempt);
+  const Duration slow = options.slow_threshold ? *options.slow_threshold : Duration(pool.config().slow_acquire_threshold);
+  if (slow <= Duration::zero()) {
+    OperationTrace unused;
+    auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn, unused); };
+    return retry_loop(options, deadline, classify, attempt);
+  }
+  RunReport report;
+  OperationTrace trace;
+  const TimePoint start = pool.clock().now();
+  auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn, trace); };
+  Status s = retry_loop_into(options, deadline, classify, attempt, report);
+  if (options.report != nullptr) *options.report = report;
+  const Duration took = pool.clock().now() - start;
+  if (took >= slow) report_slow(pool, trace, report, took, s, where);
+  return s;
 }
 
 }  // namespace reservoir::detail
