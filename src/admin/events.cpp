@@ -50,7 +50,11 @@ void EventRing::on_event(const PoolEvent& e) noexcept {
     if (e.kind == PoolEventKind::connection_closed) r.reason = std::string(to_string(e.reason));
     r.duration_ms = ms(e.duration);
     r.queued_ms = ms(e.phases.queued);
+    r.connect_ms = ms(e.phases.connect);
     r.check_ms = ms(e.phases.check);
+    r.call_ms = ms(e.call);
+    r.backoff_ms = ms(e.backoff);
+    r.attempts = e.attempts;
     if (e.error != nullptr) r.error = redact_secrets(e.error->message());
     if (e.where.line != 0) r.where = std::string(e.where.file) + ":" + std::to_string(e.where.line);
     push(std::move(r));

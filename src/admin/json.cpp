@@ -111,9 +111,15 @@ json events_json(const std::vector<EventRecord>& events) {
     if (!e.endpoint.empty()) j["endpoint"] = e.endpoint;
     if (!e.reason.empty()) j["reason"] = e.reason;
     if (e.duration_ms != 0) j["duration_ms"] = e.duration_ms;
-    if (e.kind == "acquire_slow") {
+    if (e.kind == "acquire_slow" || e.kind == "operation_slow") {
       j["queued_ms"] = e.queued_ms;
+      j["connect_ms"] = e.connect_ms;
       j["check_ms"] = e.check_ms;
+    }
+    if (e.kind == "operation_slow") {
+      j["call_ms"] = e.call_ms;
+      j["backoff_ms"] = e.backoff_ms;
+      j["attempts"] = e.attempts;
     }
     if (!e.error.empty()) j["error"] = e.error;
     if (!e.where.empty()) j["where"] = e.where;

@@ -1,7 +1,7 @@
 // reservoir/admin/events.hpp — EventRing: the recent structured events, for /events and health.
 //
-// A PoolListener (PoolOptions::listener) that keeps the last `capacity` events of interest
-// (slow acquires, failed connects and checks, leaks with the caller's file:line, closes for a
+// A PoolListener (PoolOptions::listener; with another listener, through fan_out()) that keeps the last `capacity` events of interest
+// (slow acquires and run() calls, failed connects and checks, leaks with the caller's file:line, closes for a
 // reason other than routine recycling) plus the breaker transitions it is told about, as owned
 // copies with a sequence number. on_event() takes a short mutex of its own (never a pool's) and
 // copies a few strings; it never blocks on I/O. Every text is passed through redact_secrets().
@@ -30,7 +30,11 @@ struct EventRecord {
   std::string reason;            // connection_closed: the CloseReason; breaker: "closed->open"
   double duration_ms = 0;        // connect, acquire or lease age
   double queued_ms = 0;          // acquire_slow
-  double check_ms = 0;           // acquire_slow
+  double connect_ms = 0;         // acquire_slow, operation_slow
+  double check_ms = 0;           // acquire_slow, operation_slow
+  double call_ms = 0;            // operation_slow: time in the caller's function
+  double backoff_ms = 0;         // operation_slow: waits between attempts
+  std::uint32_t attempts = 0;    // operation_slow
   std::string error;             // connect_failed, check_failed
   std::string where;             // acquire_slow, leak_suspected: file:line of the caller
 };
