@@ -2,6 +2,7 @@
 # servers.sh — start, stop or query the throwaway servers the backend tests and benchmarks use.
 #
 #   scripts/servers.sh start|stop|status|env [postgres] [nginx] [etcd] [pg-replica] [patroni]
+#                                            [prometheus]
 #   (default: postgres)
 #
 # postgres: a fresh PostgreSQL 15 cluster (initdb on every start) on 127.0.0.1, a free port,
@@ -874,7 +875,107 @@ pat_status() {
   return 1
 }
 
-usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd] [pg-replica] [patroni]" >&2; exit 2; }
+# ---- prometheus (observability: a real server scrapes the admin endpoint) -----------------
+# One Prometheus on 127.0.0.1 (a free port, fresh TSDB each start) scraping every second the
+# targets listed in files under prometheus/targets/ (file_sd, re-read within a second). A test
+# starts its admin endpoint on any port, then writes targets/<name>.json naming it, so the
+# server never needs a restart. `start` writes prometheus.env:
+#   RESERVOIR_TEST_PROMETHEUS_URL          http://127.0.0.1:P (/api/v1/query)
+#   RESERVOIR_TEST_PROMETHEUS_TARGETS_DIR  where a test writes [{"targets":["127.0.0.1:N"]}]
+PROM_DIR=$STATE/prometheus
+PROM_ENV=$STATE/prometheus.env
+PROM_BIN=${RESERVOIR_PROMETHEUS_BIN:-/usr/bin/prometheus}
+
+prom_pid() {
+  [ -f "$PROM_DIR/prometheus.pid" ] || return 1
+  local pid
+  pid=$(head -n1 "$PROM_DIR/prometheus.pid" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$PROM_DIR" || return 1
+  echo "$pid"
+}
+
+prom_wait_ready() {
+  for _ in $(seq 1 300); do
+    [ -n "$(prom_pid)" ] || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /-/ready HTTP/1.0\r\n\r\n' >&3 && grep -q '200 OK' <&3) \
+      2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+prom_start() {
+  if pid=$(prom_pid); then
+    echo "prometheus already running (pid $pid)"
+    cat "$PROM_ENV"
+    return 0
+  fi
+  [ -x "$PROM_BIN" ] || die "$PROM_BIN not found: apt-get install prometheus"
+  local port attempt
+  for attempt in 1 2 3; do
+    rm -rf "$PROM_DIR"
+    mkdir -p "$PROM_DIR/targets" "$PROM_DIR/data"
+    chmod 777 "$PROM_DIR/targets"
+    chmod 755 "$STATE"
+    port=$(free_port)
+    cat >"$PROM_DIR/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: reservoir
+    file_sd_configs:
+      - files: ["$PROM_DIR/targets/*.json"]
+        refresh_interval: 1s
+YML
+    setsid "$PROM_BIN" --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+      --web.listen-address="127.0.0.1:$port" --log.level=warn \
+      </dev/null >"$PROM_DIR/server.log" 2>&1 &
+    echo $! >"$PROM_DIR/prometheus.pid"
+    if prom_wait_ready "$port"; then
+      cat >"$PROM_ENV.tmp" <<ENV
+RESERVOIR_TEST_PROMETHEUS_URL=http://127.0.0.1:$port
+RESERVOIR_TEST_PROMETHEUS_TARGETS_DIR=$PROM_DIR/targets
+ENV
+      chmod 644 "$PROM_ENV.tmp"
+      mv "$PROM_ENV.tmp" "$PROM_ENV"
+      echo "prometheus started on 127.0.0.1:$port (pid $(prom_pid))"
+      cat "$PROM_ENV"
+      return 0
+    fi
+    echo "servers.sh: prometheus start attempt $attempt on port $port failed:" >&2
+    tail -n 5 "$PROM_DIR/server.log" >&2 || true
+    if pid=$(prom_pid); then stop_pid prometheus "$pid" >/dev/null; fi
+  done
+  die "prometheus did not start"
+}
+
+prom_stop() {
+  local pid
+  if ! pid=$(prom_pid); then
+    echo "prometheus not running"
+    rm -f "$PROM_ENV"
+    return 0
+  fi
+  stop_pid prometheus "$pid"
+  rm -f "$PROM_ENV"
+}
+
+prom_status() {
+  local pid
+  if pid=$(prom_pid); then
+    echo "prometheus running (pid $pid)"
+    [ -f "$PROM_ENV" ] && cat "$PROM_ENV"
+    return 0
+  fi
+  echo "prometheus not running"
+  return 1
+}
+
+usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd] [pg-replica] [patroni] [prometheus]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 action=$1
@@ -909,8 +1010,14 @@ for s in "${servers[@]}"; do
         env) pat_status >/dev/null && cat "$PAT_ENV" ;; *) usage ;;
       esac
       continue ;;
+    prometheus)
+      case "$action" in
+        start) prom_start ;; stop) prom_stop ;; status) prom_status ;;
+        env) prom_pid >/dev/null && cat "$PROM_ENV" ;; *) usage ;;
+      esac
+      continue ;;
     postgres | pg) ;;
-    *) die "unknown server '$s' (known: postgres, nginx, etcd, pg-replica, patroni)" ;;
+    *) die "unknown server '$s' (known: postgres, nginx, etcd, pg-replica, patroni, prometheus)" ;;
   esac
   case "$action" in
     start) pg_start ;;

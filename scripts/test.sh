@@ -13,7 +13,7 @@ root=$(pwd)
 # The trap is set first, so a server that fails to start never leaves the others running.
 servers_started=0
 cleanup() {
-  [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres nginx etcd pg-replica patroni || true
+  [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres nginx etcd pg-replica patroni prometheus || true
   [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres2 || true  # cluster tests
 }
 trap cleanup EXIT
@@ -24,6 +24,8 @@ if [ -x "$root/scripts/servers.sh" ]; then
   "$root/scripts/servers.sh" start postgres etcd nginx
   # tests/pgha: a primary + streaming replica (~5 s to start) and Patroni + etcd (~15 s).
   "$root/scripts/servers.sh" start pg-replica patroni
+  # Prometheus scrapes the admin endpoint's tests (tests/admin, targets written by the test).
+  "$root/scripts/servers.sh" start prometheus
   # shellcheck disable=SC1090
   for f in "${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}"/*.env; do [ -e "$f" ] && set -a && . "$f" && set +a; done
 fi

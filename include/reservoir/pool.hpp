@@ -46,6 +46,7 @@ struct PoolLoad {
   std::size_t waiting = 0;     // callers queued in acquire() or acquire_async()
   std::size_t connecting = 0;  // connects in flight
   std::size_t max_size = 0;
+  Duration oldest_wait{0};     // how long the longest-queued caller has waited (0: none)
 };
 
 // Receives the outcome of acquire_async(): a lease, or why there is none.

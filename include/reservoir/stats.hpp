@@ -62,6 +62,10 @@ struct PoolStats {
   // cumulative buckets at default_latency_bounds().
   LatencySummary acquire_wait;
   HistogramBuckets acquire_wait_buckets;
+  // How long the longest-queued caller has waited so far (zero with nobody queued).
+  Duration oldest_wait{0};
+  // How long connects took (failed ones included), cumulative at default_latency_bounds().
+  HistogramBuckets connect_time_buckets;
 
   // Calls f(name, value, help) for each gauge, then for each counter, in list order.
   template <class F>

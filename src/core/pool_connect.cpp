@@ -131,6 +131,7 @@ Result<std::unique_ptr<Connection>> PoolCore::open_connection(GateTicket& ticket
   // server, and a connect cut short by it would count as a failure against the server.
   Result<std::unique_ptr<Connection>> conn = connector_->connect(Deadline::after(clock_, config_.connect_timeout));
   took = clock_.now() - start;
+  connect_time_.record(took);
   if (conn) ticket.succeeded();
   else ticket.failed(conn.error());
   return conn;

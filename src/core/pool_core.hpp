@@ -80,6 +80,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   std::size_t retire_connections(Duration window);
   PoolStats stats() const;
   PoolLoad load() const noexcept;
+  Duration oldest_wait() const noexcept;  // lock-free: the front waiter's queue time
   // The Pool handle is gone: stay alive (through `self`) until the last lease returns.
   void orphan(std::shared_ptr<PoolCore> self);
 
@@ -213,6 +214,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
       slow_reported_{0};
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::kCount)> closed_by_{};
   LatencyHistogram acquire_wait_;
+  LatencyHistogram connect_time_;  // every connect, succeeded or failed (connects are rare)
 };
 
 }  // namespace reservoir::detail

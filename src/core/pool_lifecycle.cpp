@@ -167,6 +167,8 @@ PoolStats PoolCore::stats() const {
   const std::uint64_t fast = s.acquires > queued ? s.acquires - queued : 0;
   s.acquire_wait = acquire_wait_.summary(fast);
   s.acquire_wait_buckets = acquire_wait_.buckets(default_latency_bounds(), fast);
+  s.connect_time_buckets = connect_time_.buckets(default_latency_bounds());
+  s.oldest_wait = oldest_wait();
   return s;
 }
 
@@ -177,7 +179,15 @@ PoolLoad PoolCore::load() const noexcept {
   l.waiting = waiting_.load(std::memory_order_relaxed);
   l.max_size = max_size_.load(std::memory_order_relaxed);
   l.in_use = count_in(SlotState::leased);
+  l.oldest_wait = oldest_wait();
   return l;
+}
+
+Duration PoolCore::oldest_wait() const noexcept {
+  const std::int64_t since = waiters_.front_since_ns();
+  if (since == 0) return Duration::zero();
+  const Duration age = clock_.now() - TimePoint(Duration(since));
+  return age > Duration::zero() ? age : Duration::zero();
 }
 
 }  // namespace reservoir::detail

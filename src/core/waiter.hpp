@@ -72,8 +72,10 @@ class WaiterQueue {
     tail_ = &w;
     w.queued = true;
     ++size_;
+    if (head_ == &w) note_front();
   }
   void remove(Waiter& w) noexcept {
+    const bool was_front = head_ == &w;
     if (w.prev != nullptr) w.prev->next = w.next;
     else head_ = w.next;
     if (w.next != nullptr) w.next->prev = w.prev;
@@ -81,13 +83,26 @@ class WaiterQueue {
     w.next = w.prev = nullptr;
     w.queued = false;
     --size_;
+    if (was_front) note_front();
   }
   Waiter* front() const noexcept { return head_; }
   std::size_t size() const noexcept { return size_; }
   // Forgets every waiter without touching them (a forked child: their threads are gone).
-  void forget_all() noexcept { head_ = tail_ = nullptr; size_ = 0; }
+  void forget_all() noexcept {
+    head_ = tail_ = nullptr;
+    size_ = 0;
+    note_front();
+  }
+  // When the front waiter queued (its `since`, in clock ns), 0 with none: read without the
+  // lock by stats() and load(), for the age of the oldest waiter.
+  std::int64_t front_since_ns() const noexcept { return front_since_ns_.load(std::memory_order_relaxed); }
 
  private:
+  void note_front() noexcept {
+    front_since_ns_.store(head_ != nullptr ? head_->since.time_since_epoch().count() : 0, std::memory_order_relaxed);
+  }
+
+  std::atomic<std::int64_t> front_since_ns_{0};
   Waiter* head_ = nullptr;
   Waiter* tail_ = nullptr;
   std::size_t size_ = 0;

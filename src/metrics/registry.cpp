@@ -1,0 +1,287 @@
+#include "reservoir/metrics/registry.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "reservoir/metrics/exposition.hpp"
+
+namespace reservoir::metrics {
+namespace {
+
+constexpr std::string_view kBreakerStates[] = {"closed", "open", "half_open"};
+
+template <class T>
+void prune(std::vector<T>& v, auto&& expired) {
+  v.erase(std::remove_if(v.begin(), v.end(), expired), v.end());
+}
+
+struct PoolSample {
+  std::shared_ptr<Pool> pool;
+  PoolStats stats;
+  std::string_view name() const { return pool->config().name; }
+};
+
+// Gauges of PoolStats with a conventional name of their own; every other gauge of the
+// RESERVOIR_POOL_GAUGES list is exposed as reservoir_pool_<field>.
+bool has_own_family(std::string_view gauge) {
+  return gauge == "idle" || gauge == "in_use" || gauge == "connecting" || gauge == "max_size" ||
+         gauge == "waiting";
+}
+
+void render_pool_gauges(Exposition& e, const std::vector<PoolSample>& pools) {
+  if (pools.empty()) return;
+  e.family("reservoir_pool_connections", "gauge", "connections by state: idle, in_use, connecting");
+  for (const auto& p : pools) {
+    e.sample("reservoir_pool_connections", {{"pool", p.name()}, {"state", "idle"}}, p.stats.idle);
+    e.sample("reservoir_pool_connections", {{"pool", p.name()}, {"state", "in_use"}}, p.stats.in_use);
+    e.sample("reservoir_pool_connections", {{"pool", p.name()}, {"state", "connecting"}}, p.stats.connecting);
+  }
+  e.family("reservoir_pool_max_connections", "gauge", "the cap on open connections");
+  for (const auto& p : pools) e.sample("reservoir_pool_max_connections", {{"pool", p.name()}}, p.stats.max_size);
+  e.family("reservoir_pool_pending_requests", "gauge", "callers queued in acquire() or acquire_async()");
+  for (const auto& p : pools) e.sample("reservoir_pool_pending_requests", {{"pool", p.name()}}, p.stats.waiting);
+  e.family("reservoir_pool_oldest_waiter_age_seconds", "gauge", "how long the longest-queued caller has waited (0: none)");
+  for (const auto& p : pools)
+    e.sample("reservoir_pool_oldest_waiter_age_seconds", {{"pool", p.name()}},
+             static_cast<double>(p.stats.oldest_wait.count()) / 1e9);
+
+  std::string name;
+  pools.front().stats.for_each_gauge([&](std::string_view field, std::uint64_t, const char* help) {
+    if (has_own_family(field)) return;
+    name.assign("reservoir_pool_").append(field);
+    e.family(name, "gauge", help);
+    for (const auto& p : pools) {
+      p.stats.for_each_gauge([&](std::string_view f, std::uint64_t value, const char*) {
+        if (f == field) e.sample(name, {{"pool", p.name()}}, value);
+      });
+    }
+  });
+}
+
+void render_pool_counters(Exposition& e, const std::vector<PoolSample>& pools) {
+  if (pools.empty()) return;
+  std::string name;
+  pools.front().stats.for_each_counter([&](std::string_view field, std::uint64_t, const char* help) {
+    if (field == "closed") return;  // reservoir_pool_connections_closed_total{reason} below
+    name.assign("reservoir_pool_").append(field).append("_total");
+    e.family(name, "counter", help);
+    for (const auto& p : pools) {
+      p.stats.for_each_counter([&](std::string_view f, std::uint64_t value, const char*) {
+        if (f == field) e.sample(name, {{"pool", p.name()}}, value);
+      });
+    }
+  });
+  e.family("reservoir_pool_connections_closed_total", "counter", "connections closed by the pool, by reason");
+  for (const auto& p : pools) {
+    for (std::size_t r = 0; r < p.stats.closed_by.size(); ++r) {
+      e.sample("reservoir_pool_connections_closed_total",
+               {{"pool", p.name()}, {"reason", to_string(static_cast<CloseReason>(r))}}, p.stats.closed_by[r]);
+    }
+  }
+}
+
+void render_pool_histograms(Exposition& e, const std::vector<PoolSample>& pools) {
+  if (pools.empty()) return;
+  e.family("reservoir_pool_acquire_wait_seconds", "histogram", "time callers waited in acquire()");
+  for (const auto& p : pools) e.histogram("reservoir_pool_acquire_wait_seconds", {{"pool", p.name()}}, p.stats.acquire_wait_buckets);
+  e.family("reservoir_pool_connect_seconds", "histogram", "time connects took, failed ones included");
+  for (const auto& p : pools) e.histogram("reservoir_pool_connect_seconds", {{"pool", p.name()}}, p.stats.connect_time_buckets);
+}
+
+void render_breakers(Exposition& e, const std::vector<Registry::BreakerEntry>& breakers) {
+  if (breakers.empty()) return;
+  std::vector<BreakerStats> stats;
+  stats.reserve(breakers.size());
+  for (const auto& b : breakers) stats.push_back(b.breaker->stats());
+  auto ep = [&](std::size_t i) -> std::string_view { return breakers[i].breaker->name(); };
+
+  e.family("reservoir_breaker_state", "gauge", "circuit breaker state: 0 closed, 1 open, 2 half_open");
+  for (std::size_t i = 0; i < breakers.size(); ++i)
+    e.sample("reservoir_breaker_state", {{"endpoint", ep(i)}}, static_cast<std::uint64_t>(stats[i].state));
+  e.family("reservoir_breaker_open", "gauge", "1 while the circuit breaker is open");
+  for (std::size_t i = 0; i < breakers.size(); ++i)
+    e.sample("reservoir_breaker_open", {{"endpoint", ep(i)}}, std::uint64_t{stats[i].state == BreakerState::open});
+  e.family("reservoir_breaker_transitions_total", "counter", "state transitions since registration");
+  for (std::size_t i = 0; i < breakers.size(); ++i) {
+    for (std::size_t pair = 0; pair < 9; ++pair) {
+      if (pair / 3 == pair % 3) continue;
+      e.sample("reservoir_breaker_transitions_total",
+               {{"endpoint", ep(i)}, {"from", kBreakerStates[pair / 3]}, {"to", kBreakerStates[pair % 3]}},
+               breakers[i].transitions->by_pair[pair].load(std::memory_order_relaxed));
+    }
+  }
+  struct Counter {
+    const char* name;
+    const char* help;
+    std::uint64_t BreakerStats::*field;
+  };
+  static constexpr Counter kCounters[] = {
+      {"reservoir_breaker_trips_total", "transitions to open", &BreakerStats::trips},
+      {"reservoir_breaker_rejected_total", "calls refused with circuit_open", &BreakerStats::rejected},
+      {"reservoir_breaker_probes_total", "half-open calls admitted", &BreakerStats::probes},
+      {"reservoir_breaker_successes_total", "successful outcomes recorded", &BreakerStats::successes},
+      {"reservoir_breaker_failures_total", "failed outcomes recorded", &BreakerStats::failures},
+  };
+  for (const Counter& c : kCounters) {
+    e.family(c.name, "counter", c.help);
+    for (std::size_t i = 0; i < breakers.size(); ++i) e.sample(c.name, {{"endpoint", ep(i)}}, stats[i].*c.field);
+  }
+}
+
+void render_budgets(Exposition& e, const std::vector<Registry::BudgetEntry>& budgets) {
+  if (budgets.empty()) return;
+  std::vector<RetryBudgetStats> stats;
+  for (const auto& b : budgets) stats.push_back(b.budget->stats());
+  struct Figure {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::uint64_t RetryBudgetStats::*field;
+  };
+  static constexpr Figure kFigures[] = {
+      {"reservoir_retry_budget_requests", "gauge", "first attempts in the budget's window", &RetryBudgetStats::requests},
+      {"reservoir_retry_budget_retries", "gauge", "retries granted in the window", &RetryBudgetStats::retries},
+      {"reservoir_retry_budget_allowed", "gauge", "retries the window allows in total", &RetryBudgetStats::allowed},
+      {"reservoir_retry_budget_rejected_total", "counter", "retries refused", &RetryBudgetStats::rejected},
+  };
+  for (const Figure& f : kFigures) {
+    e.family(f.name, f.type, f.help);
+    for (std::size_t i = 0; i < budgets.size(); ++i) e.sample(f.name, {{"budget", budgets[i].name}}, stats[i].*f.field);
+  }
+}
+
+void render_operations(Exposition& e, const std::vector<std::shared_ptr<const OperationCounters>>& ops) {
+  if (ops.empty()) return;
+  std::vector<OperationCounters::Snapshot> snaps;
+  for (const auto& op : ops) snaps.push_back(op->snapshot());
+  e.family("reservoir_retry_attempts_total", "counter",
+           "attempts of run() calls by declared operation: success, failure (the last attempt), retried");
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const std::string& op = ops[i]->name();
+    e.sample("reservoir_retry_attempts_total", {{"operation", op}, {"outcome", "success"}}, snaps[i].success);
+    e.sample("reservoir_retry_attempts_total", {{"operation", op}, {"outcome", "failure"}}, snaps[i].failure);
+    e.sample("reservoir_retry_attempts_total", {{"operation", op}, {"outcome", "retried"}}, snaps[i].retried);
+  }
+  e.family("reservoir_retry_gave_up_total", "counter", "failed calls by the verdict that stopped retrying");
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    for (const auto& [verdict, n] : snaps[i].gave_up)
+      e.sample("reservoir_retry_gave_up_total", {{"operation", ops[i]->name()}, {"verdict", verdict}}, n);
+  e.family("reservoir_retry_backoff_seconds_total", "counter", "time spent waiting between attempts");
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    e.sample("reservoir_retry_backoff_seconds_total", {{"operation", ops[i]->name()}},
+             static_cast<double>(snaps[i].backoff_ns) / 1e9);
+}
+
+}  // namespace
+
+void OperationCounters::record(const RunReport& report, bool succeeded) noexcept {
+  const std::uint64_t attempts = report.attempts == 0 ? 1 : report.attempts;
+  if (attempts > 1) retried_.fetch_add(attempts - 1, std::memory_order_relaxed);
+  (succeeded ? success_ : failure_).fetch_add(1, std::memory_order_relaxed);
+  backoff_ns_.fetch_add(static_cast<std::uint64_t>(report.backoff.count()), std::memory_order_relaxed);
+  const auto v = static_cast<std::size_t>(report.last_verdict);
+  if (!succeeded && v < kVerdicts) gave_up_[v].fetch_add(1, std::memory_order_relaxed);
+}
+
+OperationCounters::Snapshot OperationCounters::snapshot() const {
+  Snapshot s;
+  s.success = success_.load(std::memory_order_relaxed);
+  s.retried = retried_.load(std::memory_order_relaxed);
+  s.failure = failure_.load(std::memory_order_relaxed);
+  s.backoff_ns = backoff_ns_.load(std::memory_order_relaxed);
+  for (std::size_t v = 0; v < kVerdicts; ++v) {
+    const std::uint64_t n = gave_up_[v].load(std::memory_order_relaxed);
+    if (n != 0) s.gave_up.emplace_back(to_string(static_cast<RetryVerdict>(v)), n);
+  }
+  return s;
+}
+
+void Registry::add_pool(const std::shared_ptr<Pool>& pool) {
+  std::lock_guard g(mu_);
+  pools_.push_back(pool);
+}
+
+void Registry::add_breaker(const std::shared_ptr<CircuitBreaker>& breaker) {
+  auto transitions = std::make_shared<BreakerTransitions>();
+  breaker->add_listener([t = transitions](BreakerState from, BreakerState to) {
+    const auto pair = static_cast<std::size_t>(from) * 3 + static_cast<std::size_t>(to);
+    if (pair < t->by_pair.size()) t->by_pair[pair].fetch_add(1, std::memory_order_relaxed);
+  });
+  std::lock_guard g(mu_);
+  breakers_.push_back({breaker, std::move(transitions)});
+}
+
+void Registry::add_retry_budget(std::string name, const std::shared_ptr<RetryBudget>& budget) {
+  std::lock_guard g(mu_);
+  budgets_.push_back({std::move(name), budget});
+}
+
+Result<std::shared_ptr<OperationCounters>> Registry::declare_operation(std::string_view name) {
+  std::lock_guard g(mu_);
+  for (const auto& op : operations_)
+    if (op->name() == name) return op;
+  if (operations_.size() >= kMaxOperations) {
+    return Error::make(ErrorKind::invalid_argument,
+                 "metrics: more than " + std::to_string(kMaxOperations) +
+                     " retry operations declared; operation names must be a fixed set, not data");
+  }
+  operations_.push_back(std::make_shared<OperationCounters>(std::string(name)));
+  return operations_.back();
+}
+
+std::vector<Registry::PoolEntry> Registry::live_pools() const {
+  std::vector<PoolEntry> out;
+  std::lock_guard g(mu_);
+  prune(pools_, [](const std::weak_ptr<Pool>& w) { return w.expired(); });
+  out.reserve(pools_.size());
+  for (const auto& w : pools_)
+    if (auto p = w.lock()) out.push_back({std::move(p)});
+  return out;
+}
+
+std::vector<Registry::BreakerEntry> Registry::live_breakers() const {
+  std::vector<BreakerEntry> out;
+  std::lock_guard g(mu_);
+  prune(breakers_, [](const WeakBreaker& w) { return w.breaker.expired(); });
+  for (const auto& w : breakers_)
+    if (auto b = w.breaker.lock()) out.push_back({std::move(b), w.transitions});
+  return out;
+}
+
+std::vector<Registry::BudgetEntry> Registry::live_budgets() const {
+  std::vector<BudgetEntry> out;
+  std::lock_guard g(mu_);
+  prune(budgets_, [](const WeakBudget& w) { return w.budget.expired(); });
+  for (const auto& w : budgets_)
+    if (auto b = w.budget.lock()) out.push_back({w.name, std::move(b)});
+  return out;
+}
+
+std::vector<std::shared_ptr<const OperationCounters>> Registry::operations() const {
+  std::lock_guard g(mu_);
+  return {operations_.begin(), operations_.end()};
+}
+
+std::string Registry::render() const {
+  std::string out;
+  render(out);
+  return out;
+}
+
+void Registry::render(std::string& out) const {
+  std::vector<PoolSample> pools;
+  for (auto& entry : live_pools()) {
+    PoolStats stats = entry.pool->stats();
+    pools.push_back({std::move(entry.pool), std::move(stats)});
+  }
+  out.reserve(out.size() + 1024 + pools.size() * 6144);
+  Exposition e(out);
+  render_pool_gauges(e, pools);
+  render_pool_counters(e, pools);
+  render_pool_histograms(e, pools);
+  render_breakers(e, live_breakers());
+  render_budgets(e, live_budgets());
+  render_operations(e, operations());
+}
+
+}  // namespace reservoir::metrics
