@@ -165,6 +165,9 @@ class PendingOp : public OpBase {
   using Work = net::executor_work_guard<executor_type>;
 
   struct OnCancel {
+    // A constructor, not an aggregate: emplace() builds it with parentheses (clang 14 has no
+    // parenthesized aggregate initialization).
+    explicit OnCancel(std::shared_ptr<PendingOp> held) noexcept : op(std::move(held)) {}
     std::shared_ptr<PendingOp> op;
     void operator()(net::cancellation_type type) const noexcept {
       if (type == net::cancellation_type::none) return;
