@@ -15,7 +15,10 @@
 // moment of the cancel is delivered instead (it is never lost; a dropped one returns to the
 // pool). An execution context shutting down (an io_context destroyed) with acquires pending
 // destroys their handlers uncalled and withdraws their requests; a lease already posted to it
-// is destroyed with the queued handler, so it goes back to its pool.
+// is destroyed with the queued handler, so it goes back to its pool. A lease handed over while
+// the caller's io_context is stopped goes straight back to the pool, and the handler (run if
+// the loop is restarted) gets `cancelled`: a stopped loop holds no connection. A lease posted
+// just before the stop waits in the loop's queue like any handler.
 //
 // The pool must be alive when the operation is initiated (for deferred: when it is launched);
 // it may go away after: its shutdown completes the operation with shutting_down.
@@ -71,6 +74,13 @@ class AcquireOp final : public PendingOp<Handler, Result<V>> {
   }
   // The pool's waiter holds this operation through its callback: let go of it.
   void completed_locked() noexcept override { pending_ = PendingAcquire(); }
+  // A lease handed over while the caller's io_context is stopped goes back to the pool (as
+  // this returns); the caller, if its loop is ever restarted, learns why.
+  Result<V> on_stopped_context(Result<V> outcome) noexcept override {
+    if (!outcome) return outcome;
+    return Error::make(ErrorKind::cancelled,
+                       "acquire: the caller's io_context was stopped; the connection went back to the pool");
+  }
 
   PendingAcquire pending_;
 };

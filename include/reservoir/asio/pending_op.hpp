@@ -11,7 +11,10 @@
 //  - when the executor's execution context shuts down (an io_context destroyed with the
 //    operation pending), the handler is destroyed without being called, as Asio does with its
 //    own operations, and the outside operation is withdrawn; a value that still arrives (a
-//    lease handed over at that moment) is dropped, so a lease goes back to its pool.
+//    lease handed over at that moment) is dropped, so a lease goes back to its pool;
+//  - an outcome that arrives while the handler's io_context is stopped may be replaced
+//    (on_stopped_context(): an acquire returns its lease to the pool and posts `cancelled`),
+//    so a stopped event loop holds no connection until someone restarts it.
 #pragma once
 
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -21,12 +24,16 @@
 #include <boost/asio/execution/executor.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
 #include <boost/asio/system_executor.hpp>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace reservoir::asio {
@@ -87,6 +94,34 @@ net::execution_context& context_of(const Executor& ex) {
   }
 }
 
+template <class T>
+struct IsIoExecutor : std::false_type {};
+template <class Allocator, std::uintptr_t Bits>
+struct IsIoExecutor<net::io_context::basic_executor_type<Allocator, Bits>> : std::true_type {};
+template <class T>
+struct IsStrand : std::false_type {};
+template <class Inner>
+struct IsStrand<net::strand<Inner>> : std::true_type {};
+
+// The io_context behind `ex` when it is one (directly, in a strand, or type-erased in an
+// any_io_executor), else null: whether a completion would be posted to a stopped loop.
+template <class Executor>
+const net::io_context* io_context_of(const Executor& ex) noexcept {
+  if constexpr (IsIoExecutor<Executor>::value) {
+    return &ex.context();
+  } else if constexpr (IsStrand<Executor>::value) {
+    return io_context_of(ex.get_inner_executor());
+  } else if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
+    using Plain = net::io_context::executor_type;
+    using Tracked = net::io_context::basic_executor_type<std::allocator<void>, 4>;
+    if (const auto* plain = ex.template target<Plain>()) return &plain->context();
+    if (const auto* tracked = ex.template target<Tracked>()) return &tracked->context();
+    return nullptr;
+  } else {
+    return nullptr;
+  }
+}
+
 // The handler side of an outside operation producing a V. Derived classes say how to withdraw
 // the outside operation (withdraw()), which must end in complete() unless it already did.
 template <class Handler, class V>
@@ -126,6 +161,11 @@ class PendingOp : public OpBase {
     service_->remove(*this);
     completed_locked();
     auto ex = work_->get_executor();
+    if (const net::io_context* io = io_context_of(ex); io != nullptr && io->stopped()) {
+      // Its handlers run only if someone restarts it: what it would hold meanwhile (a lease)
+      // goes back now, and the handler gets why.
+      value = on_stopped_context(std::move(value));
+    }
     net::post(ex, [h = std::move(*handler_), v = std::move(value), slot = slot_]() mutable {
       slot.clear();  // on the handler's executor, where the signal is emitted
       std::move(h)(std::move(v));
@@ -156,6 +196,8 @@ class PendingOp : public OpBase {
   virtual void withdraw() noexcept = 0;
   // Under the lock, as the operation completes (e.g. drop a handle that keeps a cycle).
   virtual void completed_locked() noexcept {}
+  // The outcome to post instead of `value` to a stopped io_context; the default keeps it.
+  virtual V on_stopped_context(V value) noexcept { return value; }
 
   bool is_pending_locked() const noexcept { return state_ == State::pending; }
 
