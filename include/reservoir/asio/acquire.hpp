@@ -74,12 +74,12 @@ class AcquireOp final : public PendingOp<Handler, Result<V>> {
   }
   // The pool's waiter holds this operation through its callback: let go of it.
   void completed_locked() noexcept override { pending_ = PendingAcquire(); }
-  // A lease handed over while the caller's io_context is stopped goes back to the pool (as
-  // this returns); the caller, if its loop is ever restarted, learns why.
-  Result<V> on_stopped_context(Result<V> outcome) noexcept override {
-    if (!outcome) return outcome;
-    return Error::make(ErrorKind::cancelled,
-                       "acquire: the caller's io_context was stopped; the connection went back to the pool");
+  // A lease handed over while the caller's io_context is stopped goes back to the pool; the
+  // caller, if its loop is ever restarted, learns why.
+  std::optional<Result<V>> on_stopped_context(const Result<V>& outcome) noexcept override {
+    if (!outcome) return std::nullopt;
+    return Result<V>(Error::make(ErrorKind::cancelled,
+                                 "acquire: the caller's io_context was stopped; the connection went back to the pool"));
   }
 
   PendingAcquire pending_;

@@ -155,6 +155,7 @@ class PendingOp : public OpBase {
   // The outside operation's outcome: posted to the handler's executor, once. Later outcomes,
   // and any after an orphaning, are dropped (here, after the lock is released).
   void complete(V value) noexcept {
+    std::optional<V> dropped;  // destroyed after the lock: returning a lease may do I/O (reset)
     std::lock_guard g(mu_);
     if (state_ != State::pending) return;
     state_ = State::completed;
@@ -164,7 +165,10 @@ class PendingOp : public OpBase {
     if (const net::io_context* io = io_context_of(ex); io != nullptr && io->stopped()) {
       // Its handlers run only if someone restarts it: what it would hold meanwhile (a lease)
       // goes back now, and the handler gets why.
-      value = on_stopped_context(std::move(value));
+      if (std::optional<V> instead = on_stopped_context(value)) {
+        dropped.emplace(std::move(value));
+        value = std::move(*instead);
+      }
     }
     net::post(ex, [h = std::move(*handler_), v = std::move(value), slot = slot_]() mutable {
       slot.clear();  // on the handler's executor, where the signal is emitted
@@ -196,8 +200,9 @@ class PendingOp : public OpBase {
   virtual void withdraw() noexcept = 0;
   // Under the lock, as the operation completes (e.g. drop a handle that keeps a cycle).
   virtual void completed_locked() noexcept {}
-  // The outcome to post instead of `value` to a stopped io_context; the default keeps it.
-  virtual V on_stopped_context(V value) noexcept { return value; }
+  // The outcome to post instead of `value` to a stopped io_context (`value` is then dropped);
+  // nullopt keeps it.
+  virtual std::optional<V> on_stopped_context(const V&) noexcept { return std::nullopt; }
 
   bool is_pending_locked() const noexcept { return state_ == State::pending; }
 
