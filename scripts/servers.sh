@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # servers.sh — start, stop or query the throwaway servers the backend tests and benchmarks use.
 #
-#   scripts/servers.sh start|stop|status|env [postgres] [nginx] [etcd]   (default: postgres)
+#   scripts/servers.sh start|stop|status|env [postgres] [nginx] [etcd] [pg-replica] [patroni]
+#   (default: postgres)
 #
 # postgres: a fresh PostgreSQL 15 cluster (initdb on every start) on 127.0.0.1, a free port,
 # TCP only, fsync off, max_connections=40. PostgreSQL refuses to run as root, so as root the
@@ -19,6 +20,9 @@
 # The server also accepts TLS (ssl = on): at initdb, `openssl` makes a throwaway CA and a
 # server certificate for 127.0.0.1 (IP subjectAltName only, so `localhost` is a wrong name).
 # `stop` signals the pid in postmaster.pid (SIGINT = fast shutdown), never a process by name.
+# postgres2: a second, independent server set up the same way (cluster tests: two endpoints),
+# in $STATE/postgres2, writing postgres2.env with the same names under RESERVOIR_TEST_PG2_
+# (RESERVOIR_TEST_PG2_URL, _DATA, _BIN, _USER, ...).
 set -euo pipefail
 
 STATE=${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}
@@ -28,6 +32,17 @@ PG_DATA=$PG_DIR/data
 PG_ENV=$STATE/postgres.env
 PG_LOG=$PG_DIR/server.log
 PG_SECRET_PASSWORD='reservoir-Secret-pw-7e1'
+PG_VAR=RESERVOIR_TEST_PG  # prefix of the names in the env file
+
+# Points the postgres functions at one server: `postgres` (the default) or `postgres2`.
+pg_instance() {
+  PG_DIR=$STATE/$1
+  PG_DATA=$PG_DIR/data
+  PG_ENV=$STATE/$1.env
+  PG_LOG=$PG_DIR/server.log
+  PG_TLS=$PG_DIR/tls
+  PG_VAR=$2
+}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
@@ -107,14 +122,14 @@ CONF
 pg_write_env() {
   local port=$1
   cat >"$PG_ENV.tmp" <<ENV
-RESERVOIR_TEST_PG_URL=postgresql://postgres@127.0.0.1:$port/postgres?sslmode=disable
-RESERVOIR_TEST_PG_SECRET_URL=postgresql://reservoir_secret:$PG_SECRET_PASSWORD@127.0.0.1:$port/postgres?sslmode=disable
-RESERVOIR_TEST_PG_DATA=$PG_DATA
-RESERVOIR_TEST_PG_BIN=$PG_BIN
-RESERVOIR_TEST_PG_USER=$(pg_os_user)
-RESERVOIR_TEST_PG_TLS_URL='postgresql://postgres@127.0.0.1:$port/postgres?sslmode=verify-full&sslrootcert=$PG_TLS/ca.crt'
-RESERVOIR_TEST_PG_CA=$PG_TLS/ca.crt
-RESERVOIR_TEST_PG_WRONG_CA=$PG_TLS/wrong-ca.crt
+${PG_VAR}_URL=postgresql://postgres@127.0.0.1:$port/postgres?sslmode=disable
+${PG_VAR}_SECRET_URL=postgresql://reservoir_secret:$PG_SECRET_PASSWORD@127.0.0.1:$port/postgres?sslmode=disable
+${PG_VAR}_DATA=$PG_DATA
+${PG_VAR}_BIN=$PG_BIN
+${PG_VAR}_USER=$(pg_os_user)
+${PG_VAR}_TLS_URL='postgresql://postgres@127.0.0.1:$port/postgres?sslmode=verify-full&sslrootcert=$PG_TLS/ca.crt'
+${PG_VAR}_CA=$PG_TLS/ca.crt
+${PG_VAR}_WRONG_CA=$PG_TLS/wrong-ca.crt
 ENV
   chmod 644 "$PG_ENV.tmp"
   mv "$PG_ENV.tmp" "$PG_ENV"
@@ -521,7 +536,345 @@ etcd_status() {
   return 1
 }
 
-usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd]" >&2; exit 2; }
+# ---- pg-replica (PostgreSQL primary + streaming replica: role awareness, read-your-writes) ---
+# A fresh primary (initdb) and a `pg_basebackup -R` hot-standby replica streaming from it, on
+# 127.0.0.1, free ports, TCP only, same OS user as the postgres kind. `start` writes
+# pg-replica.env:
+#   RESERVOIR_TEST_PG_PRIMARY_URL   superuser URL of the primary (trust auth)
+#   RESERVOIR_TEST_PG_REPLICA_URL   superuser URL of the replica (read-only, hot standby)
+#   RESERVOIR_TEST_PG_PRIMARY_DATA / _REPLICA_DATA   their data directories
+PGR_DIR=$STATE/pg-replica
+PGR_ENV=$STATE/pg-replica.env
+
+# The postmaster's pid for data directory $1, if postmaster.pid names our live server.
+pgdir_pid() {
+  local data=$1 pid
+  [ -f "$data/postmaster.pid" ] || return 1
+  pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$data" || return 1
+  echo "$pid"
+}
+
+# Fast shutdown of the server of data directory $1 (by its postmaster.pid, never by name).
+pgdir_stop() {
+  local data=$1 name=$2 pid
+  pid=$(pgdir_pid "$data") || return 0
+  thaw "$pid"
+  kill -INT "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  echo "$name stopped (pid $pid)"
+}
+
+pgr_url() { echo "postgresql://postgres@127.0.0.1:$1/postgres?sslmode=disable"; }
+
+pgr_conf() {
+  as_pg tee -a "$1/postgresql.conf" >/dev/null <<CONF
+# reservoir test server (scripts/servers.sh pg-replica)
+listen_addresses = '127.0.0.1'
+port = $2
+unix_socket_directories = ''
+max_connections = 40
+fsync = off
+full_page_writes = off
+logging_collector = off
+lc_messages = 'C'
+wal_level = replica
+max_wal_senders = 5
+hot_standby = on
+hot_standby_feedback = on
+wal_receiver_status_interval = 1s
+CONF
+}
+
+pgr_start() {
+  local ppid
+  if ppid=$(pgdir_pid "$PGR_DIR/primary") && pgdir_pid "$PGR_DIR/replica" >/dev/null; then
+    echo "pg-replica already running (primary pid $ppid)"
+    cat "$PGR_ENV"
+    return 0
+  fi
+  pgr_stop >/dev/null
+  [ -x "$PG_BIN/pg_basebackup" ] || die "$PG_BIN/pg_basebackup not found: apt-get install postgresql (15)"
+  local p r
+  p=$(free_port)
+  r=$(free_port)
+  [ "$p" != "$r" ] || r=$(free_port)
+  rm -rf "$PGR_DIR"
+  mkdir -p "$PGR_DIR"
+  chmod 755 "$STATE" "$PGR_DIR"
+  [ "$(id -u)" = 0 ] && chown "$(pg_os_user)" "$PGR_DIR"
+  as_pg "$PG_BIN/initdb" -D "$PGR_DIR/primary" -U postgres -A trust -E UTF8 --locale=C >"$PGR_DIR/initdb.log" 2>&1 ||
+    { cat "$PGR_DIR/initdb.log" >&2; die "pg-replica: initdb failed"; }
+  pgr_conf "$PGR_DIR/primary" "$p"
+  printf 'host all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n' | as_pg tee "$PGR_DIR/primary/pg_hba.conf" >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$PGR_DIR/primary" -l "$PGR_DIR/primary.log" -w -t 30 start >/dev/null ||
+    { tail -n 5 "$PGR_DIR/primary.log" >&2; die "pg-replica: primary did not start"; }
+  # -R writes standby.signal and primary_conninfo; the copied postgresql.conf keeps the
+  # primary's port, so the replica's own port is appended after it (last one wins).
+  as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$p" -U postgres -D "$PGR_DIR/replica" -R -X stream -c fast \
+    >"$PGR_DIR/basebackup.log" 2>&1 || { cat "$PGR_DIR/basebackup.log" >&2; die "pg-replica: pg_basebackup failed"; }
+  echo "port = $r" | as_pg tee -a "$PGR_DIR/replica/postgresql.conf" >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$PGR_DIR/replica" -l "$PGR_DIR/replica.log" -w -t 30 start >/dev/null ||
+    { tail -n 5 "$PGR_DIR/replica.log" >&2; die "pg-replica: replica did not start"; }
+  local streaming=""
+  for _ in $(seq 1 100); do
+    streaming=$("$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$p" -U postgres -d postgres \
+      -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null || true)
+    [ "$streaming" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$streaming" = 1 ] || { tail -n 5 "$PGR_DIR/replica.log" >&2; die "pg-replica: the replica is not streaming"; }
+  cat >"$PGR_ENV.tmp" <<ENV
+RESERVOIR_TEST_PG_PRIMARY_URL=$(pgr_url "$p")
+RESERVOIR_TEST_PG_REPLICA_URL=$(pgr_url "$r")
+RESERVOIR_TEST_PG_PRIMARY_DATA=$PGR_DIR/primary
+RESERVOIR_TEST_PG_REPLICA_DATA=$PGR_DIR/replica
+ENV
+  chmod 644 "$PGR_ENV.tmp"
+  mv "$PGR_ENV.tmp" "$PGR_ENV"
+  echo "pg-replica started: primary 127.0.0.1:$p, replica 127.0.0.1:$r (streaming)"
+  cat "$PGR_ENV"
+}
+
+pgr_stop() {
+  pgdir_stop "$PGR_DIR/replica" "pg-replica replica"
+  pgdir_stop "$PGR_DIR/primary" "pg-replica primary"
+  rm -f "$PGR_ENV"
+}
+
+pgr_status() {
+  local pid
+  if pid=$(pgdir_pid "$PGR_DIR/primary") && pgdir_pid "$PGR_DIR/replica" >/dev/null; then
+    echo "pg-replica running (primary pid $pid)"
+    [ -f "$PGR_ENV" ] && cat "$PGR_ENV"
+    return 0
+  fi
+  echo "pg-replica not running"
+  return 1
+}
+
+# ---- patroni (etcd + Patroni managing a primary and a synchronous streaming replica) ------
+# A private single-member etcd (v3 API) and two Patroni nodes (Debian `patroni`, DCS etcd3),
+# each managing a PostgreSQL 15 on 127.0.0.1 with its REST API on a free port; short TTLs so a
+# failover takes seconds (ttl 10, loop_wait 1, retry_timeout 4: Patroni wants
+# loop_wait + 2 * retry_timeout <= ttl), synchronous_mode on (a commit is acknowledged only once
+# the synchronous standby has it), master_start_timeout 0 (a crashed primary fails over at once
+# instead of being restarted in place), pg_rewind to bring the old primary back as a replica.
+# node1 bootstraps and leads; node2 is cloned from it and becomes the synchronous standby
+# before `start` returns. Patroni runs as the same OS user as the postgres kind. patroni.env:
+#   RESERVOIR_TEST_PATRONI_URL                 multi-host URL of both nodes' PostgreSQL
+#   RESERVOIR_TEST_PATRONI_NODE{1,2}_PG_URL    each node's PostgreSQL (trust auth)
+#   RESERVOIR_TEST_PATRONI_NODE{1,2}_REST      each node's REST API (GET /primary, /replica, /patroni)
+#   RESERVOIR_TEST_PATRONI_NODE{1,2}_DATA      each node's data directory
+#   RESERVOIR_TEST_PATRONI_NODE{1,2}_PID_FILE  each Patroni's pid file
+PAT_DIR=$STATE/patroni
+PAT_ENV=$STATE/patroni.env
+PATRONI_BIN=${RESERVOIR_PATRONI_BIN:-/usr/bin/patroni}
+
+# The pid in pid file $1 if it is a live process whose command line names $2.
+pidfile_pid() {
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(head -n1 "$1" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2" || return 1
+  echo "$pid"
+}
+
+pat_http_code() { # url -> HTTP status (000 when nothing answers)
+  local host_port=${1#http://} path=/${1#http://*/} code
+  host_port=${host_port%%/*}
+  code=$( (exec 3<>"/dev/tcp/${host_port%:*}/${host_port#*:}" &&
+    printf 'GET %s HTTP/1.0\r\n\r\n' "$path" >&3 && head -n1 <&3 | cut -d' ' -f2) 2>/dev/null) || true
+  echo "${code:-000}"
+}
+
+pat_wait_code() { # url code tries(0.2 s)
+  for _ in $(seq 1 "$3"); do
+    [ "$(pat_http_code "$1")" = "$2" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+pat_etcd_start() {
+  local client=$1 peer=$2
+  mkdir -p "$PAT_DIR/etcd"
+  setsid "$ETCD_BIN" --name patroni --data-dir "$PAT_DIR/etcd/data" \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "patroni=http://127.0.0.1:$peer" --log-level warn \
+    </dev/null >"$PAT_DIR/etcd/server.log" 2>&1 &
+  echo $! >"$PAT_DIR/etcd/etcd.pid"
+  etcd_wait_ready_at "$client" "$PAT_DIR/etcd"
+}
+
+etcd_wait_ready_at() {
+  for _ in $(seq 1 200); do
+    pidfile_pid "$2/etcd.pid" "$2" >/dev/null || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q '"health":"true"' <&3) \
+      2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+pat_write_config() { # node pg_port rest_port etcd_port
+  local node=$1 dir=$PAT_DIR/$1
+  cat >"$dir/patroni.yml" <<YML
+scope: reservoir
+namespace: /reservoir-test/
+name: $node
+log:
+  level: WARNING
+  dir: $dir
+restapi:
+  listen: 127.0.0.1:$3
+  connect_address: 127.0.0.1:$3
+etcd3:
+  hosts: 127.0.0.1:$4
+bootstrap:
+  dcs:
+    ttl: 10
+    loop_wait: 1
+    retry_timeout: 4
+    maximum_lag_on_failover: 1048576
+    master_start_timeout: 0
+    synchronous_mode: true
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        max_connections: 40
+        max_wal_senders: 5
+        max_replication_slots: 5
+        wal_log_hints: 'on'
+        hot_standby: 'on'
+        wal_receiver_status_interval: 1s
+        fsync: 'off'
+        full_page_writes: 'on'
+  initdb:
+  - encoding: UTF8
+  - locale: C
+  pg_hba:
+  - host replication all 127.0.0.1/32 trust
+  - host all all 127.0.0.1/32 trust
+postgresql:
+  listen: 127.0.0.1:$2
+  connect_address: 127.0.0.1:$2
+  data_dir: $dir/data
+  bin_dir: $PG_BIN
+  pgpass: $dir/pgpass
+  authentication:
+    superuser: {username: postgres}
+    replication: {username: postgres}
+    rewind: {username: postgres}
+  parameters:
+    unix_socket_directories: '$dir'
+    logging_collector: 'off'
+    lc_messages: C
+  pg_hba:
+  - host replication all 127.0.0.1/32 trust
+  - host all all 127.0.0.1/32 trust
+YML
+}
+
+# Starts Patroni for node $1 in the background; its pid (the exec'd shell's) goes to patroni.pid.
+pat_node_start() {
+  local dir=$PAT_DIR/$1
+  # shellcheck disable=SC2016  # $$, $1 and $2 are the inner shell's
+  # runuser stays Patroni's parent: its output must not hold the caller's stdout (a pipe
+  # reading `servers.sh start patroni` would otherwise never see its end). Not into
+  # patroni.out: opened here, as root, the file would not be writable by Patroni's user.
+  as_pg setsid sh -c 'echo $$ >"$1/patroni.pid"; exec "$2" "$1/patroni.yml" >>"$1/patroni.out" 2>&1' \
+    sh "$dir" "$PATRONI_BIN" </dev/null >/dev/null 2>&1 &
+  for _ in $(seq 1 50); do [ -s "$dir/patroni.pid" ] && return 0; sleep 0.05; done
+  die "patroni $1 wrote no pid file"
+}
+
+pat_fail() {
+  echo "servers.sh: $*" >&2
+  tail -n 20 "$PAT_DIR"/node*/patroni.out "$PAT_DIR"/node*/patroni.log >&2 2>/dev/null || true
+  pat_stop >/dev/null 2>&1 || true
+  die "patroni did not start"
+}
+
+pat_start() {
+  local pid
+  if pid=$(pidfile_pid "$PAT_DIR/node1/patroni.pid" "$PAT_DIR") && pidfile_pid "$PAT_DIR/node2/patroni.pid" "$PAT_DIR" >/dev/null; then
+    echo "patroni already running (node1 pid $pid)"
+    cat "$PAT_ENV"
+    return 0
+  fi
+  pat_stop >/dev/null 2>&1 || true
+  [ -x "$PATRONI_BIN" ] || die "$PATRONI_BIN not found: apt-get install patroni python3-etcd python3-psycopg2"
+  [ -x "$ETCD_BIN" ] || die "$ETCD_BIN not found: apt-get install etcd-server"
+  local ports=() p
+  while [ ${#ports[@]} -lt 6 ]; do
+    p=$(free_port)
+    [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+  done
+  rm -rf "$PAT_DIR"
+  mkdir -p "$PAT_DIR/node1" "$PAT_DIR/node2"
+  chmod 755 "$STATE" "$PAT_DIR"
+  pat_etcd_start "${ports[4]}" "${ports[5]}" || pat_fail "patroni's etcd did not start"
+  pat_write_config node1 "${ports[0]}" "${ports[2]}" "${ports[4]}"
+  pat_write_config node2 "${ports[1]}" "${ports[3]}" "${ports[4]}"
+  [ "$(id -u)" = 0 ] && chown -R "$(pg_os_user)" "$PAT_DIR/node1" "$PAT_DIR/node2"
+  pat_node_start node1
+  pat_wait_code "http://127.0.0.1:${ports[2]}/primary" 200 300 || pat_fail "node1 did not become the primary"
+  pat_node_start node2
+  pat_wait_code "http://127.0.0.1:${ports[3]}/sync" 200 300 || pat_fail "node2 did not become the synchronous standby"
+  cat >"$PAT_ENV.tmp" <<ENV
+RESERVOIR_TEST_PATRONI_URL=postgresql://postgres@127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}/postgres?sslmode=disable
+RESERVOIR_TEST_PATRONI_NODE1_PG_URL=$(pgr_url "${ports[0]}")
+RESERVOIR_TEST_PATRONI_NODE2_PG_URL=$(pgr_url "${ports[1]}")
+RESERVOIR_TEST_PATRONI_NODE1_REST=http://127.0.0.1:${ports[2]}
+RESERVOIR_TEST_PATRONI_NODE2_REST=http://127.0.0.1:${ports[3]}
+RESERVOIR_TEST_PATRONI_NODE1_DATA=$PAT_DIR/node1/data
+RESERVOIR_TEST_PATRONI_NODE2_DATA=$PAT_DIR/node2/data
+RESERVOIR_TEST_PATRONI_NODE1_PID_FILE=$PAT_DIR/node1/patroni.pid
+RESERVOIR_TEST_PATRONI_NODE2_PID_FILE=$PAT_DIR/node2/patroni.pid
+ENV
+  chmod 644 "$PAT_ENV.tmp"
+  mv "$PAT_ENV.tmp" "$PAT_ENV"
+  echo "patroni started: node1 pg 127.0.0.1:${ports[0]} rest ${ports[2]}, node2 pg 127.0.0.1:${ports[1]} rest ${ports[3]}, etcd ${ports[4]}"
+  cat "$PAT_ENV"
+}
+
+pat_stop() {
+  local node pid
+  # Patroni stops its PostgreSQL on SIGTERM; a server left behind is stopped by its pid file.
+  for node in node2 node1; do
+    if pid=$(pidfile_pid "$PAT_DIR/$node/patroni.pid" "$PAT_DIR"); then
+      kill -CONT "$pid" 2>/dev/null || true
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+      echo "patroni $node stopped (pid $pid)"
+    fi
+    pgdir_stop "$PAT_DIR/$node/data" "patroni $node postgres"
+  done
+  if pid=$(pidfile_pid "$PAT_DIR/etcd/etcd.pid" "$PAT_DIR/etcd"); then stop_pid "patroni etcd" "$pid"; fi
+  rm -f "$PAT_ENV"
+}
+
+pat_status() {
+  local pid
+  if pid=$(pidfile_pid "$PAT_DIR/node1/patroni.pid" "$PAT_DIR") && pidfile_pid "$PAT_DIR/node2/patroni.pid" "$PAT_DIR" >/dev/null; then
+    echo "patroni running (node1 pid $pid)"
+    [ -f "$PAT_ENV" ] && cat "$PAT_ENV"
+    return 0
+  fi
+  echo "patroni not running"
+  return 1
+}
+
+usage() { echo "usage: $0 start|stop|status|env [postgres] [nginx] [etcd] [pg-replica] [patroni]" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 action=$1
@@ -529,7 +882,9 @@ shift
 servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(postgres)
 for s in "${servers[@]}"; do
+  pg_instance postgres RESERVOIR_TEST_PG  # the postgres functions' server, unless postgres2:
   case "$s" in
+    postgres2) pg_instance postgres2 RESERVOIR_TEST_PG2 ;;  # same functions, its own server
     nginx)
       case "$action" in
         start) nginx_start ;; stop) nginx_stop ;; status) nginx_status ;;
@@ -542,8 +897,20 @@ for s in "${servers[@]}"; do
         env) etcd_pid >/dev/null && cat "$ETCD_ENV" ;; *) usage ;;
       esac
       continue ;;
+    pg-replica)
+      case "$action" in
+        start) pgr_start ;; stop) pgr_stop ;; status) pgr_status ;;
+        env) pgr_status >/dev/null && cat "$PGR_ENV" ;; *) usage ;;
+      esac
+      continue ;;
+    patroni)
+      case "$action" in
+        start) pat_start ;; stop) pat_stop ;; status) pat_status ;;
+        env) pat_status >/dev/null && cat "$PAT_ENV" ;; *) usage ;;
+      esac
+      continue ;;
     postgres | pg) ;;
-    *) die "unknown server '$s' (known: postgres, nginx, etcd)" ;;
+    *) die "unknown server '$s' (known: postgres, nginx, etcd, pg-replica, patroni)" ;;
   esac
   case "$action" in
     start) pg_start ;;

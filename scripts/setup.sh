@@ -15,6 +15,10 @@ packages=(
   # 1.74 and conflicts), OpenSSL, and the test servers and load generator.
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev libssl-dev openssl
   nginx-light libnginx-mod-http-echo etcd-server wrk
+  # reservoir::spdlog, the log adapter (issue 13)
+  libspdlog-dev
+  # PostgreSQL primary/replicas (issue 15): Patroni over etcd v3, its Python dependencies.
+  patroni python3-etcd python3-psycopg2
 )
 
 missing=()

@@ -12,12 +12,18 @@ root=$(pwd)
 # Real servers on loopback, started by the project's own script; stopped on exit.
 # The trap is set first, so a server that fails to start never leaves the others running.
 servers_started=0
-cleanup() { [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres nginx etcd || true; }
+cleanup() {
+  [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres nginx etcd pg-replica patroni || true
+  [ "$servers_started" = 1 ] && "$root/scripts/servers.sh" stop postgres2 || true  # cluster tests
+}
 trap cleanup EXIT
 if [ -x "$root/scripts/servers.sh" ]; then
   servers_started=1
+  "$root/scripts/servers.sh" start postgres2  # the cluster tests' second endpoint
   # etcd before nginx: nginx proxies /v3/ to it (the HTTP tests cross nginx's keep-alive closes).
   "$root/scripts/servers.sh" start postgres etcd nginx
+  # tests/pgha: a primary + streaming replica (~5 s to start) and Patroni + etcd (~15 s).
+  "$root/scripts/servers.sh" start pg-replica patroni
   # shellcheck disable=SC1090
   for f in "${RESERVOIR_SERVERS_DIR:-/tmp/reservoir-servers}"/*.env; do [ -e "$f" ] && set -a && . "$f" && set +a; done
 fi

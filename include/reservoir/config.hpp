@@ -22,7 +22,7 @@ using std::chrono::milliseconds;
 // What Pool::create() does before it returns.
 enum class InitMode {
   fail_fast,  // open one connection; if that fails, create() returns the error
-  wait,       // open min_idle connections within connect_timeout; otherwise an error
+  wait,       // open min_idle connections, max_concurrent_connects at a time; the first failure is the error
   lazy,       // open nothing; the maintainer fills min_idle in the background
 };
 

@@ -95,6 +95,9 @@ class Pool {
   Result<Lease> acquire(SourceLocation where = SourceLocation::current());
   // Borrows a connection before `deadline`. Same errors as acquire().
   Result<Lease> acquire(Deadline deadline, SourceLocation where = SourceLocation::current());
+  // As above, and adds where it spent its time to `phases` (also when it fails). The pool then
+  // leaves the slow-acquire report to the caller, who reports its whole operation once (run()).
+  Result<Lease> acquire(Deadline deadline, AcquirePhases& phases, SourceLocation where = SourceLocation::current());
 
   // Borrows a connection without blocking the caller: `callback` receives the lease or the
   // error (the same errors as acquire(), or `cancelled`) exactly once, on one of these threads:
@@ -122,6 +125,14 @@ class Pool {
   // connections first and leased ones as they return. Errors: invalid_config.
   Status set_max_size(std::size_t max_size);
 
+  // Retires every connection open now by a time spread at random over the next `window` (0:
+  // at once): idle ones at the next maintenance pass (the maintainer is woken), leased ones
+  // when they return; a checkout never hands one out past its time. Connections opened
+  // after this call keep the normal max_lifetime. For a credentials rotation (HikariCP's
+  // softEvictConnections, spread out): the old sessions go without a reconnect storm.
+  // Returns how many connections were marked.
+  std::size_t retire_connections(Duration window);
+
   // One maintenance pass now: retire expired connections, keepalive checks, leak reports,
   // refill to min_idle. The maintainer thread calls this on its own schedule.
   void run_maintenance();
@@ -131,6 +142,10 @@ class Pool {
   const PoolConfig& config() const noexcept;
   Connector& connector() const noexcept;
   const Clock& clock() const noexcept;
+  // The logger and listener of PoolOptions, for the layers above the pool (run() reports its
+  // slow operations through them). emit() fills in the pool's name and endpoint.
+  Logger& logger() const noexcept;
+  void emit(PoolEvent event) const noexcept;
 
  private:
   explicit Pool(std::shared_ptr<detail::PoolCore> core) noexcept;

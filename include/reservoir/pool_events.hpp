@@ -7,7 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "reservoir/clock.hpp"
 #include "reservoir/error.hpp"
@@ -23,13 +26,15 @@ enum class PoolEventKind : std::uint8_t {
   check_failed,        // a checkout or keepalive check failed; `error` says why
   acquire_slow,        // an acquire took longer than PoolConfig::slow_acquire_threshold
   leak_suspected,      // a lease was held past leak_detection_threshold; `where` acquired it
+  operation_slow,      // a run() took longer than its slow threshold; phases, call, backoff, attempts
 };
 
 std::string_view to_string(PoolEventKind kind) noexcept;
 
-// Where an acquire spent its time (acquire_slow).
+// Where an acquire spent its time (acquire_slow, operation_slow: summed over attempts).
 struct AcquirePhases {
-  Duration queued{0};   // waiting in the queue for a returned or freshly opened connection
+  Duration queued{0};   // waiting in the queue for a returned connection or a connect slot
+  Duration connect{0};  // the connect of the fresh connection this acquire was handed
   Duration check{0};    // the checkout check
 };
 
@@ -39,16 +44,30 @@ struct PoolEvent {
   std::string_view endpoint;                 // the connector's endpoint (never a secret)
   CloseReason reason = CloseReason::kCount;  // connection_closed
   Duration duration{0};                      // connect time, acquire time, or lease age
-  const Error* error = nullptr;              // connect_failed, check_failed
-  AcquirePhases phases;                      // acquire_slow
-  SourceLocation where{};                    // acquire_slow, leak_suspected: the caller
+  const Error* error = nullptr;              // connect_failed, check_failed; operation_slow: its failure
+  AcquirePhases phases;                      // acquire_slow, operation_slow
+  SourceLocation where{};                    // acquire_slow, leak_suspected, operation_slow: the caller
+  // operation_slow: time in the caller's function, waiting between attempts, attempts made.
+  Duration call{0};
+  Duration backoff{0};
+  std::uint32_t attempts = 0;
 };
 
 class PoolListener {
  public:
   virtual ~PoolListener() = default;
-  // Called from any pool thread, possibly concurrently; exceptions are caught and dropped.
+  // Called from any pool thread, possibly concurrently. noexcept: a listener that lets an
+  // exception escape terminates the process, so catch inside.
   virtual void on_event(const PoolEvent& event) noexcept = 0;
 };
+
+// One line of `key=value` fields, the fields that matter for the event's kind:
+//   pool=orders endpoint=127.0.0.1:5432 event=connect_failed took_ms=12 error="unavailable: ..."
+// Times in whole milliseconds; the error in double quotes (`"`, `\` and newlines escaped).
+std::string to_string(const PoolEvent& event);
+
+// Hands every event to each of `listeners` in order (a metrics ring and a log adapter, say).
+// Empty entries are skipped.
+std::shared_ptr<PoolListener> fan_out(std::vector<std::shared_ptr<PoolListener>> listeners);
 
 }  // namespace reservoir

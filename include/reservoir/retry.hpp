@@ -52,9 +52,11 @@ struct RetryPolicy {
   BackoffConfig backoff{};
   // Retried even when the connector's is_retryable() says no.
   ErrorKindSet also_retry{};
-  // Never retried, whatever the connector says: fail-fast and caller-bug kinds.
+  // Never retried, whatever the connector says: fail-fast and caller-bug kinds. A quota is
+  // refused at once by design; retrying would only spend the caller's deadline against it.
   ErrorKindSet never_retry{ErrorKind::circuit_open, ErrorKind::shutting_down, ErrorKind::invalid_config,
-                           ErrorKind::invalid_argument, ErrorKind::internal, ErrorKind::cancelled};
+                           ErrorKind::invalid_argument, ErrorKind::internal, ErrorKind::cancelled,
+                           ErrorKind::quota_exceeded};
 
   // OK, or invalid_config naming the field (`retry.max_attempts`, `backoff.*`), value and range.
   Status validate() const;

@@ -54,6 +54,10 @@ struct RunOptions {
   // Errors after which the connection is discarded rather than returned to the pool: it broke,
   // or a timed-out request may still be running on it.
   ErrorKindSet discard_on{ErrorKind::unavailable, ErrorKind::timeout};
+  // A call that takes at least this long is reported once, with where its time went (queued,
+  // connect, check, call, backoff), to the pool's logger (info) and listener (operation_slow).
+  // Default: the pool's slow_acquire_threshold (100 ms); zero turns it off.
+  std::optional<Duration> slow_threshold;
   std::uint64_t seed = 0;      // backoff jitter; 0 = from the OS when a retry first needs it
   RunReport* report = nullptr;  // optional: filled before run() returns
 };
@@ -95,6 +99,8 @@ class RunLoop {
   // the loop ends (then explain(error) is the call's error). `retryable`: the connector's view.
   std::optional<Duration> on_failure(const Error& error, bool retryable, const Attempt& attempt);
   Error explain(Error error) const;
+  // What the loop did so far (attempts, last verdict, backoff).
+  RunReport report() const noexcept;
   // The call's outcome, after filling options.report.
   Status finish(Status result);
 
@@ -130,10 +136,6 @@ class AttemptScope {
 // `classify` is the connector's is_retryable. Errors: the last attempt's, explained.
 Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
                   FunctionRef<Status(Attempt&)> attempt);
-
-// One attempt on `pool`: acquire → breaker → fn → record → discard if broken.
-Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, SourceLocation where,
-                    FunctionRef<Status(Connection&, Attempt&)> fn);
 
 Status run_on_pool(Pool& pool, const RunOptions& options, SourceLocation where,
                    FunctionRef<Status(Connection&, Attempt&)> fn);

@@ -38,6 +38,11 @@ Pool::~Pool() {
 
 Result<Lease> Pool::acquire(SourceLocation where) { return core_->acquire(std::nullopt, where); }
 Result<Lease> Pool::acquire(Deadline deadline, SourceLocation where) { return core_->acquire(deadline, where); }
+Result<Lease> Pool::acquire(Deadline deadline, AcquirePhases& phases, SourceLocation where) {
+  return core_->acquire(deadline, where, &phases);
+}
+Logger& Pool::logger() const noexcept { return core_->logger(); }
+void Pool::emit(PoolEvent event) const noexcept { core_->report(event); }
 Result<PendingAcquire> Pool::acquire_async(Deadline deadline, AcquireCallback callback, SourceLocation where) {
   return core_->acquire_async(deadline, std::move(callback), where);
 }
@@ -45,6 +50,7 @@ PoolLoad Pool::load() const noexcept { return core_->load(); }
 Status Pool::shutdown(Duration grace) { return core_->shutdown(grace); }
 Status Pool::set_max_size(std::size_t max_size) { return core_->set_max_size(max_size); }
 void Pool::run_maintenance() { core_->run_maintenance(); }
+std::size_t Pool::retire_connections(Duration window) { return core_->retire_connections(window); }
 PoolStats Pool::stats() const { return core_->stats(); }
 const PoolConfig& Pool::config() const noexcept { return core_->config(); }
 Connector& Pool::connector() const noexcept { return core_->connector(); }

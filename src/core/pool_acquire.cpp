@@ -1,6 +1,7 @@
 // Acquire: the lock-free fast path, then the queue. A queued caller waits to be completed
 // with a returned or freshly opened connection (whichever comes first), or an error; it never
 // runs a connect itself.
+#include <algorithm>
 #include <string>
 #include <thread>
 
@@ -100,12 +101,15 @@ inline void cpu_relax() noexcept {
 }
 }  // namespace
 
-Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation where) {
+Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation where, AcquirePhases* phases) {
   // Fast path: nobody queues (FIFO stays fair) and an idle connection is free.
   for (int spin = 0; spin < kSpinRelax + kSpinYield; ++spin) {
     if (waiting_.load(std::memory_order_seq_cst) != 0 || closing_.load(std::memory_order_relaxed)) break;
     if (Slot* s = try_take_idle()) {
-      if (Lease lease = checkout(*s, where, deadline, config_.checkout_check, nullptr); lease.valid()) return lease;
+      AcquireTrace trace;
+      Lease lease = checkout(*s, where, deadline, config_.checkout_check, phases ? &trace : nullptr);
+      if (phases) phases->check += trace.check;
+      if (lease.valid()) return lease;
       if (deadline && deadline->expired()) break;
       continue;  // retired (expired or failed its check): look again
     }
@@ -114,10 +118,10 @@ Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation
     if (spin < kSpinRelax) cpu_relax();
     else std::this_thread::yield();
   }
-  return acquire_slow(deadline ? *deadline : Deadline::after(clock_, config_.acquire_timeout), where);
+  return acquire_slow(deadline ? *deadline : Deadline::after(clock_, config_.acquire_timeout), where, phases);
 }
 
-Result<Lease> PoolCore::acquire_slow(Deadline deadline, SourceLocation where) {
+Result<Lease> PoolCore::acquire_slow(Deadline deadline, SourceLocation where, AcquirePhases* phases) {
   AcquireTrace trace{.start = clock_.now()};
   BlockingWaiter w;
   std::unique_lock lk(mu_);
@@ -125,9 +129,14 @@ Result<Lease> PoolCore::acquire_slow(Deadline deadline, SourceLocation where) {
   if (lk.owns_lock()) lk.unlock();
   if (result) {
     queued_acquires_.fetch_add(1, std::memory_order_relaxed);
-    note_acquired(trace, where);
+    note_acquired(trace, where, phases);
   } else {
     failed_acquires_.fetch_add(1, std::memory_order_relaxed);
+    if (phases) {
+      phases->connect += trace.connect;
+      phases->check += trace.check;
+      phases->queued += clock_.now() - trace.start - trace.connect - trace.check;
+    }
   }
   return result;
 }
@@ -138,6 +147,9 @@ Result<Lease> PoolCore::wait_for_lease(std::unique_lock<std::mutex>& lk, Blockin
   for (;;) {
     if (w.handed != nullptr) {  // the completer took us off the queue
       Slot* slot = w.handed;
+      if (slot->connected_at >= trace.start) {
+        trace.connect = std::min(slot->connect_took, clock_.now() - trace.start - trace.check);
+      }
       lk.unlock();
       return make_lease(*slot, where, coarse_ns());
     }
@@ -219,14 +231,22 @@ void PoolCore::leave_queue_locked(Waiter& w) noexcept {
 
 // The slow path's bookkeeping: its wait in the histogram (the fast path counts as zero), and
 // the slow-acquire report.
-void PoolCore::note_acquired(const AcquireTrace& trace, SourceLocation where) {
+void PoolCore::note_acquired(const AcquireTrace& trace, SourceLocation where, AcquirePhases* out) {
   const Duration took = clock_.now() - trace.start;
   acquire_wait_.record(took);
+  const AcquirePhases phases{
+      .queued = took - trace.connect - trace.check, .connect = trace.connect, .check = trace.check};
+  if (out != nullptr) {
+    out->queued += phases.queued;
+    out->connect += phases.connect;
+    out->check += phases.check;
+  }
   if (config_.slow_acquire_threshold.count() == 0 || took < config_.slow_acquire_threshold) return;
   slow_reported_.fetch_add(1, std::memory_order_relaxed);
-  const AcquirePhases phases{.queued = took - trace.check, .check = trace.check};
+  if (out != nullptr) return;  // the caller reports the whole operation once
   logger_->log(LogLevel::info, config_.name + ": slow acquire: " + std::to_string(ms_of(took)) + " ms (queued " +
-                                   std::to_string(ms_of(phases.queued)) + " ms, check " +
+                                   std::to_string(ms_of(phases.queued)) + " ms, connect " +
+                                   std::to_string(ms_of(phases.connect)) + " ms, check " +
                                    std::to_string(ms_of(phases.check)) + " ms) at " + where.file + ":" +
                                    std::to_string(where.line));
   emit({.kind = PoolEventKind::acquire_slow, .duration = took, .phases = phases, .where = where});

@@ -1,7 +1,10 @@
 // Connects: run for the pool on connect threads, never on a borrower's. Their result goes to
 // the oldest waiter, like a returned connection (Go's connRequest; HikariCP's adder thread),
 // so a borrower is served by whichever comes first and never sits in a connect it triggered.
+#include <algorithm>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "pool_core.hpp"
 #include "release_mark.hpp"
@@ -156,7 +159,7 @@ Slot* PoolCore::connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noex
     retire(slot, CloseReason::shutdown);
     return nullptr;
   } else {
-    connected_locked(slot, std::move(conn).value(), out);
+    connected_locked(slot, std::move(conn).value(), took, out);
   }
   ConnectPlan next = plan_connects_locked(true);
   lk.unlock();
@@ -166,9 +169,11 @@ Slot* PoolCore::connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noex
   return mine;
 }
 
-void PoolCore::connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Deliveries& out) {
+void PoolCore::connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Duration took, Deliveries& out) {
   const std::int64_t now = coarse_ns();
   slot.conn = std::move(conn);
+  slot.connected_at = clock_.now();
+  slot.connect_took = took;
   slot.uses = 0;
   slot.discard = false;
   slot.forked = false;
@@ -244,37 +249,62 @@ void PoolCore::wait_for_connects() noexcept {
   connects_done_cv_.wait(lk, [&] { return connect_threads_ == 0; });
 }
 
-// init_mode fail_fast / wait: connects on the caller's thread, before create() returns.
+// init_mode fail_fast / wait: connects before create() returns, up to max_concurrent_connects
+// at once (the caller's thread and helpers it joins), so `wait` takes about one connect time,
+// not min_idle of them.
 Status PoolCore::initialize() {
-  std::size_t wanted = 0;
-  if (config_.init_mode == InitMode::fail_fast) wanted = 1;
-  if (config_.init_mode == InitMode::wait) wanted = config_.min_idle;
-  for (std::size_t i = 0; i < wanted; ++i) {
+  InitRun run;
+  if (config_.init_mode == InitMode::fail_fast) run.wanted = 1;
+  if (config_.init_mode == InitMode::wait) run.wanted = config_.min_idle;
+  if (run.wanted == 0) return {};
+  const std::size_t workers = std::min(run.wanted, std::max<std::size_t>(config_.max_concurrent_connects, 1));
+  std::vector<std::thread> helpers;
+  for (std::size_t i = 1; i < workers; ++i) {
+    try {
+      helpers.emplace_back([this, &run] { init_connects(run); });
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: fewer at once, the same connections in the end
+    }
+  }
+  init_connects(run);
+  for (auto& t : helpers) t.join();
+  if (run.error) return *std::move(run.error);
+  return {};
+}
+
+// One initializer's loop: connects until `run` has all it wants or one connect failed.
+void PoolCore::init_connects(InitRun& run) {
+  for (;;) {
     Slot* slot = nullptr;
     {
       std::lock_guard g(mu_);
+      if (run.error || run.started == run.wanted) return;
       slot = reserve_connect_slot_locked();
+      if (slot == nullptr) return;
+      ++run.started;
     }
-    if (slot == nullptr) break;
-    Result<GateTicket> ticket = gate_->admit();
     Deliveries out;
+    Result<GateTicket> ticket = gate_->admit();
     if (!ticket) {
       std::lock_guard g(mu_);
       give_back_locked(*slot);
-      return std::move(ticket).error();
+      if (!run.error) run.error = std::move(ticket).error();
+      return;
     }
     Duration took{0};
     Result<std::unique_ptr<Connection>> conn = open_connection(ticket.value(), took);
-    std::lock_guard g(mu_);
+    std::unique_lock lk(mu_);
     note_connect_time_locked(took);
     if (!conn) {
       give_back_locked(*slot);
       connect_failed_locked(conn.error(), true, out);
-      return std::move(conn).error();
+      if (!run.error) run.error = std::move(conn).error();
+    } else {
+      connected_locked(*slot, std::move(conn).value(), took, out);
     }
-    connected_locked(*slot, std::move(conn).value(), out);
+    lk.unlock();
+    out.run();
   }
-  return {};
 }
 
 }  // namespace reservoir::detail

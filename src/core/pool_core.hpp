@@ -53,6 +53,7 @@ struct ConnectPlan {
 // What an acquire went through, for the slow-acquire report.
 struct AcquireTrace {
   TimePoint start{};
+  Duration connect{0};  // a connection opened during this acquire and handed to it
   Duration check{0};
 };
 
@@ -65,7 +66,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   Status initialize();
   void start_maintainer();
-  Result<Lease> acquire(std::optional<Deadline> deadline, SourceLocation where);
+  // With `phases`, fills it and leaves the slow-acquire report to the caller.
+  Result<Lease> acquire(std::optional<Deadline> deadline, SourceLocation where, AcquirePhases* phases = nullptr);
   Result<PendingAcquire> acquire_async(Deadline deadline, AcquireCallback callback, SourceLocation where);
   bool cancel(AsyncWaiter& w) noexcept;
   void release(Slot& slot) noexcept;
@@ -75,6 +77,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void wait_for_connects() noexcept;
   Status set_max_size(std::size_t max_size);
   void run_maintenance();
+  std::size_t retire_connections(Duration window);
   PoolStats stats() const;
   PoolLoad load() const noexcept;
   // The Pool handle is gone: stay alive (through `self`) until the last lease returns.
@@ -82,6 +85,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   const PoolConfig& config() const noexcept { return config_; }
   Connector& connector() const noexcept { return *connector_; }
+  Logger& logger() const noexcept { return *logger_; }
+  void report(PoolEvent event) const noexcept { emit(event); }
   const Clock& clock() const noexcept { return clock_; }
 
   // Called in a child process after fork() (see fork_guard.cpp), with mu_ held.
@@ -93,7 +98,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Slot* try_take_idle() noexcept;
   Lease checkout(Slot& slot, SourceLocation where, std::optional<Deadline>& deadline, CheckDepth depth,
                  AcquireTrace* trace);
-  Result<Lease> acquire_slow(Deadline deadline, SourceLocation where);
+  Result<Lease> acquire_slow(Deadline deadline, SourceLocation where, AcquirePhases* phases);
   Result<Lease> wait_for_lease(std::unique_lock<std::mutex>& lk, BlockingWaiter& w, Deadline deadline,
                                SourceLocation where, AcquireTrace& trace);
   void leave_queue_locked(Waiter& w) noexcept;
@@ -101,7 +106,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Error timeout_error_locked(TimePoint start) const;
   Error reject(Error error);
   Lease make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns) noexcept;
-  void note_acquired(const AcquireTrace& trace, SourceLocation where);
+  void note_acquired(const AcquireTrace& trace, SourceLocation where, AcquirePhases* phases);
 
   // async (pool_async.cpp)
   void expire(AsyncWaiter& w) noexcept;
@@ -109,6 +114,12 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   // connects (pool_connect.cpp)
   ConnectPlan plan_connects_locked(bool refill);
+  struct InitRun {
+    std::size_t wanted = 0;
+    std::size_t started = 0;     // under mu_
+    std::optional<Error> error;  // under mu_: the first connect that failed
+  };
+  void init_connects(InitRun& run);
   Slot* reserve_connect_slot_locked() noexcept;
   void give_back_locked(Slot& slot) noexcept;
   Status start_connects(ConnectPlan& plan, Deliveries& out, std::size_t first = 0);
@@ -118,7 +129,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   // and waiters hear of it. Returns the next slot this thread should connect, if any.
   Slot* connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noexcept;
   Result<std::unique_ptr<Connection>> open_connection(GateTicket& ticket, Duration& took) noexcept;
-  void connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Deliveries& out);
+  void connected_locked(Slot& slot, std::unique_ptr<Connection> conn, Duration took, Deliveries& out);
   void connect_failed_locked(const Error& error, bool attempted, Deliveries& out);
   void fail_waiters_locked(const Error& error, bool owe_one, Deliveries& out);
   TimePoint connect_allowed_at_locked(bool demand) const noexcept;

@@ -1,6 +1,7 @@
 // The maintainer: retire expired and idle connections, keepalive checks, leak reports,
 // refill to min_idle. It works out when it next needs to wake (Go's connectionCleaner)
 // instead of polling, and waits on the injected clock.
+#include <algorithm>
 #include <string>
 
 #include "pool_core.hpp"
@@ -91,6 +92,28 @@ void PoolCore::run_maintenance() {
   }
   report_leaks(now);
   refill_min_idle();
+}
+
+std::size_t PoolCore::retire_connections(Duration window) {
+  std::size_t marked = 0;
+  {
+    std::lock_guard g(mu_);  // for random_; no I/O here
+    const std::int64_t now = coarse_ns();
+    const auto spread = static_cast<double>(std::max<Duration>(window, Duration::zero()).count());
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
+      const SlotState st = s.state.load(std::memory_order_acquire);
+      if (st != SlotState::idle && st != SlotState::leased && st != SlotState::reserved) continue;
+      const std::int64_t at = now + static_cast<std::int64_t>(spread * random_.uniform());
+      // Only ever sooner: a slot reused meanwhile by a newer connection at worst retires early.
+      std::int64_t cur = s.expire_at_ns.load(std::memory_order_relaxed);
+      while ((cur == 0 || cur > at) && !s.expire_at_ns.compare_exchange_weak(cur, at, std::memory_order_relaxed)) {
+      }
+      ++marked;
+    }
+  }
+  maintainer_cv_.notify_all();  // its sleep was computed from the old expiries
+  return marked;
 }
 
 // The slot is reserved (ours): retire it, check it, or give it back.

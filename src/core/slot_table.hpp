@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "reservoir/clock.hpp"
 #include "reservoir/config.hpp"
 #include "reservoir/connector.hpp"
 
@@ -32,6 +33,10 @@ struct alignas(64) Slot {
   std::uint64_t uses = 0;         // leases of the current connection
   bool discard = false;
   bool forked = false;            // inherited across fork(): abandon, never close
+  // When the current connection was opened and how long that took: an acquire handed this
+  // connection fresh reports the connect as its own phase.
+  TimePoint connected_at{};
+  Duration connect_took{0};
 
   // Read by the maintainer and stats() without owning the slot.
   std::atomic<std::int64_t> last_used_ns{0};

@@ -99,13 +99,13 @@ struct Connection::Exchange {
     c.broken_ = true;
     std::string why = !c.last_fatal_.empty() ? c.last_fatal_ : detail::libpq_message(*c.shared_, PQerrorMessage(c.conn_));
     if (why.empty()) why = fallback;
-    return Error::unavailable(c.shared_->endpoint, "connection lost: " + why);
+    return Error::unavailable(c.endpoint_, "connection lost: " + why);
   }
 
   static Error timed_out(Connection& c) {
     c.broken_ = true;
     send_cancel(c.conn_, c.shared_);
-    return Error::timeout(c.shared_->endpoint + ": query still running at its deadline" +
+    return Error::timeout(c.endpoint_ + ": query still running at its deadline" +
                           (c.shared_->options.cancel_on_timeout ? "; cancel sent" : "") +
                           ", connection will be closed");
   }
@@ -119,11 +119,24 @@ struct Connection::Exchange {
     // The server also uses 08P01 for a caller's mistake (wrong parameter count) and keeps the
     // session: that is not a connection failure, and retrying cannot help.
     if (std::strcmp(state, "08P01") == 0 && PQstatus(c.conn_) == CONNECTION_OK) {
-      Error e = server_error(c.shared_->endpoint, state, message);
+      Error e = server_error(c.endpoint_, state, message);
       return Error(ErrorKind::backend, e.detail(), false, state);
     }
     if (is_connection_sqlstate(state)) c.broken_ = true;
-    return server_error(c.shared_->endpoint, state, message);
+    if (std::strcmp(state, "25006") == 0 && c.role() == ServerRole::standby) return standby_write(c, message);
+    return server_error(c.endpoint_, state, message);
+  }
+
+  // A write on a hot standby. For a connector that wants a primary this connection points at
+  // the wrong server (a failover demoted it, or the conninfo lists standbys): it is closed at
+  // release and the call may be retried, which connects to the primary. For target_role any or
+  // standby it is the caller's statement that is wrong: the connection stays, no retry.
+  static Error standby_write(Connection& c, std::string_view message) {
+    const bool wants_primary = c.shared_->options.target_role == TargetRole::primary;
+    if (wants_primary) c.broken_ = true;
+    std::string detail = c.endpoint_ + ": server is a standby (read-only): ";
+    detail.append(message).append(" (SQLSTATE 25006)");
+    return Error(ErrorKind::unavailable, std::move(detail), wants_primary, "25006");
   }
 
   // With TLS, OpenSSL may hold decrypted bytes the socket no longer shows as readable (libpq
@@ -247,7 +260,7 @@ struct Connection::Exchange {
       case PGRES_COPY_BOTH:
         PQclear(res);
         c.broken_ = true;  // the session is stuck in COPY; only closing ends it
-        return Error::make(ErrorKind::invalid_argument, c.shared_->endpoint + ": COPY is not supported by query()");
+        return Error::make(ErrorKind::invalid_argument, c.endpoint_ + ": COPY is not supported by query()");
       default:
         kept.reset(res);
         return {};
@@ -257,14 +270,14 @@ struct Connection::Exchange {
   static Result<ResultPtr> outcome(Connection& c, ResultPtr& kept, const ResultPtr& error) {
     if (error != nullptr) return from_result(c, error.get());
     if (PQstatus(c.conn_) == CONNECTION_BAD) return lost(c, "connection closed");
-    if (kept == nullptr) return Error::make(ErrorKind::internal, c.shared_->endpoint + ": no result from the server");
+    if (kept == nullptr) return Error::make(ErrorKind::internal, c.endpoint_ + ": no result from the server");
     return std::move(kept);
   }
 
   // The reset failed: nothing the caller sent behind it ran (the server skipped it).
   static Error reset_failed(Connection& c) {
     c.broken_ = true;
-    return Error(ErrorKind::unavailable, c.shared_->endpoint + ": session reset failed: " + c.reset_error_, true);
+    return Error(ErrorKind::unavailable, c.endpoint_ + ": session reset failed: " + c.reset_error_, true);
   }
 
   struct Collected {
@@ -352,10 +365,10 @@ struct Connection::Exchange {
   static Result<ResultPtr> run(Connection& c, std::string_view sql, std::span<const sql::Value> params, Deadline d,
                                Mode mode) {
     if (c.is_broken()) {
-      return Error::unavailable(c.shared_->endpoint, "connection is broken (an earlier call failed); discard it");
+      return Error::unavailable(c.endpoint_, "connection is broken (an earlier call failed); discard it");
     }
-    if (d.expired()) return Error::timeout(c.shared_->endpoint + ": deadline passed before the query was sent");
-    if (Status s = sql::check_sql_text(c.shared_->endpoint, sql, params); !s) return std::move(s).error();  // libpq stops at a NUL
+    if (d.expired()) return Error::timeout(c.endpoint_ + ": deadline passed before the query was sent");
+    if (Status s = sql::check_sql_text(c.endpoint_, sql, params); !s) return std::move(s).error();  // libpq stops at a NUL
     if (mode == Mode::script) {
       // The simple protocol does not exist in pipeline mode: a script waits for the reset.
       if (Status s = c.settle(d); !s) return std::move(s).error();
@@ -410,8 +423,11 @@ void drop_notifications(PGconn* conn) noexcept {
 }
 }  // namespace
 
-Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> shared) noexcept
-    : conn_(conn), shared_(std::move(shared)), random_(connection_seed(this)) {
+Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> shared, std::string endpoint)
+    : conn_(conn),
+      shared_(std::move(shared)),
+      endpoint_(endpoint.empty() ? shared_->endpoint : std::move(endpoint)),
+      random_(connection_seed(this)) {
   PQsetNoticeReceiver(conn_, &Exchange::on_notice, this);
 }
 
@@ -527,11 +543,11 @@ Status Connection::restore_client_state() {
   native_used_ = false;
   if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && !pipelined() && !PQexitPipelineMode(conn_)) {
     broken_ = true;
-    return Error::unavailable(shared_->endpoint, "left in pipeline mode with results unread");
+    return Error::unavailable(endpoint_, "left in pipeline mode with results unread");
   }
   if (PQtransactionStatus(conn_) == PQTRANS_ACTIVE && !pipelined()) {
     broken_ = true;  // someone left a query running on the native handle
-    return Error::unavailable(shared_->endpoint, "a query is still in progress");
+    return Error::unavailable(endpoint_, "a query is still in progress");
   }
   PQsetNoticeReceiver(conn_, &Exchange::on_notice, this);
   (void)PQsetErrorVerbosity(conn_, PQERRORS_DEFAULT);
@@ -604,7 +620,7 @@ Status Connection::peek_idle() {
   }
   if (PQisBusy(conn_)) {
     broken_ = true;  // someone left a query running on the native handle
-    return Error::unavailable(shared_->endpoint, "a query is still in progress");
+    return Error::unavailable(endpoint_, "a query is still in progress");
   }
   for (int round = 0; round < 2; ++round) {
     char byte = 0;
@@ -631,6 +647,12 @@ bool Connection::in_transaction() const noexcept {
 
 int Connection::backend_pid() const noexcept { return PQbackendPID(conn_); }
 
-const std::string& Connection::endpoint() const noexcept { return shared_->endpoint; }
+const std::string& Connection::endpoint() const noexcept { return endpoint_; }
+
+ServerRole Connection::role() const noexcept {
+  const char* hot_standby = PQparameterStatus(conn_, "in_hot_standby");
+  if (hot_standby == nullptr) return role_at_connect_;
+  return std::strcmp(hot_standby, "on") == 0 ? ServerRole::standby : ServerRole::primary;
+}
 
 }  // namespace reservoir::pg

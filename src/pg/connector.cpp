@@ -3,7 +3,9 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "reservoir/pg/errors.hpp"
@@ -51,12 +53,12 @@ std::string connect_sqlstate(std::string_view message) {
   return {};
 }
 
-Error connect_error(const detail::Shared& s, PGconn* conn) {
+Error connect_error(const detail::Shared& s, const std::string& endpoint, PGconn* conn) {
   std::string cause = detail::libpq_message(s, PQerrorMessage(conn));
   const std::string state = connect_sqlstate(cause);
   if (state == "53300") cause = "server at max_connections: " + cause;
   if (!state.empty()) cause.append(" (SQLSTATE ").append(state).append(")");
-  Error e = Error::unavailable(s.endpoint, cause);
+  Error e = Error::unavailable(endpoint, cause);
   // Bad credentials or a missing database are caller mistakes: retrying cannot help.
   const bool retryable = state != "28P01" && state != "3D000";
   return Error(e.kind(), e.detail(), retryable, state);
@@ -85,6 +87,74 @@ std::string without_quoted_values(std::string_view why) {
   return out;
 }
 
+std::vector<std::string> split_list(std::string_view list) {
+  std::vector<std::string> out;
+  for (std::size_t from = 0;;) {
+    const std::size_t comma = list.find(',', from);
+    out.emplace_back(list.substr(from, comma == std::string_view::npos ? std::string_view::npos : comma - from));
+    if (comma == std::string_view::npos) return out;
+    from = comma + 1;
+  }
+}
+
+// The hosts of a multi-host conninfo, each with its own host/hostaddr/port values (libpq's
+// rules: host and hostaddr lists of equal length, one port for all or one per host).
+Status split_hosts(detail::Shared& s) {
+  std::optional<std::size_t> host_at, addr_at, port_at;
+  for (std::size_t i = 0; i < s.keys.size(); ++i) {
+    if (s.keys[i] == "host") host_at = i;
+    else if (s.keys[i] == "hostaddr") addr_at = i;
+    else if (s.keys[i] == "port") port_at = i;
+  }
+  const auto list = [&](std::optional<std::size_t> at) {
+    return at ? split_list(s.values[*at]) : std::vector<std::string>{};
+  };
+  const std::vector<std::string> hosts = list(host_at), addrs = list(addr_at), ports = list(port_at);
+  const std::size_t n = std::max(hosts.size(), addrs.size());
+  if (n <= 1) return {};
+  if (!hosts.empty() && !addrs.empty() && hosts.size() != addrs.size()) {
+    return Error::invalid_config("hostaddr", std::to_string(addrs.size()) + " entries",
+                                 "as many entries as host (" + std::to_string(hosts.size()) + ")");
+  }
+  if (ports.size() > 1 && ports.size() != n) {
+    return Error::invalid_config("port", s.values[*port_at], "one port, or one per host (" + std::to_string(n) + ")");
+  }
+  for (std::size_t k = 0; k < n; ++k) {
+    detail::Host h;
+    std::string port = ports.empty() ? std::string() : ports[ports.size() == 1 ? 0 : k];
+    if (host_at) h.overrides.emplace_back(*host_at, hosts[k]);
+    if (addr_at) h.overrides.emplace_back(*addr_at, addrs[k]);
+    if (port_at) h.overrides.emplace_back(*port_at, port);
+    const std::string name = !hosts.empty() && !hosts[k].empty() ? hosts[k] : !addrs.empty() ? addrs[k] : "localhost";
+    h.endpoint = name + ":" + (port.empty() ? env_or("PGPORT", "5432") : port);
+    s.hosts.push_back(std::move(h));
+  }
+  return {};
+}
+
+Status check_target_role(const detail::Shared& s) {
+  if (s.options.target_role == TargetRole::any) return {};
+  for (std::size_t i = 0; i < s.keys.size(); ++i) {
+    if (s.keys[i] == "target_session_attrs" && s.values[i] != "any") {
+      return Error::invalid_config("target_session_attrs", s.values[i],
+                                   "any or unset when ConnectorOptions::target_role is set (it does the same)");
+    }
+  }
+  return {};
+}
+
+Error wrong_role(const std::string& endpoint, ServerRole role) {
+  return Error::unavailable(endpoint, role == ServerRole::standby ? "server is a standby" : "server is a primary");
+}
+
+Result<ServerRole> ask_role(Connection& conn, Deadline deadline) {
+  auto rows = conn.query("SELECT pg_catalog.pg_is_in_recovery()::text", deadline);
+  if (!rows) return std::move(rows).error();
+  auto text = rows->get_text(0, 0);
+  if (!text) return std::move(text).error();
+  return *text == "true" ? ServerRole::standby : ServerRole::primary;
+}
+
 }  // namespace
 
 Result<Connector> Connector::create(std::string_view conninfo, ConnectorOptions options) {
@@ -109,16 +179,41 @@ Result<Connector> Connector::create(std::string_view conninfo, ConnectorOptions 
   }
   shared->options = std::move(options);
   describe(*shared);
+  if (Status st = split_hosts(*shared); !st) return std::move(st).error();
+  if (Status st = check_target_role(*shared); !st) return std::move(st).error();
   return Connector(std::move(shared));
 }
 
 Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
   const detail::Shared& s = *shared_;
-  if (deadline.expired()) return Error::timeout(s.endpoint + ": deadline passed before connecting");
+  if (s.hosts.empty()) return connect_to(nullptr, deadline);
+  // Every host in order; what each one said goes into the error when none will do.
+  std::string causes;
+  bool retryable = false;
+  for (const detail::Host& host : s.hosts) {
+    auto conn = connect_to(&host, deadline);
+    if (conn) return conn;
+    retryable = retryable || conn.error().retryable();
+    causes.append(causes.empty() ? "" : "; ").append(conn.error().detail());
+    if (deadline.expired()) return Error::timeout("no connection before the deadline: " + causes);
+  }
+  std::string what = "no ";
+  what.append(s.options.target_role == TargetRole::any ? "server" : pg::to_string(s.options.target_role)).append(" among ");
+  for (std::size_t i = 0; i < s.hosts.size(); ++i) what.append(i == 0 ? "" : ", ").append(s.hosts[i].endpoint);
+  return Error(ErrorKind::unavailable, what + ": " + causes, retryable);
+}
+
+Result<std::unique_ptr<Connection>> Connector::connect_to(const detail::Host* host, Deadline deadline) {
+  const detail::Shared& s = *shared_;
+  const std::string& endpoint = host != nullptr ? host->endpoint : s.endpoint;
+  if (deadline.expired()) return Error::timeout(endpoint + ": deadline passed before connecting");
   std::vector<const char*> keys, values;
   for (std::size_t i = 0; i < s.keys.size(); ++i) {
     keys.push_back(s.keys[i].c_str());
     values.push_back(s.values[i].c_str());
+  }
+  if (host != nullptr) {
+    for (const auto& [at, value] : host->overrides) values[at] = value.c_str();
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
@@ -130,24 +225,40 @@ Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
     const Wait w = wait_socket(PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
     if (w == Wait::timeout) {
       PQfinish(conn);
-      return Error::timeout(s.endpoint + ": connect did not complete before the deadline");
+      return Error::timeout(endpoint + ": connect did not complete before the deadline");
     }
     st = PQconnectPoll(conn);
   }
   if (st == PGRES_POLLING_FAILED || PQsetnonblocking(conn, 1) != 0) {
-    Error e = connect_error(s, conn);
+    Error e = connect_error(s, endpoint, conn);
     PQfinish(conn);
     return e;
   }
-  return std::make_unique<Connection>(conn, shared_);
+  auto connection = std::make_unique<Connection>(conn, shared_, endpoint);
+  if (PQparameterStatus(conn, "in_hot_standby") == nullptr) {  // servers before 14 do not report it
+    auto role = ask_role(*connection, deadline);
+    if (!role) return std::move(role).error();
+    connection->role_at_connect_ = *role;
+    connection->used_ = false;  // the role query left nothing to reset
+  }
+  if (!accepts(s.options.target_role, connection->role())) return wrong_role(endpoint, connection->role());
+  return connection;
 }
 
 Status Connector::check(Connection& conn, CheckDepth depth, Deadline deadline) {
   if (Status s = conn.peek_idle(); !s) return s;
+  Status checked;
   switch (depth) {
-    case CheckDepth::fast: return {};
-    case CheckDepth::ping: return conn.run_simple("", deadline);
-    case CheckDepth::deep: return conn.run_simple(shared_->options.deep_check_sql, deadline);
+    case CheckDepth::fast: break;
+    case CheckDepth::ping: checked = conn.run_simple("", deadline); break;
+    case CheckDepth::deep: checked = conn.run_simple(shared_->options.deep_check_sql, deadline); break;
+  }
+  if (!checked) return checked;
+  // A promotion reaches a live session as in_hot_standby = off (read by the peek or the ping):
+  // a connection that no longer has the wanted role is replaced.
+  if (!accepts(shared_->options.target_role, conn.role())) {
+    conn.mark_broken();
+    return wrong_role(conn.endpoint(), conn.role());
   }
   return {};
 }

@@ -16,6 +16,10 @@ bool is_transaction_conflict(const Error& error) noexcept {
   return error.code() == "40001" || error.code() == "40P01";
 }
 
+bool is_standby_write(const Error& error) noexcept {
+  return error.kind() == ErrorKind::unavailable && error.code() == "25006";
+}
+
 Error server_error(std::string_view endpoint, std::string_view sqlstate, std::string_view message) {
   std::string detail;
   detail.append(endpoint).append(": ").append(message);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "reservoir/pg/connector.hpp"
@@ -13,6 +14,12 @@ typedef struct pg_result PGresult;
 
 namespace reservoir::pg::detail {
 
+// One host of a multi-host conninfo: its values of host/hostaddr/port.
+struct Host {
+  std::vector<std::pair<std::size_t, std::string>> overrides;  // index into Shared::values, value
+  std::string endpoint;                                        // host:port
+};
+
 struct Shared {
   std::string endpoint;  // host:port
   std::string user;
@@ -20,6 +27,8 @@ struct Shared {
   std::string password;  // only ever handed to libpq; redact() removes it from any text
   std::vector<std::string> keys;    // parsed conninfo, for PQconnectStartParams
   std::vector<std::string> values;
+  // One per host of a multi-host conninfo, tried in order (connector.cpp); empty for one host.
+  std::vector<Host> hosts;
   ConnectorOptions options;
   mutable std::atomic<int> pending_cancels{0};
   // Statement cache totals over every connection (relaxed counters).

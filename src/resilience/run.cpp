@@ -39,9 +39,14 @@ Error RunLoop::explain(Error error) const {
   return Retrier::explain(std::move(error), report_.last_verdict, retrier_.attempts());
 }
 
+RunReport RunLoop::report() const noexcept {
+  RunReport r = report_;
+  r.attempts = retrier_.attempts();
+  return r;
+}
+
 Status RunLoop::finish(Status result) {
-  report_.attempts = retrier_.attempts();
-  if (options_.report != nullptr) *options_.report = report_;
+  if (options_.report != nullptr) *options_.report = report();
   return result;
 }
 
@@ -75,32 +80,85 @@ void AttemptScope::finish(const RunOptions& options, const Status& outcome, Leas
   if (!outcome && options.discard_on.contains(outcome.error().kind())) lease.discard();
 }
 
-Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
-                  FunctionRef<Status(Attempt&)> attempt) {
-  if (Status valid = RunLoop::validate(options, deadline); !valid) return valid;
-  RunLoop loop(options, deadline);
-  for (;;) {
-    if (Status open = loop.admit(); !open) return loop.finish(std::move(open));
-    Attempt current = loop.start_attempt();
-    Status s = attempt(current);
-    if (s) return loop.finish({});
-    const std::optional<Duration> delay = loop.on_failure(s.error(), classify(s.error()), current);
-    if (!delay) return loop.finish(loop.explain(std::move(s).error()));
-    // On the injected clock: a ManualClock test moves time instead of sleeping.
-    deadline.clock().sleep_until(deadline.clock().now() + *delay);
-  }
+namespace {
+
+// Where one run() spent its time, summed over its attempts.
+struct OperationTrace {
+  AcquirePhases phases;
+  Duration call{0};
+};
+
+std::int64_t ms_of(Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
+
+void report_slow(const Pool& pool, const OperationTrace& trace, const RunReport& report, Duration took,
+                 const Status& outcome, SourceLocation where) {
+  const AcquirePhases& p = trace.phases;
+  std::string line = pool.config().name + ": slow operation: " + std::to_string(ms_of(took)) + " ms, " +
+                     std::to_string(report.attempts) + (report.attempts == 1 ? " attempt" : " attempts") +
+                     " (queued " + std::to_string(ms_of(p.queued)) + " ms, connect " + std::to_string(ms_of(p.connect)) +
+                     " ms, check " + std::to_string(ms_of(p.check)) + " ms, call " + std::to_string(ms_of(trace.call)) +
+                     " ms, backoff " + std::to_string(ms_of(report.backoff)) + " ms) at " + where.file + ":" +
+                     std::to_string(where.line);
+  line += outcome ? std::string(": ok") : ": " + outcome.error().message();
+  pool.logger().log(LogLevel::info, line);
+  pool.emit({.kind = PoolEventKind::operation_slow,
+             .duration = took,
+             .error = outcome ? nullptr : &outcome.error(),
+             .phases = p,
+             .where = where,
+             .call = trace.call,
+             .backoff = report.backoff,
+             .attempts = report.attempts});
 }
 
+// One attempt on `pool`: acquire → breaker → fn → record → discard if broken.
 Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, SourceLocation where,
-                    FunctionRef<Status(Connection&, Attempt&)> fn) {
+                    FunctionRef<Status(Connection&, Attempt&)> fn, OperationTrace& trace) {
   // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
-  auto lease = pool.acquire(attempt.deadline(), where);
+  auto lease = pool.acquire(attempt.deadline(), trace.phases, where);
   if (!lease) return acquire_failed(options, std::move(lease).error());
   AttemptScope scope;
   if (Status admitted = scope.admit(options); !admitted) return admitted;
   attempt.set_request_sent(true);
+  const TimePoint call_start = pool.clock().now();
   Status s = fn(lease->connection(), attempt);
+  trace.call += pool.clock().now() - call_start;
   scope.finish(options, s, *lease);
+  return s;
+}
+
+Status retry_loop_into(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
+                       FunctionRef<Status(Attempt&)> attempt, RunReport& report) {
+  if (Status valid = RunLoop::validate(options, deadline); !valid) return valid;
+  RunLoop loop(options, deadline);
+  Status result;
+  for (;;) {
+    if (Status open = loop.admit(); !open) {
+      result = std::move(open);
+      break;
+    }
+    Attempt current = loop.start_attempt();
+    Status s = attempt(current);
+    if (s) break;
+    const std::optional<Duration> delay = loop.on_failure(s.error(), classify(s.error()), current);
+    if (!delay) {
+      result = loop.explain(std::move(s).error());
+      break;
+    }
+    // On the injected clock: a ManualClock test moves time instead of sleeping.
+    deadline.clock().sleep_until(deadline.clock().now() + *delay);
+  }
+  report = loop.report();
+  return result;
+}
+
+}  // namespace
+
+Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
+                  FunctionRef<Status(Attempt&)> attempt) {
+  RunReport report;
+  Status s = retry_loop_into(options, deadline, classify, attempt, report);
+  if (options.report != nullptr) *options.report = report;
   return s;
 }
 
@@ -109,8 +167,21 @@ Status run_on_pool(Pool& pool, const RunOptions& options, SourceLocation where,
   const Deadline deadline = options.deadline ? *options.deadline : Deadline::after(pool.clock(), options.timeout);
   const Connector& connector = pool.connector();
   auto classify = [&](const Error& e) { return connector.is_retryable(e); };
-  auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn); };
-  return retry_loop(options, deadline, classify, attempt);
+  const Duration slow = options.slow_threshold ? *options.slow_threshold : Duration(pool.config().slow_acquire_threshold);
+  if (slow <= Duration::zero()) {
+    OperationTrace unused;
+    auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn, unused); };
+    return retry_loop(options, deadline, classify, attempt);
+  }
+  RunReport report;
+  OperationTrace trace;
+  const TimePoint start = pool.clock().now();
+  auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn, trace); };
+  Status s = retry_loop_into(options, deadline, classify, attempt, report);
+  if (options.report != nullptr) *options.report = report;
+  const Duration took = pool.clock().now() - start;
+  if (took >= slow) report_slow(pool, trace, report, took, s, where);
+  return s;
 }
 
 }  // namespace reservoir::detail

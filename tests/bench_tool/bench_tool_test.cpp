@@ -103,16 +103,19 @@ std::string describe(const Outcome& o) {
   return "exit " + std::to_string(o.exit_code) + "\n--- stdout ---\n" + o.out + "\n--- stderr ---\n" + o.err;
 }
 
-// The URL of scripts/servers.sh's PostgreSQL: RESERVOIR_TEST_PG_URL, or the env file.
-std::string pg_url() {
-  if (const char* u = std::getenv("RESERVOIR_TEST_PG_URL"); u && *u) return u;
+// A scripts/servers.sh address: the variable `name` from the environment, or from `file`
+// in the servers' directory.
+std::string server_env(const std::string& name, const std::string& file) {
+  if (const char* u = std::getenv(name.c_str()); u && *u) return u;
   const char* dir = std::getenv("RESERVOIR_SERVERS_DIR");
-  std::ifstream in(std::string(dir ? dir : "/tmp/reservoir-servers") + "/postgres.env");
+  std::ifstream in(std::string(dir ? dir : "/tmp/reservoir-servers") + "/" + file);
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("RESERVOIR_TEST_PG_URL=")) return line.substr(22);
+    if (line.starts_with(name + "=")) return line.substr(name.size() + 1);
   }
   return {};
 }
+
+std::string pg_url() { return server_env("RESERVOIR_TEST_PG_URL", "postgres.env"); }
 
 // Every scenario, tiny, with both baselines.
 std::vector<std::string> short_run_args() {
@@ -368,6 +371,74 @@ TEST(BenchToolPostgres, EveryScenarioAgainstTheRealServer) {
   expect_consistent(doc100, 100, 5);
   // The table is dropped afterwards (no --keep).
   EXPECT_EQ(o100.err.find("could not drop"), std::string::npos) << describe(o100);
+}
+
+// etcd through its v3 JSON gateway (etcd+http://): the memory workload, every mode, the same
+// consistency as the SQL backends (every retrieve hits, the key count stays).
+TEST(BenchToolHttp, MemoryWorkloadOnEtcd) {
+  const std::string url = server_env("RESERVOIR_TEST_ETCD_URL", "etcd.env");
+  ASSERT_FALSE(url.empty()) << "no etcd: run scripts/servers.sh start etcd (or set RESERVOIR_TEST_ETCD_URL)";
+  ASSERT_TRUE(url.starts_with("http://")) << url;
+  TempDir dir;
+  const fs::path json_path = dir.path() / "etcd.json";
+  const std::string prefix = "reservoir_bench_test_" + std::to_string(getpid());
+  const Outcome o = run_tool({"--target", "etcd+" + url, "--table", prefix, "--keys", "40", "--scenarios",
+                              "sequential,clients-5", "--sequential-ops", "50", "--ops", "100", "--baseline",
+                              "raw,unpooled", "--json", json_path.string()});
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  const json doc = read_json(json_path);
+  EXPECT_EQ(doc["backend"]["kind"], "etcd");
+  EXPECT_TRUE(doc["versions"]["server"].contains("etcdserver")) << doc["versions"].dump();
+  EXPECT_EQ(doc["results"].size(), 6u);
+  expect_consistent(doc, 40, 5);
+}
+
+// http://HOST:PORT/PATH with --workload get: every operation a GET, through the pool, raw Beast
+// and a connection per request.
+TEST(BenchToolHttp, GetWorkloadOnNginx) {
+  const std::string base = server_env("RESERVOIR_TEST_NGINX_URL", "nginx.env");
+  ASSERT_FALSE(base.empty()) << "no nginx: run scripts/servers.sh start nginx (or set RESERVOIR_TEST_NGINX_URL)";
+  TempDir dir;
+  const fs::path json_path = dir.path() / "get.json";
+  const Outcome o = run_tool({"--target", base + "/small", "--workload", "get", "--scenarios", "clients-5", "--ops",
+                              "300", "--baseline", "raw,unpooled", "--json", json_path.string()});
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  EXPECT_NE(o.out.find("get " + base + "/small"), std::string::npos) << describe(o);
+  const json doc = read_json(json_path);
+  EXPECT_EQ(doc["backend"]["kind"], "http");
+  EXPECT_EQ(doc["versions"]["server"].get<std::string>().rfind("nginx", 0), 0u) << doc["versions"].dump();
+  ASSERT_EQ(doc["results"].size(), 3u);
+  for (const json& r : doc["results"]) {
+    SCOPED_TRACE(r["mode"].get<std::string>());
+    EXPECT_EQ(r["ops_done"].get<std::uint64_t>(), 300u);
+    EXPECT_EQ(r["ops_failed"].get<std::uint64_t>(), 0u) << r["first_error"];
+    EXPECT_EQ(r["retrieve_hits"].get<std::uint64_t>(), 300u);
+    if (r["mode"] == "pooled") {
+      EXPECT_LE(r["connections_max_open"].get<std::uint64_t>(), 5u);
+    }
+    if (r["mode"] == "unpooled") {
+      EXPECT_GE(r["connections_opened"].get<std::uint64_t>(), 300u);  // + the closing count, on its own
+    }
+  }
+}
+
+TEST(BenchToolHttp, WrongWorkloadOrPathIsAUsageError) {
+  const Outcome memory_on_get = run_tool({"--target", "http://127.0.0.1:1/x", "--scenarios", "sequential"});
+  EXPECT_EQ(memory_on_get.exit_code, 2) << describe(memory_on_get);
+  EXPECT_NE(memory_on_get.err.find("--workload get"), std::string::npos) << describe(memory_on_get);
+  const Outcome get_on_sqlite = run_tool({"--target", "sqlite:", "--workload", "get", "--scenarios", "sequential"});
+  EXPECT_EQ(get_on_sqlite.exit_code, 2) << describe(get_on_sqlite);
+  const Outcome etcd_path = run_tool({"--target", "etcd+http://127.0.0.1:1/v3", "--scenarios", "sequential"});
+  EXPECT_EQ(etcd_path.exit_code, 2) << describe(etcd_path);
+  EXPECT_NE(etcd_path.err.find("takes no path"), std::string::npos) << describe(etcd_path);
+}
+
+TEST(BenchToolHttp, UnreachableEtcdIsAClearErrorNotAHang) {
+  const Outcome o = run_tool({"--target", "etcd+http://127.0.0.1:1", "--connect-timeout-ms", "2000"},
+                             std::chrono::seconds(20));
+  ASSERT_NE(o.exit_code, -1) << describe(o);
+  EXPECT_EQ(o.exit_code, 1) << describe(o);
+  EXPECT_NE(o.err.find("unavailable: 127.0.0.1:1"), std::string::npos) << describe(o);
 }
 
 }  // namespace

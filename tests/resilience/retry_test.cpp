@@ -60,6 +60,16 @@ TEST_F(RetrierTest, PolicyKindListsOverrideTheClassification) {
             RetryVerdict::not_retryable);
 }
 
+TEST_F(RetrierTest, QuotaExceededIsNeverRetried) {
+  const RetryPolicy p = fixed_policy(3, milliseconds(10));
+  EXPECT_FALSE(Error::default_retryable(ErrorKind::quota_exceeded));
+  Retrier r(p, Deadline::after(clock_, seconds(10)), nullptr, 1);
+  Attempt a = r.start_attempt();
+  // Even a connector that calls it retryable is overruled.
+  EXPECT_EQ(r.on_failure(Error::make(ErrorKind::quota_exceeded, "tenant \"a\": max_leases=2 held"), true, true, a).verdict,
+            RetryVerdict::not_retryable);
+}
+
 TEST_F(RetrierTest, NonIdempotentIsRetriedOnlyIfTheRequestNeverLeft) {
   const RetryPolicy p = fixed_policy(5, milliseconds(10));
   Retrier r(p, Deadline::after(clock_, seconds(10)), nullptr, 1);

@@ -87,9 +87,70 @@ TEST_F(PoolEventsTest, ASlowAcquireIsReportedOnceWithItsPhases) {
   EXPECT_EQ(slow[0].duration, 150ms);
   EXPECT_EQ(slow[0].phases.queued, 150ms);
   EXPECT_NE(slow[0].where.find("pool_events_test.cpp"), std::string::npos) << slow[0].where;
-  EXPECT_TRUE(logger->contains("slow acquire: 150 ms (queued 150 ms, check 0 ms) at "));
+  EXPECT_TRUE(logger->contains("slow acquire: 150 ms (queued 150 ms, connect 0 ms, check 0 ms) at "));
   (void)pool.acquire(in(1s));  // quick: not reported
   EXPECT_EQ(listener->of(PoolEventKind::acquire_slow).size(), 1u);
+}
+
+// A caller handed a connection opened for it reports that connect as its own phase, not as
+// time in the queue.
+TEST_F(PoolEventsTest, ASlowConnectIsItsOwnPhase) {
+  struct SlowConnector final : Connector {
+    explicit SlowConnector(ManualClock& c) : clock(c) {}
+    Result<std::unique_ptr<Connection>> connect(Deadline) override {
+      clock.advance(120ms);
+      return std::unique_ptr<Connection>(std::make_unique<FakeConnection>(1));
+    }
+    Status check(Connection&, CheckDepth, Deadline) override { return {}; }
+    Status reset(Connection&, Deadline) override { return {}; }
+    void close(std::unique_ptr<Connection>, Deadline) noexcept override {}
+    std::string endpoint() const override { return "slow:1"; }
+    ManualClock& clock;
+  };
+  PoolOptions o;
+  o.clock = &clock;
+  o.logger = logger;
+  o.start_maintainer = false;
+  o.listener = listener;
+  PoolConfig c = quiet_config();
+  c.slow_acquire_threshold = 100ms;
+  auto pool = std::move(Pool::create(std::make_shared<SlowConnector>(clock), c, o)).value();
+  ASSERT_TRUE(pool.acquire(in(10s)));
+  auto slow = listener->of(PoolEventKind::acquire_slow);
+  ASSERT_EQ(slow.size(), 1u);
+  EXPECT_EQ(slow[0].duration, 120ms);
+  EXPECT_EQ(slow[0].phases.connect, 120ms);
+  EXPECT_EQ(slow[0].phases.queued, 0ms);
+  EXPECT_TRUE(logger->contains("slow acquire: 120 ms (queued 0 ms, connect 120 ms, check 0 ms) at "));
+}
+
+TEST(PoolEventKindTest, EveryKindHasItsName) {
+  EXPECT_EQ(to_string(PoolEventKind::connection_created), "connection_created");
+  EXPECT_EQ(to_string(PoolEventKind::acquire_slow), "acquire_slow");
+  EXPECT_EQ(to_string(PoolEventKind::leak_suspected), "leak_suspected");
+  EXPECT_EQ(to_string(PoolEventKind::operation_slow), "operation_slow");
+  EXPECT_EQ(to_string(static_cast<PoolEventKind>(200)), "unknown");
+}
+
+TEST(PoolEventLineTest, OneLineWithTheFieldsOfItsKind) {
+  const Error e = Error::unavailable("db:5432", "said \"no\"\nthen closed");
+  PoolEvent slow{.kind = PoolEventKind::operation_slow, .pool = "orders", .endpoint = "db:5432",
+                 .duration = 170ms, .error = &e, .phases = {.queued = 10ms, .connect = 20ms, .check = 5ms},
+                 .where = {"app.cpp", 12}, .call = 90ms, .backoff = 45ms, .attempts = 3};
+  EXPECT_EQ(to_string(slow),
+            "pool=orders endpoint=db:5432 event=operation_slow took_ms=170 queued_ms=10 connect_ms=20 check_ms=5 "
+            R"(call_ms=90 backoff_ms=45 attempts=3 at=app.cpp:12 error="unavailable: db:5432: said \"no\"\nthen closed")");
+  PoolEvent closed{.kind = PoolEventKind::connection_closed, .pool = "p", .endpoint = "e", .reason = CloseReason::idle};
+  EXPECT_EQ(to_string(closed), "pool=p endpoint=e event=connection_closed reason=idle");
+}
+
+TEST(PoolEventFanOutTest, EveryListenerSeesEveryEvent) {
+  auto a = std::make_shared<RecordingListener>();
+  auto b = std::make_shared<RecordingListener>();
+  auto all = fan_out({a, nullptr, b});
+  all->on_event({.kind = PoolEventKind::leak_suspected, .pool = "p"});
+  EXPECT_EQ(a->of(PoolEventKind::leak_suspected).size(), 1u);
+  EXPECT_EQ(b->of(PoolEventKind::leak_suspected).size(), 1u);
 }
 
 // A store lock held by another process is `busy`, and stays `busy` when the caller times out

@@ -13,6 +13,60 @@
 namespace reservoir::testing {
 namespace {
 
+// init_mode=wait opened min_idle connections one after another: 4 × a slow connect before
+// create() returned (750 ms in the spike shape). They open max_concurrent_connects at a time.
+TEST_F(PoolTest, WaitModeOpensItsConnectionsConcurrently) {
+  struct PairingConnector final : Connector {
+    Result<std::unique_ptr<Connection>> connect(Deadline) override {
+      std::unique_lock lk(mu);
+      ++in_flight;
+      most = std::max(most, in_flight);
+      cv.notify_all();
+      // Each connect waits (in real time, bounded) for a second one to be in flight with it:
+      // one at a time, the first waits out the bound and `most` stays 1.
+      cv.wait_for(lk, std::chrono::seconds(10), [&] { return most >= 2; });
+      --in_flight;
+      return std::unique_ptr<Connection>(std::make_unique<FakeConnection>(++made));
+    }
+    Status check(Connection&, CheckDepth, Deadline) override { return {}; }
+    Status reset(Connection&, Deadline) override { return {}; }
+    void close(std::unique_ptr<Connection>, Deadline) noexcept override {}
+    std::string endpoint() const override { return "pair:1"; }
+    std::mutex mu;
+    std::condition_variable cv;
+    int in_flight = 0, most = 0, made = 0;
+  };
+  auto pairing = std::make_shared<PairingConnector>();
+  PoolConfig c = quiet_config();
+  c.min_idle = 4;
+  c.max_size = 4;
+  c.max_concurrent_connects = 2;
+  c.init_mode = InitMode::wait;
+  PoolOptions o;
+  o.clock = &clock;
+  o.logger = logger;
+  o.start_maintainer = false;
+  auto pool = Pool::create(pairing, c, o);
+  ASSERT_TRUE(pool) << pool.error().message();
+  EXPECT_EQ(pool->stats().idle, 4u);
+  std::lock_guard g(pairing->mu);
+  EXPECT_EQ(pairing->most, 2) << "never more than max_concurrent_connects at once, and that many";
+  EXPECT_EQ(pairing->made, 4);
+}
+
+// The first failure is create()'s error; the connections that did open are closed with the pool.
+TEST_F(PoolTest, WaitModeFailsWithTheFirstConnectError) {
+  PoolConfig c = quiet_config();
+  c.min_idle = 4;
+  c.max_size = 4;
+  c.init_mode = InitMode::wait;
+  connector->script({ConnectOutcome::ok, ConnectOutcome::refuse});
+  auto pool = Pool::create(connector, c, PoolOptions{.clock = &clock, .logger = logger, .start_maintainer = false});
+  ASSERT_FALSE(pool);
+  EXPECT_EQ(pool.error().kind(), ErrorKind::unavailable) << pool.error().message();
+  EXPECT_EQ(connector->live(), 0u);
+}
+
 TEST_F(PoolTest, ShutdownRefusesNewAcquisitions) {
   Pool pool = make_pool(quiet_config());
   EXPECT_TRUE(pool.shutdown(0s));

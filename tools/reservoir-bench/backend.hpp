@@ -3,10 +3,10 @@
 // A Backend is chosen by the target URI's scheme (make_backend) and opens one Target per
 // scenario and mode: a fresh pool (`pooled`, every operation through reservoir::run()), a
 // connection per operation (`unpooled`), or the backend's own client library with one
-// connection per thread and no reservoir code at all (`raw`). A new backend (the HTTP ones:
-// `etcd+http://` through etcd's v3 JSON gateway, `http://` for GET-only runs) is one more
-// class behind this interface and one more scheme in make_backend(); the scenarios, the
-// report, the JSON and the chart do not change.
+// connection per thread and no reservoir code at all (`raw`). A backend (SQLite, PostgreSQL,
+// and the HTTP ones: `etcd+http://` through etcd's v3 JSON gateway, `http://` for GET-only
+// runs) is one class behind this interface and one scheme in make_backend(); the scenarios,
+// the report, the JSON and the chart do not change.
 #pragma once
 
 #include <chrono>
@@ -71,6 +71,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string kind() const = 0;      // "sqlite", "postgresql"
   virtual std::string endpoint() const = 0;  // store path or URL, never a password
+  // Why this backend cannot run `workload` (e.g. `get` on a SQL backend), or empty.
+  virtual std::string refuses(const WorkloadConfig& workload) const {
+    return workload.kind == "memory" ? std::string() : "the " + kind() + " backend runs the memory workload only";
+  }
   // Creates the table, empties it and stores every key once, so retrieves find their key.
   // Errors: the backend's (an unreachable server: `unavailable: <host:port>: <cause>`).
   virtual reservoir::Status prepare(const WorkloadConfig& workload) = 0;
@@ -88,12 +92,16 @@ struct BackendOptions {
   RunSettings settings;                // for prepare() and cleanup()
 };
 
-// `sqlite:` (a fresh temporary store), `sqlite:PATH`, `postgresql://…` or `postgres://…`.
+// `sqlite:` (a fresh temporary store), `sqlite:PATH`, `postgresql://…` or `postgres://…`,
+// `etcd+http://HOST:PORT`, `http://HOST:PORT/PATH`.
 // Errors: invalid_argument naming the URI's scheme when it is not one of these.
 reservoir::Result<std::unique_ptr<Backend>> make_backend(const std::string& uri, const BackendOptions& options);
 
 // Per backend (sqlite_backend.cpp, pg_backend.cpp).
 reservoir::Result<std::unique_ptr<Backend>> make_sqlite_backend(const std::string& path, const BackendOptions& options);
 reservoir::Result<std::unique_ptr<Backend>> make_pg_backend(const std::string& url, const BackendOptions& options);
+// http_backend.cpp: `etcd` (the memory workload through etcd's v3 JSON gateway) or `get`.
+reservoir::Result<std::unique_ptr<Backend>> make_etcd_backend(const std::string& origin, const BackendOptions& options);
+reservoir::Result<std::unique_ptr<Backend>> make_http_get_backend(const std::string& url, const BackendOptions& options);
 
 }  // namespace bench

@@ -84,6 +84,7 @@ int run(const Options& o) {
     const bool usage = kind == reservoir::ErrorKind::invalid_argument || kind == reservoir::ErrorKind::invalid_config;
     return fail("--target: " + backend.error().message(), usage ? kExitUsage : kExitCannotRun);
   }
+  if (const std::string why = (*backend)->refuses(o.work); !why.empty()) return fail("--workload: " + why, kExitUsage);
   Backend& b = **backend;
   const auto modes = modes_of(o);
   std::string mode_names;
@@ -193,5 +194,7 @@ int main(int argc, char** argv) {
   if (const std::string why = bench::parse_mix(o.mix_text, o.work.mix); !why.empty()) {
     return bench::fail("--mix: " + why, bench::kExitUsage);
   }
+  o.work.kind = o.workload;
+  if (o.workload == "get") o.work.mix = {.retrieve = 100, .store = 0, .stats = 0};  // every operation a GET
   return bench::run(o);
 }

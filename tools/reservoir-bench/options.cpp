@@ -9,10 +9,12 @@ namespace {
 // CLI11 validators return an empty string when the value is fine, else what is wrong (CLI11
 // prefixes the option's name).
 std::string check_target(const std::string& uri) {
-  if (uri.starts_with("sqlite:") || uri.starts_with("postgresql://") || uri.starts_with("postgres://")) return {};
+  for (const char* scheme : {"sqlite:", "postgresql://", "postgres://", "etcd+http://", "http://"}) {
+    if (uri.starts_with(scheme)) return {};
+  }
   const auto colon = uri.find(':');
   return "unsupported target \"" + (colon == std::string::npos ? uri : uri.substr(0, colon + 1)) +
-         "…\": expected sqlite:[PATH] or postgresql://… (etcd+http:// and http:// come with the HTTP backend)";
+         "…\": expected sqlite:[PATH], postgresql://…, etcd+http://HOST:PORT or http://HOST:PORT/PATH";
 }
 
 std::string check_mix(const std::string& text) {
@@ -30,13 +32,17 @@ std::string check_table(const std::string& name) {
 void add_options(CLI::App& app, Options& o) {
   app.add_option("--target", o.target,
                  "what to run against: sqlite: (a fresh temporary store, removed afterwards unless --keep), "
-                 "sqlite:PATH (a store file; its directory must exist), or postgresql://USER@HOST:PORT/DB")
+                 "sqlite:PATH (a store file; its directory must exist), postgresql://USER@HOST:PORT/DB, "
+                 "etcd+http://HOST:PORT (the memory workload through etcd's v3 JSON gateway), or "
+                 "http://HOST:PORT/PATH (with --workload get)")
       ->capture_default_str()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->check(CLI::Validator(check_target, "URI"));
-  app.add_option("--workload", o.workload, "the workload: memory (seed 000's store: store, retrieve, stats)")
+  app.add_option("--workload", o.workload,
+                 "the workload: memory (seed 000's store: store, retrieve, stats), or get (every operation a GET "
+                 "of an http:// target's URL; --mix does not apply)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"memory"}));
+      ->check(CLI::IsMember({"memory", "get"}));
   app.add_option("--mix", o.mix_text,
                  "read/write percentages (retrieve/store), or retrieve/store/stats, e.g. 80/20 or 79/20/1")
       ->capture_default_str()

@@ -76,13 +76,15 @@ class Counting {
   std::shared_ptr<OpenCounter> counter_;
 };
 
-template <reservoir::PoolConnector C>
+// W: the workload's statements (MemorySql for the SQL backends; run_op is found for C's
+// connection and W).
+template <reservoir::PoolConnector C, class W = MemorySql>
 class PooledTarget final : public Target {
  public:
   using Pool = reservoir::TypedPool<Counting<C>>;
 
   // Errors: the breaker's or the pool's (with init_mode fail_fast, the first connect's).
-  static reservoir::Result<std::unique_ptr<Target>> create(C connector, const MemorySql* sql, const RunSettings& s) {
+  static reservoir::Result<std::unique_ptr<Target>> create(C connector, const W* sql, const RunSettings& s) {
     auto counter = std::make_shared<OpenCounter>();
     const reservoir::Clock& clock = reservoir::SteadyClock::instance();
     auto breaker = reservoir::CircuitBreaker::create(connector.endpoint(), {}, clock);
@@ -135,21 +137,21 @@ class PooledTarget final : public Target {
     PooledTarget& t_;
   };
 
-  PooledTarget(Pool pool, std::shared_ptr<OpenCounter> counter, const MemorySql* sql, reservoir::RunOptions run)
+  PooledTarget(Pool pool, std::shared_ptr<OpenCounter> counter, const W* sql, reservoir::RunOptions run)
       : pool_(std::move(pool)), counter_(std::move(counter)), sql_(sql), run_(std::move(run)) {}
 
   Pool pool_;
   std::shared_ptr<OpenCounter> counter_;
-  const MemorySql* sql_;
+  const W* sql_;
   reservoir::RunOptions run_;
 };
 
 // The non-pooled baseline: each operation opens its own connection with the same connector,
 // runs, and closes it. No retry: a failed connect is the operation's error.
-template <reservoir::PoolConnector C>
+template <reservoir::PoolConnector C, class W = MemorySql>
 class UnpooledTarget final : public Target {
  public:
-  UnpooledTarget(C connector, const MemorySql* sql, const RunSettings& s)
+  UnpooledTarget(C connector, const W* sql, const RunSettings& s)
       : counter_(std::make_shared<OpenCounter>()), connector_(std::move(connector), counter_), sql_(sql), settings_(s) {}
 
   reservoir::Result<std::unique_ptr<Client>> client() override {
@@ -179,7 +181,7 @@ class UnpooledTarget final : public Target {
 
   std::shared_ptr<OpenCounter> counter_;
   Counting<C> connector_;
-  const MemorySql* sql_;
+  const W* sql_;
   RunSettings settings_;
 };
 

@@ -69,8 +69,14 @@ std::string names(const std::vector<const ScenarioResult*>& rs) {
 }  // namespace
 
 void print_table(std::FILE* out, const ScenarioGroup& g, const Options& o) {
-  std::fprintf(out, "\n%s: %s; pool of %zu; memory %s over %lld keys\n", g.spec.name.c_str(), g.spec.describe().c_str(),
-               o.pool_size, to_string(o.work.mix).c_str(), static_cast<long long>(o.work.keys));
+  if (o.work.kind == "get") {
+    std::fprintf(out, "\n%s: %s; pool of %zu; get %s\n", g.spec.name.c_str(), g.spec.describe().c_str(), o.pool_size,
+                 o.target.c_str());
+  } else {
+    std::fprintf(out, "\n%s: %s; pool of %zu; memory %s over %lld keys\n", g.spec.name.c_str(),
+                 g.spec.describe().c_str(), o.pool_size, to_string(o.work.mix).c_str(),
+                 static_cast<long long>(o.work.keys));
+  }
   std::fprintf(out, "  %-26s", "");
   for (const auto& r : g.runs) std::fprintf(out, "%14s", std::string(to_string(r.mode)).c_str());
   std::fprintf(out, "\n");

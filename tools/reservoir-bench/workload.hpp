@@ -31,6 +31,7 @@ std::string parse_mix(std::string_view text, Mix& out);
 std::string to_string(const Mix& mix);
 
 struct WorkloadConfig {
+  std::string kind = "memory";  // "memory", or "get" (every operation a GET of an http:// URL)
   Mix mix;
   std::int64_t keys = 1000;
   std::size_t content_bytes = 100;

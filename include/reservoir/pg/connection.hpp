@@ -65,6 +65,7 @@
 
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
+#include "reservoir/pg/role.hpp"
 #include "reservoir/random.hpp"
 #include "reservoir/sql.hpp"
 
@@ -87,7 +88,9 @@ struct StatementCacheStats {
 class Connection {
  public:
   // Takes ownership of an open, CONNECTION_OK `conn`. Used by Connector::connect().
-  Connection(PGconn* conn, std::shared_ptr<const detail::Shared> shared) noexcept;
+  // `endpoint`: the host:port it reached (one of a multi-host conninfo's); empty: the
+  // connector's.
+  Connection(PGconn* conn, std::shared_ptr<const detail::Shared> shared, std::string endpoint = {});
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   // Closes the session (PQfinish; never blocks: the socket is non-blocking).
@@ -128,8 +131,12 @@ class Connection {
   bool in_transaction() const noexcept;
   // The server process serving this session (for pg_terminate_backend and logs).
   int backend_pid() const noexcept;
-  // `host:port`, never secrets.
+  // `host:port` of the server this session reached, never secrets.
   const std::string& endpoint() const noexcept;
+  // The server's role as the server last reported it: `in_hot_standby` (PostgreSQL 14+; it
+  // turns `off` on a live session after a promotion, seen once the session's next statement
+  // has run), else pg_is_in_recovery() as read at connect.
+  ServerRole role() const noexcept;
 
   // The libpq handle, for what this API does not cover. A pending reset is completed first
   // (within kSettleBound; past it the connection is marked broken), so the handle is idle and
@@ -162,6 +169,8 @@ class Connection {
 
   PGconn* conn_;
   std::shared_ptr<const detail::Shared> shared_;
+  std::string endpoint_;
+  ServerRole role_at_connect_ = ServerRole::primary;  // for servers without in_hot_standby
   bool broken_ = false;
   bool used_ = false;         // a statement ran since the last reset: the reset must run
   bool native_used_ = false;  // native_handle() was handed out since the last reset

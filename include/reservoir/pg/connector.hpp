@@ -35,6 +35,10 @@
 
 namespace reservoir::pg {
 
+namespace detail {
+struct Host;
+}
+
 struct ConnectorOptions {
   // Run on every return that follows a statement, after rolling back an open transaction.
   // DISCARD ALL drops SET values, SET ROLE/SESSION AUTHORIZATION, temp tables, prepared
@@ -59,6 +63,15 @@ struct ConnectorOptions {
   // At most this many cancel requests in flight per connector; further timeouts only close
   // their connection (the server then ends the query when it next writes to the socket).
   int max_pending_cancels = 4;
+  // Which server a connection must reach (role.hpp), like libpq's target_session_attrs (which
+  // must then be unset or `any` in the conninfo). The hosts of a multi-host conninfo
+  // (`postgresql://h1:p1,h2:p2/db`) are tried in order; one of the wrong role is closed and
+  // the next tried; none left: `unavailable: <host:port>: server is a standby` (one host), or
+  // `unavailable: no primary among h1:p1, h2:p2: <each host's cause>`. A pooled connection
+  // whose server changed role (a promotion, seen through in_hot_standby) fails its checks with
+  // the same error and is replaced; a write on a standby fails with is_standby_write() (25006)
+  // and, for target_role primary, is retryable and closes the connection.
+  TargetRole target_role = TargetRole::any;
 };
 
 class Connector {
@@ -69,7 +82,8 @@ class Connector {
   // Errors: invalid_config (unparsable; the value is not echoed since it may hold a password).
   static Result<Connector> create(std::string_view conninfo, ConnectorOptions options = {});
 
-  // Opens a session before `deadline`. Host names are resolved by libpq with a blocking
+  // Opens a session before `deadline`, on the first host (of a multi-host conninfo) whose
+  // server has the target_role. Host names are resolved by libpq with a blocking
   // getaddrinfo() before the deadline applies: use an IP address (host= or hostaddr=) where
   // a slow resolver must not delay connects. Errors: unavailable (`<host:port>: <cause>`; code
   // 53300 when the server is at max_connections, 57P03 while it starts or stops), timeout.
@@ -98,6 +112,8 @@ class Connector {
 
  private:
   explicit Connector(std::shared_ptr<detail::Shared> shared) noexcept : shared_(std::move(shared)) {}
+  // One host of a multi-host conninfo, or (null) the conninfo as given.
+  Result<std::unique_ptr<Connection>> connect_to(const detail::Host* host, Deadline deadline);
   std::shared_ptr<detail::Shared> shared_;
 };
 

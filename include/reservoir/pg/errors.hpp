@@ -19,6 +19,12 @@ bool is_connection_sqlstate(std::string_view sqlstate) noexcept;
 // Serialization failure or deadlock: rerunning the whole transaction can succeed.
 bool is_transaction_conflict(const Error& error) noexcept;
 
+// A write the server refused because it is a hot standby (SQLSTATE 25006 on a standby): kind
+// unavailable, code() 25006, detail `<endpoint>: server is a standby (read-only): ...`;
+// retryable (and the connection discarded) when the connector's target_role is primary. A
+// 25006 from a READ ONLY transaction on a primary stays an ordinary backend error.
+bool is_standby_write(const Error& error) noexcept;
+
 // The Error for a server error: kind unavailable for connection-level SQLSTATEs, backend
 // otherwise; code() = SQLSTATE; detail = `<endpoint>: <server message> (SQLSTATE xxxxx)`.
 // `message` must already be redacted.

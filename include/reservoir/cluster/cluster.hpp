@@ -1,0 +1,149 @@
+// reservoir/cluster/cluster.hpp — Cluster: one pool and one circuit breaker per endpoint, an
+// endpoint picked per acquire, outliers ejected, endpoints and credentials changed live.
+//
+//   cluster::ClusterConfig config{.name = "orders", .endpoints = {{.connector = a}, {.connector = b}}};
+//   auto c = cluster::Cluster::create(std::move(config));
+//   auto lease = c->acquire(deadline);           // lease->endpoint() says which server
+//   auto rows = cluster::run<pg::Connector>(*c, [](pg::Connection& conn, Attempt& a) {...},
+//                                           {.idempotent = true});  // retried on another endpoint
+//
+// Picking (under one short lock, no I/O): the best priority tier that has a serving endpoint
+// (not ejected, breaker not open, not draining), then the policy within it. An acquire that
+// fails before anything was sent (connect refused, circuit open, endpoint draining) moves on
+// to another endpoint within the same deadline.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "reservoir/cluster/config.hpp"
+#include "reservoir/lease.hpp"
+#include "reservoir/logger.hpp"
+#include "reservoir/pool.hpp"
+#include "reservoir/source_location.hpp"
+
+namespace reservoir::cluster {
+
+namespace detail {
+class ClusterCore;
+struct Endpoint;
+}  // namespace detail
+
+struct ClusterOptions {
+  Clock* clock = nullptr;             // default: SteadyClock::instance(); must outlive the cluster
+  std::shared_ptr<Logger> logger;     // default: stderr_logger(warn)
+  bool start_maintainers = true;      // false: pools run no maintainer thread (tests)
+  std::uint64_t seed = 0;             // picks, jitter; 0 = from the OS
+};
+
+// A borrowed connection of one endpoint. Move-only; returns on destruction. Its outcome feeds
+// the outlier detector: discard() counts as a failure, a normal return as a success (no
+// latency sample: only run() times the operation itself).
+class [[nodiscard]] ClusterLease {
+ public:
+  ClusterLease() noexcept = default;
+  ClusterLease(ClusterLease&&) noexcept = default;
+  ClusterLease& operator=(ClusterLease&& other) noexcept;
+  ~ClusterLease() { release(); }
+
+  bool valid() const noexcept { return lease_.valid(); }
+  explicit operator bool() const noexcept { return valid(); }
+  // The backend's connection (what its connector opened).
+  Connection& connection() const noexcept;
+  template <PoolConnector C>
+  typename C::connection& as() const noexcept { return ConnectorAdapter<C>::cast(connection()); }
+  // The endpoint's name.
+  const std::string& endpoint() const noexcept;
+
+  void discard() noexcept;
+  void release() noexcept;
+
+ private:
+  friend class detail::ClusterCore;
+  ClusterLease(Lease lease, std::shared_ptr<detail::ClusterCore> core, std::shared_ptr<detail::Endpoint> endpoint) noexcept;
+  Lease lease_;
+  std::shared_ptr<detail::ClusterCore> core_;
+  std::shared_ptr<detail::Endpoint> endpoint_;
+  bool failed_ = false;
+};
+
+// An endpoint's connector from a backend's typed one: `cluster::adapt<pg::Connector>(std::move(c))`.
+template <PoolConnector C, class... Args>
+std::shared_ptr<Connector> adapt(Args&&... connector_args) {
+  return std::make_shared<ConnectorAdapter<C>>(std::forward<Args>(connector_args)...);
+}
+
+enum class EndpointState : std::uint8_t { serving, ejected, circuit_open, draining };
+std::string_view to_string(EndpointState state) noexcept;
+
+struct EndpointStats {
+  std::string name;
+  std::uint32_t weight = 1;
+  std::uint32_t priority = 0;
+  EndpointState state = EndpointState::serving;
+  std::uint64_t picks = 0;          // acquires sent here
+  std::uint64_t successes = 0;      // outcomes seen by the outlier detector
+  std::uint64_t failures = 0;
+  std::uint64_t ejections = 0;      // in total
+  std::uint32_t ejection_level = 0; // current multiplier of base_ejection_time
+  Duration latency_ewma{0};         // 0 = no sample
+  std::uint64_t credential_rotations = 0;
+  PoolLoad load;
+};
+
+struct ClusterStats {
+  std::vector<EndpointStats> endpoints;
+  std::uint64_t failovers = 0;      // acquires that moved on to another endpoint
+  std::uint64_t no_endpoint = 0;    // acquires refused because no endpoint served
+  std::string to_string() const;
+};
+
+class Cluster {
+ public:
+  // Validates `config`, then starts one pool per endpoint (each per config.pool.init_mode).
+  // Errors: invalid_config; a pool's creation error, naming the endpoint.
+  static Result<Cluster> create(ClusterConfig config, ClusterOptions options = {});
+
+  Cluster(Cluster&&) noexcept;
+  Cluster& operator=(Cluster&&) noexcept;
+  ~Cluster();
+
+  // A connection of one endpoint, before `deadline`. Errors: the last endpoint's acquire
+  // error; circuit_open or unavailable (`no endpoint serves: ...`) when none serves.
+  Result<ClusterLease> acquire(Deadline deadline, SourceLocation where = SourceLocation::current());
+  Result<ClusterLease> acquire(SourceLocation where = SourceLocation::current());
+
+  // Runtime changes. Each is validated whole first and refused whole (invalid_config, the
+  // cluster as it was) when anything in it is invalid.
+  // Adds an endpoint: its pool starts (config.pool.init_mode), then it takes traffic (ramped
+  // over config.warmup).
+  Status add_endpoint(EndpointSpec spec);
+  // Stops sending new acquires to it at once, waits up to `grace` for its leases to return,
+  // then closes its pool (leases still out are closed when they return; a warning says so).
+  // Refused when the endpoint is unknown or the last one.
+  Status remove_endpoint(std::string_view name, Duration grace);
+  // Makes the endpoint set `endpoints`: new names are added, missing ones removed (drained
+  // as above), kept ones take the new weight and priority (their connector stays: see
+  // rotate_credentials).
+  Status update_endpoints(std::vector<EndpointSpec> endpoints, Duration grace);
+  // Every new connection to `name` uses `connector` (new credentials) from now on, including
+  // connects already in flight (they reconnect); the connections open now are retired at
+  // random times over `window` (0..24h; Pool::retire_connections), so the server sees no
+  // reconnect storm and no call fails.
+  Status rotate_credentials(std::string_view name, std::shared_ptr<Connector> connector, Duration window);
+
+  ClusterStats stats() const;
+  const Clock& clock() const noexcept;
+  const ClusterConfig& config() const noexcept;  // as created (endpoints: see stats())
+  std::shared_ptr<detail::ClusterCore> core() const noexcept { return core_; }
+
+ private:
+  explicit Cluster(std::shared_ptr<detail::ClusterCore> core) noexcept;
+  std::shared_ptr<detail::ClusterCore> core_;
+};
+
+}  // namespace reservoir::cluster

@@ -1,0 +1,96 @@
+// reservoir/tenant/tenants.hpp — Tenants: sessions of many tenants over one lease source,
+// with guaranteed shares, caps, quotas and fair queuing.
+//
+//   auto pool = TypedPool<pg::Connector>::create(config, {}, std::move(connector));
+//   auto tenants = tenant::Tenants::create(tenant::pool_source(*pool), tenants_config, options);
+//   auto lease = tenants->acquire("agent-17", Deadline::after(clock, 2s));
+//   lease->as<pg::Connector>().query("SELECT ...", {}, deadline);
+//
+// Every lease goes through a permit: at most the source's capacity are out at once. A tenant
+// below its guarantee gets a free permit at once (guaranteed permits are never lent); permits
+// above the guarantees are lent to whoever waits. When permits run out, callers queue FIFO
+// per tenant and tenants are served by weighted deficit round robin, so one tenant's flood
+// costs the others one turn each round, not their place in one long line. A tenant at a cap
+// (max_leases, max_operations, max_waiting) is refused at once with quota_exceeded naming the
+// tenant and the limit; a caller whose deadline is shorter than its expected wait is refused
+// at once with the estimate. Tenants not configured by id are created on first use and
+// forgotten after idle_ttl without a lease or a waiter.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reservoir/clock.hpp"
+#include "reservoir/connector.hpp"
+#include "reservoir/deadline.hpp"
+#include "reservoir/error.hpp"
+#include "reservoir/tenant/config.hpp"
+#include "reservoir/tenant/lease.hpp"
+#include "reservoir/tenant/lease_source.hpp"
+#include "reservoir/tenant/stats.hpp"
+
+namespace reservoir::tenant {
+
+// Per-tenant session setup on a leased connection, e.g. `SET ROLE` for PostgreSQL.
+using SetupFn = std::function<Status(Connection&, std::string_view tenant, Deadline)>;
+
+// A SetupFn from a function of the backend's own connection, for a pool of connector C:
+// `typed_setup<pg::Connector>([](pg::Connection& c, std::string_view tenant, Deadline d) {...})`.
+template <PoolConnector C, class F>
+SetupFn typed_setup(F fn) {
+  return [fn = std::move(fn)](Connection& c, std::string_view tenant, Deadline deadline) -> Status {
+    return fn(ConnectorAdapter<C>::cast(c), tenant, deadline);
+  };
+}
+
+struct TenantsOptions {
+  // Runs on every lease before the caller gets it, outside any lock, within the caller's
+  // deadline. An error discards the connection and is what acquire() returns.
+  SetupFn setup;
+  // Runs on every lease as it returns (not after discard()), before the source's own reset,
+  // within undo_timeout. An error discards the connection, so the setup never leaks.
+  SetupFn undo;
+  Duration undo_timeout = std::chrono::seconds(2);
+};
+
+class Tenants {
+ public:
+  // Errors: invalid_config (see TenantsConfig::validate), invalid_argument (no source).
+  static Result<Tenants> create(std::shared_ptr<LeaseSource> source, TenantsConfig config,
+                                TenantsOptions options = {});
+
+  Tenants(Tenants&&) noexcept;
+  Tenants& operator=(Tenants&&) noexcept;
+  // Callers still blocked in acquire() must have returned; leases still out stay valid.
+  ~Tenants();
+
+  // A lease for `tenant` before `deadline`.
+  // Errors: quota_exceeded (`tenant "a": max_leases=2 reached (2 held)`, at once),
+  // exhausted (early: `tenant "a": expected wait ~120ms (3 ahead, leases held ~40ms) exceeds
+  // the 50ms left`; or at the deadline: `tenant "a": no lease within 50ms ...`),
+  // invalid_argument (empty tenant id), the source's errors, the setup's error.
+  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline);
+
+  // Replaces the configuration whole, or refuses it whole (invalid_config) leaving the
+  // running one as it was. Leases above a lowered cap are kept until they return.
+  Status reconfigure(TenantsConfig config);
+
+  // Forgets the lazily created tenants idle past idle_ttl now (acquire() also does it,
+  // at most every idle_ttl / 2). Returns how many were forgotten.
+  std::size_t evict_idle();
+
+  std::optional<TenantStats> stats(std::string_view tenant) const;
+  std::vector<TenantStats> all_stats() const;
+  TenantsTotals totals() const;
+  std::size_t tenant_count() const;
+
+ private:
+  explicit Tenants(std::shared_ptr<detail::TenantsCore> core) noexcept;
+  std::shared_ptr<detail::TenantsCore> core_;
+};
+
+}  // namespace reservoir::tenant

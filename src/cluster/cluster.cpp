@@ -1,0 +1,217 @@
+// Cluster and ClusterLease: thin handles over ClusterCore; the acquire path; stats.
+#include "reservoir/cluster/cluster.hpp"
+
+#include <chrono>
+#include <sstream>
+#include <utility>
+
+#include "cluster_core.hpp"
+
+namespace reservoir::cluster {
+
+namespace detail {
+
+ClusterCore::ClusterCore(ClusterConfig config, ClusterOptions options)
+    : config_(std::move(config)),
+      clock_(options.clock != nullptr ? *options.clock : SteadyClock::instance()),
+      logger_(options.logger ? options.logger : stderr_logger(LogLevel::warn)),
+      options_(std::move(options)),
+      random_(options_.seed != 0 ? Random(options_.seed) : Random::from_os()) {
+  next_evaluation_ = clock_.now() + config_.outlier.interval;
+}
+
+ClusterCore::~ClusterCore() { shutdown(); }
+
+Status ClusterCore::start() { return update(config_.endpoints, Duration::zero()); }
+
+void ClusterCore::shutdown() noexcept {
+  std::vector<std::shared_ptr<Endpoint>> all;
+  {
+    std::lock_guard g(mu_);
+    all = endpoints_;
+  }
+  for (auto& e : all) (void)e->pool->shutdown(Duration::zero());
+}
+
+namespace {
+
+// Refusals that happen before anything reached the endpoint: another one may serve.
+bool moves_on(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::unavailable:
+    case ErrorKind::timeout:
+    case ErrorKind::circuit_open:
+    case ErrorKind::shutting_down:
+    case ErrorKind::exhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool endpoint_fault(ErrorKind kind) noexcept { return kind == ErrorKind::unavailable || kind == ErrorKind::timeout; }
+
+}  // namespace
+
+Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocation where, const Avoid& avoid) {
+  Avoid tried;
+  std::optional<Error> last;
+  for (;;) {
+    std::shared_ptr<Endpoint> e;
+    {
+      std::lock_guard g(mu_);
+      // Coarse time (a few ns, ms resolution) is precise enough for ejection expiries and the
+      // latency decay; the latency samples themselves are timed precisely by run().
+      const TimePoint now = clock_.now_coarse();
+      e = pick_locked(now, avoid, tried);
+      if (!e) {
+        if (last) return std::move(*last);
+        ++no_endpoint_;
+        return no_endpoint_error_locked(now);
+      }
+      ++e->picks;
+      if (!tried.empty()) ++failovers_;
+    }
+    auto lease = e->pool->acquire(deadline, where);
+    if (lease) return Picked{std::move(lease).value(), std::move(e)};
+    const ErrorKind kind = lease.error().kind();
+    if (endpoint_fault(kind)) record(*e, true, std::nullopt);
+    if (!moves_on(kind) || deadline.expired()) return std::move(lease).error();
+    tried.push_back(e.get());
+    last.emplace(std::move(lease).error());
+  }
+}
+
+Result<ClusterLease> ClusterCore::acquire_lease(Deadline deadline, SourceLocation where) {
+  auto picked = acquire(deadline, where, {});
+  if (!picked) return std::move(picked).error();
+  return ClusterLease(std::move(picked->lease), shared_from_this(), std::move(picked->endpoint));
+}
+
+ClusterStats ClusterCore::stats() const {
+  ClusterStats out;
+  std::lock_guard g(mu_);
+  const TimePoint now = clock_.now_coarse();
+  refresh_ejections_locked(now);
+  for (const auto& e : endpoints_) {
+    EndpointStats s;
+    s.name = e->name;
+    s.weight = e->weight;
+    s.priority = e->priority;
+    s.state = e->draining                                 ? EndpointState::draining
+              : e->ejected                                ? EndpointState::ejected
+              : !serving_locked(*e)                       ? EndpointState::circuit_open
+                                                          : EndpointState::serving;
+    s.picks = e->picks;
+    s.successes = e->successes;
+    s.failures = e->failures;
+    s.ejections = e->ejections;
+    s.ejection_level = e->ejection_level;
+    s.latency_ewma = e->has_latency ? Duration(static_cast<Duration::rep>(e->latency_ns)) : Duration::zero();
+    s.credential_rotations = e->rotations;
+    s.load = e->pool->load();
+    out.endpoints.push_back(std::move(s));
+  }
+  out.failovers = failovers_;
+  out.no_endpoint = no_endpoint_;
+  return out;
+}
+
+}  // namespace detail
+
+std::string_view to_string(EndpointState state) noexcept {
+  switch (state) {
+    case EndpointState::serving: return "serving";
+    case EndpointState::ejected: return "ejected";
+    case EndpointState::circuit_open: return "circuit_open";
+    case EndpointState::draining: return "draining";
+  }
+  return "unknown";
+}
+
+std::string ClusterStats::to_string() const {
+  std::ostringstream os;
+  os << "failovers=" << failovers << " no_endpoint=" << no_endpoint;
+  for (const auto& e : endpoints) {
+    os << "; " << e.name << ": " << cluster::to_string(e.state) << " picks=" << e.picks << " ok=" << e.successes
+       << " failed=" << e.failures << " ejections=" << e.ejections
+       << " latency=" << format_duration(std::chrono::duration_cast<std::chrono::microseconds>(e.latency_ewma))
+       << " in_use=" << e.load.in_use
+       << " open=" << e.load.open;
+  }
+  return os.str();
+}
+
+// ---- ClusterLease ---------------------------------------------------------------------------
+
+ClusterLease::ClusterLease(Lease lease, std::shared_ptr<detail::ClusterCore> core,
+                           std::shared_ptr<detail::Endpoint> endpoint) noexcept
+    : lease_(std::move(lease)), core_(std::move(core)), endpoint_(std::move(endpoint)) {}
+
+ClusterLease& ClusterLease::operator=(ClusterLease&& other) noexcept {
+  if (this != &other) {
+    release();
+    lease_ = std::move(other.lease_);
+    core_ = std::move(other.core_);
+    endpoint_ = std::move(other.endpoint_);
+    failed_ = other.failed_;
+  }
+  return *this;
+}
+
+Connection& ClusterLease::connection() const noexcept { return detail::RotatingConnector::inner(lease_.connection()); }
+
+const std::string& ClusterLease::endpoint() const noexcept { return endpoint_->name; }
+
+void ClusterLease::discard() noexcept {
+  failed_ = true;
+  lease_.discard();
+}
+
+void ClusterLease::release() noexcept {
+  if (!lease_.valid()) return;
+  lease_.release();
+  core_->record(*endpoint_, failed_, std::nullopt);
+}
+
+// ---- Cluster --------------------------------------------------------------------------------
+
+Result<Cluster> Cluster::create(ClusterConfig config, ClusterOptions options) {
+  if (Status s = config.validate(); !s) return std::move(s).error();
+  auto core = std::make_shared<detail::ClusterCore>(std::move(config), std::move(options));
+  if (Status s = core->start(); !s) return std::move(s).error();
+  return Cluster(std::move(core));
+}
+
+Cluster::Cluster(std::shared_ptr<detail::ClusterCore> core) noexcept : core_(std::move(core)) {}
+Cluster::Cluster(Cluster&&) noexcept = default;
+Cluster& Cluster::operator=(Cluster&& other) noexcept {
+  if (this != &other) {
+    Cluster dying(std::move(*this));
+    core_ = std::move(other.core_);
+  }
+  return *this;
+}
+Cluster::~Cluster() {
+  if (core_) core_->shutdown();
+}
+
+Result<ClusterLease> Cluster::acquire(Deadline deadline, SourceLocation where) {
+  return core_->acquire_lease(deadline, where);
+}
+Result<ClusterLease> Cluster::acquire(SourceLocation where) {
+  return core_->acquire_lease(Deadline::after(core_->clock(), core_->config().pool.acquire_timeout), where);
+}
+Status Cluster::add_endpoint(EndpointSpec spec) { return core_->add(std::move(spec)); }
+Status Cluster::remove_endpoint(std::string_view name, Duration grace) { return core_->remove(name, grace); }
+Status Cluster::update_endpoints(std::vector<EndpointSpec> endpoints, Duration grace) {
+  return core_->update(std::move(endpoints), grace);
+}
+Status Cluster::rotate_credentials(std::string_view name, std::shared_ptr<Connector> connector, Duration window) {
+  return core_->rotate(name, std::move(connector), window);
+}
+ClusterStats Cluster::stats() const { return core_->stats(); }
+const Clock& Cluster::clock() const noexcept { return core_->clock(); }
+const ClusterConfig& Cluster::config() const noexcept { return core_->config(); }
+
+}  // namespace reservoir::cluster

@@ -1,0 +1,119 @@
+// Private: ClusterCore, the state behind a Cluster handle and its leases.
+//
+// Locking: mu_ guards every endpoint's picking and outlier fields and the endpoint list; it is
+// held only for decisions (no I/O, no user code: log lines are written after unlocking).
+// change_mu_ serialises runtime changes, whose pool creation and draining run outside mu_.
+// Endpoints are shared_ptrs: a lease or an attempt keeps its endpoint (and its pool) alive
+// after a change removed it from the list.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reservoir/breaker.hpp"
+#include "reservoir/cluster/cluster.hpp"
+#include "reservoir/random.hpp"
+#include "rotating_connector.hpp"
+
+namespace reservoir::cluster::detail {
+
+struct Endpoint {
+  std::string name;
+  std::shared_ptr<RotatingConnector> connector;
+  std::shared_ptr<CircuitBreaker> breaker;
+  std::unique_ptr<Pool> pool;
+  TimePoint added_at{};
+  bool ramps = false;  // added at runtime: weight ramps over ClusterConfig::warmup
+
+  // Under ClusterCore::mu_.
+  std::uint32_t weight = 1;
+  std::uint32_t priority = 0;
+  bool draining = false;
+  bool ejected = false;
+  TimePoint ejected_until{};
+  std::uint32_t ejection_level = 0;
+  std::uint32_t consecutive = 0;
+  std::uint64_t interval_calls = 0;
+  std::uint64_t interval_failures = 0;
+  double latency_ns = 0;  // decayed average of successful operations' durations
+  bool has_latency = false;
+  TimePoint latency_at{};
+  double rr_current = 0;  // smooth weighted round robin
+  std::uint64_t picks = 0, successes = 0, failures = 0, ejections = 0, rotations = 0;
+};
+
+using Avoid = std::vector<const Endpoint*>;
+
+class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
+ public:
+  ClusterCore(ClusterConfig config, ClusterOptions options);
+  ~ClusterCore();
+
+  Status start();
+  void shutdown() noexcept;
+
+  struct Picked {
+    Lease lease;
+    std::shared_ptr<Endpoint> endpoint;
+  };
+  // A lease from a serving endpoint, preferring one not in `avoid`; moves on to another
+  // endpoint when one refuses before anything was sent.
+  Result<Picked> acquire(Deadline deadline, SourceLocation where, const Avoid& avoid);
+  Result<ClusterLease> acquire_lease(Deadline deadline, SourceLocation where);
+
+  // An outcome for the outlier detector; `latency` only for a timed success.
+  void record(Endpoint& e, bool failed, std::optional<Duration> latency) noexcept;
+
+  Status update(std::vector<EndpointSpec> endpoints, Duration grace);
+  Status add(EndpointSpec spec);
+  Status remove(std::string_view name, Duration grace);
+  Status rotate(std::string_view name, std::shared_ptr<Connector> connector, Duration window);
+
+  ClusterStats stats() const;
+  const Clock& clock() const noexcept { return clock_; }
+  const ClusterConfig& config() const noexcept { return config_; }
+
+ private:
+  using Logs = std::vector<std::string>;
+
+  // picking (pick.cpp)
+  std::shared_ptr<Endpoint> pick_locked(TimePoint now, const Avoid& avoid, const Avoid& tried);
+  Endpoint* choose_locked(const std::vector<Endpoint*>& candidates, TimePoint now);
+  double effective_weight(const Endpoint& e, TimePoint now) const noexcept;
+  bool serving_locked(const Endpoint& e) const noexcept;
+  Error no_endpoint_error_locked(TimePoint now) const;
+
+  // outlier detection (outlier.cpp)
+  // Ends the ejections that are over. const: stats() calls it too (the endpoints, not the
+  // list, change; under mu_ like every endpoint field).
+  void refresh_ejections_locked(TimePoint now) const noexcept;
+  bool eject_locked(Endpoint& e, TimePoint now, const std::string& why, Logs& logs);
+  void evaluate_locked(TimePoint now, Logs& logs);
+  void flush(Logs& logs) noexcept;
+
+  // changes (changes.cpp)
+  Result<std::shared_ptr<Endpoint>> make_endpoint(const EndpointSpec& spec, bool ramps, std::size_t index);
+  std::vector<EndpointSpec> specs_locked() const;
+
+  const ClusterConfig config_;
+  Clock& clock_;
+  const std::shared_ptr<Logger> logger_;
+  const ClusterOptions options_;
+
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<Endpoint>> endpoints_;
+  std::vector<Endpoint*> fresh_, all_;  // pick_locked()'s scratch lists
+  Random random_;
+  TimePoint next_evaluation_{};
+  std::uint64_t failovers_ = 0;
+  std::uint64_t no_endpoint_ = 0;
+  std::size_t endpoints_made_ = 0;
+
+  std::mutex change_mu_;
+};
+
+}  // namespace reservoir::cluster::detail

@@ -1,0 +1,267 @@
+// Failover on a Patroni cluster (scripts/servers.sh start patroni: etcd + two nodes,
+// synchronous_mode, ttl 10, master_start_timeout 0). A writer pool with target_role primary over
+// both nodes' multi-host conninfo writes numbered rows and records every acknowledged commit;
+// a reader pool (target_role any, the replica first) reads. The primary's postmaster is killed
+// (SIGKILL): writes must fail fast with a clear error (each call ends by its 1 s deadline),
+// reads must go on, writes must flow again once Patroni promoted the replica (same pools, no
+// restart), and every acknowledged write must be on the new primary (synchronous_mode: a
+// commit is acknowledged only once the synchronous standby has it). Prints Patroni's failover
+// time (kill -> the replica's REST API says master) and the time from that to the first write.
+// The cluster heals itself (the old primary rejoins as a replica through pg_rewind); the test
+// waits for that at the start and the end, so it can run again.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pgha_env.hpp"
+#include "reservoir/http/connector.hpp"
+#include "reservoir/pg/connector.hpp"
+#include "reservoir/run.hpp"
+#include "reservoir/typed_pool.hpp"
+
+namespace reservoir::pg::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+using PgPool = TypedPool<Connector>;
+
+double ms_between(Steady::time_point a, Steady::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// GET `path` from a Patroni REST API (any status: Patroni answers 503 for "not that role").
+std::optional<boost::json::value> rest_get(const std::string& base, const std::string& path) {
+  auto connector = http::Connector::create(base);
+  if (!connector) return std::nullopt;
+  auto conn = connector->connect(in_ms(1000));
+  if (!conn) return std::nullopt;
+  auto response = (*conn)->call(http::Request::get(path), in_ms(1000));
+  if (!response) return std::nullopt;
+  boost::system::error_code ec;
+  auto json = boost::json::parse(response->body, ec);
+  if (ec) return std::nullopt;
+  return json;
+}
+
+// The index of the leader when the cluster has a running leader and a running synchronous
+// standby (as /cluster reports it), else nullopt.
+std::optional<int> healthy_leader(const PatroniEnv& env) {
+  for (const PatroniNode& node : env.nodes) {
+    auto cluster = rest_get(node.rest, "/cluster");
+    if (!cluster || !cluster->is_object() || !cluster->as_object().contains("members")) continue;
+    std::optional<int> leader;
+    bool sync_standby = false;
+    for (const auto& m : cluster->at("members").as_array()) {
+      const auto& member = m.as_object();
+      if (member.at("state").as_string() != "running") continue;
+      const int index = member.at("name").as_string() == "node1" ? 0 : 1;
+      if (member.at("role").as_string() == "leader") leader = index;
+      if (member.at("role").as_string() == "sync_standby") sync_standby = true;
+    }
+    if (leader && sync_standby) return leader;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> wait_healthy(const PatroniEnv& env, Steady::duration limit) {
+  const auto until = Steady::now() + limit;
+  while (Steady::now() < until) {
+    if (auto leader = healthy_leader(env)) return leader;
+    std::this_thread::sleep_for(200ms);
+  }
+  return std::nullopt;
+}
+
+bool says_primary(const PatroniNode& node) {
+  auto state = rest_get(node.rest, "/patroni");
+  if (!state || !state->is_object() || !state->as_object().contains("role")) return false;
+  const auto& role = state->at("role").as_string();
+  return role == "master" || role == "primary";  // Patroni 3.0 says master, later ones primary
+}
+
+std::string host_of(const std::string& url) {
+  const auto at = url.find('@') + 1;
+  return url.substr(at, url.find('/', at) - at);
+}
+
+PgPool make_pool(const std::string& url, TargetRole target, const char* name) {
+  PoolConfig config;
+  config.name = name;
+  config.min_idle = 0;
+  config.max_size = 2;
+  config.acquire_timeout = 1000ms;
+  config.connect_timeout = 1000ms;
+  config.io_timeout = 1000ms;
+  auto connector = Connector::create(url, ConnectorOptions{.target_role = target});
+  if (!connector) throw std::runtime_error(connector.error().message());
+  auto pool = PgPool::create(std::move(config), PoolOptions{}, std::move(connector).value());
+  if (!pool) throw std::runtime_error(pool.error().message());
+  return std::move(pool).value();
+}
+
+struct FailedWrite {
+  std::string error;
+  ErrorKind kind;
+  double ms;  // how long the call took
+};
+
+// What the writer and the reader threads saw; guarded by `mu`.
+struct Observed {
+  std::mutex mu;
+  std::vector<std::int64_t> acknowledged;
+  std::vector<FailedWrite> failed;
+  std::optional<Steady::time_point> kill_at, first_write_on_new_primary;
+  int reads_during_outage = 0, failed_reads_during_outage = 0;
+};
+
+TEST(PatroniFailover, WritesResumeAndNoAcknowledgedWriteIsLost) {
+  RESERVOIR_REQUIRE_SERVERS(PatroniEnv, env, "patroni");
+  const auto leader = wait_healthy(env, 30s);
+  ASSERT_TRUE(leader) << "the Patroni cluster has no running leader + synchronous standby";
+  const int old_primary = *leader, next_primary = 1 - *leader;
+  auto config = rest_get(env.nodes[0].rest, "/config");
+  ASSERT_TRUE(config && config->as_object().contains("synchronous_mode") && config->at("synchronous_mode").as_bool());
+
+  PgPool writer = make_pool(env.url, TargetRole::primary, "pgha-writer");
+  const std::string replica_first = "postgresql://postgres@" + host_of(env.nodes[next_primary].pg_url) + "," +
+                                    host_of(env.nodes[old_primary].pg_url) + "/postgres?sslmode=disable";
+  PgPool reader = make_pool(replica_first, TargetRole::any, "pgha-reader");
+  {
+    auto setup = writer.acquire();
+    ASSERT_TRUE(setup) << setup.error().message();
+    ASSERT_TRUE((*setup)->script("DROP TABLE IF EXISTS pgha_failover; CREATE TABLE pgha_failover (id bigint PRIMARY KEY)",
+                                 in_ms(5000)));
+  }
+
+  Observed seen;
+  const std::string new_primary_host = host_of(env.nodes[next_primary].pg_url);
+  const std::int64_t new_primary_port = std::stoll(new_primary_host.substr(new_primary_host.rfind(':') + 1));
+  std::atomic<bool> stop{false};
+  std::thread write_loop([&] {
+    for (std::int64_t id = 1; !stop.load(); ++id) {
+      const auto start = Steady::now();
+      // The port of the server that committed it: a write in flight at the kill may still be
+      // acknowledged by the old primary, so the client's clock alone cannot tell when writes
+      // reached the new one.
+      auto done = run(writer, [&](Connection& c, Attempt& a) {
+        return c.query("INSERT INTO pgha_failover VALUES ($1) RETURNING inet_server_port()", {id}, a.deadline());
+      }, {.timeout = 1s});
+      const auto end = Steady::now();
+      std::lock_guard lock(seen.mu);
+      const bool after_kill = seen.kill_at && start > *seen.kill_at;
+      if (done) {
+        seen.acknowledged.push_back(id);
+        const bool on_new_primary = done->get_int(0, 0).value() == new_primary_port;
+        if (after_kill && on_new_primary && !seen.first_write_on_new_primary) seen.first_write_on_new_primary = end;
+      } else if (after_kill) {
+        seen.failed.push_back({done.error().message(), done.error().kind(), ms_between(start, end)});
+      }
+    }
+  });
+  std::thread read_loop([&] {
+    while (!stop.load()) {
+      auto rows = run(reader, [](Connection& c, Attempt& a) { return c.query("SELECT count(*) FROM pgha_failover", a.deadline()); },
+                      {.timeout = 1s, .idempotent = true});
+      std::lock_guard lock(seen.mu);
+      if (seen.kill_at && !seen.first_write_on_new_primary) ++(rows ? seen.reads_during_outage : seen.failed_reads_during_outage);
+      if (!rows) continue;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  const auto acknowledged = [&] { std::lock_guard lock(seen.mu); return seen.acknowledged.size(); };
+  const auto stop_all = [&] { stop = true; write_loop.join(); read_loop.join(); };
+
+  for (auto until = Steady::now() + 10s; acknowledged() < 50 && Steady::now() < until;) std::this_thread::sleep_for(10ms);
+  if (acknowledged() < 50) { stop_all(); FAIL() << "fewer than 50 writes before the failover"; }
+  const std::size_t before_kill = acknowledged();
+
+  // A session on the replica, from a connector that wants standbys: it survives the promotion
+  // and must see it (in_hot_standby turns off), and the connector's check must then refuse it.
+  auto standby_connector = Connector::create(env.nodes[next_primary].pg_url, ConnectorOptions{.target_role = TargetRole::standby});
+  ASSERT_TRUE(standby_connector);
+  auto on_replica = standby_connector->connect(in_ms(5000));
+  ASSERT_TRUE(on_replica) << on_replica.error().message();
+  EXPECT_EQ((*on_replica)->role(), ServerRole::standby);
+
+  const int pid = postmaster_pid(env.nodes[old_primary].data);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  {
+    std::lock_guard lock(seen.mu);
+    seen.kill_at = Steady::now();
+  }
+  std::optional<Steady::time_point> promoted;
+  for (auto until = Steady::now() + 30s; !promoted && Steady::now() < until; std::this_thread::sleep_for(20ms)) {
+    if (says_primary(env.nodes[next_primary])) promoted = Steady::now();
+  }
+  for (auto until = Steady::now() + 20s; Steady::now() < until; std::this_thread::sleep_for(10ms)) {
+    std::lock_guard lock(seen.mu);
+    if (seen.first_write_on_new_primary) break;
+  }
+  std::this_thread::sleep_for(1s);  // writes flow on the new primary for a while
+  stop_all();
+  ASSERT_TRUE(promoted) << "Patroni did not promote node" << next_primary + 1 << " within 30 s";
+  ASSERT_TRUE(seen.first_write_on_new_primary) << "no write reached the new primary within 20 s of the kill";
+
+  ASSERT_TRUE((*on_replica)->query("SELECT 1", in_ms(5000)));  // the role change arrives with a statement
+  EXPECT_EQ((*on_replica)->role(), ServerRole::primary);
+  Status checked = standby_connector->check(**on_replica, CheckDepth::ping, in_ms(5000));
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().detail(), host_of(env.nodes[next_primary].pg_url) + ": server is a primary");
+  EXPECT_TRUE((*on_replica)->is_broken());  // the pool would close it and connect again
+
+  // Every acknowledged write is on the new primary.
+  auto check = writer.acquire(in_ms(5000));
+  ASSERT_TRUE(check) << check.error().message();
+  EXPECT_EQ((*check)->role(), ServerRole::primary);
+  EXPECT_EQ((*check)->endpoint(), host_of(env.nodes[next_primary].pg_url));
+  auto rows = (*check)->query("SELECT id FROM pgha_failover", in_ms(5000));
+  ASSERT_TRUE(rows) << rows.error().message();
+  std::set<std::int64_t> present;
+  for (std::size_t i = 0; i < rows->size(); ++i) present.insert(rows->get_int(i, 0).value());
+  std::size_t lost = 0;
+  for (std::int64_t id : seen.acknowledged) lost += present.count(id) == 0 ? 1 : 0;
+  EXPECT_EQ(lost, 0u) << "acknowledged writes missing after the failover";
+
+  // Writes failed fast and said why; reads went on meanwhile.
+  EXPECT_FALSE(seen.failed.empty());
+  std::map<std::string, int> causes;
+  double slowest = 0;
+  for (const FailedWrite& f : seen.failed) {
+    EXPECT_TRUE(f.kind == ErrorKind::unavailable || f.kind == ErrorKind::timeout) << f.error;
+    EXPECT_LT(f.ms, 2000.0) << "a write hung past its 1 s deadline: " << f.error;  // never hangs
+    slowest = std::max(slowest, f.ms);
+    ++causes[f.error.substr(0, 160)];
+  }
+  EXPECT_GT(seen.reads_during_outage, 0);
+
+  const double patroni_ms = ms_between(*seen.kill_at, *promoted);
+  const double resume_ms = ms_between(*promoted, *seen.first_write_on_new_primary);
+  std::printf("[ figures ] acknowledged writes %zu (%zu before the kill), all %zu present on the new primary\n",
+              seen.acknowledged.size(), before_kill, seen.acknowledged.size() - lost);
+  std::printf("[ figures ] Patroni failover (SIGKILL of the primary -> node%d REST says master): %.0f ms\n",
+              next_primary + 1, patroni_ms);
+  std::printf("[ figures ] promotion (REST) -> first write acknowledged by the new primary: %.0f ms (kill -> it %.0f ms)\n",
+              resume_ms, ms_between(*seen.kill_at, *seen.first_write_on_new_primary));
+  std::printf("[ figures ] failed writes meanwhile %zu (slowest %.0f ms); reads meanwhile %d ok, %d failed\n",
+              seen.failed.size(), slowest, seen.reads_during_outage, seen.failed_reads_during_outage);
+  for (const auto& [cause, n] : causes) std::printf("[ figures ]   %dx %s\n", n, cause.c_str());
+
+  // The old primary rejoins as the synchronous standby: ready for the next run.
+  EXPECT_TRUE(wait_healthy(env, 40s)) << "the cluster did not heal within 40 s";
+}
+
+}  // namespace
+}  // namespace reservoir::pg::test

@@ -1,0 +1,3 @@
+# Included by ctest after the discovered tests (TEST_INCLUDE_FILES): the failover test kills a
+# Patroni node's PostgreSQL and waits for the cluster to heal; it runs alone.
+set_tests_properties(PatroniFailover.WritesResumeAndNoAcknowledgedWriteIsLost PROPERTIES RUN_SERIAL TRUE)
