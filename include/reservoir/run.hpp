@@ -82,6 +82,56 @@ class FunctionRef<R(A...)> {
   R (*call_)(void*, A...);
 };
 
+// The retry loop's state and decisions, shared by run() and reservoir::asio::async_run(), so
+// both follow one policy: only the waiting differs (a clock sleep, an awaited clock timer).
+class RunLoop {
+ public:
+  // OK, or why the call must not start: invalid options (invalid_config), a passed deadline.
+  static Status validate(const RunOptions& options, Deadline deadline);
+
+  // `options` must have passed validate() and must outlive the loop.
+  RunLoop(const RunOptions& options, Deadline deadline) noexcept;
+
+  // Before each attempt: an open breaker refuses it (circuit_open).
+  Status admit();
+  Attempt start_attempt() noexcept { return retrier_.start_attempt(); }
+  // After `attempt` failed with `error`: the backoff before the next attempt, or nullopt when
+  // the loop ends (then explain(error) is the call's error). `retryable`: the connector's view.
+  std::optional<Duration> on_failure(const Error& error, bool retryable, const Attempt& attempt);
+  Error explain(Error error) const;
+  // What the loop did so far (attempts, last verdict, backoff).
+  RunReport report() const noexcept;
+  // The call's outcome, after filling options.report.
+  Status finish(Status result);
+
+ private:
+  const RunOptions& options_;
+  Retrier retrier_;
+  RunReport report_;
+};
+
+// A failed acquire inside run(): counted against the breaker when the options say so.
+Error acquire_failed(const RunOptions& options, Error error);
+
+// The breaker around one attempt's operation. Its permit is handed back exactly once, even
+// when the operation throws (or a coroutine is destroyed): a probe permit never handed back
+// would hold the breaker half-open, refusing everyone, for good.
+class AttemptScope {
+ public:
+  AttemptScope() noexcept = default;
+  AttemptScope(const AttemptScope&) = delete;
+  AttemptScope& operator=(const AttemptScope&) = delete;
+  ~AttemptScope();
+  // Asks the breaker, if any. Errors: circuit_open.
+  Status admit(const RunOptions& options);
+  // The operation's outcome: told to the breaker; `lease` discarded if it broke.
+  void finish(const RunOptions& options, const Status& outcome, Lease& lease) noexcept;
+
+ private:
+  CircuitBreaker* breaker_ = nullptr;
+  CircuitBreaker::Permit permit_{};
+};
+
 // The retry loop, independent of pools: runs `attempt` until it succeeds or the policy stops.
 // `classify` is the connector's is_retryable. Errors: the last attempt's, explained.
 Status retry_loop(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,

@@ -6,27 +6,81 @@
 
 namespace reservoir::detail {
 
-namespace {
-
-// Hands a breaker permit back exactly once, even when fn throws: a probe permit never handed
-// back would hold the breaker half-open, refusing everyone, for good.
-class PermitGuard {
- public:
-  PermitGuard(CircuitBreaker* breaker, CircuitBreaker::Permit permit) noexcept : breaker_(breaker), permit_(permit) {}
-  PermitGuard(const PermitGuard&) = delete;
-  PermitGuard& operator=(const PermitGuard&) = delete;
-  ~PermitGuard() {
-    if (breaker_ != nullptr) breaker_->record_ignored(permit_);
+Status RunLoop::validate(const RunOptions& options, Deadline deadline) {
+  if (auto s = options.retry.validate(); !s) return s;
+  for (const auto& [field, set] : {std::pair<const char*, const ErrorKindSet*>{"run.breaker_failures", &options.breaker_failures},
+                                   {"run.discard_on", &options.discard_on}}) {
+    if (!set->known()) return config_check::invalid(field, "(a set holding an unknown ErrorKind)", "the kinds timeout..internal");
   }
-  void outcome(bool failed) noexcept {
+  if (deadline.expired()) return Error::timeout("deadline passed before the first attempt");
+  return {};
+}
+
+RunLoop::RunLoop(const RunOptions& options, Deadline deadline) noexcept
+    : options_(options), retrier_(options.retry, deadline, options.budget.get(), options.seed) {}
+
+Status RunLoop::admit() {
+  // Fail fast before spending an acquire on a call the breaker would refuse anyway.
+  if (!options_.breaker) return {};
+  Status open = options_.breaker->check();
+  if (!open) report_.last_verdict = RetryVerdict::not_retryable;
+  return open;
+}
+
+std::optional<Duration> RunLoop::on_failure(const Error& error, bool retryable, const Attempt& attempt) {
+  const auto decision = retrier_.on_failure(error, retryable, options_.idempotent, attempt);
+  report_.last_verdict = decision.verdict;
+  if (decision.verdict != RetryVerdict::retry) return std::nullopt;
+  report_.backoff += decision.delay;
+  return decision.delay;
+}
+
+Error RunLoop::explain(Error error) const {
+  return Retrier::explain(std::move(error), report_.last_verdict, retrier_.attempts());
+}
+
+RunReport RunLoop::report() const noexcept {
+  RunReport r = report_;
+  r.attempts = retrier_.attempts();
+  return r;
+}
+
+Status RunLoop::finish(Status result) {
+  if (options_.report != nullptr) *options_.report = report();
+  return result;
+}
+
+Error acquire_failed(const RunOptions& options, Error error) {
+  if (options.breaker && options.breaker_counts_acquire_failures && options.breaker_failures.contains(error.kind())) {
+    if (auto p = options.breaker->allow()) options.breaker->record_failure(*p);
+  }
+  return error;
+}
+
+AttemptScope::~AttemptScope() {
+  if (breaker_ != nullptr) breaker_->record_ignored(permit_);
+}
+
+Status AttemptScope::admit(const RunOptions& options) {
+  if (!options.breaker) return {};
+  auto admitted = options.breaker->allow();
+  if (!admitted) return std::move(admitted).error();  // the unused lease goes back as is
+  breaker_ = options.breaker.get();
+  permit_ = *admitted;
+  return {};
+}
+
+void AttemptScope::finish(const RunOptions& options, const Status& outcome, Lease& lease) noexcept {
+  // Only faults of the endpoint count against it; a backend error means it answered.
+  const bool failed = !outcome && options.breaker_failures.contains(outcome.error().kind());
+  if (breaker_ != nullptr) {
     failed ? breaker_->record_failure(permit_) : breaker_->record_success(permit_);
     breaker_ = nullptr;
   }
+  if (!outcome && options.discard_on.contains(outcome.error().kind())) lease.discard();
+}
 
- private:
-  CircuitBreaker* breaker_;
-  CircuitBreaker::Permit permit_;
-};
+namespace {
 
 // Where one run() spent its time, summed over its attempts.
 struct OperationTrace {
@@ -62,66 +116,39 @@ Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, Sou
                     FunctionRef<Status(Connection&, Attempt&)> fn, OperationTrace& trace) {
   // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
   auto lease = pool.acquire(attempt.deadline(), trace.phases, where);
-  if (!lease) {
-    if (options.breaker && options.breaker_counts_acquire_failures &&
-        options.breaker_failures.contains(lease.error().kind())) {
-      if (auto p = options.breaker->allow()) options.breaker->record_failure(*p);
-    }
-    return std::move(lease).error();
-  }
-  std::optional<PermitGuard> permit;
-  if (options.breaker) {
-    auto admitted = options.breaker->allow();
-    if (!admitted) return std::move(admitted).error();  // the unused lease goes back as is
-    permit.emplace(options.breaker.get(), *admitted);
-  }
+  if (!lease) return acquire_failed(options, std::move(lease).error());
+  AttemptScope scope;
+  if (Status admitted = scope.admit(options); !admitted) return admitted;
   attempt.set_request_sent(true);
   const TimePoint call_start = pool.clock().now();
   Status s = fn(lease->connection(), attempt);
   trace.call += pool.clock().now() - call_start;
-  // Only faults of the endpoint count against it; a backend error means it answered.
-  if (permit) permit->outcome(!s && options.breaker_failures.contains(s.error().kind()));
-  if (!s && options.discard_on.contains(s.error().kind())) lease->discard();
+  scope.finish(options, s, *lease);
   return s;
 }
 
-}  // namespace
-
-namespace {
-
 Status retry_loop_into(const RunOptions& options, Deadline deadline, FunctionRef<bool(const Error&)> classify,
                        FunctionRef<Status(Attempt&)> attempt, RunReport& report) {
-  if (auto s = options.retry.validate(); !s) return s;
-  for (const auto& [field, set] : {std::pair<const char*, const ErrorKindSet*>{"run.breaker_failures", &options.breaker_failures},
-                                   {"run.discard_on", &options.discard_on}}) {
-    if (!set->known()) return config_check::invalid(field, "(a set holding an unknown ErrorKind)", "the kinds timeout..internal");
-  }
-  if (deadline.expired()) return Error::timeout("deadline passed before the first attempt");
-  Retrier retrier(options.retry, deadline, options.budget.get(), options.seed);
+  if (Status valid = RunLoop::validate(options, deadline); !valid) return valid;
+  RunLoop loop(options, deadline);
   Status result;
   for (;;) {
-    // Fail fast before spending an acquire on a call the breaker would refuse anyway.
-    if (options.breaker) {
-      if (Status open = options.breaker->check(); !open) {
-        result = std::move(open);
-        report.last_verdict = RetryVerdict::not_retryable;
-        break;
-      }
-    }
-    Attempt current = retrier.start_attempt();
-    Status s = attempt(current);
-    if (s) break;
-    const auto decision = retrier.on_failure(s.error(), classify(s.error()), options.idempotent, current);
-    report.last_verdict = decision.verdict;
-    if (decision.verdict != RetryVerdict::retry) {
-      result = Retrier::explain(std::move(s).error(), decision.verdict, retrier.attempts());
+    if (Status open = loop.admit(); !open) {
+      result = std::move(open);
       break;
     }
-    report.backoff += decision.delay;
+    Attempt current = loop.start_attempt();
+    Status s = attempt(current);
+    if (s) break;
+    const std::optional<Duration> delay = loop.on_failure(s.error(), classify(s.error()), current);
+    if (!delay) {
+      result = loop.explain(std::move(s).error());
+      break;
+    }
     // On the injected clock: a ManualClock test moves time instead of sleeping.
-    deadline.clock().sleep_until(deadline.clock().now() + decision.delay);
+    deadline.clock().sleep_until(deadline.clock().now() + *delay);
   }
-  report.attempts = retrier.attempts();
+  report = loop.report();
   return result;
 }
 
