@@ -9,37 +9,34 @@ namespace reservoir::metrics {
 namespace {
 
 double seconds(Duration d) { return static_cast<double>(d.count()) / 1e9; }
+std::uint64_t u(std::size_t v) { return static_cast<std::uint64_t>(v); }
 
-
+// value null: the latency, in seconds.
 struct EndpointFigure {
   const char* name;
   const char* type;
   const char* help;
-  double (*value)(const cluster::EndpointStats&);
-  bool integral;
+  std::uint64_t (*value)(const cluster::EndpointStats&);
 };
-
-std::uint64_t u(std::size_t v) { return static_cast<std::uint64_t>(v); }
 
 constexpr EndpointFigure kEndpointFigures[] = {
     {"reservoir_cluster_endpoint_ejected", "gauge", "1 while the outlier detector has the endpoint ejected",
-     [](const cluster::EndpointStats& s) { return s.state == cluster::EndpointState::ejected ? 1.0 : 0.0; }, true},
+     [](const cluster::EndpointStats& s) { return std::uint64_t{s.state == cluster::EndpointState::ejected}; }},
     {"reservoir_cluster_endpoint_draining", "gauge", "1 while the endpoint is being removed (takes no new acquire)",
-     [](const cluster::EndpointStats& s) { return s.state == cluster::EndpointState::draining ? 1.0 : 0.0; }, true},
+     [](const cluster::EndpointStats& s) { return std::uint64_t{s.state == cluster::EndpointState::draining}; }},
     {"reservoir_cluster_endpoint_serving", "gauge", "1 while the endpoint can be picked (not ejected, breaker not open, not draining)",
-     [](const cluster::EndpointStats& s) { return s.state == cluster::EndpointState::serving ? 1.0 : 0.0; }, true},
+     [](const cluster::EndpointStats& s) { return std::uint64_t{s.state == cluster::EndpointState::serving}; }},
     {"reservoir_cluster_endpoint_weight", "gauge", "the endpoint's configured weight",
-     [](const cluster::EndpointStats& s) { return static_cast<double>(s.weight); }, true},
+     [](const cluster::EndpointStats& s) { return std::uint64_t{s.weight}; }},
     {"reservoir_cluster_endpoint_outstanding", "gauge", "leases out plus callers queued at the endpoint's pool",
-     [](const cluster::EndpointStats& s) { return static_cast<double>(s.load.in_use + s.load.waiting); }, true},
-    {"reservoir_cluster_endpoint_latency_seconds", "gauge", "decayed average duration of successful operations (0: no sample yet)",
-     [](const cluster::EndpointStats& s) { return seconds(s.latency_ewma); }, false},
+     [](const cluster::EndpointStats& s) { return u(s.load.in_use + s.load.waiting); }},
+    {"reservoir_cluster_endpoint_latency_seconds", "gauge", "decayed average duration of successful operations (0: no sample yet)", nullptr},
     {"reservoir_cluster_endpoint_ejections_total", "counter", "times the outlier detector ejected the endpoint",
-     [](const cluster::EndpointStats& s) { return static_cast<double>(s.ejections); }, true},
+     [](const cluster::EndpointStats& s) { return s.ejections; }},
     {"reservoir_cluster_endpoint_picks_total", "counter", "acquires sent to the endpoint",
-     [](const cluster::EndpointStats& s) { return static_cast<double>(s.picks); }, true},
+     [](const cluster::EndpointStats& s) { return s.picks; }},
     {"reservoir_cluster_endpoint_failures_total", "counter", "failed outcomes seen by the outlier detector",
-     [](const cluster::EndpointStats& s) { return static_cast<double>(s.failures); }, true},
+     [](const cluster::EndpointStats& s) { return s.failures; }},
 };
 
 }  // namespace
@@ -53,9 +50,8 @@ void render_clusters(Exposition& e, const std::vector<ClusterSample>& clusters) 
       const std::string& name = c.cluster->config().name;
       for (const auto& ep : c.stats.endpoints) {
         tier = std::to_string(ep.priority);
-        const double v = f.value(ep);
-        if (f.integral) e.sample(f.name, {{"cluster", name}, {"endpoint", ep.name}, {"tier", tier}}, static_cast<std::uint64_t>(v));
-        else e.sample(f.name, {{"cluster", name}, {"endpoint", ep.name}, {"tier", tier}}, v);
+        if (f.value != nullptr) e.sample(f.name, {{"cluster", name}, {"endpoint", ep.name}, {"tier", tier}}, f.value(ep));
+        else e.sample(f.name, {{"cluster", name}, {"endpoint", ep.name}, {"tier", tier}}, seconds(ep.latency_ewma));
       }
     }
   }

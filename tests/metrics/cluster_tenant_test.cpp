@@ -12,6 +12,7 @@
 #include "capture_logger.hpp"
 #include "fake_connector.hpp"
 #include "reservoir/cluster/cluster.hpp"
+#include "reservoir/cluster/run.hpp"
 #include "reservoir/metrics/registry.hpp"
 #include "reservoir/tenant/tenants.hpp"
 
@@ -155,6 +156,20 @@ TEST_F(ClusterMetricsTest, AnEjectedEndpointShowsOne) {
   EXPECT_NE(text.find("reservoir_cluster_endpoint_ejections_total{cluster=\"orders\",endpoint=\"a\",tier=\"0\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("reservoir_cluster_endpoint_serving{cluster=\"orders\",endpoint=\"a\",tier=\"0\"} 0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("reservoir_cluster_endpoint_ejected{cluster=\"orders\",endpoint=\"b\",tier=\"1\"} 0\n"), std::string::npos) << text;
+}
+
+TEST_F(ClusterMetricsTest, LatencyIsTheDecayedOperationTimeInSeconds) {
+  Registry registry;
+  auto orders = make_cluster();
+  registry.add_cluster(orders);
+  Status s = cluster::run(*orders, [&](Connection&) {
+    clock.advance(250ms);
+    return Status{};
+  });
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  const std::string text = registry.render();
+  EXPECT_NE(text.find("reservoir_cluster_endpoint_latency_seconds{cluster=\"orders\",endpoint=\"a\",tier=\"0\"} 0.25\n"), std::string::npos)
+      << family_lines(text, "reservoir_cluster_endpoint_latency");
 }
 
 TEST_F(ClusterMetricsTest, ADestroyedClusterDisappears) {
