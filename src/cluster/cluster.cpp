@@ -117,6 +117,17 @@ ClusterStats ClusterCore::stats() const {
   return out;
 }
 
+std::vector<EndpointParts> ClusterCore::endpoint_parts() const {
+  std::vector<EndpointParts> out;
+  std::lock_guard g(mu_);
+  out.reserve(endpoints_.size());
+  for (const auto& e : endpoints_) {
+    // Aliasing pointers: the pool (a unique_ptr member) lives as long as its endpoint.
+    out.push_back({e->name, std::shared_ptr<const Pool>(e, e->pool.get()), e->breaker});
+  }
+  return out;
+}
+
 }  // namespace detail
 
 std::string_view to_string(EndpointState state) noexcept {
@@ -211,6 +222,7 @@ Status Cluster::rotate_credentials(std::string_view name, std::shared_ptr<Connec
   return core_->rotate(name, std::move(connector), window);
 }
 ClusterStats Cluster::stats() const { return core_->stats(); }
+std::vector<EndpointParts> Cluster::endpoint_parts() const { return core_->endpoint_parts(); }
 const Clock& Cluster::clock() const noexcept { return core_->clock(); }
 const ClusterConfig& Cluster::config() const noexcept { return core_->config(); }
 

@@ -74,6 +74,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   Status rotate(std::string_view name, std::shared_ptr<Connector> connector, Duration window);
 
   ClusterStats stats() const;
+  std::vector<EndpointParts> endpoint_parts() const;
   const Clock& clock() const noexcept { return clock_; }
   const ClusterConfig& config() const noexcept { return config_; }
 

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <string>
 
+#include "reservoir/cluster/cluster.hpp"
 #include "reservoir/metrics/exposition.hpp"
+#include "reservoir/tenant/tenants.hpp"
+#include "render_parts.hpp"
 
 namespace reservoir::metrics {
 namespace {
@@ -16,7 +19,7 @@ void prune(std::vector<T>& v, auto&& expired) {
 }
 
 struct PoolSample {
-  std::shared_ptr<Pool> pool;
+  std::shared_ptr<const Pool> pool;
   PoolStats stats;
   std::string_view name() const { return pool->config().name; }
 };
@@ -88,26 +91,35 @@ void render_pool_histograms(Exposition& e, const std::vector<PoolSample>& pools)
   for (const auto& p : pools) e.histogram("reservoir_pool_connect_seconds", {{"pool", p.name()}}, p.stats.connect_time_buckets);
 }
 
-void render_breakers(Exposition& e, const std::vector<Registry::BreakerEntry>& breakers) {
-  if (breakers.empty()) return;
-  std::vector<BreakerStats> stats;
-  stats.reserve(breakers.size());
-  for (const auto& b : breakers) stats.push_back(b.breaker->stats());
-  auto ep = [&](std::size_t i) -> std::string_view { return breakers[i].breaker->name(); };
+// A breaker to expose: registered alone (transitions counted, label endpoint) or one of a
+// cluster's (labels cluster and endpoint; its transitions are not counted).
+struct BreakerSample {
+  std::shared_ptr<const CircuitBreaker> breaker;
+  std::shared_ptr<const BreakerTransitions> transitions;  // null: a cluster's
+  std::string_view cluster;
+  BreakerStats stats;
+};
 
+void breaker_sample(Exposition& e, std::string_view name, const BreakerSample& b, std::uint64_t value) {
+  if (b.cluster.empty()) e.sample(name, {{"endpoint", b.breaker->name()}}, value);
+  else e.sample(name, {{"cluster", b.cluster}, {"endpoint", b.breaker->name()}}, value);
+}
+
+void render_breakers(Exposition& e, const std::vector<BreakerSample>& breakers) {
+  if (breakers.empty()) return;
   e.family("reservoir_breaker_state", "gauge", "circuit breaker state: 0 closed, 1 open, 2 half_open");
-  for (std::size_t i = 0; i < breakers.size(); ++i)
-    e.sample("reservoir_breaker_state", {{"endpoint", ep(i)}}, static_cast<std::uint64_t>(stats[i].state));
+  for (const auto& b : breakers) breaker_sample(e, "reservoir_breaker_state", b, static_cast<std::uint64_t>(b.stats.state));
   e.family("reservoir_breaker_open", "gauge", "1 while the circuit breaker is open");
-  for (std::size_t i = 0; i < breakers.size(); ++i)
-    e.sample("reservoir_breaker_open", {{"endpoint", ep(i)}}, std::uint64_t{stats[i].state == BreakerState::open});
+  for (const auto& b : breakers)
+    breaker_sample(e, "reservoir_breaker_open", b, std::uint64_t{b.stats.state == BreakerState::open});
   e.family("reservoir_breaker_transitions_total", "counter", "state transitions since registration");
-  for (std::size_t i = 0; i < breakers.size(); ++i) {
+  for (const auto& b : breakers) {
+    if (!b.transitions) continue;
     for (std::size_t pair = 0; pair < 9; ++pair) {
       if (pair / 3 == pair % 3) continue;
       e.sample("reservoir_breaker_transitions_total",
-               {{"endpoint", ep(i)}, {"from", kBreakerStates[pair / 3]}, {"to", kBreakerStates[pair % 3]}},
-               breakers[i].transitions->by_pair[pair].load(std::memory_order_relaxed));
+               {{"endpoint", b.breaker->name()}, {"from", kBreakerStates[pair / 3]}, {"to", kBreakerStates[pair % 3]}},
+               b.transitions->by_pair[pair].load(std::memory_order_relaxed));
     }
   }
   struct Counter {
@@ -124,7 +136,7 @@ void render_breakers(Exposition& e, const std::vector<Registry::BreakerEntry>& b
   };
   for (const Counter& c : kCounters) {
     e.family(c.name, "counter", c.help);
-    for (std::size_t i = 0; i < breakers.size(); ++i) e.sample(c.name, {{"endpoint", ep(i)}}, stats[i].*c.field);
+    for (const auto& b : breakers) breaker_sample(e, c.name, b, b.stats.*c.field);
   }
 }
 
@@ -257,6 +269,34 @@ std::vector<Registry::BudgetEntry> Registry::live_budgets() const {
   return out;
 }
 
+void Registry::add_cluster(const std::shared_ptr<const cluster::Cluster>& cluster) {
+  std::lock_guard g(mu_);
+  clusters_.push_back(cluster);
+}
+
+void Registry::add_tenants(std::string name, const std::shared_ptr<const tenant::Tenants>& tenants) {
+  std::lock_guard g(mu_);
+  tenants_.push_back({std::move(name), tenants});
+}
+
+std::vector<std::shared_ptr<const cluster::Cluster>> Registry::live_clusters() const {
+  std::vector<std::shared_ptr<const cluster::Cluster>> out;
+  std::lock_guard g(mu_);
+  prune(clusters_, [](const auto& w) { return w.expired(); });
+  for (const auto& w : clusters_)
+    if (auto c = w.lock()) out.push_back(std::move(c));
+  return out;
+}
+
+std::vector<Registry::TenantsEntry> Registry::live_tenants() const {
+  std::vector<TenantsEntry> out;
+  std::lock_guard g(mu_);
+  prune(tenants_, [](const WeakTenants& w) { return w.tenants.expired(); });
+  for (const auto& w : tenants_)
+    if (auto t = w.tenants.lock()) out.push_back({w.name, std::move(t)});
+  return out;
+}
+
 std::vector<std::shared_ptr<const OperationCounters>> Registry::operations() const {
   std::lock_guard g(mu_);
   return {operations_.begin(), operations_.end()};
@@ -269,19 +309,44 @@ std::string Registry::render() const {
 }
 
 void Registry::render(std::string& out) const {
+  // Read every cluster once: its endpoints' pools and breakers join the pool and breaker
+  // families, its endpoint figures come after.
+  std::vector<ClusterSample> clusters;
+  for (auto& c : live_clusters()) {
+    ClusterSample sample{c->stats(), c->endpoint_parts(), c};
+    clusters.push_back(std::move(sample));
+  }
   std::vector<PoolSample> pools;
   for (auto& entry : live_pools()) {
     PoolStats stats = entry.pool->stats();
     pools.push_back({std::move(entry.pool), std::move(stats)});
+  }
+  std::vector<BreakerSample> breakers;
+  for (auto& entry : live_breakers()) {
+    BreakerStats stats = entry.breaker->stats();
+    breakers.push_back({std::move(entry.breaker), std::move(entry.transitions), {}, stats});
+  }
+  for (const auto& c : clusters) {
+    for (const auto& part : c.parts) {
+      pools.push_back({part.pool, part.pool->stats()});
+      breakers.push_back({part.breaker, nullptr, c.cluster->config().name, part.breaker->stats()});
+    }
   }
   out.reserve(out.size() + 1024 + pools.size() * 6144);
   Exposition e(out);
   render_pool_gauges(e, pools);
   render_pool_counters(e, pools);
   render_pool_histograms(e, pools);
-  render_breakers(e, live_breakers());
+  render_breakers(e, breakers);
   render_budgets(e, live_budgets());
   render_operations(e, operations());
+  render_clusters(e, clusters);
+  std::vector<TenantsSample> tenants;
+  for (auto& t : live_tenants()) {
+    TenantsSample sample{std::move(t.name), t.tenants->totals(), t.tenants->exposed_stats(kMaxLazyTenantSeries)};
+    tenants.push_back(std::move(sample));
+  }
+  render_tenants(e, tenants);
 }
 
 }  // namespace reservoir::metrics

@@ -73,6 +73,7 @@ class TenantsCore : public std::enable_shared_from_this<TenantsCore> {
   std::size_t evict_idle();
   std::optional<TenantStats> stats(std::string_view tenant) const;
   std::vector<TenantStats> all_stats() const;
+  std::vector<TenantStats> exposed_stats(std::size_t max_lazy) const;
   TenantsTotals totals() const;
   std::size_t tenant_count() const;
 

@@ -26,6 +26,10 @@
 #include "reservoir/pool.hpp"
 #include "reservoir/source_location.hpp"
 
+namespace reservoir {
+class CircuitBreaker;
+}
+
 namespace reservoir::cluster {
 
 namespace detail {
@@ -102,6 +106,14 @@ struct ClusterStats {
   std::string to_string() const;
 };
 
+// One endpoint's own pool and breaker, read-only (for metrics and health checks). Each
+// keeps its endpoint alive while held: drop them once read.
+struct EndpointParts {
+  std::string name;
+  std::shared_ptr<const Pool> pool;
+  std::shared_ptr<const CircuitBreaker> breaker;
+};
+
 class Cluster {
  public:
   // Validates `config`, then starts one pool per endpoint (each per config.pool.init_mode).
@@ -137,6 +149,8 @@ class Cluster {
   Status rotate_credentials(std::string_view name, std::shared_ptr<Connector> connector, Duration window);
 
   ClusterStats stats() const;
+  // The endpoints' pools and breakers, in the order of stats().endpoints.
+  std::vector<EndpointParts> endpoint_parts() const;
   const Clock& clock() const noexcept;
   const ClusterConfig& config() const noexcept;  // as created (endpoints: see stats())
   std::shared_ptr<detail::ClusterCore> core() const noexcept { return core_; }

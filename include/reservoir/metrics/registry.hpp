@@ -1,6 +1,6 @@
 // reservoir/metrics/registry.hpp — Registry: what a process exposes to Prometheus.
 //
-// Pools, breakers and retry budgets are held weakly: one destroyed while registered simply
+// Pools, breakers, retry budgets, clusters and tenant registries are held weakly: one destroyed while registered simply
 // drops out of the next render. Rendering reads each pool's stats(), which takes no pool lock
 // (relaxed atomic reads), so a scrape never waits behind, nor delays, an acquire; the
 // registry's own mutex is held only to copy its list of weak references.
@@ -22,6 +22,13 @@
 #include "reservoir/retry_budget.hpp"
 #include "reservoir/run.hpp"
 #include "reservoir/typed_pool.hpp"
+
+namespace reservoir::cluster {
+class Cluster;
+}
+namespace reservoir::tenant {
+class Tenants;
+}
 
 namespace reservoir::metrics {
 
@@ -61,6 +68,9 @@ class Registry {
   // Most operations a registry accepts: a program that declares more is creating labels
   // from data, which Prometheus cannot afford.
   static constexpr std::size_t kMaxOperations = 256;
+  // Lazily created tenants given series of their own, per registry (the busiest ones with
+  // leases out or requests queued); the others count only in the registry's totals.
+  static constexpr std::size_t kMaxLazyTenantSeries = 100;
 
   Registry() = default;
   Registry(const Registry&) = delete;
@@ -76,6 +86,13 @@ class Registry {
   // The breaker's label is its name() (an endpoint); installs a listener counting transitions.
   void add_breaker(const std::shared_ptr<CircuitBreaker>& breaker);
   void add_retry_budget(std::string name, const std::shared_ptr<RetryBudget>& budget);
+  // Label `cluster` is its ClusterConfig::name. Exposes its endpoints (cluster, endpoint,
+  // tier labels), and its endpoints' pools (pool label "<cluster>/<endpoint>", the pool's
+  // name) and breakers (labels cluster, endpoint; no transitions series) in those families.
+  void add_cluster(const std::shared_ptr<const cluster::Cluster>& cluster);
+  // Label `tenants` is `name`; per-tenant series for its configured tenants and at most
+  // kMaxLazyTenantSeries lazily created ones (Tenants::exposed_stats).
+  void add_tenants(std::string name, const std::shared_ptr<const tenant::Tenants>& tenants);
   // The counters for `name`, created on first use. Errors: invalid_argument past
   // kMaxOperations distinct names.
   Result<std::shared_ptr<OperationCounters>> declare_operation(std::string_view name);
@@ -100,6 +117,12 @@ class Registry {
   std::vector<BreakerEntry> live_breakers() const;
   std::vector<BudgetEntry> live_budgets() const;
   std::vector<std::shared_ptr<const OperationCounters>> operations() const;
+  std::vector<std::shared_ptr<const cluster::Cluster>> live_clusters() const;
+  struct TenantsEntry {
+    std::string name;
+    std::shared_ptr<const tenant::Tenants> tenants;
+  };
+  std::vector<TenantsEntry> live_tenants() const;
 
  private:
   struct WeakBreaker {
@@ -114,6 +137,12 @@ class Registry {
   mutable std::vector<std::weak_ptr<Pool>> pools_;  // expired entries pruned on read
   mutable std::vector<WeakBreaker> breakers_;
   mutable std::vector<WeakBudget> budgets_;
+  struct WeakTenants {
+    std::string name;
+    std::weak_ptr<const tenant::Tenants> tenants;
+  };
+  mutable std::vector<std::weak_ptr<const cluster::Cluster>> clusters_;
+  mutable std::vector<WeakTenants> tenants_;
   std::vector<std::shared_ptr<OperationCounters>> operations_;
 };
 

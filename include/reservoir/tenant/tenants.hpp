@@ -85,6 +85,11 @@ class Tenants {
 
   std::optional<TenantStats> stats(std::string_view tenant) const;
   std::vector<TenantStats> all_stats() const;
+  // For metrics, whose label count must stay bounded however many tenants are created on
+  // first use: every configured tenant, plus at most `max_lazy` lazily created ones that have
+  // leases out or requests queued (the busiest: most active + waiting, then by id), sorted
+  // by id. Costs one pass over the tenants under the registry's lock, copying only those.
+  std::vector<TenantStats> exposed_stats(std::size_t max_lazy) const;
   TenantsTotals totals() const;
   std::size_t tenant_count() const;
 
