@@ -156,14 +156,15 @@ decltype(auto) call_op(Fn& fn, Conn& conn, Attempt& attempt) {
   }
 }
 
-// Runs fn through run_on_pool, keeping its typed value out of the type-erased loop.
-template <class Conn, class Fn, class Cast>
-auto run_typed(Pool& pool, Fn& fn, const RunOptions& options, SourceLocation where, Cast cast) {
+// Runs fn through `loop` (a type-erased retry loop over a pool, a cluster, ...: it takes the
+// body as a FunctionRef<Status(Connection&, Attempt&)>), keeping fn's typed value out of it.
+template <class Conn, class Fn, class Cast, class Loop>
+auto run_value(Fn& fn, Cast cast, Loop loop) {
   using R = std::remove_cvref_t<decltype(call_op(fn, std::declval<Conn&>(), std::declval<Attempt&>()))>;
   using T = typename ResultValue<R>::type;
   if constexpr (std::is_void_v<T>) {
     auto body = [&](Connection& c, Attempt& a) -> Status { return call_op(fn, cast(c), a); };
-    return R(run_on_pool(pool, options, where, body));
+    return R(loop(FunctionRef<Status(Connection&, Attempt&)>(body)));
   } else {
     std::optional<T> value;
     auto body = [&](Connection& c, Attempt& a) -> Status {
@@ -172,10 +173,17 @@ auto run_typed(Pool& pool, Fn& fn, const RunOptions& options, SourceLocation whe
       value.emplace(std::move(r).value());
       return {};
     };
-    Status s = run_on_pool(pool, options, where, body);
+    Status s = loop(FunctionRef<Status(Connection&, Attempt&)>(body));
     if (!s) return R(std::move(s).error());
     return R(std::move(*value));
   }
+}
+
+template <class Conn, class Fn, class Cast>
+auto run_typed(Pool& pool, Fn& fn, const RunOptions& options, SourceLocation where, Cast cast) {
+  return run_value<Conn>(fn, cast, [&](FunctionRef<Status(Connection&, Attempt&)> body) {
+    return run_on_pool(pool, options, where, body);
+  });
 }
 
 }  // namespace detail

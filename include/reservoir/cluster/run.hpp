@@ -27,24 +27,10 @@ Status run_on_cluster(Cluster& cluster, const RunOptions& options, SourceLocatio
 
 template <class Conn, class Fn, class Cast>
 auto run_typed(Cluster& cluster, Fn& fn, const RunOptions& options, SourceLocation where, Cast cast) {
-  using reservoir::detail::call_op;
-  using R = std::remove_cvref_t<decltype(call_op(fn, std::declval<Conn&>(), std::declval<Attempt&>()))>;
-  using T = typename reservoir::detail::ResultValue<R>::type;
-  if constexpr (std::is_void_v<T>) {
-    auto body = [&](Connection& c, Attempt& a) -> Status { return call_op(fn, cast(c), a); };
-    return R(run_on_cluster(cluster, options, where, body));
-  } else {
-    std::optional<T> value;
-    auto body = [&](Connection& c, Attempt& a) -> Status {
-      R r = call_op(fn, cast(c), a);
-      if (!r) return std::move(r).error();
-      value.emplace(std::move(r).value());
-      return {};
-    };
-    Status s = run_on_cluster(cluster, options, where, body);
-    if (!s) return R(std::move(s).error());
-    return R(std::move(*value));
-  }
+  return reservoir::detail::run_value<Conn>(
+      fn, cast, [&](reservoir::detail::FunctionRef<Status(Connection&, Attempt&)> body) {
+        return run_on_cluster(cluster, options, where, body);
+      });
 }
 
 }  // namespace detail
