@@ -18,6 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
 extern char** environ;
@@ -57,11 +60,10 @@ class TempDir {
   fs::path path_;
 };
 
-// Runs the tool with `args`; kills it after `limit` (exit_code -1 then).
-Outcome run_tool(const std::vector<std::string>& args, std::chrono::seconds limit = std::chrono::seconds(180)) {
-  TempDir io;
-  const std::string out_path = (io.path() / "out").string();
-  const std::string err_path = (io.path() / "err").string();
+// Starts the tool with `args`, its stdout and stderr going to the files `out_path` and
+// `err_path`. Returns its pid, or -1 (then `error` says why).
+pid_t spawn_tool(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
+                 std::string& error) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -74,12 +76,17 @@ Outcome run_tool(const std::vector<std::string>& args, std::chrono::seconds limi
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, RESERVOIR_BENCH_TOOL, &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  Outcome o;
   if (rc != 0) {
-    o.err = "posix_spawn failed: " + std::to_string(rc);
-    return o;
+    error = "posix_spawn failed: " + std::to_string(rc);
+    return -1;
   }
-  const auto stop = std::chrono::steady_clock::now() + limit;
+  return pid;
+}
+
+// Waits for `pid` until `stop`; kills it then (exit_code -1).
+Outcome wait_tool(pid_t pid, std::chrono::steady_clock::time_point stop, const std::string& out_path,
+                  const std::string& err_path) {
+  Outcome o;
   int status = 0;
   for (;;) {
     const pid_t w = waitpid(pid, &status, WNOHANG);
@@ -88,7 +95,7 @@ Outcome run_tool(const std::vector<std::string>& args, std::chrono::seconds limi
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       o.out = slurp(out_path);
-      o.err = slurp(err_path) + "\n[killed after " + std::to_string(limit.count()) + " s]";
+      o.err = slurp(err_path) + "\n[killed at the time limit]";
       return o;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -97,6 +104,17 @@ Outcome run_tool(const std::vector<std::string>& args, std::chrono::seconds limi
   o.out = slurp(out_path);
   o.err = slurp(err_path);
   return o;
+}
+
+// Runs the tool with `args`; kills it after `limit` (exit_code -1 then).
+Outcome run_tool(const std::vector<std::string>& args, std::chrono::seconds limit = std::chrono::seconds(180)) {
+  TempDir io;
+  const std::string out_path = (io.path() / "out").string();
+  const std::string err_path = (io.path() / "err").string();
+  Outcome o;
+  const pid_t pid = spawn_tool(args, out_path, err_path, o.err);
+  if (pid < 0) return o;
+  return wait_tool(pid, std::chrono::steady_clock::now() + limit, out_path, err_path);
 }
 
 std::string describe(const Outcome& o) {
@@ -197,6 +215,8 @@ TEST(BenchToolArgs, BadArgumentIsAUsageErrorNamingIt) {
       {{"--synchronous", "sometimes"}, "--synchronous"},
       {{"--table", "x; DROP TABLE y"}, "--table"},
       {{"--duration"}, "--duration"},
+      {{"--admin", "70000"}, "--admin"},
+      {{"--admin", "-1"}, "--admin"},
   };
   for (const auto& [args, name] : cases) {
     SCOPED_TRACE(name);
@@ -212,7 +232,7 @@ TEST(BenchToolArgs, HelpDocumentsEveryOption) {
   ASSERT_EQ(o.exit_code, 0) << describe(o);
   for (const char* opt : {"--target", "--workload", "--mix", "--keys", "--scenarios", "--baseline", "--ops", "--duration",
                           "--bursts", "--pool-size", "--op-timeout-ms", "--connect-timeout-ms", "--json", "--chart",
-                          "--keep", "--strict", "--no-progress"}) {
+                          "--keep", "--strict", "--no-progress", "--admin"}) {
     EXPECT_NE(o.out.find(opt), std::string::npos) << opt;
   }
 }
@@ -439,6 +459,86 @@ TEST(BenchToolHttp, UnreachableEtcdIsAClearErrorNotAHang) {
   ASSERT_NE(o.exit_code, -1) << describe(o);
   EXPECT_EQ(o.exit_code, 1) << describe(o);
   EXPECT_NE(o.err.find("unavailable: 127.0.0.1:1"), std::string::npos) << describe(o);
+}
+
+// A GET on the tool's admin endpoint (Beast, bounded by 10 s): status and body. Throws
+// boost::system::system_error when nothing answers.
+std::pair<int, std::string> admin_get(unsigned port, const std::string& target) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  boost::asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::seconds(10));
+  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+// The port of the tool's `admin: http://127.0.0.1:PORT/dashboard` line, or 0 while absent.
+unsigned admin_port_in(const std::string& out) {
+  const std::string prefix = "admin: http://127.0.0.1:";
+  const auto at = out.find(prefix);
+  if (at == std::string::npos || out.find("/dashboard\n", at) == std::string::npos) return 0;
+  return static_cast<unsigned>(std::stoul(out.substr(at + prefix.size())));
+}
+
+TEST(BenchToolAdmin, EndpointServesTheScenarioPoolWhileItRuns) {
+  TempDir io;
+  const std::string out_path = (io.path() / "out").string();
+  const std::string err_path = (io.path() / "err").string();
+  std::string error;
+  const pid_t pid = spawn_tool({"--admin", "0", "--scenarios", "sustained", "--duration", "3", "--baseline", "none",
+                                "--keys", "100"},
+                               out_path, err_path, error);
+  ASSERT_GE(pid, 0) << error;
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  unsigned port = 0;
+  while (port == 0 && std::chrono::steady_clock::now() < limit) {
+    port = admin_port_in(slurp(out_path));
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // The pool exists while the sustained scenario runs: scrape until its series shows up.
+  std::string metrics, stats;
+  const std::string series = "reservoir_pool_connections{pool=\"sustained\"";
+  while (port != 0 && metrics.find(series) == std::string::npos && std::chrono::steady_clock::now() < limit) {
+    try {
+      const auto [status, body] = admin_get(port, "/metrics");
+      if (status == 200 && body.find(series) != std::string::npos) {
+        metrics = body;
+        stats = admin_get(port, "/stats.json").second;
+      }
+    } catch (const boost::system::system_error&) {
+      break;  // the endpoint is gone: the run is over
+    }
+    if (metrics.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const Outcome o = wait_tool(pid, limit, out_path, err_path);
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  ASSERT_NE(port, 0u) << describe(o);
+  EXPECT_NE(metrics.find(series), std::string::npos) << describe(o);
+  EXPECT_NE(metrics.find("reservoir_retry_budget"), std::string::npos) << metrics;
+  const json doc = json::parse(stats, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << stats;
+  bool found = false;
+  for (const json& p : doc["pools"]) found = found || p["name"] == "sustained";
+  EXPECT_TRUE(found) << stats;
+}
+
+TEST(BenchToolAdmin, PortInUseIsACannotRunErrorNamingTheOption) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor taken(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const std::string port = std::to_string(taken.local_endpoint().port());
+  const Outcome o = run_tool({"--admin", port, "--scenarios", "sequential", "--sequential-ops", "10", "--baseline",
+                              "none", "--keys", "10"},
+                             std::chrono::seconds(60));
+  EXPECT_EQ(o.exit_code, 1) << describe(o);
+  EXPECT_NE(o.err.find("--admin"), std::string::npos) << describe(o);
+  EXPECT_NE(o.err.find(port), std::string::npos) << describe(o);
 }
 
 }  // namespace

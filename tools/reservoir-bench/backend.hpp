@@ -22,6 +22,13 @@
 #include "reservoir/stats.hpp"
 #include "workload.hpp"
 
+namespace reservoir::metrics {
+class Registry;
+}
+namespace reservoir::admin {
+class EventRing;
+}
+
 namespace bench {
 
 enum class Mode { pooled, raw, unpooled };
@@ -64,6 +71,11 @@ struct RunSettings {
   // application should write it; false: run() with its deadline and retry policy only (to
   // measure what the two cost).
   bool breaker_and_budget = true;
+  // --admin: each pooled target registers its pool, breaker and budget here under the pool's
+  // name (held weakly: a finished scenario drops out) and its pool reports to `events`.
+  // Null (no --admin): nothing is registered, the pool has no listener.
+  std::shared_ptr<reservoir::metrics::Registry> registry;
+  std::shared_ptr<reservoir::admin::EventRing> events;
 };
 
 class Backend {

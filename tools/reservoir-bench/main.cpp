@@ -16,6 +16,7 @@
 #include "backend.hpp"
 #include "chart.hpp"
 #include "options.hpp"
+#include "reservoir/admin/server.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
 
@@ -76,7 +77,7 @@ std::vector<Mode> modes_of(const Options& o) {
 }
 
 int run(const Options& o) {
-  const RunSettings settings = run_settings(o);
+  RunSettings settings = run_settings(o);
   BackendOptions bo{.pg_reset = o.pg_reset, .synchronous = o.synchronous, .settings = settings};
   auto backend = make_backend(o.target, bo);
   if (!backend) {
@@ -93,6 +94,23 @@ int run(const Options& o) {
               o.workload.c_str(), to_string(o.work.mix).c_str(), static_cast<long long>(o.work.keys), b.kind().c_str(),
               b.endpoint().c_str(), o.pool_size, mode_names.c_str());
   std::fflush(stdout);
+  // --admin: one registry and endpoint for the whole run; each pooled target registers itself.
+  std::unique_ptr<reservoir::admin::AdminServer> admin;
+  if (o.admin_port >= 0) {
+    settings.registry = std::make_shared<reservoir::metrics::Registry>();
+    settings.events = std::make_shared<reservoir::admin::EventRing>();
+    auto started = reservoir::admin::AdminServer::start(
+        settings.registry, {.port = static_cast<std::uint16_t>(o.admin_port), .events = settings.events});
+    if (!started) {
+      b.cleanup(o.keep);
+      return fail("--admin: cannot serve on 127.0.0.1:" + std::to_string(o.admin_port) + ": " +
+                      started.error().message(),
+                  kExitCannotRun);
+    }
+    admin = std::move(started).value();
+    std::printf("admin: http://127.0.0.1:%u/dashboard\n", static_cast<unsigned>(admin->port()));
+    std::fflush(stdout);
+  }
   nlohmann::json doc{{"tool", "reservoir-bench"}, {"started_at", utc_now()}, {"machine", machine_json()}};
   if (auto st = b.prepare(o.work); !st) {
     b.cleanup(o.keep);
@@ -108,8 +126,10 @@ int run(const Options& o) {
   std::vector<ScenarioGroup> groups;
   for (const ScenarioSpec& spec : scenario_specs(o)) {
     ScenarioGroup g{spec, {}};
+    RunSettings scenario_settings = settings;
+    if (admin) scenario_settings.pool.name = spec.name;  // the `pool` label on the endpoint
     for (Mode m : modes) {
-      auto r = run_scenario(b, m, spec, o.work, settings, runner);
+      auto r = run_scenario(b, m, spec, o.work, scenario_settings, runner);
       if (progress) std::printf("\r\033[K");
       if (!r) {
         const std::string msg = spec.name + " (" + std::string(to_string(m)) + "): " + r.error().message();
@@ -122,6 +142,7 @@ int run(const Options& o) {
     std::fflush(stdout);
     groups.push_back(std::move(g));
   }
+  if (admin) admin->stop(std::chrono::seconds(1));
   const auto criteria = judge(groups, o);
   print_criteria(stdout, criteria);
   int code = 0;

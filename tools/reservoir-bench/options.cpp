@@ -127,6 +127,11 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--max-seconds", o.max_seconds, "stop a scenario that runs longer than this (reported as capped)")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--admin", o.admin_port,
+                 "while it runs, serve the admin endpoint on 127.0.0.1:PORT (0: any free port, printed): "
+                 "/dashboard, /metrics (Prometheus), /stats.json, /healthz, /events; each scenario's pool, "
+                 "breaker and retry budget are labelled with the scenario's name")
+      ->check(CLI::Range(0, 65535));
 }
 
 std::vector<ScenarioSpec> scenario_specs(const Options& o) {

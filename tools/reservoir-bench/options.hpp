@@ -42,6 +42,7 @@ struct Options {
   bool no_progress = false;
   std::uint64_t seed = 1;
   double max_seconds = 60;
+  int admin_port = -1;  // --admin: -1 none, 0 any free port
 };
 
 // Declares every option on `app`, bound to `o`.

@@ -10,7 +10,9 @@
 #include <utility>
 
 #include "backend.hpp"
+#include "reservoir/admin/events.hpp"
 #include "reservoir/breaker.hpp"
+#include "reservoir/metrics/registry.hpp"
 #include "reservoir/retry_budget.hpp"
 #include "reservoir/run.hpp"
 #include "reservoir/typed_pool.hpp"
@@ -93,8 +95,18 @@ class PooledTarget final : public Target {
     if (!budget) return std::move(budget).error();
     reservoir::PoolOptions po;
     if (s.breaker_and_budget) po.connect_gate = *breaker;
-    auto pool = Pool::create(s.pool, std::move(po), std::move(connector), counter);
-    if (!pool) return std::move(pool).error();
+    po.listener = s.events;
+    auto created = Pool::create(s.pool, std::move(po), std::move(connector), counter);
+    if (!created) return std::move(created).error();
+    auto pool = std::make_shared<Pool>(std::move(created).value());
+    if (s.registry) {
+      s.registry->add_pool(pool);
+      if (s.breaker_and_budget) {
+        s.registry->add_breaker(*breaker);
+        s.registry->add_retry_budget(s.pool.name, *budget);
+        if (s.events) s.events->watch(**breaker);
+      }
+    }
     reservoir::RunOptions run;
     run.timeout = s.op_timeout;
     run.idempotent = true;  // an upsert, a read and a count can all run twice
@@ -102,16 +114,16 @@ class PooledTarget final : public Target {
       run.budget = std::move(budget).value();
       run.breaker = std::move(breaker).value();
     }
-    return std::unique_ptr<Target>(new PooledTarget(std::move(pool).value(), std::move(counter), sql, std::move(run)));
+    return std::unique_ptr<Target>(new PooledTarget(std::move(pool), std::move(counter), sql, std::move(run)));
   }
 
   reservoir::Result<std::unique_ptr<Client>> client() override {
     return std::unique_ptr<Client>(std::make_unique<PooledClient>(*this));
   }
   TargetStats stats() const override {
-    return TargetStats{counter_->max_open.load(), counter_->opened.load(), pool_.stats()};
+    return TargetStats{counter_->max_open.load(), counter_->opened.load(), pool_->stats()};
   }
-  reservoir::Status finish(std::chrono::milliseconds grace) override { return pool_.shutdown(grace); }
+  reservoir::Status finish(std::chrono::milliseconds grace) override { return pool_->shutdown(grace); }
 
  private:
   // As an application would write it: one run() per operation, the statement inside.
@@ -122,7 +134,7 @@ class PooledTarget final : public Target {
       const std::int64_t t0 = steady_ns();
       bool first = true;
       return reservoir::run(
-          t_.pool_,
+          *t_.pool_,
           [&](typename C::connection& conn, reservoir::Attempt& a) {
             if (first) {
               acquire_ns = steady_ns() - t0;
@@ -137,10 +149,10 @@ class PooledTarget final : public Target {
     PooledTarget& t_;
   };
 
-  PooledTarget(Pool pool, std::shared_ptr<OpenCounter> counter, const W* sql, reservoir::RunOptions run)
+  PooledTarget(std::shared_ptr<Pool> pool, std::shared_ptr<OpenCounter> counter, const W* sql, reservoir::RunOptions run)
       : pool_(std::move(pool)), counter_(std::move(counter)), sql_(sql), run_(std::move(run)) {}
 
-  Pool pool_;
+  std::shared_ptr<Pool> pool_;  // shared: --admin's registry holds it weakly
   std::shared_ptr<OpenCounter> counter_;
   const W* sql_;
   reservoir::RunOptions run_;
