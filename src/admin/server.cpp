@@ -14,6 +14,7 @@
 
 #include "dashboard.hpp"
 #include "json.hpp"
+#include "thread_prep.hpp"
 #include "reservoir/admin/health.hpp"
 #include "reservoir/metrics/exposition.hpp"
 
@@ -311,6 +312,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(std::shared_ptr<metrics:
   if (options.read_timeout <= Duration::zero()) return Error::invalid_config("admin.read_timeout", "0", "more than 0 ms");
   auto impl = std::make_unique<Impl>(std::move(registry), std::move(options));
   if (Status s = impl->listen(address); !s.ok()) return s.error();
+  detail::prepare_shared_text_state();
   impl->run_thread();
   return std::make_unique<AdminServer>(std::move(impl));
 }

@@ -176,7 +176,13 @@ void expect_consistent(const json& doc, std::int64_t keys, std::uint64_t pool_si
       EXPECT_LE(r["connections_max_open"].get<std::uint64_t>(), pool_size);
       EXPECT_GE(r["pool"]["acquires"].get<std::uint64_t>(), done);
       EXPECT_EQ(r["pool"]["max_size"].get<std::uint64_t>(), pool_size);
-      EXPECT_EQ(r["pool"]["created"].get<std::uint64_t>(), r["connections_opened"].get<std::uint64_t>());
+      // The two counts of one thing (the pool's, and the connector's the tool wraps it in) agree
+      // up to the connects still in flight when the figures were read: shutdown does not wait
+      // for them (a refill or a waiter's connect finishing as the scenario ends; seen under
+      // TSan), and there are at most max_concurrent_connects (2) of them.
+      const auto created = static_cast<std::int64_t>(r["pool"]["created"].get<std::uint64_t>());
+      const auto opened = static_cast<std::int64_t>(r["connections_opened"].get<std::uint64_t>());
+      EXPECT_LE(std::abs(created - opened), 2) << "pool created " << created << ", connector opened " << opened;
       const double reuse = r["pool"]["reuse_ratio"].get<double>();
       EXPECT_GE(reuse, 0.0);
       EXPECT_LE(reuse, 1.0);
