@@ -8,24 +8,14 @@
 #include <stdexcept>
 #include <thread>
 
+#include "env_file.hpp"
 #include "reservoir/pg/connector.hpp"
 
 namespace reservoir::cluster::pgtest {
 
 namespace {
 
-std::map<std::string, std::string> read_env_file(const std::string& path) {
-  std::map<std::string, std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string value = line.substr(eq + 1);
-    if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') value = value.substr(1, value.size() - 2);
-    out[line.substr(0, eq)] = value;
-  }
-  return out;
-}
+using reservoir::testing::read_env_file;
 
 Deadline in_ms(long ms) { return Deadline::after(SteadyClock::instance(), std::chrono::milliseconds(ms)); }
 
