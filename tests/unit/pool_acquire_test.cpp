@@ -210,7 +210,7 @@ TEST_F(PoolTest, AWokenWaiterTakesTheReturnedConnectionItself) {
     auto lease = pool.acquire(in(10s));
     EXPECT_TRUE(lease) << lease.error().message();
   });
-  wait_for_waiters(1);
+  ASSERT_TRUE(eventually([&] { return pool.stats().waiting == 1; }));
   held->release();
   waiter.join();
   EXPECT_EQ(pool.stats().created, 1u);
@@ -231,7 +231,8 @@ TEST_F(PoolTest, AWaiterPastTheBypassWindowIsHandedTheNextReturn) {
     EXPECT_TRUE(lease) << lease.error().message();
     finished.wait();
   });
-  wait_for_waiters(1);
+  // Queued, not merely waiting on the clock (a connect thread may be too), before time moves.
+  ASSERT_TRUE(eventually([&] { return pool.stats().waiting == 1; }));
   clock.advance(2ms);
   held->release();  // hands the connection over before it returns
   auto late = pool.acquire(Deadline::at(clock, clock.now()));
