@@ -55,7 +55,7 @@ bool endpoint_fault(ErrorKind kind) noexcept { return kind == ErrorKind::unavail
 
 Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocation where, const Avoid& avoid,
                                                  const Intent& intent) {
-  Avoid tried;
+  Avoid tried, primaries;
   std::optional<Error> last;
   for (;;) {
     std::shared_ptr<Endpoint> e;
@@ -65,7 +65,7 @@ Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocati
       // Coarse time (a few ns, ms resolution) is precise enough for ejection expiries and the
       // latency decay; the latency samples themselves are timed precisely by run().
       const TimePoint now = clock_.now_coarse();
-      e = pick_routed_locked(now, avoid, tried, intent, fallback);
+      e = pick_routed_locked(now, avoid, tried, primaries, intent, fallback);
       if (!e) {
         if (last) return std::move(*last);
         if (routed(intent) && intent.access == Access::write) return no_primary_error_locked();
@@ -83,8 +83,12 @@ Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocati
       }
       return Picked{std::move(lease).value(), std::move(e)};
     }
+    if (lease) {  // the wrong role or too far behind: the lease goes back as is
+      const bool primary = intent.access == Access::read && !fallback && role_of(*e) == EndpointRole::primary;
+      (primary ? primaries : tried).push_back(e.get());
+      continue;
+    }
     tried.push_back(e.get());
-    if (lease) continue;  // the wrong role or too far behind: the lease goes back as is
     const ErrorKind kind = lease.error().kind();
     if (endpoint_fault(kind)) record(*e, true, std::nullopt);
     if (!moves_on(kind) || deadline.expired()) return std::move(lease).error();

@@ -88,6 +88,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   bool routed(const Intent& intent) const noexcept { return roles() != nullptr && intent.access != Access::any; }
   // What `conn` (of `e`) says about its server's role, taken at a checkout or return.
   void observe(Endpoint& e, Connection& conn) noexcept;
+  EndpointRole role_of(const Endpoint& e) const noexcept;
   // A write on `e` was refused as a replica's: it is one.
   void wrong_role(Endpoint& e) noexcept;
 
@@ -118,7 +119,9 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
 
   // routing (route.cpp)
   bool wanted_locked(const Endpoint& e, Want want, const Intent& intent, TimePoint now) const noexcept;
-  std::shared_ptr<Endpoint> pick_routed_locked(TimePoint now, const Avoid& avoid, const Avoid& tried,
+  // `tried` is restored before returning; `primaries` are skipped by reads only while a
+  // replica may serve.
+  std::shared_ptr<Endpoint> pick_routed_locked(TimePoint now, const Avoid& avoid, Avoid& tried, const Avoid& primaries,
                                                const Intent& intent, bool& fallback);
   // After a routed checkout: whether the lease may serve `intent` (probing `e` if its status is
   // old). False: give the lease back and pick another endpoint.

@@ -23,15 +23,20 @@ bool ClusterCore::wanted_locked(const Endpoint& e, Want want, const Intent& inte
   return !intent.after || e.replayed >= intent.after->position || r.read_your_writes_wait != Duration::zero();
 }
 
-std::shared_ptr<Endpoint> ClusterCore::pick_routed_locked(TimePoint now, const Avoid& avoid, const Avoid& tried,
-                                                          const Intent& intent, bool& fallback) {
+std::shared_ptr<Endpoint> ClusterCore::pick_routed_locked(TimePoint now, const Avoid& avoid, Avoid& tried,
+                                                          const Avoid& primaries, const Intent& intent, bool& fallback) {
   if (!routed(intent)) return pick_locked(now, avoid, tried);
   if (intent.access == Access::write) {
     if (auto e = pick_locked(now, avoid, tried, Want::primary, intent)) return e;
     // No primary serves: a replica not heard of for a while may have been promoted.
     return pick_locked(now, avoid, tried, Want::stale_replica, intent);
   }
-  if (auto e = pick_locked(now, avoid, tried, Want::replica, intent)) return e;
+  // Primaries met while looking for a replica are skipped in that search, not in the fallback.
+  const std::size_t failed = tried.size();
+  tried.insert(tried.end(), primaries.begin(), primaries.end());
+  auto e = pick_locked(now, avoid, tried, Want::replica, intent);
+  tried.resize(failed);
+  if (e) return e;
   fallback = true;
   return pick_locked(now, avoid, tried, Want::primary, intent);
 }
@@ -58,6 +63,11 @@ void ClusterCore::observe(Endpoint& e, Connection& conn) noexcept {
     set_role_locked(e, *seen, clock_.now_coarse(), logs);
   }
   flush(logs);
+}
+
+EndpointRole ClusterCore::role_of(const Endpoint& e) const noexcept {
+  std::lock_guard g(mu_);
+  return e.role;
 }
 
 void ClusterCore::wrong_role(Endpoint& e) noexcept {
@@ -106,7 +116,8 @@ bool ClusterCore::admit_read(Endpoint& e, Connection& conn, Lease& lease, const 
   {
     std::lock_guard g(mu_);
     const TimePoint now = clock_.now_coarse();
-    if (e.role == EndpointRole::primary) return fallback = true;
+    // Picked as a replica (its role unknown until now): a replica may still serve the read.
+    if (e.role == EndpointRole::primary) return fallback;
     // Claimed before the round trip: concurrent reads use the last status meanwhile.
     probe = e.role == EndpointRole::unknown || !e.has_status || now - e.status_at >= r.status_interval;
     if (probe) e.status_at = now;
@@ -129,7 +140,7 @@ bool ClusterCore::admit_read(Endpoint& e, Connection& conn, Lease& lease, const 
   std::uint64_t replayed = 0;
   {
     std::lock_guard g(mu_);
-    if (e.role == EndpointRole::primary) return fallback = true;
+    if (e.role == EndpointRole::primary) return fallback;
     if (e.role != EndpointRole::replica) return false;
     if (r.max_replica_lag != Duration::zero() && e.lag > r.max_replica_lag) {
       ++e.lag_skips;
