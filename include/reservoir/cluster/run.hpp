@@ -59,6 +59,11 @@ auto run(Cluster& cluster, Fn&& fn, const RunOptions& options = {}, SourceLocati
 // once on the primary, idempotent or not (the replica wrote nothing), within the deadline.
 //
 //   cluster::run<pg::Connector>(c, cluster::Intent::write(), [](pg::Connection& conn) {...});
+template <class Fn>
+auto run(Cluster& cluster, const Intent& intent, Fn&& fn, const RunOptions& options = {},
+         SourceLocation where = SourceLocation::current()) {
+  return detail::run_typed<Connection>(cluster, intent, fn, options, where, [](Connection& c) -> Connection& { return c; });
+}
 template <PoolConnector C, class Fn>
 auto run(Cluster& cluster, const Intent& intent, Fn&& fn, const RunOptions& options = {},
          SourceLocation where = SourceLocation::current()) {
