@@ -11,6 +11,10 @@
 // (not ejected, breaker not open, not draining), then the policy within it. An acquire that
 // fails before anything was sent (connect refused, circuit open, endpoint draining) moves on
 // to another endpoint within the same deadline.
+//
+// Read/write routing over a primary and replicas (config.routing, routing.hpp): acquire() and
+// run() take an Intent (read, write, read_after a WriteToken); see routing.hpp for where each
+// endpoint's role, lag and position come from and what they cost.
 #pragma once
 
 #include <cstdint>
@@ -101,8 +105,9 @@ struct EndpointStats {
   Duration latency_ewma{0};         // 0 = no sample
   std::uint64_t credential_rotations = 0;
   PoolLoad load;
-  // Routing (routing.hpp): the role its server last reported; for a replica the lag and
-  // replayed position of its last probe, and how many reads it refused for lag.
+  // Routing (routing.hpp): the role its server last reported (changes: how often it changed);
+  // for a replica the lag and replayed position of its last probe, and how many checkouts
+  // for a read were turned away after a probe found it beyond max_replica_lag.
   EndpointRole role = EndpointRole::unknown;
   Duration replica_lag{0};
   std::uint64_t replayed = 0;
