@@ -127,6 +127,8 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   // old). False: give the lease back and pick another endpoint.
   bool admit(Endpoint& e, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
   bool admit_read(Endpoint& e, Connection& conn, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
+  // One probe of `e`'s role, lag and position on `conn`; false (the lease refused) if it failed.
+  bool probe_status(Endpoint& e, Connection& conn, Lease& lease, Deadline deadline);
   bool refused(Endpoint& e, Lease& lease, const Error& error) noexcept;
   void set_role_locked(Endpoint& e, EndpointRole role, TimePoint now, Logs& logs) noexcept;
   Error no_primary_error_locked() const;

@@ -122,21 +122,7 @@ bool ClusterCore::admit_read(Endpoint& e, Connection& conn, Lease& lease, const 
     probe = e.role == EndpointRole::unknown || !e.has_status || now - e.status_at >= r.status_interval;
     if (probe) e.status_at = now;
   }
-  if (probe) {
-    auto report = roles()->probe(conn, deadline);
-    if (!report) return refused(e, lease, report.error());
-    Logs logs;
-    {
-      std::lock_guard g(mu_);
-      const TimePoint now = clock_.now_coarse();
-      set_role_locked(e, report->role, now, logs);
-      e.status_at = now;
-      e.has_status = report->role == EndpointRole::replica;
-      e.replayed = report->replayed;
-      e.lag = report->lag;
-    }
-    flush(logs);
-  }
+  if (probe && !probe_status(e, conn, lease, deadline)) return false;
   std::uint64_t replayed = 0;
   {
     std::lock_guard g(mu_);
@@ -154,6 +140,23 @@ bool ClusterCore::admit_read(Endpoint& e, Connection& conn, Lease& lease, const 
   if (!reached) return refused(e, lease, reached.error());
   std::lock_guard g(mu_);
   if (*reached > e.replayed) e.replayed = *reached;
+  return true;
+}
+
+bool ClusterCore::probe_status(Endpoint& e, Connection& conn, Lease& lease, Deadline deadline) {
+  auto report = roles()->probe(conn, deadline);
+  if (!report) return refused(e, lease, report.error());
+  Logs logs;
+  {
+    std::lock_guard g(mu_);
+    const TimePoint now = clock_.now_coarse();
+    set_role_locked(e, report->role, now, logs);
+    e.status_at = now;
+    e.has_status = report->role == EndpointRole::replica;
+    e.replayed = report->replayed;
+    e.lag = report->lag;
+  }
+  flush(logs);
   return true;
 }
 
