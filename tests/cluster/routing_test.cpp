@@ -2,7 +2,10 @@
 // RoleSource): writes to the primary, reads to eligible replicas else the primary (counted),
 // the lag bound with its probe interval, read-your-writes tokens, role changes seen at
 // checkout, a write refused as a replica's sent on. The real-server tests are in tests/pgha.
+#include <atomic>
 #include <map>
+#include <thread>
+#include <vector>
 
 #include "cluster_fake.hpp"
 
@@ -250,6 +253,36 @@ TEST_F(RoutingTest, WithoutRolesEveryIntentBalances) {
   auto token = lease->write_token(in(1s));
   ASSERT_FALSE(token);
   EXPECT_EQ(token.error().kind(), ErrorKind::invalid_argument);
+}
+
+// For the sanitizers: reads, writes and token reads on 4 threads while the roles swap.
+TEST_F(RoutingTest, ConcurrentCallsWhileTheRolesSwap) {
+  ClusterConfig config = routed();
+  config.routing.status_interval = 1ms;
+  config.routing.max_replica_lag = 1s;
+  config.routing.read_your_writes_wait = 0ms;
+  Cluster c = make(config, {"p", "r1", "r2"});
+  std::atomic<int> served{0}, refused{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      const Intent intents[] = {Intent::read(), Intent::write(), Intent::read_after(WriteToken{5})};
+      for (int i = 0; i < 300; ++i) {
+        auto lease = c.acquire(in(1s), intents[(t + i) % 3]);
+        (lease ? served : refused).fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 300; ++i) {
+    const bool swapped = i % 2 == 1;
+    roles->set("p", {swapped ? EndpointRole::replica : EndpointRole::primary, 10, 0ms});
+    roles->set("r1", {swapped ? EndpointRole::primary : EndpointRole::replica, 3, 2s});
+    clock.advance(1ms);
+    (void)c.stats().to_string();
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(served.load() + refused.load(), 1200);
+  EXPECT_GT(served.load(), 0);
 }
 
 }  // namespace
