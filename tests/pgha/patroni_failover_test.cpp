@@ -28,6 +28,7 @@
 #include "reservoir/cluster/cluster.hpp"
 #include "reservoir/cluster/run.hpp"
 #include "reservoir/http/connector.hpp"
+#include "reservoir/patroni/role_source.hpp"
 #include "reservoir/pg/connector.hpp"
 #include "reservoir/pgcluster/role_source.hpp"
 #include "reservoir/run.hpp"
@@ -380,6 +381,65 @@ TEST(PatroniFailover, RoutedWritesFollowThePromotion) {
   auto w = where(cluster::Intent::write(), kWrite);
   ASSERT_TRUE(w) << w.error().message();
   EXPECT_EQ(*w, port_of(next_primary));
+}
+
+TEST(PatroniRoles, BadNodesAreInvalidConfig) {
+  auto none = patroni::role_source({});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind(), ErrorKind::invalid_config);
+  EXPECT_EQ(none.error().message(), "invalid_config: patroni.nodes=[]: allowed 1 or more nodes");
+  auto twice = patroni::role_source({.nodes = {{"127.0.0.1:5432", "http://127.0.0.1:8008"},
+                                               {"127.0.0.1:5432", "http://127.0.0.1:8009"}}});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code(), "patroni.nodes[1].postgres");
+  auto url = patroni::role_source({.nodes = {{"127.0.0.1:5432", "ftp://127.0.0.1:8008"}}});
+  ASSERT_FALSE(url);
+  EXPECT_EQ(url.error().code(), "patroni.nodes[0].rest");
+}
+
+// The replica status from Patroni's REST API (GET /primary, /replica?lag=) routes writes to
+// the leader and reads to the replica; a probe of each node's session says which it is.
+TEST(PatroniRoles, RestApiSaysWhichNodeIsWhich) {
+  RESERVOIR_REQUIRE_SERVERS(PatroniEnv, env, "patroni");
+  const auto leader = wait_healthy(env, 30s);
+  ASSERT_TRUE(leader) << "the Patroni cluster has no running leader + synchronous standby";
+  patroni::RoleSourceOptions options{.max_lag_bytes = 1 << 20};
+  cluster::ClusterConfig config;
+  config.name = "patroni-rest";
+  for (int i = 0; i < 2; ++i) {
+    options.nodes.push_back({host_of(env.nodes[i].pg_url), env.nodes[i].rest});
+    auto connector = Connector::create(env.nodes[i].pg_url);
+    ASSERT_TRUE(connector) << connector.error().message();
+    config.endpoints.push_back({.name = "node" + std::to_string(i + 1),
+                                .connector = cluster::adapt<Connector>(std::move(connector).value())});
+  }
+  auto roles = patroni::role_source(options);
+  ASSERT_TRUE(roles) << roles.error().message();
+  config.pool.min_idle = 0;
+  config.routing.roles = *roles;
+  config.routing.status_interval = 1ms;  // every read asks Patroni
+  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
+  ASSERT_TRUE(made) << made.error().message();
+  cluster::Cluster c = std::move(made).value();
+
+  const auto port = [&](const cluster::Intent& intent) -> std::string {
+    auto lease = c.acquire(in_ms(5000), intent);
+    if (!lease) return lease.error().message();
+    auto report = (*roles)->probe(lease->connection(), in_ms(5000));
+    if (!report) return report.error().message();
+    auto rows = lease->as<Connector>().query("SELECT inet_server_port()", in_ms(5000));
+    if (!rows) return rows.error().message();
+    return std::string(cluster::to_string(report->role)) + " " + std::to_string(rows->get_int(0, 0).value());
+  };
+  const auto port_of = [&](int node) { return host_of(env.nodes[node].pg_url).substr(host_of(env.nodes[node].pg_url).rfind(':') + 1); };
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(port(cluster::Intent::write()), "primary " + port_of(*leader));
+    EXPECT_EQ(port(cluster::Intent::read()), "replica " + port_of(1 - *leader));
+  }
+  const auto stats = c.stats();
+  EXPECT_EQ(stats.read_fallbacks, 0u) << stats.to_string();
+  EXPECT_NE(stats.to_string().find("node" + std::to_string(2 - *leader) + ": serving role=replica lag=0 "), std::string::npos)
+      << stats.to_string();
 }
 
 }  // namespace
