@@ -24,9 +24,10 @@
 // - a read with a WriteToken goes to a replica only once it replayed the token (checked on the
 //   picked connection, waiting at most read_your_writes_wait there), else to the primary.
 // Reads fall back to the primary when no replica is eligible; each fallback is counted
-// (ClusterStats::read_fallbacks). Writes with no primary serving fail at once (`unavailable:
-// <cluster>: no primary serves`), after re-checking replicas whose role is older than
-// status_interval (one may have been promoted).
+// (ClusterStats::read_fallbacks). Writes with no primary serving fail at once, after
+// re-checking replicas whose role is older than status_interval (one may have been promoted):
+// with the primary's own error (`unavailable: <host:port>: connection refused`), or
+// `unavailable: <cluster>: no primary serves (...)` when no endpoint is known as one.
 #pragma once
 
 #include <chrono>
