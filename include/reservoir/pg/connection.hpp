@@ -16,7 +16,9 @@
 // statement share one pipeline segment (no Sync between them), so when the reset fails the
 // server skips the next statement: it never runs on the previous borrower's session. That
 // statement then fails with `unavailable: <host:port>: session reset failed: <cause>`
-// (retryable; the connection is broken and closed at release; run() retries on a fresh one).
+// (retryable; the connection is broken and closed at release), also when the session died
+// during the reset (e.g. terminated while pooled). The statement never ran, and the error says
+// so (Error::not_executed): run() retries it on a fresh connection even when not idempotent.
 // A fast check (CheckDepth::fast) consumes a reset error that has already arrived without
 // waiting, so the pool replaces such a connection before handing it out.
 // While pooled after a reset, the server shows the session as `active` with query
@@ -185,6 +187,7 @@ class Connection {
   std::vector<Item> items_;
   std::size_t next_item_ = 0;
   std::string reset_error_;  // first failure seen in the pending reset
+  bool segment_failed_ = false;  // a reset statement failed in the pipeline segment being read
   bool reset_in_flight_ = false;  // the reset's results are not all read yet
   bool seed_pending_ = false;     // the reset's setseed goes out with the next use
   // Queues the pending setseed (if any) as a reset item. False: libpq refused it.
