@@ -179,7 +179,7 @@ struct Connection::Exchange {
   struct Queued {
     Cached* entry = nullptr;
     bool parsed = false;  // a Parse went out for it in this exchange
-    bool seeded = false;  // the reset's setseed went out right before it, in its transaction
+    bool seeded = false;  // the reset's reseed went out right before it, in its transaction
   };
 
   static Result<Queued> queue(Connection& c, std::string_view sql, const Params& p, bool cached) {
@@ -352,7 +352,7 @@ struct Connection::Exchange {
   }
 
   // Reads the pipeline to its end: the pending reset, then the caller's statement if any.
-  // A reset that failed in its first segment (ROLLBACK, setseed) still let DISCARD ALL and the
+  // A reset that failed in its first segment (ROLLBACK, the reseed) still let DISCARD ALL and the
   // caller's statement run: that statement's outcome stands, the connection is closed at
   // release. One that failed in the caller's segment kept the statement from running.
   static Result<ResultPtr> drain(Connection& c, Deadline d) {
@@ -530,7 +530,9 @@ bool Connection::queue_seed() {
   seed_pending_ = false;
   const double seed = static_cast<double>(random_.next() >> 11) * 0x1.0p-52 - 1.0;  // in [-1, 1)
   char text[64];
-  std::snprintf(text, sizeof text, "SELECT pg_catalog.setseed(%.17g)", seed);
+  // The `seed` setting calls setseed() once, when set; cheaper than SELECT setseed() (no
+  // analysis or plan) and as sound (connector.hpp).
+  std::snprintf(text, sizeof text, "SET seed = %.17g", seed);
   if (!PQsendQueryParams(conn_, text, 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
   items_.push_back(Item::reset);
   return true;
