@@ -45,6 +45,20 @@ class PgPipelinedReset : public ::testing::Test {
     if (admin_) (void)admin_->execute("DROP TABLE IF EXISTS " + table_, in_ms(5000));
   }
   std::string rows() { return text_of(*admin_, "SELECT count(*) FROM " + table_); }
+  // One lease that runs a statement (so its release sends the reset), then its session is
+  // terminated from another connection while pooled. Returns the terminated backend's pid.
+  int terminate_after_a_lease(PgPool& pool) {
+    int pid = 0;
+    {
+      auto lease = pool.acquire(in_ms(5000));
+      EXPECT_TRUE(lease) << lease.error().message();
+      if (!lease) return 0;
+      pid = lease.value()->backend_pid();
+      EXPECT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
+    }  // reset sent
+    EXPECT_EQ(text_of(*admin_, "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)"), "t");
+    return pid;
+  }
 
   std::optional<PgEnv> env_;
   std::optional<Connector> connector_;
@@ -116,14 +130,8 @@ TEST_F(PgPipelinedReset, ASessionTerminatedBetweenReleaseAndNextUseGivesARetryab
   PoolConfig config = small_config(1);
   config.validation_bypass = milliseconds(60000);  // no checkout check: the next query finds it
   PgPool pool = make_pool(env_->url, config);
-  int pid = 0;
-  {
-    auto lease = pool.acquire(in_ms(5000));
-    ASSERT_TRUE(lease);
-    pid = lease.value()->backend_pid();
-    ASSERT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
-  }  // reset sent
-  ASSERT_EQ(text_of(*admin_, "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)"), "t");
+  const int pid = terminate_after_a_lease(pool);
+  ASSERT_NE(pid, 0);
   {
     auto lease = pool.acquire(in_ms(5000));
     ASSERT_TRUE(lease) << lease.error().message();
@@ -151,14 +159,8 @@ TEST_F(PgPipelinedReset, RunRetriesANonIdempotentCallAfterTheResetFailed) {
   PoolConfig config = small_config(1);
   config.validation_bypass = milliseconds(60000);  // no checkout check: the INSERT finds it
   PgPool pool = make_pool(env_->url, config);
-  int pid = 0;
-  {
-    auto lease = pool.acquire(in_ms(5000));
-    ASSERT_TRUE(lease);
-    pid = lease.value()->backend_pid();
-    ASSERT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
-  }  // reset sent
-  ASSERT_EQ(text_of(*admin_, "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)"), "t");
+  const int pid = terminate_after_a_lease(pool);
+  ASSERT_NE(pid, 0);
   RunOptions options;
   options.timeout = std::chrono::seconds(10);
   options.retry.backoff.initial = milliseconds(1);
@@ -203,14 +205,8 @@ TEST_F(PgPipelinedReset, ACheckedCheckoutNeverHandsOutTheTerminatedSession) {
   PoolConfig config = small_config(1);
   config.validation_bypass = milliseconds(0);
   PgPool pool = make_pool(env_->url, config);
-  int pid = 0;
-  {
-    auto lease = pool.acquire(in_ms(5000));
-    ASSERT_TRUE(lease);
-    pid = lease.value()->backend_pid();
-    ASSERT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
-  }
-  ASSERT_EQ(text_of(*admin_, "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)"), "t");
+  const int pid = terminate_after_a_lease(pool);
+  ASSERT_NE(pid, 0);
   auto lease = pool.acquire(in_ms(5000));
   ASSERT_TRUE(lease) << lease.error().message();
   EXPECT_NE(lease.value()->backend_pid(), pid);

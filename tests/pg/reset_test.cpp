@@ -162,6 +162,12 @@ TEST(PgReset, PendingNotificationsDoNotReachTheNextBorrower) {
   if (leaked != nullptr) PQfreemem(leaked);
 }
 
+// `seeding` on `conn`, then the first random() after it.
+std::string first_random_after(Connection& conn, const std::string& seeding) {
+  if (auto seeded = conn.query(seeding, in_ms(5000)); !seeded) return "error: " + seeded.error().message();
+  return text_of(conn, "SELECT random()::text");
+}
+
 // Issue 10 item 3: DISCARD ALL does not reseed random(); after A's setseed(0.5), B must not
 // continue A's sequence. The reset reseeds with a fresh random value.
 TEST(PgReset, SetseedDoesNotReachTheNextBorrower) {
@@ -188,9 +194,7 @@ TEST(PgReset, SetseedDoesNotReachTheNextBorrower) {
 TEST(PgReset, AFailedFirstStatementKeepsTheFreshSeed) {
   RESERVOIR_REQUIRE_PG(env);
   Connector connector = make_connector(env.url);
-  auto reference = must_connect(connector);
-  ASSERT_TRUE(reference->execute("SET seed = 0.5", in_ms(5000)));
-  const std::string seeded_first = text_of(*reference, "SELECT random()::text");
+  const std::string seeded_first = first_random_after(*must_connect(connector), "SET seed = 0.5");
   auto conn = must_connect(connector);
   ASSERT_TRUE(conn->execute("SET seed = 0.5", in_ms(5000)));  // committed: the value restored below
   ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
@@ -200,7 +204,7 @@ TEST(PgReset, AFailedFirstStatementKeepsTheFreshSeed) {
   EXPECT_NE(text_of(*conn, "SELECT random()::text"), seeded_first);
   // The same after a lease that left its own seed committed and a failing BEGIN block.
   ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
-  const std::string fresh_first = text_of(*conn, "SELECT random()::text");
+  const std::string fresh_first = first_random_after(*conn, "SELECT 1");
   ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
   ASSERT_TRUE(conn->execute("BEGIN", in_ms(5000)));
   ASSERT_FALSE(conn->query("SELECT 1/0", in_ms(5000)));
