@@ -154,6 +154,11 @@ Result<Lease> PoolCore::acquire_slow(Deadline deadline, SourceLocation where, Ac
 // The slow path's loop, under `lk` (which it may leave unlocked on return).
 Result<Lease> PoolCore::wait_for_lease(std::unique_lock<std::mutex>& lk, BlockingWaiter& w, Deadline deadline,
                                        SourceLocation where, AcquireTrace& trace) {
+  // A queued caller looks for an idle connection once right after queueing, then only when a
+  // return woke it: waking for any other reason (a recheck, a connect backoff ending) it does
+  // not take a connection a return meant for an older waiter, so woken waiters are served in
+  // queue order.
+  bool may_look = true;
   for (;;) {
     if (w.handed != nullptr) {  // the completer took us off the queue
       Slot* slot = w.handed;
@@ -170,7 +175,9 @@ Result<Lease> PoolCore::wait_for_lease(std::unique_lock<std::mutex>& lk, Blockin
     }
     // Even while queued: a connection that turned idle as we queued is ours to take (the
     // release that made it idle may have looked at waiting_ before we raised it).
-    if (Slot* taken = try_take_idle()) {
+    Slot* taken = may_look || w.notified ? try_take_idle() : nullptr;
+    may_look = false;
+    if (taken != nullptr) {
       leave_queue_locked(w);
       lk.unlock();
       std::optional<Deadline> bound = deadline;
@@ -189,6 +196,7 @@ Result<Lease> PoolCore::wait_for_lease(std::unique_lock<std::mutex>& lk, Blockin
     }
     if (!w.queued) {
       if (Status s = enqueue_locked(w); !s) return reject(std::move(s).error());
+      may_look = true;
       continue;  // look for idle once more: see enqueue_locked
     }
     if (ConnectPlan plan = plan_connects_locked(false); !plan.empty()) {
