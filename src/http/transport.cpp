@@ -141,29 +141,32 @@ void DeadlineSocket::configure(int fd) noexcept {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &slice, sizeof slice);
 }
 
-error_code DeadlineSocket::lend(socket_type& to) {
+error_code DeadlineSocket::lend(const std::shared_ptr<socket_type>& to) {
   error_code ec;
   if (!socket_.is_open()) return asio::error::not_connected;
   int fd = socket_.release(ec);
   if (ec) return ec;
-  to.assign(protocol_, fd, ec);
+  to->assign(protocol_, fd, ec);
   if (ec) {
     ::close(fd);
     return ec;
   }
-  lent_ = &to;
+  lent_ = to.get();
+  lent_owner_ = to;
   return {};
 }
 
-void DeadlineSocket::adopt_lent(socket_type& to) {
+void DeadlineSocket::adopt_lent(const std::shared_ptr<socket_type>& to) {
   error_code ec;
-  protocol_ = to.local_endpoint(ec).protocol();
-  configure(to.native_handle());
-  lent_ = &to;
+  protocol_ = to->local_endpoint(ec).protocol();
+  configure(to->native_handle());
+  lent_ = to.get();
+  lent_owner_ = to;
 }
 
 void DeadlineSocket::give_back(socket_type& to) noexcept {
   lent_ = nullptr;
+  lent_owner_.reset();
   if (!to.is_open()) return;
   error_code ec;
   int fd = to.release(ec);
@@ -302,6 +305,6 @@ void Transport::close() noexcept {
   broken = true;
 }
 
-bool Transport::is_open() const noexcept { return stream().lowest_layer().is_open(); }
+bool Transport::is_open() const noexcept { return stream().is_open(); }
 
 }  // namespace reservoir::http::detail

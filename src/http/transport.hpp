@@ -17,6 +17,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -46,6 +47,13 @@ class DeadlineSocket {
   // While lent, the caller's executor: Beast's and Asio's composed operations run there.
   executor_type get_executor() noexcept { return lent_ != nullptr ? lent_->get_executor() : socket_.get_executor(); }
 
+  // Open, here or lent.
+  // A call whose event loop was destroyed under it took the descriptor with it: closed.
+  bool is_open() const noexcept {
+    if (lent_ == nullptr) return socket_.is_open();
+    return !lent_owner_.expired() && lent_->is_open();
+  }
+
   // Bounds every following read_some/write_some.
   void set_deadline(Deadline deadline) noexcept { deadline_ = deadline; }
 
@@ -56,9 +64,9 @@ class DeadlineSocket {
   // socket on the caller's executor, and the async_* operations below run on it; give_back()
   // returns it, blocking again. A connection never keeps a socket on a caller's executor past
   // the call, so an io_context destroyed later never has a socket of the pool's registered.
-  error_code lend(socket_type& to);
+  error_code lend(const std::shared_ptr<socket_type>& to);
   // Takes a socket connected asynchronously (on the caller's executor) as this socket's, lent.
-  void adopt_lent(socket_type& to);
+  void adopt_lent(const std::shared_ptr<socket_type>& to);
   // Back from `to`; when `to` was closed meanwhile (a deadline, a cancel), this socket stays closed.
   void give_back(socket_type& to) noexcept;
   // Sets up a freshly connected descriptor: TCP_NODELAY, one-slice send/receive timeouts.
@@ -107,6 +115,7 @@ class DeadlineSocket {
   socket_type socket_;
   std::optional<Deadline> deadline_;
   socket_type* lent_ = nullptr;  // the call's socket while lent (owned by the asynchronous call)
+  std::weak_ptr<socket_type> lent_owner_;
   boost::asio::ip::tcp protocol_ = boost::asio::ip::tcp::v4();
 };
 

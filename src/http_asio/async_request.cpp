@@ -33,7 +33,7 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
 // One call's state, shared by its coroutine, its deadline timer and its cancellation handler.
 struct CallState {
-  explicit CallState(const net::any_io_executor& ex) : socket(ex), timer(ex) {}
+  explicit CallState(const net::any_io_executor& ex) : socket_owner(std::make_shared<tcp::socket>(ex)), timer(ex) {}
 
   // The deadline or a cancel: closing the lent socket ends whatever is awaited on it.
   void stop() {
@@ -42,7 +42,10 @@ struct CallState {
     gate_cancel.emit(net::cancellation_type::terminal);
   }
 
-  tcp::socket socket;  // the connection's descriptor while lent to the caller's executor
+  // The connection's descriptor while lent to the caller's executor; the connection holds a
+  // weak reference, so a call destroyed with its event loop leaves it closed.
+  std::shared_ptr<tcp::socket> socket_owner;
+  tcp::socket& socket = *socket_owner;
   net::steady_timer timer;
   net::cancellation_signal gate_cancel;
   bool timed_out = false;
@@ -52,8 +55,9 @@ struct CallState {
 
 // The typed error of a failed step; the lent socket is closed and given back first, so the
 // transport is closed and never reused.
-Error failed(Connection& c, const Request& req, CallState& st, Stage stage, error_code ec) {
-  st.socket.close(ec);
+Error failed(Connection& c, const Request& req, CallState& st, Stage stage, const error_code& ec) {
+  error_code ignored;
+  st.socket.close(ignored);
   Steps::transport(c).socket().give_back(st.socket);
   if (st.cancelled) return Steps::cancelled(c, req, stage);
   return Steps::fail(c, req, stage, st.timed_out ? error_code(boost::beast::error::timeout) : ec);
@@ -108,7 +112,7 @@ net::awaitable<Status> connect(Connection& c, const Request& req, CallState& st)
     if (ec) cause = st.timed_out ? "connect timed out" : ec.message();
   }
   if (!ec && !st.timed_out && !st.cancelled) {
-    t->socket().adopt_lent(st.socket);
+    t->socket().adopt_lent(st.socket_owner);
     if (t->tls) {
       t->prepare_tls();
       auto [hec] = co_await t->tls->async_handshake(net::ssl::stream_base::client, kTuple);
@@ -138,7 +142,7 @@ net::awaitable<Result<Response>> attempt(Connection& c, const Request& req, Call
   reused = Steps::reuse(c);
   if (!reused) {
     if (Status s = co_await connect(c, req, st); !s) co_return std::move(s).error();
-  } else if (error_code ec = Steps::transport(c).socket().lend(st.socket)) {
+  } else if (error_code ec = Steps::transport(c).socket().lend(st.socket_owner)) {
     co_return failed(c, req, st, Stage::before_write, ec);
   }
   Transport& t = Steps::transport(c);
