@@ -138,13 +138,16 @@ net::awaitable<Status> connect(Connection& c, const Request& req, CallState& st)
 }
 
 // One attempt: reuse the transport (lent for the call) or connect a fresh one, then exchange.
-net::awaitable<Result<Response>> attempt(Connection& c, const Request& req, CallState& st, bool& reused) {
+// `idle`: how long the transport used had been idle (as request() measures it).
+net::awaitable<Result<Response>> attempt(Connection& c, const Request& req, CallState& st, bool& reused,
+                                         Duration& idle) {
   reused = Steps::reuse(c);
   if (!reused) {
     if (Status s = co_await connect(c, req, st); !s) co_return std::move(s).error();
   } else if (error_code ec = Steps::transport(c).socket().lend(st.socket_owner)) {
     co_return failed(c, req, st, Stage::before_write, ec);
   }
+  idle = Steps::idle_for(c);
   Transport& t = Steps::transport(c);
   if (t.tls) co_return co_await exchange(c, *t.tls, req, st);
   co_return co_await exchange(c, t.socket(), req, st);
@@ -168,8 +171,8 @@ net::awaitable<void> run_request(Connection& c, Request req, Deadline deadline, 
   bool retried = false;
   for (;;) {
     bool reused = false;
-    const Duration idle = Steps::idle_for(c);
-    auto r = co_await attempt(c, req, *st, reused);
+    Duration idle{0};
+    auto r = co_await attempt(c, req, *st, reused, idle);
     if (r) {
       Steps::succeeded(c, *r, reused, idle);
       st->outcome.emplace(as_call ? Steps::as_call(c, req, std::move(r)) : std::move(r));

@@ -17,10 +17,10 @@
 
 #include "fault_proxy.hpp"
 #include "http_env.hpp"
+#include "racing_server.hpp"
 #include "reservoir/asio/acquire.hpp"
 #include "reservoir/http_asio/async_request.hpp"
 #include "reservoir/typed_pool.hpp"
-#include "scripted_server.hpp"
 
 namespace reservoir::http::test {
 namespace {
@@ -236,27 +236,6 @@ TEST_F(HttpAsync, AProxyResetWhileIdleIsSeenBeforeTheRequest) {
   EXPECT_EQ(conn->reconnects(), 1u);
 }
 
-// The first connection answers one request, then reads the second and closes without an
-// answer (the stale keep-alive race); later connections answer everything.
-struct RacingServer {
-  std::atomic<int> connections{0};
-  std::atomic<int> posts{0};
-  std::atomic<int> gets{0};
-  tools::ScriptedServer server{[this](tools::ScriptedSocket& s) {
-    int index = connections++;
-    for (int served = 0;; ++served) {
-      std::string head = s.read_until("\r\n\r\n");
-      if (head.empty()) return;
-      (head.rfind("POST", 0) == 0 ? posts : gets)++;
-      if (index == 0 && served == 1) {
-        s.close();
-        return;
-      }
-      if (!s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) return;
-    }
-  }};
-};
-
 TEST_F(HttpAsync, AStaleReuseIsRetriedOnceForAGet) {
   RacingServer racing;
   auto connector = make_connector(local_url(racing.server.port()));
@@ -323,12 +302,6 @@ TEST_F(HttpAsync, ManyConcurrentRequestsOnOneThreadThroughAPoolOf8) {
   EXPECT_EQ(ok, kTasks * kEach) << first_error;
   EXPECT_LE(pool.untyped().stats().size, 8u);
 }
-
-}  // namespace
-}  // namespace reservoir::http::test
-
-namespace reservoir::http::test {
-namespace {
 
 // Seed 003: the event loop goes away under a request in flight. Its handlers are destroyed
 // uncalled; the connection (whose descriptor the call had borrowed) is closed, never reused,
