@@ -139,8 +139,14 @@ net::awaitable<Status> connect(Connection& c, const Request& req, CallState& st)
 
 // One attempt: reuse the transport (lent for the call) or connect a fresh one, then exchange.
 // `idle`: how long the transport used had been idle (as request() measures it).
-net::awaitable<Result<Response>> attempt(Connection& c, const Request& req, CallState& st, bool& reused,
-                                         Duration& idle) {
+net::awaitable<Result<Response>> attempt(Connection& c, const Request& req, Deadline deadline, CallState& st,
+                                         bool& reused, Duration& idle) {
+  // The deadline or a cancel that came while nothing was lent (the gate, between attempts):
+  // nothing is written.
+  if (st.cancelled) co_return Steps::cancelled(c, req, Stage::before_write);
+  if (st.timed_out || deadline.expired()) {
+    co_return Steps::fail(c, req, Stage::before_write, boost::beast::error::timeout);
+  }
   reused = Steps::reuse(c);
   if (!reused) {
     if (Status s = co_await connect(c, req, st); !s) co_return std::move(s).error();
@@ -172,7 +178,7 @@ net::awaitable<void> run_request(Connection& c, Request req, Deadline deadline, 
   for (;;) {
     bool reused = false;
     Duration idle{0};
-    auto r = co_await attempt(c, req, *st, reused, idle);
+    auto r = co_await attempt(c, req, deadline, *st, reused, idle);
     if (r) {
       Steps::succeeded(c, *r, reused, idle);
       st->outcome.emplace(as_call ? Steps::as_call(c, req, std::move(r)) : std::move(r));

@@ -180,6 +180,19 @@ TEST_F(HttpAsync, ADelayedServerTimesOutByTheDeadlineAndTheConnectionIsNotReused
   EXPECT_TRUE(conn->is_broken());
 }
 
+TEST_F(HttpAsync, APassedDeadlineWritesNothing) {
+  auto connector = make_connector(env.bench_url);
+  auto conn = open(connector);
+  std::optional<Result<Response>> r;
+  auto body = [&]() -> net::awaitable<void> {
+    r.emplace(co_await async_request(*conn, Request::post("/echo", "never"), in_ms(0), use_awaitable));
+  };
+  run_on(io, body);
+  ASSERT_FALSE(*r);
+  EXPECT_EQ(r->error().kind(), ErrorKind::timeout) << r->error().message();
+  EXPECT_EQ(conn->last_stage(), Stage::before_write);
+}
+
 TEST_F(HttpAsync, ABlackholedServerTimesOutByTheDeadline) {
   tools::FaultProxy proxy("127.0.0.1", port_of(env.bench_url));
   auto connector = make_connector(local_url(proxy.port()));
