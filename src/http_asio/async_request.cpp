@@ -207,6 +207,7 @@ void start_async_request(Connection& conn, Request req, Deadline deadline, bool 
       }
     });
   }
+  st->timed_out = deadline.expired();  // the timer's completion would come after the first write
   st->timer.expires_after(std::max(deadline.remaining(), Duration::zero()));
   st->timer.async_wait([weak](const error_code& ec) {
     if (ec) return;

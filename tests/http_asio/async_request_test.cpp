@@ -190,7 +190,7 @@ TEST_F(HttpAsync, APassedDeadlineWritesNothing) {
   run_on(io, body);
   ASSERT_FALSE(*r);
   EXPECT_EQ(r->error().kind(), ErrorKind::timeout) << r->error().message();
-  EXPECT_EQ(conn->last_stage(), Stage::before_write);
+  EXPECT_EQ(conn->last_stage(), Stage::before_write) << r->error().message();
 }
 
 TEST_F(HttpAsync, ABlackholedServerTimesOutByTheDeadline) {
