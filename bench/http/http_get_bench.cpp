@@ -3,7 +3,8 @@
 // "before") vs wrk (the ceiling: C, epoll, keep-alive), in alternating rounds of one sitting.
 //
 //   reservoir_bench_http [--url URL] [--path /small] [--threads 4] [--pool 4] [--warmup 2]
-//                        [--seconds 5] [--rounds 3] [--cases pool,per_request,wrk]
+//                        [--seconds 5] [--rounds 3] [--cases pool,per_request,wrk,coroutine]
+//                        [--in-flight 64]
 //
 // URL defaults to RESERVOIR_TEST_NGINX_BENCH_URL or the scripts/servers.sh nginx.env (the
 // bench listener: ordinary keep-alive). Cases:
@@ -11,9 +12,17 @@
 //                its default: skipped for connections used in the last 500 ms)
 //   per_request  http::Connector::connect, GET, close: a new TCP connection per request
 //   wrk          `wrk -t2 -c<pool> -d<seconds>s --latency URL` (Debian's wrk)
+//   coroutine    one thread, one io_context, --in-flight coroutines (default 64) each looping
+//                async_acquire + http::async_request on a pool of --pool; compare with `pool`
+//                at --threads 8 --pool 8 (the blocking client on 8 threads), same sitting
 // Each case runs `warmup` seconds, then `seconds` measured. Prints one line per run, then the
 // medians and the ratios the issue asks for (pool / wrk, pool / per_request).
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -26,7 +35,9 @@
 #include <thread>
 #include <vector>
 
+#include "reservoir/asio/acquire.hpp"
 #include "reservoir/http/connector.hpp"
+#include "reservoir/http_asio/async_request.hpp"
 #include "reservoir/typed_pool.hpp"
 
 namespace {
@@ -44,6 +55,7 @@ struct Options {
   double warmup = 2;
   double seconds = 5;
   int rounds = 3;
+  int in_flight = 64;
   std::vector<std::string> cases{"pool", "per_request", "wrk"};
 };
 
@@ -65,6 +77,12 @@ std::string default_url() {
 }
 
 Deadline in(std::chrono::milliseconds d) { return Deadline::after(SteadyClock::instance(), d); }
+
+Run summarize(std::vector<float>& all, long n, long errors, double elapsed) {
+  std::sort(all.begin(), all.end());
+  auto q = [&](double p) { return all.empty() ? 0.0 : double(all[static_cast<std::size_t>(p * double(all.size() - 1))]); };
+  return Run{double(n) / elapsed, q(0.5), q(0.99), errors};
+}
 
 // Runs `op` on every thread for warmup + seconds; counts and times the measured part.
 template <class Op>
@@ -106,14 +124,12 @@ Run measure(const Options& o, Op op) {
     n += counts[t];
     all.insert(all.end(), lat[t].begin(), lat[t].end());
   }
-  std::sort(all.begin(), all.end());
-  auto q = [&](double p) { return all.empty() ? 0.0 : double(all[static_cast<std::size_t>(p * double(all.size() - 1))]); };
-  return Run{double(n) / elapsed, q(0.5), q(0.99), errors.load()};
+  return summarize(all, n, errors.load(), elapsed);
 }
 
 bool good(const reservoir::Result<http::Response>& r) { return r && r->status == 200 && r->body.size() == 100; }
 
-Run run_pool(const Options& o) {
+reservoir::TypedPool<http::Connector> make_pool(const Options& o) {
   reservoir::PoolConfig config;
   config.name = "bench-http";
   config.max_size = static_cast<std::size_t>(o.pool);
@@ -128,11 +144,63 @@ Run run_pool(const Options& o) {
     std::fprintf(stderr, "%s\n", pool.error().message().c_str());
     std::exit(1);
   }
+  return std::move(pool).value();
+}
+
+Run run_pool(const Options& o) {
+  auto pool = make_pool(o);
   const auto req = http::Request::get(o.path);
   return measure(o, [&] {
-    auto lease = pool->acquire(in(std::chrono::milliseconds(2000)));
+    auto lease = pool.acquire(in(std::chrono::milliseconds(2000)));
     return lease && good((*lease)->request(req, in(std::chrono::milliseconds(2000))));
   });
+}
+
+// One thread: --in-flight coroutines share the pool through async_acquire and async_request.
+Run run_coroutine(const Options& o) {
+  namespace net = boost::asio;
+  auto pool = make_pool(o);
+  const auto req = http::Request::get(o.path);
+  net::io_context io(1);
+  bool measuring = false, stop = false;
+  long n = 0, errors = 0;
+  std::vector<float> lat;
+  lat.reserve(1 << 21);
+  auto client = [&]() -> net::awaitable<void> {
+    while (!stop) {
+      auto t0 = Steady::now();
+      auto lease = co_await reservoir::asio::async_acquire(pool, in(std::chrono::milliseconds(2000)), net::use_awaitable);
+      bool ok = false;
+      if (lease) {
+        auto r = co_await http::async_request(*lease, req, in(std::chrono::milliseconds(2000)), net::use_awaitable);
+        ok = good(r);
+      }
+      if (!measuring) continue;
+      if (!ok) {
+        ++errors;
+        continue;
+      }
+      ++n;
+      lat.push_back(std::chrono::duration<float, std::micro>(Steady::now() - t0).count());
+    }
+  };
+  for (int i = 0; i < o.in_flight; ++i) net::co_spawn(io, client(), net::detached);
+  net::steady_timer phase(io);
+  Steady::time_point start;
+  double elapsed = o.seconds;
+  phase.expires_after(std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(o.warmup)));
+  phase.async_wait([&](auto) {
+    measuring = true;
+    start = Steady::now();
+    phase.expires_after(std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(o.seconds)));
+    phase.async_wait([&](auto) {
+      measuring = false;
+      stop = true;
+      elapsed = std::chrono::duration<double>(Steady::now() - start).count();
+    });
+  });
+  io.run();  // returns when every coroutine saw `stop`
+  return summarize(lat, n, errors, elapsed);
 }
 
 Run run_per_request(const Options& o) {
@@ -195,6 +263,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", o.seconds);
   app.add_option("--rounds", o.rounds)->check(CLI::Range(1, 100));
   app.add_option("--cases", o.cases)->delimiter(',');
+  app.add_option("--in-flight", o.in_flight, "coroutines in flight (coroutine case)")->check(CLI::Range(1, 100000));
   CLI11_PARSE(app, argc, argv);
   if (o.url.empty()) {
     std::fprintf(stderr, "no URL: pass --url or run scripts/servers.sh start nginx\n");
@@ -203,7 +272,10 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<double>> rps;
   for (int round = 1; round <= o.rounds; ++round) {
     for (const auto& c : o.cases) {
-      Run r = c == "pool" ? run_pool(o) : c == "per_request" ? run_per_request(o) : run_wrk(o);
+      Run r = c == "pool"          ? run_pool(o)
+              : c == "per_request" ? run_per_request(o)
+              : c == "coroutine"   ? run_coroutine(o)
+                                   : run_wrk(o);
       rps[c].push_back(r.rps);
       std::printf("round %d %-12s rps=%9.0f p50_us=%7.1f p99_us=%7.1f errors=%ld\n", round, c.c_str(), r.rps, r.p50_us,
                   r.p99_us, r.errors);
@@ -215,6 +287,10 @@ int main(int argc, char** argv) {
   for (const auto& [c, v] : rps) std::printf("  %-12s %9.0f req/s\n", c.c_str(), median(v));
   if (rps.count("pool") && rps.count("wrk") && median(rps["wrk"]) > 0) {
     std::printf("  pool / wrk         = %.1f%%\n", 100 * median(rps["pool"]) / median(rps["wrk"]));
+  }
+  if (rps.count("pool") && rps.count("coroutine") && median(rps["pool"]) > 0) {
+    std::printf("  coroutine / pool   = %.1f%% (1 thread, %d in flight vs %d threads)\n",
+                100 * median(rps["coroutine"]) / median(rps["pool"]), o.in_flight, o.threads);
   }
   if (rps.count("pool") && rps.count("per_request") && median(rps["per_request"]) > 0) {
     std::printf("  pool / per_request = %.1fx\n", median(rps["pool"]) / median(rps["per_request"]));

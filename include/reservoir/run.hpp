@@ -110,6 +110,28 @@ class RunLoop {
   RunReport report_;
 };
 
+// Where one run() or async_run() spent its time, summed over its attempts, and the one
+// slow-operation report made from it (log line at info + operation_slow event) when the call
+// took at least options.slow_threshold (default: the pool's slow_acquire_threshold).
+class OperationTrace {
+ public:
+  OperationTrace(const Pool& pool, const RunOptions& options) noexcept;
+  // Filled by Pool::acquire(deadline, phases): queued, connect, check.
+  AcquirePhases& phases() noexcept { return phases_; }
+  // An acquire that reports no phases (async_acquire): its whole wait counts as queued.
+  void add_queued(Duration d) noexcept { phases_.queued += d; }
+  void add_call(Duration d) noexcept { call_ += d; }
+  // Reports the call once when it was slow. `report`: the loop's attempts and backoff.
+  void finish(const RunReport& report, const Status& outcome, SourceLocation where) const;
+
+ private:
+  const Pool& pool_;
+  Duration threshold_;
+  TimePoint start_;
+  AcquirePhases phases_;
+  Duration call_{0};
+};
+
 // A failed acquire inside run(): counted against the breaker when the options say so.
 Error acquire_failed(const RunOptions& options, Error error);
 

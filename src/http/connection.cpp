@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "host.hpp"
+#include "steps.hpp"
 #include "transport.hpp"
 
 namespace reservoir::http {
@@ -102,135 +103,203 @@ Result<std::unique_ptr<Connection>> Connection::open(std::shared_ptr<detail::Hos
 
 Status Connection::reconnect(Deadline deadline) {
   transport_.reset();  // closes the old socket first: never two open for one lease
-  auto t = std::make_unique<detail::Transport>(*host_);
+  auto t = detail::Steps::new_transport(*this);
   std::string cause;
   error_code ec = t->connect(deadline, cause);
-  last_used_ = host_->clock().now();
-  served_on_transport_ = 0;
-  ++reconnects_;
-  if (ec) {
-    last_stage_ = Stage::before_write;
-    if (ec == boost::beast::error::timeout) {
-      return Error(ErrorKind::timeout, endpoint() + ": " + cause + " (deadline passed)", true,
-                   std::string(to_string(Stage::before_write)));
-    }
-    return Error(ErrorKind::unavailable, endpoint() + ": " + cause, true, std::string(to_string(Stage::before_write)));
-  }
-  transport_ = std::move(t);
-  return {};
+  return detail::Steps::connected(*this, std::move(t), ec, cause);
 }
 
 Result<Response> Connection::exchange(const Request& req, Deadline deadline) {
+  using detail::Steps;
+  if (auto e = Steps::writable(*this, req)) return std::move(*e);
   auto& t = *transport_;
-  const auto& opts = host_->options();
-  auto fail = [&](Stage stage, const error_code& ec) -> Error {
-    last_stage_ = stage;
-    t.close();
-    std::string head = endpoint() + ": " + what(req) + ": ";
-    std::string stage_name(to_string(stage));
-    if (ec == boost::beast::error::timeout) {
-      return Error(ErrorKind::timeout, head + "deadline passed (" + stage_name + "); connection closed", true, stage_name);
-    }
-    if (ec == bhttp::error::body_limit) {
-      return Error(ErrorKind::backend, head + "response body exceeds max_body_bytes=" + std::to_string(opts.max_body_bytes),
-                   false, "body_limit");
-    }
-    if (ec == bhttp::error::header_limit) {
-      return Error(ErrorKind::backend,
-                   head + "response header block exceeds max_header_bytes=" + std::to_string(opts.max_header_bytes), false,
-                   "header_limit");
-    }
-    if (!is_transport_error(ec)) {
-      return Error(ErrorKind::backend, head + "not a valid HTTP/1.1 response: " + ec.message() + " (" + stage_name + ")",
-                   false, "protocol_error");
-    }
-    return Error(ErrorKind::unavailable, head + ec.message() + " (" + stage_name + ")", true, stage_name);
-  };
-  auto protocol = [&](std::string why) -> Error {
-    last_stage_ = Stage::partial_response;
-    t.close();
-    return Error(ErrorKind::backend, endpoint() + ": " + what(req) + ": " + why, false, "protocol_error");
-  };
-
-  if (t.broken || t.must_close || !t.is_open()) return fail(Stage::before_write, boost::asio::error::not_connected);
-  auto br = to_beast(req, *host_);
+  auto br = Steps::to_beast(*this, req);
   std::size_t written = 0;
   if (error_code ec = t.write(br, deadline, written)) {
-    return fail(written == 0 ? Stage::before_write : Stage::written_no_response, ec);
+    return Steps::fail(*this, req, written == 0 ? Stage::before_write : Stage::written_no_response, ec);
   }
-  for (int informational = 0;; ++informational) {
+  for (int count = 0;; ++count) {
     detail::BeastParser parser;
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
-    parser.body_limit(opts.max_body_bytes);
-    if (req.method == "HEAD") parser.skip(true);
+    Steps::prepare(*this, parser, req);
     bool got = false;
     if (error_code ec = t.read_header(parser, deadline, got)) {
-      return fail(got ? Stage::partial_response : Stage::written_no_response, ec);
+      return Steps::fail(*this, req, got ? Stage::partial_response : Stage::written_no_response, ec);
     }
-    int status = static_cast<int>(parser.get().result_int());
-    if (status >= 100 && status < 200) {
-      if (status == 101) return protocol("101 Switching Protocols: this client does not upgrade");
-      if (informational >= opts.max_informational) {
-        return protocol("more than max_informational=" + std::to_string(opts.max_informational) + " 1xx responses");
-      }
-      continue;
-    }
+    bool informational = false;
+    if (auto e = Steps::on_head(*this, parser, req, count, informational)) return std::move(*e);
+    if (informational) continue;
     if (!parser.is_done()) {
-      if (error_code ec = t.read_body(parser, deadline)) return fail(Stage::partial_response, ec);
+      if (error_code ec = t.read_body(parser, deadline)) return Steps::fail(*this, req, Stage::partial_response, ec);
     }
-    if (parser.get().version() != 11 || !parser.get().keep_alive()) t.must_close = true;
-    t.in_flight = false;
-    last_stage_ = Stage::none;
-    return from_beast(parser.release());
+    return Steps::finish(*this, parser);
   }
 }
 
 Result<Response> Connection::request(const Request& req, Deadline deadline) {
-  if (auto s = host_->wait_gate(deadline, what(req)); !s) {
-    last_stage_ = Stage::before_write;
-    return std::move(s).error();
-  }
+  using detail::Steps;
+  auto gate = Steps::gate(*this, req, deadline);
+  if (!gate) return std::move(gate).error();
+  if (*gate) deadline.clock().sleep_until(**gate);
   bool retried = false;
   for (;;) {
-    bool reused = false;
-    if (!transport_ || transport_->broken || transport_->must_close || !transport_->is_open()) {
+    bool reused = Steps::reuse(*this);
+    if (!reused) {
       if (auto s = reconnect(deadline); !s) return std::move(s).error();
-    } else if (served_on_transport_ > 0) {
-      // Replace, before anything is written, a connection the server already closed or is
-      // about to close. A connection used within kPeekAfterIdle is not peeked (a syscall per
-      // request on a busy pool); a close in that window is still caught by the stale retry.
-      auto peek = idle_for() < kPeekAfterIdle ? detail::PeekState::alive : transport_->peek();
-      if (peek == detail::PeekState::closed) host_->note_closed_idle(idle_for());
-      auto retire = host_->retire_after();
-      if (peek != detail::PeekState::alive || (retire && idle_for() >= *retire)) {
-        if (auto s = reconnect(deadline); !s) return std::move(s).error();
-      } else {
-        reused = true;
-      }
     }
     Duration idle = idle_for();
     auto r = exchange(req, deadline);
     if (r) {
-      if (reused) host_->note_survived_idle(idle);
-      ++requests_;
-      ++served_on_transport_;
-      last_used_ = host_->clock().now();
-      note_response(*r);
+      Steps::succeeded(*this, *r, reused, idle);
       return r;
     }
-    bool stale = reused && !retried && r.error().kind() == ErrorKind::unavailable &&
-                 (last_stage_ == Stage::before_write || last_stage_ == Stage::written_no_response);
-    if (!stale) return r;
-    if (last_stage_ == Stage::written_no_response && !req.replayable()) {
-      return Error(ErrorKind::backend,
-                   endpoint() + ": " + what(req) + ": the reused keep-alive connection (idle " + std::to_string(ms(idle)) +
-                       " ms) failed after the request was written, before any response: not replayed (" + req.method +
-                       " is not idempotent and has no Idempotency-Key); the request may or may not have been processed",
-                   false, "stale_connection");
-    }
-    retried = true;
+    if (auto e = Steps::after_failure(*this, req, std::move(r).error(), reused, retried, idle)) return std::move(*e);
   }
 }
+
+namespace detail {
+
+Result<std::optional<TimePoint>> Steps::gate(Connection& c, const Request& req, Deadline deadline) {
+  auto until = c.host_->gate_until(deadline, what(req));
+  if (!until) c.last_stage_ = Stage::before_write;
+  return until;
+}
+
+bool Steps::reuse(Connection& c) {
+  auto& t = c.transport_;
+  if (!t || t->broken || t->must_close || !t->is_open()) return false;
+  if (c.served_on_transport_ == 0) return true;  // fresh: nothing to look at
+  // Replace, before anything is written, a connection the server already closed or is
+  // about to close. A connection used within kPeekAfterIdle is not peeked (a syscall per
+  // request on a busy pool); a close in that window is still caught by the stale retry.
+  auto peek = c.idle_for() < kPeekAfterIdle ? PeekState::alive : t->peek();
+  if (peek == PeekState::closed) c.host_->note_closed_idle(c.idle_for());
+  auto retire = c.host_->retire_after();
+  if (peek != PeekState::alive || (retire && c.idle_for() >= *retire)) {
+    t.reset();  // closes the old socket first: never two open for one lease
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<Transport> Steps::new_transport(Connection& c) {
+  c.transport_.reset();
+  return std::make_unique<Transport>(*c.host_);
+}
+
+Status Steps::connected(Connection& c, std::unique_ptr<Transport> t, const error_code& ec, const std::string& cause) {
+  c.last_used_ = c.host_->clock().now();
+  c.served_on_transport_ = 0;
+  ++c.reconnects_;
+  if (ec) {
+    c.last_stage_ = Stage::before_write;
+    if (ec == boost::beast::error::timeout) {
+      return Error(ErrorKind::timeout, c.endpoint() + ": " + cause + " (deadline passed)", true,
+                   std::string(to_string(Stage::before_write)));
+    }
+    return Error(ErrorKind::unavailable, c.endpoint() + ": " + cause, true, std::string(to_string(Stage::before_write)));
+  }
+  c.transport_ = std::move(t);
+  return {};
+}
+
+std::optional<Error> Steps::writable(Connection& c, const Request& req) {
+  auto& t = *c.transport_;
+  if (t.broken || t.must_close || !t.is_open()) return fail(c, req, Stage::before_write, boost::asio::error::not_connected);
+  return std::nullopt;
+}
+
+BeastRequest Steps::to_beast(Connection& c, const Request& req) { return http::to_beast(req, *c.host_); }
+
+void Steps::prepare(Connection& c, BeastParser& parser, const Request& req) {
+  const auto& opts = c.host_->options();
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
+  parser.body_limit(opts.max_body_bytes);
+  if (req.method == "HEAD") parser.skip(true);
+}
+
+std::optional<Error> Steps::on_head(Connection& c, BeastParser& parser, const Request& req, int count,
+                                    bool& informational) {
+  auto protocol = [&](std::string why) -> Error {
+    c.last_stage_ = Stage::partial_response;
+    c.transport_->close();
+    return Error(ErrorKind::backend, c.endpoint() + ": " + what(req) + ": " + why, false, "protocol_error");
+  };
+  int status = static_cast<int>(parser.get().result_int());
+  informational = status >= 100 && status < 200;
+  if (!informational) return std::nullopt;
+  if (status == 101) return protocol("101 Switching Protocols: this client does not upgrade");
+  const int max = c.host_->options().max_informational;
+  if (count >= max) return protocol("more than max_informational=" + std::to_string(max) + " 1xx responses");
+  return std::nullopt;
+}
+
+Response Steps::finish(Connection& c, BeastParser& parser) {
+  auto& t = *c.transport_;
+  if (parser.get().version() != 11 || !parser.get().keep_alive()) t.must_close = true;
+  t.in_flight = false;
+  c.last_stage_ = Stage::none;
+  return from_beast(parser.release());
+}
+
+Error Steps::fail(Connection& c, const Request& req, Stage stage, const error_code& ec) {
+  const auto& opts = c.host_->options();
+  c.last_stage_ = stage;
+  if (c.transport_) c.transport_->close();
+  std::string head = c.endpoint() + ": " + what(req) + ": ";
+  std::string stage_name(to_string(stage));
+  if (ec == boost::beast::error::timeout) {
+    return Error(ErrorKind::timeout, head + "deadline passed (" + stage_name + "); connection closed", true, stage_name);
+  }
+  if (ec == bhttp::error::body_limit) {
+    return Error(ErrorKind::backend, head + "response body exceeds max_body_bytes=" + std::to_string(opts.max_body_bytes),
+                 false, "body_limit");
+  }
+  if (ec == bhttp::error::header_limit) {
+    return Error(ErrorKind::backend,
+                 head + "response header block exceeds max_header_bytes=" + std::to_string(opts.max_header_bytes), false,
+                 "header_limit");
+  }
+  if (!is_transport_error(ec)) {
+    return Error(ErrorKind::backend, head + "not a valid HTTP/1.1 response: " + ec.message() + " (" + stage_name + ")",
+                 false, "protocol_error");
+  }
+  return Error(ErrorKind::unavailable, head + ec.message() + " (" + stage_name + ")", true, stage_name);
+}
+
+Error Steps::cancelled(Connection& c, const Request& req, Stage stage) {
+  c.last_stage_ = stage;
+  if (c.transport_) c.transport_->close();
+  return Error(ErrorKind::cancelled,
+               c.endpoint() + ": " + what(req) + ": cancelled (" + std::string(to_string(stage)) + "); connection closed",
+               false, std::string(to_string(stage)));
+}
+
+void Steps::succeeded(Connection& c, const Response& r, bool reused, Duration idle) {
+  if (reused && c.served_on_transport_ > 0) c.host_->note_survived_idle(idle);
+  ++c.requests_;
+  ++c.served_on_transport_;
+  c.last_used_ = c.host_->clock().now();
+  c.note_response(r);
+}
+
+std::optional<Error> Steps::after_failure(Connection& c, const Request& req, Error error, bool reused, bool& retried,
+                                          Duration idle) {
+  const Stage stage = c.last_stage_;
+  bool stale = reused && c.served_on_transport_ > 0 && !retried && error.kind() == ErrorKind::unavailable &&
+               (stage == Stage::before_write || stage == Stage::written_no_response);
+  if (!stale) return error;
+  if (stage == Stage::written_no_response && !req.replayable()) {
+    return Error(ErrorKind::backend,
+                 c.endpoint() + ": " + what(req) + ": the reused keep-alive connection (idle " + std::to_string(ms(idle)) +
+                     " ms) failed after the request was written, before any response: not replayed (" + req.method +
+                     " is not idempotent and has no Idempotency-Key); the request may or may not have been processed",
+                 false, "stale_connection");
+  }
+  retried = true;
+  return std::nullopt;
+}
+
+}  // namespace detail
 
 void Connection::note_response(const Response& r) {
   if (auto ka = r.header("Keep-Alive")) {
@@ -245,11 +314,14 @@ void Connection::note_response(const Response& r) {
 }
 
 Result<Response> Connection::call(const Request& req, Deadline deadline) {
-  auto r = request(req, deadline);
+  return detail::Steps::as_call(*this, req, request(req, deadline));
+}
+
+Result<Response> detail::Steps::as_call(Connection& c, const Request& req, Result<Response> r) {
   if (!r || r->ok()) return r;
   int s = r->status;
   bool retryable = s == 429 || s == 502 || s == 503 || s == 504;
-  return Error(ErrorKind::backend, endpoint() + ": " + what(req) + ": " + std::to_string(s) + " " + r->reason, retryable,
+  return Error(ErrorKind::backend, c.endpoint() + ": " + what(req) + ": " + std::to_string(s) + " " + r->reason, retryable,
                std::to_string(s));
 }
 

@@ -123,9 +123,9 @@ std::optional<TimePoint> Host::gate() const noexcept {
   return t;
 }
 
-Status Host::wait_gate(Deadline deadline, std::string_view what) const {
+Result<std::optional<TimePoint>> Host::gate_until(Deadline deadline, std::string_view what) const {
   auto until = gate();
-  if (!until) return {};
+  if (!until) return std::optional<TimePoint>();
   if (*until > deadline.when()) {
     int status = gate_status_.load(std::memory_order_relaxed);
     auto wait = *until - clock_->now();
@@ -135,8 +135,7 @@ Status Host::wait_gate(Deadline deadline, std::string_view what) const {
                      std::to_string(ms(deadline.remaining())) + " ms left)",
                  false, std::to_string(status));
   }
-  deadline.clock().sleep_until(*until);
-  return {};
+  return until;
 }
 
 }  // namespace reservoir::http::detail

@@ -53,9 +53,9 @@ class Host {
   // Retry-After gate: no request to this origin before `until` (the max of all calls).
   void close_gate(TimePoint until, int status) noexcept;
   std::optional<TimePoint> gate() const noexcept;
-  // Waits (on the deadline's clock) until the gate opens, or fails at once if the deadline
-  // ends first: backend, code = the status that closed it.
-  Status wait_gate(Deadline deadline, std::string_view what) const;
+  // When the gate opens (nullopt: open now), to be waited for on the deadline's clock; fails
+  // at once if the deadline ends first: backend, code = the status that closed it.
+  Result<std::optional<TimePoint>> gate_until(Deadline deadline, std::string_view what) const;
 
  private:
   static constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::max();

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -121,18 +122,61 @@ error_code DeadlineSocket::connect(const tcp::resolver::results_type& endpoints)
         continue;
       }
     }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // Blocking from here on, each call bounded by one slice (see io()).
-    timeval slice{0, static_cast<suseconds_t>(std::chrono::duration_cast<std::chrono::microseconds>(kBlockSlice).count())};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &slice, sizeof slice);
-    socket_.native_non_blocking(false, ec);
+    configure(fd);
+    protocol_ = entry.endpoint().protocol();
+    socket_.native_non_blocking(false, ec);  // blocking from here on, in slices (see io())
     return {};
   }
   error_code ec;
   socket_.close(ec);
   return last;
+}
+
+void DeadlineSocket::configure(int fd) noexcept {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Each blocking call bounded by one slice (see io()).
+  timeval slice{0, static_cast<suseconds_t>(std::chrono::duration_cast<std::chrono::microseconds>(kBlockSlice).count())};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &slice, sizeof slice);
+}
+
+error_code DeadlineSocket::lend(const std::shared_ptr<socket_type>& to) {
+  error_code ec;
+  if (!socket_.is_open()) return asio::error::not_connected;
+  int fd = socket_.release(ec);
+  if (ec) return ec;
+  to->assign(protocol_, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return ec;
+  }
+  lent_ = to.get();
+  lent_owner_ = to;
+  return {};
+}
+
+void DeadlineSocket::adopt_lent(const std::shared_ptr<socket_type>& to) {
+  error_code ec;
+  protocol_ = to->local_endpoint(ec).protocol();
+  configure(to->native_handle());
+  lent_ = to.get();
+  lent_owner_ = to;
+}
+
+void DeadlineSocket::give_back(socket_type& to) noexcept {
+  lent_ = nullptr;
+  lent_owner_.reset();
+  if (!to.is_open()) return;
+  error_code ec;
+  int fd = to.release(ec);
+  if (ec) return;
+  socket_.assign(protocol_, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  socket_.native_non_blocking(false, ec);  // Asio's asynchronous operations left it non-blocking
 }
 
 // ---- Transport --------------------------------------------------------------------------
@@ -147,22 +191,17 @@ Transport::Transport(const Host& h) : host(h) {
 
 Transport::~Transport() { close(); }
 
-error_code Transport::connect(Deadline deadline, std::string& cause) {
+error_code Transport::resolve(tcp::resolver::results_type& endpoints, std::string& cause) {
   const Origin& o = host.origin();
   error_code ec;
   tcp::resolver resolver(host.io_context());
-  auto endpoints = resolver.resolve(o.host, std::to_string(o.port), ec);
-  if (ec) {
-    cause = "cannot resolve " + o.host + ": " + ec.message();
-    return ec;
-  }
-  stream().set_deadline(deadline);
-  if ((ec = stream().connect(endpoints))) {
-    cause = ec == beast::error::timeout ? "connect timed out" : ec.message();
-    return ec;
-  }
-  if (!tls) return {};
+  endpoints = resolver.resolve(o.host, std::to_string(o.port), ec);
+  if (ec) cause = "cannot resolve " + o.host + ": " + ec.message();
+  return ec;
+}
 
+void Transport::prepare_tls() noexcept {
+  const Origin& o = host.origin();
   SSL* ssl = tls->native_handle();
   if (host.options().verify_tls) {
     if (is_ip_literal(o.host)) {
@@ -172,16 +211,29 @@ error_code Transport::connect(Deadline deadline, std::string& cause) {
     }
   }
   if (!is_ip_literal(o.host)) SSL_set_tlsext_host_name(ssl, o.host.c_str());
-  tls->handshake(asio::ssl::stream_base::client, ec);
-  if (ec) {
-    if (ec == beast::error::timeout) {
-      cause = "TLS handshake timed out";
-    } else {
-      cause = "TLS handshake failed: " + ec.message();
-      long verify = SSL_get_verify_result(ssl);
-      if (verify != X509_V_OK) cause += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
-    }
+}
+
+std::string Transport::handshake_failure(const error_code& ec) {
+  if (ec == beast::error::timeout) return "TLS handshake timed out";
+  std::string cause = "TLS handshake failed: " + ec.message();
+  long verify = SSL_get_verify_result(tls->native_handle());
+  if (verify != X509_V_OK) cause += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+  return cause;
+}
+
+error_code Transport::connect(Deadline deadline, std::string& cause) {
+  tcp::resolver::results_type endpoints;
+  error_code ec = resolve(endpoints, cause);
+  if (ec) return ec;
+  stream().set_deadline(deadline);
+  if ((ec = stream().connect(endpoints))) {
+    cause = ec == beast::error::timeout ? "connect timed out" : ec.message();
+    return ec;
   }
+  if (!tls) return {};
+  prepare_tls();
+  tls->handshake(asio::ssl::stream_base::client, ec);
+  if (ec) cause = handshake_failure(ec);
   return ec;
 }
 
@@ -253,6 +305,6 @@ void Transport::close() noexcept {
   broken = true;
 }
 
-bool Transport::is_open() const noexcept { return stream().lowest_layer().is_open(); }
+bool Transport::is_open() const noexcept { return stream().is_open(); }
 
 }  // namespace reservoir::http::detail

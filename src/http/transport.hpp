@@ -17,6 +17,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -43,13 +44,42 @@ class DeadlineSocket {
 
   lowest_layer_type& lowest_layer() noexcept { return socket_; }
   const lowest_layer_type& lowest_layer() const noexcept { return socket_; }
-  executor_type get_executor() noexcept { return socket_.get_executor(); }
+  // While lent, the caller's executor: Beast's and Asio's composed operations run there.
+  executor_type get_executor() noexcept { return lent_ != nullptr ? lent_->get_executor() : socket_.get_executor(); }
+
+  // Open, here or lent.
+  // A call whose event loop was destroyed under it took the descriptor with it: closed.
+  bool is_open() const noexcept {
+    if (lent_ == nullptr) return socket_.is_open();
+    return !lent_owner_.expired() && lent_->is_open();
+  }
 
   // Bounds every following read_some/write_some.
   void set_deadline(Deadline deadline) noexcept { deadline_ = deadline; }
 
   // Connects to the first reachable endpoint before the deadline.
   error_code connect(const boost::asio::ip::tcp::resolver::results_type& endpoints);
+
+  // Asynchronous use (reservoir::http_asio): for one call, the descriptor is lent to `to`, a
+  // socket on the caller's executor, and the async_* operations below run on it; give_back()
+  // returns it, blocking again. A connection never keeps a socket on a caller's executor past
+  // the call, so an io_context destroyed later never has a socket of the pool's registered.
+  error_code lend(const std::shared_ptr<socket_type>& to);
+  // Takes a socket connected asynchronously (on the caller's executor) as this socket's, lent.
+  void adopt_lent(const std::shared_ptr<socket_type>& to);
+  // Back from `to`; when `to` was closed meanwhile (a deadline, a cancel), this socket stays closed.
+  void give_back(socket_type& to) noexcept;
+  // Sets up a freshly connected descriptor: TCP_NODELAY, one-slice send/receive timeouts.
+  static void configure(int fd) noexcept;
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return lent_->async_read_some(buffers, std::forward<Token>(token));
+  }
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return lent_->async_write_some(buffers, std::forward<Token>(token));
+  }
 
   template <class MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, error_code& ec) {
@@ -84,6 +114,9 @@ class DeadlineSocket {
 
   socket_type socket_;
   std::optional<Deadline> deadline_;
+  socket_type* lent_ = nullptr;  // the call's socket while lent (owned by the asynchronous call)
+  std::weak_ptr<socket_type> lent_owner_;
+  boost::asio::ip::tcp protocol_ = boost::asio::ip::tcp::v4();
 };
 
 enum class PeekState {
@@ -100,6 +133,13 @@ struct Transport {
   // TCP connect to `host`'s origin, then the TLS handshake for https.
   // Errors carry a readable cause (TLS verification failures: the X.509 reason).
   error_code connect(Deadline deadline, std::string& cause);
+  // The pieces of connect() the asynchronous connect shares. resolve(): a blocking
+  // getaddrinfo (an IP address resolves at once).
+  error_code resolve(boost::asio::ip::tcp::resolver::results_type& endpoints, std::string& cause);
+  // Before the handshake: SNI and the name or address the certificate must match.
+  void prepare_tls() noexcept;
+  std::string handshake_failure(const error_code& ec);
+  DeadlineSocket& socket() noexcept { return stream(); }
   error_code write(BeastRequest& req, Deadline deadline, std::size_t& written);
   // Reads one response head (any status, 1xx included). `got` is true if any byte arrived.
   error_code read_header(BeastParser& parser, Deadline deadline, bool& got);

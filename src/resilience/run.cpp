@@ -80,49 +80,49 @@ void AttemptScope::finish(const RunOptions& options, const Status& outcome, Leas
   if (!outcome && options.discard_on.contains(outcome.error().kind())) lease.discard();
 }
 
-namespace {
+OperationTrace::OperationTrace(const Pool& pool, const RunOptions& options) noexcept
+    : pool_(pool),
+      threshold_(options.slow_threshold ? *options.slow_threshold : Duration(pool.config().slow_acquire_threshold)),
+      start_(pool.clock().now()) {}
 
-// Where one run() spent its time, summed over its attempts.
-struct OperationTrace {
-  AcquirePhases phases;
-  Duration call{0};
-};
-
-std::int64_t ms_of(Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
-
-void report_slow(const Pool& pool, const OperationTrace& trace, const RunReport& report, Duration took,
-                 const Status& outcome, SourceLocation where) {
-  const AcquirePhases& p = trace.phases;
-  std::string line = pool.config().name + ": slow operation: " + std::to_string(ms_of(took)) + " ms, " +
+void OperationTrace::finish(const RunReport& report, const Status& outcome, SourceLocation where) const {
+  if (threshold_ <= Duration::zero()) return;
+  const Duration took = pool_.clock().now() - start_;
+  if (took < threshold_) return;
+  const auto ms_of = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  const AcquirePhases& p = phases_;
+  std::string line = pool_.config().name + ": slow operation: " + std::to_string(ms_of(took)) + " ms, " +
                      std::to_string(report.attempts) + (report.attempts == 1 ? " attempt" : " attempts") +
                      " (queued " + std::to_string(ms_of(p.queued)) + " ms, connect " + std::to_string(ms_of(p.connect)) +
-                     " ms, check " + std::to_string(ms_of(p.check)) + " ms, call " + std::to_string(ms_of(trace.call)) +
+                     " ms, check " + std::to_string(ms_of(p.check)) + " ms, call " + std::to_string(ms_of(call_)) +
                      " ms, backoff " + std::to_string(ms_of(report.backoff)) + " ms) at " + where.file + ":" +
                      std::to_string(where.line);
   line += outcome ? std::string(": ok") : ": " + outcome.error().message();
-  pool.logger().log(LogLevel::info, line);
-  pool.emit({.kind = PoolEventKind::operation_slow,
-             .duration = took,
-             .error = outcome ? nullptr : &outcome.error(),
-             .phases = p,
-             .where = where,
-             .call = trace.call,
-             .backoff = report.backoff,
-             .attempts = report.attempts});
+  pool_.logger().log(LogLevel::info, line);
+  pool_.emit({.kind = PoolEventKind::operation_slow,
+              .duration = took,
+              .error = outcome ? nullptr : &outcome.error(),
+              .phases = p,
+              .where = where,
+              .call = call_,
+              .backoff = report.backoff,
+              .attempts = report.attempts});
 }
+
+namespace {
 
 // One attempt on `pool`: acquire → breaker → fn → record → discard if broken.
 Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, SourceLocation where,
                     FunctionRef<Status(Connection&, Attempt&)> fn, OperationTrace& trace) {
   // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
-  auto lease = pool.acquire(attempt.deadline(), trace.phases, where);
+  auto lease = pool.acquire(attempt.deadline(), trace.phases(), where);
   if (!lease) return acquire_failed(options, std::move(lease).error());
   AttemptScope scope;
   if (Status admitted = scope.admit(options); !admitted) return admitted;
   attempt.set_request_sent(true);
   const TimePoint call_start = pool.clock().now();
   Status s = fn(lease->connection(), attempt);
-  trace.call += pool.clock().now() - call_start;
+  trace.add_call(pool.clock().now() - call_start);
   scope.finish(options, s, *lease);
   return s;
 }
@@ -167,20 +167,12 @@ Status run_on_pool(Pool& pool, const RunOptions& options, SourceLocation where,
   const Deadline deadline = options.deadline ? *options.deadline : Deadline::after(pool.clock(), options.timeout);
   const Connector& connector = pool.connector();
   auto classify = [&](const Error& e) { return connector.is_retryable(e); };
-  const Duration slow = options.slow_threshold ? *options.slow_threshold : Duration(pool.config().slow_acquire_threshold);
-  if (slow <= Duration::zero()) {
-    OperationTrace unused;
-    auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn, unused); };
-    return retry_loop(options, deadline, classify, attempt);
-  }
   RunReport report;
-  OperationTrace trace;
-  const TimePoint start = pool.clock().now();
+  OperationTrace trace(pool, options);
   auto attempt = [&](Attempt& a) { return pool_attempt(pool, options, a, where, fn, trace); };
   Status s = retry_loop_into(options, deadline, classify, attempt, report);
   if (options.report != nullptr) *options.report = report;
-  const Duration took = pool.clock().now() - start;
-  if (took >= slow) report_slow(pool, trace, report, took, s, where);
+  trace.finish(report, s, where);
   return s;
 }
 

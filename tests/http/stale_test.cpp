@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "http_env.hpp"
+#include "racing_server.hpp"
 #include "reservoir/breaker.hpp"
 #include "reservoir/run.hpp"
 #include "reservoir/typed_pool.hpp"
@@ -19,27 +20,6 @@ using tools::ScriptedServer;
 using tools::ScriptedSocket;
 
 constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-// The first connection answers one request, then reads the second and closes without an
-// answer; later connections answer everything. Counts requests by method.
-struct RacingServer {
-  std::atomic<int> connections{0};
-  std::atomic<int> posts{0};
-  std::atomic<int> gets{0};
-  ScriptedServer server{[this](ScriptedSocket& s) {
-    int index = connections++;
-    for (int served = 0;; ++served) {
-      std::string head = s.read_until("\r\n\r\n");
-      if (head.empty()) return;
-      (head.rfind("POST", 0) == 0 ? posts : gets)++;
-      if (index == 0 && served == 1) {
-        s.close();
-        return;
-      }
-      if (!s.write(kOk)) return;
-    }
-  }};
-};
 
 TEST(HttpStale, AnIdempotentRequestIsRetriedOnceOnAFreshConnection) {
   RacingServer racing;

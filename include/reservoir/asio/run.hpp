@@ -9,7 +9,10 @@
 // attempt and told each outcome; broken connections discarded. What differs is only how it
 // waits: the acquire is async_acquire() and the backoff an awaited timer on the deadline's
 // clock (async_wait_until), so nothing blocks the executor's thread and a ManualClock test
-// moves time instead of sleeping.
+// moves time instead of sleeping. A slow call is reported once, as run() reports it
+// (RunOptions::slow_threshold: a log line and an operation_slow event with its phases, the
+// same OperationTrace); the asynchronous acquire does not split its wait into connect and
+// check, so all of it is reported as queued.
 //
 // fn takes the connection (and optionally the Attempt&) and returns Result<T> or Status, or an
 // asio::awaitable of one (an operation that itself awaits). The coroutine yields the same
@@ -74,13 +77,22 @@ net::awaitable<RunResult<Fn, Conn>> run_coro(Pool& pool, RunOptions options, Fn 
   const Connector& connector = pool.connector();
   const Clock& clock = deadline.clock();
   reservoir::detail::RunLoop loop(options, deadline);
+  // The same slow-operation report as run(): one line and one operation_slow event.
+  reservoir::detail::OperationTrace trace(pool, options);
+  auto done = [&](Status s) {
+    s = loop.finish(std::move(s));
+    trace.finish(loop.report(), s, where);
+    return run_outcome<R>(std::move(s), value);
+  };
   for (;;) {
-    if (Status open = loop.admit(); !open) co_return run_outcome<R>(loop.finish(std::move(open)), value);
+    if (Status open = loop.admit(); !open) co_return done(std::move(open));
     Attempt current = loop.start_attempt();
     Status s;
     {
       // Nothing has been sent while acquiring: an acquire failure is always safe to retry.
+      const TimePoint acquire_start = pool.clock().now();
       Result<Lease> lease = co_await async_acquire(pool, current.deadline(), net::use_awaitable, where);
+      trace.add_queued(pool.clock().now() - acquire_start);
       if (!lease) {
         s = reservoir::detail::acquire_failed(options, std::move(lease).error());
       } else {
@@ -89,11 +101,13 @@ net::awaitable<RunResult<Fn, Conn>> run_coro(Pool& pool, RunOptions options, Fn 
         if (s) {
           current.set_request_sent(true);
           std::optional<R> r;
+          const TimePoint call_start = pool.clock().now();
           if constexpr (Awaited<OpReturn<Fn, Conn>>::awaitable) {
             r.emplace(co_await reservoir::detail::call_op(fn, cast(lease->connection()), current));
           } else {
             r.emplace(reservoir::detail::call_op(fn, cast(lease->connection()), current));
           }
+          trace.add_call(pool.clock().now() - call_start);
           if (!*r) {
             s = std::move(*r).error();
           } else if constexpr (!std::is_void_v<T>) {
@@ -103,13 +117,11 @@ net::awaitable<RunResult<Fn, Conn>> run_coro(Pool& pool, RunOptions options, Fn 
         }
       }
     }  // the lease goes back before the backoff
-    if (s) co_return run_outcome<R>(loop.finish(std::move(s)), value);
+    if (s) co_return done(std::move(s));
     const std::optional<Duration> delay = loop.on_failure(s.error(), connector.is_retryable(s.error()), current);
-    if (!delay) co_return run_outcome<R>(loop.finish(loop.explain(std::move(s).error())), value);
+    if (!delay) co_return done(loop.explain(std::move(s).error()));
     auto [ec] = co_await async_wait_until(clock, clock.now() + *delay, net::as_tuple(net::use_awaitable));
-    if (ec) {
-      co_return run_outcome<R>(loop.finish(Error::make(ErrorKind::cancelled, connector.endpoint() + ": run cancelled during a backoff")), value);
-    }
+    if (ec) co_return done(Error::make(ErrorKind::cancelled, connector.endpoint() + ": run cancelled during a backoff"));
   }
 }
 

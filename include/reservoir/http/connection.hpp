@@ -22,7 +22,8 @@
 // ConnectorOptions::retry_after_cap) that every request to the origin honours: a caller whose
 // deadline ends first fails at once with that status and the wait it would have needed.
 //
-// A Connection is used by one thread at a time (the lease holder).
+// A Connection is used by one thread at a time (the lease holder). Its asynchronous form,
+// http::async_request() (reservoir/http_asio/async_request.hpp), follows the same rules.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,7 @@ namespace reservoir::http {
 namespace detail {
 class Host;
 struct Transport;
+struct Steps;
 }  // namespace detail
 
 class Connection {
@@ -74,6 +76,7 @@ class Connection {
 
  private:
   friend class Connector;
+  friend struct detail::Steps;  // the steps of a request, shared with http::async_request()
   explicit Connection(std::shared_ptr<detail::Host> host);
 
   // One exchange on the current transport: write, then read a whole response.
