@@ -32,8 +32,9 @@ json pool_stats_json(const PoolStats& s) {
   j["closed_by"] = std::move(closed_by);
   j["oldest_wait_us"] = us(s.oldest_wait);
   j["acquire_wait"] = summary_json(s.acquire_wait);
-  j["acquire_wait_buckets"] = buckets_json(s.acquire_wait_buckets);
-  j["connect_time_buckets"] = buckets_json(s.connect_time_buckets);
+  s.for_each_histogram([&](std::string_view field, std::string_view, const HistogramBuckets& h, const char*) {
+    j[std::string(field)] = buckets_json(h);
+  });
   j["recycled"] = s.recycled();
   j["reuse_ratio"] = s.reuse_ratio();
   j["health_pass_rate"] = s.health_pass_rate();

@@ -85,10 +85,17 @@ void render_pool_counters(Exposition& e, const std::vector<PoolSample>& pools) {
 
 void render_pool_histograms(Exposition& e, const std::vector<PoolSample>& pools) {
   if (pools.empty()) return;
-  e.family("reservoir_pool_acquire_wait_seconds", "histogram", "time callers waited in acquire()");
-  for (const auto& p : pools) e.histogram("reservoir_pool_acquire_wait_seconds", {{"pool", p.name()}}, p.stats.acquire_wait_buckets);
-  e.family("reservoir_pool_connect_seconds", "histogram", "time connects took, failed ones included");
-  for (const auto& p : pools) e.histogram("reservoir_pool_connect_seconds", {{"pool", p.name()}}, p.stats.connect_time_buckets);
+  std::string name;
+  pools.front().stats.for_each_histogram([&](std::string_view field, std::string_view metric, const HistogramBuckets&,
+                                             const char* help) {
+    name.assign("reservoir_pool_").append(metric);
+    e.family(name, "histogram", help);
+    for (const auto& p : pools) {
+      p.stats.for_each_histogram([&](std::string_view f, std::string_view, const HistogramBuckets& h, const char*) {
+        if (f == field) e.histogram(name, {{"pool", p.name()}}, h);
+      });
+    }
+  });
 }
 
 // A breaker to expose: registered alone (transitions counted, label endpoint) or one of a

@@ -110,7 +110,8 @@ TEST_F(RegistryTest, ExactTextForOnePool) {
             "# TYPE reservoir_pool_slow_acquires_total counter\n"
             "# TYPE reservoir_pool_connections_closed_total counter\n"
             "# TYPE reservoir_pool_acquire_wait_seconds histogram\n"
-            "# TYPE reservoir_pool_connect_seconds histogram\n");
+            "# TYPE reservoir_pool_connect_seconds histogram\n"
+            "# TYPE reservoir_pool_use_seconds histogram\n");
   EXPECT_EQ(lines_starting(text, "reservoir_pool_connections{"),
             "reservoir_pool_connections{pool=\"orders\",state=\"idle\"} 1\n"
             "reservoir_pool_connections{pool=\"orders\",state=\"in_use\"} 0\n"
@@ -147,6 +148,10 @@ TEST_F(RegistryTest, ExactTextForOnePool) {
             "reservoir_pool_connect_seconds_bucket{pool=\"orders\",le=\"+Inf\"} 2\n"
             "reservoir_pool_connect_seconds_sum{pool=\"orders\"} 0\n"
             "reservoir_pool_connect_seconds_count{pool=\"orders\"} 2\n");
+  // Two leases held for no time on the manual clock.
+  EXPECT_EQ(lines_starting(text, "reservoir_pool_use_seconds_bucket{pool=\"orders\",le=\"1e-06\"}"),
+            "reservoir_pool_use_seconds_bucket{pool=\"orders\",le=\"1e-06\"} 2\n");
+  EXPECT_EQ(lines_starting(text, "reservoir_pool_use_seconds_count"), "reservoir_pool_use_seconds_count{pool=\"orders\"} 2\n");
   EXPECT_EQ(lines_starting(text, "# HELP reservoir_pool_timeouts_total"),
             "# HELP reservoir_pool_timeouts_total acquisitions that ended at their deadline\n");
 }
