@@ -42,6 +42,13 @@ json pool_stats_json(const PoolStats& s) {
   return j;
 }
 
+// Connector::backend_counters(), e.g. PostgreSQL's statement cache: name → value.
+json backend_json(const Connector& connector) {
+  json j = json::object();
+  for (const auto& c : connector.backend_counters()) j[std::string(c.name)] = c.value;
+  return j;
+}
+
 json breaker_json(const metrics::Registry::BreakerEntry& entry) {
   const BreakerStats s = entry.breaker->stats();
   json transitions = json::object();
@@ -76,7 +83,8 @@ json stats_json(const metrics::Registry& registry, const HealthReport& health) {
   for (const auto& entry : registry.live_pools()) {
     pools.push_back({{"name", redact_secrets(entry.pool->config().name)},
                      {"endpoint", redact_secrets(entry.pool->connector().endpoint())},
-                     {"stats", pool_stats_json(entry.pool->stats())}});
+                     {"stats", pool_stats_json(entry.pool->stats())},
+                     {"backend", backend_json(entry.pool->connector())}});
   }
   json breakers = json::array();
   for (const auto& entry : registry.live_breakers()) breakers.push_back(breaker_json(entry));

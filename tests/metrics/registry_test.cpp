@@ -79,6 +79,30 @@ TEST_F(RegistryTest, PoolNameIsEscapedInEverySample) {
   EXPECT_EQ(text.find("a\nme"), std::string::npos);
 }
 
+TEST_F(RegistryTest, BackendCountersBecomeOneFamilyPerNameWithThePoolLabel) {
+  Registry registry;
+  connector->counters = {{"statement_cache_hits", "cache hits", 7}, {"statement_cache_misses", "cache misses", 2}};
+  auto a = make_pool("a");
+  auto b = make_pool("b");
+  registry.add_pool(a);
+  registry.add_pool(b);
+  const std::string text = registry.render();
+  EXPECT_EQ(lines_starting(text, "# TYPE reservoir_backend_"),
+            "# TYPE reservoir_backend_statement_cache_hits_total counter\n"
+            "# TYPE reservoir_backend_statement_cache_misses_total counter\n");
+  EXPECT_EQ(lines_starting(text, "reservoir_backend_statement_cache_hits_total"),
+            "reservoir_backend_statement_cache_hits_total{pool=\"a\"} 7\n"
+            "reservoir_backend_statement_cache_hits_total{pool=\"b\"} 7\n");
+  EXPECT_NE(text.find("# HELP reservoir_backend_statement_cache_misses_total cache misses\n"), std::string::npos);
+}
+
+TEST_F(RegistryTest, NoBackendFamiliesWithoutBackendCounters) {
+  Registry registry;
+  auto pool = make_pool("plain");
+  registry.add_pool(pool);
+  EXPECT_EQ(registry.render().find("reservoir_backend_"), std::string::npos);
+}
+
 TEST_F(RegistryTest, ExactTextForOnePool) {
   Registry registry;
   auto pool = make_pool("orders");
