@@ -322,6 +322,32 @@ TEST_F(TenantMetricsTest, ExposedStatsKeepsConfiguredAndTheBusiestLazyOnes) {
   EXPECT_EQ(ids, (std::vector<std::string>{"gold"}));
 }
 
+TEST_F(TenantMetricsTest, RenderingReportsEveryConfiguredTenantOfALargeSet) {
+  // The registry's lock covers only the copy of the figures (Tenants::exposed_stats); the
+  // sort and the formatting run outside it, and must still report every tenant, in id order.
+  tenant::TenantsConfig config;
+  const std::size_t n = 500;
+  for (std::size_t i = 0; i < n; ++i) config.tenants["c" + std::to_string(10000 + i)] = {};
+  make(4, config);
+  Registry registry;
+  registry.add_tenants("agents", tenants);
+  take("c10499");
+  take("lazy");
+  const std::string series = family_lines(registry.render(), "reservoir_tenant_active_leases{");
+  std::size_t lines = 0, at = 0;
+  for (char c : series) lines += c == '\n';
+  EXPECT_EQ(lines, n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string line = "tenant=\"c" + std::to_string(10000 + i) + "\"}";
+    const std::size_t pos = series.find(line);
+    ASSERT_NE(pos, std::string::npos) << line;
+    EXPECT_GE(pos, at) << "in id order: " << line;
+    at = pos;
+  }
+  EXPECT_NE(series.find("tenant=\"c10499\"} 1\n"), std::string::npos);
+  EXPECT_NE(series.find("tenant=\"lazy\"} 1\n"), std::string::npos);
+}
+
 TEST_F(TenantMetricsTest, ADestroyedRegistryDisappears) {
   make(2, {});
   Registry registry;
