@@ -1,5 +1,7 @@
 #include "json.hpp"
 
+#include "json_parts.hpp"
+
 #include <chrono>
 
 namespace reservoir::admin::detail {
@@ -73,8 +75,11 @@ json breaker_json(const metrics::Registry::BreakerEntry& entry) {
 
 json health_json(const HealthReport& health) {
   json components = json::array();
-  for (const auto& c : health.components)
-    components.push_back({{"kind", c.kind}, {"name", c.name}, {"healthy", c.healthy}, {"reasons", c.reasons}});
+  for (const auto& c : health.components) {
+    json j = {{"kind", c.kind}, {"name", c.name}, {"healthy", c.healthy}, {"reasons", c.reasons}};
+    for (const auto& [name, value] : c.figures) j["figures"][name] = value;
+    components.push_back(std::move(j));
+  }
   return {{"healthy", health.healthy}, {"components", std::move(components)}};
 }
 
@@ -109,6 +114,8 @@ json stats_json(const metrics::Registry& registry, const HealthReport& health) {
           {"breakers", std::move(breakers)},
           {"retry_budgets", std::move(budgets)},
           {"operations", std::move(operations)},
+          {"clusters", clusters_json(registry)},
+          {"tenants", tenants_json(registry)},
           {"health", health_json(health)}};
 }
 
