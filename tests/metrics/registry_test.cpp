@@ -312,6 +312,7 @@ TEST_F(RegistryTest, PromtoolAcceptsTheOutput) {
   ASSERT_EQ(std::system("command -v promtool >/dev/null"), 0)
       << "promtool missing: install Debian's prometheus (scripts/setup.sh)";
   Registry registry;
+  connector->counters = {{"statement_cache_hits", "statements run from the prepared-statement cache", 3}};
   auto pool = make_pool("orders \"eu\"");
   registry.add_pool(pool);
   { auto lease = pool->acquire(); }
