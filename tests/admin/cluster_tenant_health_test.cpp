@@ -7,6 +7,7 @@
 
 #include "capture_logger.hpp"
 #include "fake_connector.hpp"
+#include "orders_cluster.hpp"
 #include "http_client.hpp"
 #include "reservoir/admin/health.hpp"
 #include "reservoir/admin/server.hpp"
@@ -21,34 +22,15 @@ using nlohmann::json;
 using reservoir::testing::FakeConnector;
 using testing::http_get;
 
-PoolConfig quiet_pool(std::size_t max_size) {
-  PoolConfig c;
-  c.min_idle = 0;
-  c.max_size = max_size;
-  c.max_lifetime = 0ms;
-  c.idle_timeout = 0ms;
-  c.keepalive_interval = 0ms;
-  c.validate_on_checkout = false;
-  c.slow_acquire_threshold = 0ms;
-  return c;
-}
+using reservoir::testing::quiet_pool;
 
 class ClusterTenantHealthTest : public ::testing::Test {
  protected:
   // Cluster "orders": a (tier 0) and b (tier 1); two failures in a row eject an endpoint
   // (never the last one serving); three failed connects open its breaker.
   std::shared_ptr<cluster::Cluster> make_cluster() {
-    cluster::ClusterConfig c;
-    c.name = "orders";
-    c.pool = quiet_pool(3);
+    cluster::ClusterConfig c = reservoir::testing::orders_cluster_config(a, b);
     c.breaker.consecutive_failures = 3;
-    c.breaker.failure_rate = 0;
-    c.outlier.consecutive_failures = 2;
-    c.outlier.failure_rate_min = 0;
-    c.outlier.latency_factor = 0;
-    c.outlier.max_ejection_percent = 100;
-    c.outlier.base_ejection_time = 30s;
-    c.endpoints = {{.name = "a", .connector = a, .priority = 0}, {.name = "b", .connector = b, .priority = 1}};
     auto r = cluster::Cluster::create(std::move(c), {.clock = &clock, .logger = logger, .start_maintainers = false, .seed = 7});
     EXPECT_TRUE(r) << r.error().message();
     auto cluster = std::make_shared<cluster::Cluster>(std::move(r).value());

@@ -11,6 +11,7 @@
 
 #include "capture_logger.hpp"
 #include "fake_connector.hpp"
+#include "orders_cluster.hpp"
 #include "reservoir/cluster/cluster.hpp"
 #include "reservoir/cluster/run.hpp"
 #include "reservoir/metrics/registry.hpp"
@@ -38,34 +39,13 @@ std::string family_lines(const std::string& text, std::string_view prefix) {
   return out;
 }
 
-PoolConfig quiet_pool(std::size_t max_size) {
-  PoolConfig c;
-  c.min_idle = 0;
-  c.max_size = max_size;
-  c.max_lifetime = 0ms;
-  c.idle_timeout = 0ms;
-  c.keepalive_interval = 0ms;
-  c.validate_on_checkout = false;
-  c.slow_acquire_threshold = 0ms;
-  return c;
-}
+using reservoir::testing::quiet_pool;
 
 class ClusterMetricsTest : public ::testing::Test {
  protected:
   // Cluster "orders": endpoint a (tier 0, weight 2), endpoint b (tier 1, weight 1).
   std::shared_ptr<cluster::Cluster> make_cluster() {
-    cluster::ClusterConfig c;
-    c.name = "orders";
-    c.pool = quiet_pool(3);
-    c.breaker.consecutive_failures = 100000;
-    c.breaker.failure_rate = 0;
-    c.outlier.consecutive_failures = 2;
-    c.outlier.failure_rate_min = 0;
-    c.outlier.latency_factor = 0;
-    c.outlier.max_ejection_percent = 100;
-    c.outlier.base_ejection_time = 30s;
-    c.endpoints = {{.name = "a", .connector = a, .weight = 2, .priority = 0},
-                   {.name = "b", .connector = b, .weight = 1, .priority = 1}};
+    cluster::ClusterConfig c = reservoir::testing::orders_cluster_config(a, b);
     auto r = cluster::Cluster::create(std::move(c), {.clock = &clock, .logger = logger, .start_maintainers = false, .seed = 7});
     EXPECT_TRUE(r) << r.error().message();
     return std::make_shared<cluster::Cluster>(std::move(r).value());
