@@ -63,9 +63,12 @@ Status duration_at_least(std::string_view field, std::chrono::duration<Rep, Peri
 // `v` is one of `names`: `allowed fast, ping, deep` (an out-of-range value shows as its number).
 template <class Enum, std::size_t N>
 Status choice(std::string_view field, Enum v, const std::pair<std::string_view, Enum> (&names)[N]) {
+  // Validation runs on every run() call: the success path allocates nothing.
+  for (const auto& entry : names) {
+    if (entry.second == v) return {};
+  }
   std::string allowed;
   for (const auto& [text, value] : names) {
-    if (value == v) return {};
     if (!allowed.empty()) allowed += ", ";
     allowed.append(text);
   }

@@ -59,6 +59,17 @@ class Error {
   const std::string& code() const noexcept { return code_; }
   bool retryable() const noexcept { return retryable_; }
 
+  // A fact about the failed operation, not about its retry meaning: its request certainly did
+  // not run on the server (it never left, or the server skipped it: a PostgreSQL statement
+  // queued behind a session reset that failed). run() may then retry even a non-idempotent
+  // operation (retry.hpp), since a retry cannot make it run twice. Backends set it only where
+  // they know; the default is the safe assumption that it may have run.
+  bool not_executed() const noexcept { return not_executed_; }
+  Error&& mark_not_executed() && noexcept {
+    not_executed_ = true;
+    return std::move(*this);
+  }
+
   // `<kind>: <detail>`, e.g. `unavailable: 127.0.0.1:5432: connection refused`.
   std::string message() const;
 
@@ -67,6 +78,7 @@ class Error {
   std::string detail_;
   std::string code_;
   bool retryable_;
+  bool not_executed_ = false;
 };
 
 // Holds a T or an Error. Small and allocation-free on the success path (C++20 has no

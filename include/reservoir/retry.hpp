@@ -2,7 +2,7 @@
 //
 // A failed attempt is retried only if all hold: the error is retryable (the connector's
 // classification, adjusted by the policy's kind lists), the operation is idempotent or its
-// request never left (Attempt::set_request_sent), attempts remain, the backoff ends before the
+// request never ran (Attempt::set_request_sent, Error::not_executed), attempts remain, the backoff ends before the
 // deadline (no attempt starts that could not finish), and the retry budget has a token. The
 // order matters: the budget is spent last, only for a retry that really happens.
 #pragma once

@@ -10,6 +10,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,6 +35,9 @@ struct TxOptions {
   bool read_only = false;
 };
 
+// Column names of a result, shared by every result of the same statement.
+using ColumnNames = std::shared_ptr<const std::vector<std::string>>;
+
 // A fully read result set. Values are kept as the backend's text or typed form and converted
 // on access; a conversion that cannot be made is an invalid_argument error.
 class Rows {
@@ -43,12 +47,15 @@ class Rows {
   // columns.size() values each; a mismatch throws std::invalid_argument. One allocation for
   // the whole result rather than one per row.
   Rows(std::vector<std::string> columns, std::size_t row_count, std::vector<Value> values);
+  // The same with column names shared between results (a backend keeps one list per cached
+  // statement, so a query allocates none for its names). Null `columns` means no columns.
+  Rows(ColumnNames columns, std::size_t row_count, std::vector<Value> values);
   // Convenience for tests and small literals: one vector per row, each as wide as `columns`.
   Rows(std::vector<std::string> columns, const std::vector<std::vector<Value>>& rows);
 
   std::size_t size() const noexcept { return row_count_; }
   bool empty() const noexcept { return row_count_ == 0; }
-  const std::vector<std::string>& columns() const noexcept { return columns_; }
+  const std::vector<std::string>& columns() const noexcept;
   // Column index by name, or nullopt.
   std::optional<std::size_t> column(std::string_view name) const noexcept;
 
@@ -60,7 +67,10 @@ class Rows {
   Result<std::string> get_text(std::size_t row, std::size_t col) const;
 
  private:
-  std::vector<std::string> columns_;
+  std::size_t width() const noexcept { return columns_ ? columns_->size() : 0; }
+  void check_shape() const;
+
+  ColumnNames columns_;
   std::size_t row_count_ = 0;
   std::vector<Value> values_;
 };

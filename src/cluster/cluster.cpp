@@ -53,37 +53,51 @@ bool endpoint_fault(ErrorKind kind) noexcept { return kind == ErrorKind::unavail
 
 }  // namespace
 
-Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocation where, const Avoid& avoid) {
-  Avoid tried;
+Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocation where, const Avoid& avoid,
+                                                 const Intent& intent) {
+  Avoid tried, primaries;
   std::optional<Error> last;
   for (;;) {
     std::shared_ptr<Endpoint> e;
+    bool fallback = false;
     {
       std::lock_guard g(mu_);
       // Coarse time (a few ns, ms resolution) is precise enough for ejection expiries and the
       // latency decay; the latency samples themselves are timed precisely by run().
       const TimePoint now = clock_.now_coarse();
-      e = pick_locked(now, avoid, tried);
+      e = pick_routed_locked(now, avoid, tried, primaries, intent, fallback);
       if (!e) {
         if (last) return std::move(*last);
+        if (routed(intent) && intent.access == Access::write) return no_primary_error_locked();
         ++no_endpoint_;
         return no_endpoint_error_locked(now);
       }
       ++e->picks;
-      if (!tried.empty()) ++failovers_;
+      if (last) ++failovers_;
     }
     auto lease = e->pool->acquire(deadline, where);
-    if (lease) return Picked{std::move(lease).value(), std::move(e)};
+    if (lease && (!routed(intent) || admit(*e, *lease, intent, deadline, fallback))) {
+      if (fallback) {
+        std::lock_guard g(mu_);
+        ++read_fallbacks_;
+      }
+      return Picked{std::move(lease).value(), std::move(e)};
+    }
+    if (lease) {  // the wrong role or too far behind: the lease goes back as is
+      const bool primary = intent.access == Access::read && !fallback && role_of(*e) == EndpointRole::primary;
+      (primary ? primaries : tried).push_back(e.get());
+      continue;
+    }
+    tried.push_back(e.get());
     const ErrorKind kind = lease.error().kind();
     if (endpoint_fault(kind)) record(*e, true, std::nullopt);
     if (!moves_on(kind) || deadline.expired()) return std::move(lease).error();
-    tried.push_back(e.get());
     last.emplace(std::move(lease).error());
   }
 }
 
-Result<ClusterLease> ClusterCore::acquire_lease(Deadline deadline, SourceLocation where) {
-  auto picked = acquire(deadline, where, {});
+Result<ClusterLease> ClusterCore::acquire_lease(Deadline deadline, SourceLocation where, const Intent& intent) {
+  auto picked = acquire(deadline, where, {}, intent);
   if (!picked) return std::move(picked).error();
   return ClusterLease(std::move(picked->lease), shared_from_this(), std::move(picked->endpoint));
 }
@@ -110,11 +124,24 @@ ClusterStats ClusterCore::stats() const {
     s.latency_ewma = e->has_latency ? Duration(static_cast<Duration::rep>(e->latency_ns)) : Duration::zero();
     s.credential_rotations = e->rotations;
     s.load = e->pool->load();
+    s.role = e->role;
+    s.replica_lag = e->has_status ? e->lag : Duration::zero();
+    s.replayed = e->has_status ? e->replayed : 0;
+    s.role_changes = e->role_changes;
+    s.lag_skips = e->lag_skips;
     out.endpoints.push_back(std::move(s));
   }
   out.failovers = failovers_;
   out.no_endpoint = no_endpoint_;
+  out.routing = roles() != nullptr;
+  out.read_fallbacks = read_fallbacks_;
+  out.write_reroutes = write_reroutes_;
   return out;
+}
+
+std::size_t ClusterCore::endpoint_count() const {
+  std::lock_guard g(mu_);
+  return endpoints_.size();
 }
 
 std::vector<EndpointParts> ClusterCore::endpoint_parts() const {
@@ -143,8 +170,17 @@ std::string_view to_string(EndpointState state) noexcept {
 std::string ClusterStats::to_string() const {
   std::ostringstream os;
   os << "failovers=" << failovers << " no_endpoint=" << no_endpoint;
+  if (routing) os << " read_fallbacks=" << read_fallbacks << " write_reroutes=" << write_reroutes;
   for (const auto& e : endpoints) {
-    os << "; " << e.name << ": " << cluster::to_string(e.state) << " picks=" << e.picks << " ok=" << e.successes
+    os << "; " << e.name << ": " << cluster::to_string(e.state);
+    if (routing) {
+      os << " role=" << cluster::to_string(e.role);
+      if (e.role == EndpointRole::replica) {
+        os << " lag=" << format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(e.replica_lag))
+           << " lag_skips=" << e.lag_skips;
+      }
+    }
+    os << " picks=" << e.picks << " ok=" << e.successes
        << " failed=" << e.failures << " ejections=" << e.ejections
        << " latency=" << format_duration(std::chrono::duration_cast<std::chrono::microseconds>(e.latency_ewma))
        << " in_use=" << e.load.in_use
@@ -179,8 +215,18 @@ void ClusterLease::discard() noexcept {
   lease_.discard();
 }
 
+Result<WriteToken> ClusterLease::write_token(Deadline deadline) {
+  RoleSource* roles = core_->roles();
+  if (roles == nullptr) {
+    return Error::make(ErrorKind::invalid_argument, core_->config().name + ": write_token() needs cluster.routing.roles");
+  }
+  return roles->write_token(connection(), deadline);
+}
+
 void ClusterLease::release() noexcept {
   if (!lease_.valid()) return;
+  // A promotion or demotion the session has seen since checkout, for the next pick.
+  if (!failed_) core_->observe(*endpoint_, connection());
   lease_.release();
   core_->record(*endpoint_, failed_, std::nullopt);
 }
@@ -209,6 +255,9 @@ Cluster::~Cluster() {
 
 Result<ClusterLease> Cluster::acquire(Deadline deadline, SourceLocation where) {
   return core_->acquire_lease(deadline, where);
+}
+Result<ClusterLease> Cluster::acquire(Deadline deadline, Intent intent, SourceLocation where) {
+  return core_->acquire_lease(deadline, where, intent);
 }
 Result<ClusterLease> Cluster::acquire(SourceLocation where) {
   return core_->acquire_lease(Deadline::after(core_->clock(), core_->config().pool.acquire_timeout), where);

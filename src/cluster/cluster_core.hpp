@@ -44,9 +44,26 @@ struct Endpoint {
   TimePoint latency_at{};
   double rr_current = 0;  // smooth weighted round robin
   std::uint64_t picks = 0, successes = 0, failures = 0, ejections = 0, rotations = 0;
+
+  // Routing (route.cpp), under ClusterCore::mu_.
+  EndpointRole role = EndpointRole::unknown;
+  TimePoint role_at{};    // when a connection last said it
+  TimePoint status_at{};  // when a probe last measured (or began measuring) lag and position
+  bool has_status = false;
+  std::uint64_t replayed = 0;
+  Duration lag{0};
+  std::uint64_t role_changes = 0, lag_skips = 0;
 };
 
 using Avoid = std::vector<const Endpoint*>;
+
+// Which endpoints a routed pick considers (route.cpp).
+enum class Want : std::uint8_t {
+  any,
+  replica,        // reads: replicas that may serve it (and endpoints of unknown role)
+  primary,        // writes, and reads falling back: the primary (and endpoints of unknown role)
+  stale_replica,  // writes with no primary: replicas whose role is old enough to re-check
+};
 
 class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
  public:
@@ -62,8 +79,18 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   };
   // A lease from a serving endpoint, preferring one not in `avoid`; moves on to another
   // endpoint when one refuses before anything was sent.
-  Result<Picked> acquire(Deadline deadline, SourceLocation where, const Avoid& avoid);
-  Result<ClusterLease> acquire_lease(Deadline deadline, SourceLocation where);
+  // With a routed intent (routing.hpp) only endpoints of the right role and state.
+  Result<Picked> acquire(Deadline deadline, SourceLocation where, const Avoid& avoid, const Intent& intent = {});
+  Result<ClusterLease> acquire_lease(Deadline deadline, SourceLocation where, const Intent& intent = {});
+
+  // Routing (route.cpp). The role source, or null when the cluster does not route.
+  RoleSource* roles() const noexcept { return config_.routing.roles.get(); }
+  bool routed(const Intent& intent) const noexcept { return roles() != nullptr && intent.access != Access::any; }
+  // What `conn` (of `e`) says about its server's role, taken at a checkout or return.
+  void observe(Endpoint& e, Connection& conn) noexcept;
+  EndpointRole role_of(const Endpoint& e) const noexcept;
+  // A write on `e` was refused as a replica's: it is one.
+  void wrong_role(Endpoint& e) noexcept;
 
   // An outcome for the outlier detector; `latency` only for a timed success.
   void record(Endpoint& e, bool failed, std::optional<Duration> latency) noexcept;
@@ -74,6 +101,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   Status rotate(std::string_view name, std::shared_ptr<Connector> connector, Duration window);
 
   ClusterStats stats() const;
+  std::size_t endpoint_count() const;
   std::vector<EndpointParts> endpoint_parts() const;
   const Clock& clock() const noexcept { return clock_; }
   const ClusterConfig& config() const noexcept { return config_; }
@@ -82,11 +110,28 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   using Logs = std::vector<std::string>;
 
   // picking (pick.cpp)
-  std::shared_ptr<Endpoint> pick_locked(TimePoint now, const Avoid& avoid, const Avoid& tried);
+  std::shared_ptr<Endpoint> pick_locked(TimePoint now, const Avoid& avoid, const Avoid& tried, Want want = Want::any,
+                                        const Intent& intent = {});
   Endpoint* choose_locked(const std::vector<Endpoint*>& candidates, TimePoint now);
   double effective_weight(const Endpoint& e, TimePoint now) const noexcept;
   bool serving_locked(const Endpoint& e) const noexcept;
   Error no_endpoint_error_locked(TimePoint now) const;
+
+  // routing (route.cpp)
+  bool wanted_locked(const Endpoint& e, Want want, const Intent& intent, TimePoint now) const noexcept;
+  // `tried` is restored before returning; `primaries` are skipped by reads only while a
+  // replica may serve.
+  std::shared_ptr<Endpoint> pick_routed_locked(TimePoint now, const Avoid& avoid, Avoid& tried, const Avoid& primaries,
+                                               const Intent& intent, bool& fallback);
+  // After a routed checkout: whether the lease may serve `intent` (probing `e` if its status is
+  // old). False: give the lease back and pick another endpoint.
+  bool admit(Endpoint& e, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
+  bool admit_read(Endpoint& e, Connection& conn, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
+  // One probe of `e`'s role, lag and position on `conn`; false (the lease refused) if it failed.
+  bool probe_status(Endpoint& e, Connection& conn, Lease& lease, Deadline deadline);
+  bool refused(Endpoint& e, Lease& lease, const Error& error) noexcept;
+  void set_role_locked(Endpoint& e, EndpointRole role, TimePoint now, Logs& logs) noexcept;
+  Error no_primary_error_locked() const;
 
   // outlier detection (outlier.cpp)
   // Ends the ejections that are over. const: stats() calls it too (the endpoints, not the
@@ -112,6 +157,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   TimePoint next_evaluation_{};
   std::uint64_t failovers_ = 0;
   std::uint64_t no_endpoint_ = 0;
+  std::uint64_t read_fallbacks_ = 0, write_reroutes_ = 0;
   std::size_t endpoints_made_ = 0;
 
   std::mutex change_mu_;

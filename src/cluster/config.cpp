@@ -44,6 +44,33 @@ Status OutlierConfig::validate() const {
   return {};
 }
 
+std::string_view to_string(Access access) noexcept {
+  switch (access) {
+    case Access::any: return "any";
+    case Access::read: return "read";
+    case Access::write: return "write";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(EndpointRole role) noexcept {
+  switch (role) {
+    case EndpointRole::unknown: return "unknown";
+    case EndpointRole::primary: return "primary";
+    case EndpointRole::replica: return "replica";
+  }
+  return "unknown";
+}
+
+Status RoutingConfig::validate() const {
+  for (Status s : {cc::duration("cluster.routing.max_replica_lag", max_replica_lag, 1ms, 24h, cc::ZeroIsOff::yes),
+                   cc::duration("cluster.routing.status_interval", status_interval, 1ms, 1h),
+                   cc::duration("cluster.routing.read_your_writes_wait", read_your_writes_wait, 0ms, 1min)}) {
+    if (!s) return s;
+  }
+  return {};
+}
+
 Status validate_endpoints(const std::vector<EndpointSpec>& endpoints, std::string_view field) {
   if (endpoints.empty()) return cc::invalid(field, "[]", "1 or more endpoints");
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
@@ -73,6 +100,7 @@ Status ClusterConfig::validate() const {
   if (Status s = validate_endpoints(endpoints); !s) return s;
   if (Status s = cc::duration("cluster.warmup", warmup, 0ms, 1h); !s) return s;
   if (Status s = outlier.validate(); !s) return s;
+  if (Status s = routing.validate(); !s) return s;
   if (Status s = breaker.validate(); !s) return s;
   return pool.validate();
 }

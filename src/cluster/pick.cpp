@@ -26,11 +26,15 @@ double ClusterCore::effective_weight(const Endpoint& e, TimePoint now) const noe
   return w * share;
 }
 
-std::shared_ptr<Endpoint> ClusterCore::pick_locked(TimePoint now, const Avoid& avoid, const Avoid& tried) {
+std::shared_ptr<Endpoint> ClusterCore::pick_locked(TimePoint now, const Avoid& avoid, const Avoid& tried, Want want,
+                                                   const Intent& intent) {
   refresh_ejections_locked(now);
+  auto candidate = [&](const Endpoint& e) {
+    return serving_locked(e) && !contains(tried, &e) && (want == Want::any || wanted_locked(e, want, intent, now));
+  };
   std::uint32_t best_tier = std::numeric_limits<std::uint32_t>::max();
   for (const auto& e : endpoints_) {
-    if (serving_locked(*e) && !contains(tried, e.get())) best_tier = std::min(best_tier, e->priority);
+    if (candidate(*e)) best_tier = std::min(best_tier, e->priority);
   }
   // Reused under mu_: a pick allocates nothing once they have grown to the endpoint count.
   std::vector<Endpoint*>& fresh = fresh_;
@@ -38,7 +42,7 @@ std::shared_ptr<Endpoint> ClusterCore::pick_locked(TimePoint now, const Avoid& a
   fresh.clear();
   all.clear();
   for (const auto& e : endpoints_) {
-    if (e->priority != best_tier || !serving_locked(*e) || contains(tried, e.get())) continue;
+    if (e->priority != best_tier || !candidate(*e)) continue;
     all.push_back(e.get());
     if (!contains(avoid, e.get())) fresh.push_back(e.get());
   }

@@ -31,12 +31,10 @@ Status BackoffConfig::validate() const {
     return config_check::invalid("backoff.cap", format_duration(cap),
                                  "backoff.initial (" + format_duration(initial) + ").." + format_duration(hours(1)));
   }
-  for (Status s : {config_check::number("backoff.multiplier", multiplier, 1.0, 16.0),
-                   config_check::number("backoff.jitter_fraction", jitter_fraction, 0.0, 1.0),
-                   config_check::choice("backoff.jitter", jitter, kJitters)}) {
-    if (!s) return s;
-  }
-  return {};
+  // One after another, not a list of Statuses: run() validates its policy on every call.
+  if (Status s = config_check::number("backoff.multiplier", multiplier, 1.0, 16.0); !s) return s;
+  if (Status s = config_check::number("backoff.jitter_fraction", jitter_fraction, 0.0, 1.0); !s) return s;
+  return config_check::choice("backoff.jitter", jitter, kJitters);
 }
 
 Backoff::Backoff(const BackoffConfig& config) noexcept : config_(config) {

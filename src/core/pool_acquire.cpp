@@ -101,10 +101,20 @@ inline void cpu_relax() noexcept {
 }
 }  // namespace
 
+bool PoolCore::front_waiter_starving(std::int64_t now_ns) const noexcept {
+  const std::int64_t since = waiters_.front_since_ns();
+  return since != 0 && now_ns - since >= Duration(kQueueBypassWindow).count();
+}
+
 Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation where, AcquirePhases* phases) {
-  // Fast path: nobody queues (FIFO stays fair) and an idle connection is free.
+  // Fast path: an idle connection is free, and no waiter has queued for longer than the bypass
+  // window. Taking a returned connection ahead of the queue (HikariCP's borrow does it, Go's
+  // sync.Mutex in its normal mode) keeps running threads running: handing every return to a
+  // parked thread costs a context switch per operation once threads outnumber connections,
+  // and the connection sits unused until that thread is scheduled.
   for (int spin = 0; spin < kSpinRelax + kSpinYield; ++spin) {
-    if (waiting_.load(std::memory_order_seq_cst) != 0 || closing_.load(std::memory_order_relaxed)) break;
+    if (closing_.load(std::memory_order_relaxed)) break;
+    if (waiting_.load(std::memory_order_seq_cst) != 0 && front_waiter_starving(coarse_ns())) break;
     if (Slot* s = try_take_idle()) {
       AcquireTrace trace;
       Lease lease = checkout(*s, where, deadline, config_.checkout_check, phases ? &trace : nullptr);
@@ -200,6 +210,7 @@ Result<Lease> PoolCore::wait_for_lease(std::unique_lock<std::mutex>& lk, Blockin
       }
       continue;
     }
+    w.notified = false;  // under the lock: a return from now on may wake us again
     TimePoint wake = deadline.when();
     // Waiting out a connect backoff with capacity free: wake when it ends, to connect then.
     if (open_.load() < max_size_.load()) {

@@ -68,8 +68,15 @@ bool PoolCore::release_slow(Slot& slot) {
     retire(slot, reason);
     return true;
   }
-  if (waiters_.front() != nullptr && slot.try_move(SlotState::idle, SlotState::leased)) {
-    hand_to_front_locked(slot, out);
+  if (Waiter* front = waiters_.front(); front != nullptr) {
+    // An async waiter has no thread to compete with, and a starving one has waited enough:
+    // those are handed the connection. Otherwise a blocking waiter is woken to take it if no
+    // running caller took it first (see acquire()).
+    if (front->kind == Waiter::Kind::async || front_waiter_starving(clock_.now().time_since_epoch().count())) {
+      if (slot.try_move(SlotState::idle, SlotState::leased)) hand_to_front_locked(slot, out);
+    } else {
+      wake_one_locked();
+    }
   }
   if (out.empty()) return false;
   lk.unlock();
@@ -86,6 +93,17 @@ void PoolCore::put_locked(Slot& slot, Deliveries& out) noexcept {
   slot.state.store(SlotState::leased, std::memory_order_release);
   if (hand_to_front_locked(slot, out)) return;
   slot.state.store(SlotState::idle, std::memory_order_seq_cst);
+}
+
+void PoolCore::wake_one_locked() noexcept {
+  for (Waiter* w = waiters_.front(); w != nullptr; w = w->next) {
+    if (w->kind != Waiter::Kind::blocking) continue;
+    auto& b = static_cast<BlockingWaiter&>(*w);
+    if (b.notified) continue;
+    b.notified = true;
+    b.cv.notify_one();
+    return;
+  }
 }
 
 bool PoolCore::hand_to_front_locked(Slot& slot, Deliveries& out) noexcept {

@@ -38,6 +38,7 @@ struct Waiter {
 struct BlockingWaiter final : Waiter {
   BlockingWaiter() noexcept : Waiter(Kind::blocking) {}
   std::condition_variable cv;
+  bool notified = false;         // woken to compete for a returned connection, not yet back asleep
   Slot* handed = nullptr;        // completed with this (leased) slot
   std::optional<Error> failed;   // completed with this error
   bool completed() const noexcept { return handed != nullptr || failed.has_value(); }

@@ -39,6 +39,30 @@ constexpr EndpointFigure kEndpointFigures[] = {
      [](const cluster::EndpointStats& s) { return s.failures; }},
 };
 
+// Read/write routing (cluster/routing.hpp), for the clusters that route only.
+void render_routing(Exposition& e, const std::vector<ClusterSample>& clusters) {
+  bool any = false;
+  for (const auto& c : clusters) any = any || c.stats.routing;
+  if (!any) return;
+  e.family("reservoir_cluster_read_fallbacks_total", "counter", "reads sent to the primary because no replica was eligible");
+  for (const auto& c : clusters) {
+    if (c.stats.routing) e.sample("reservoir_cluster_read_fallbacks_total", {{"cluster", c.cluster->config().name}}, c.stats.read_fallbacks);
+  }
+  e.family("reservoir_cluster_write_reroutes_total", "counter", "writes a replica refused, sent on to the primary");
+  for (const auto& c : clusters) {
+    if (c.stats.routing) e.sample("reservoir_cluster_write_reroutes_total", {{"cluster", c.cluster->config().name}}, c.stats.write_reroutes);
+  }
+  e.family("reservoir_cluster_endpoint_replica_lag_seconds", "gauge", "a replica's lag at its last probe (absent: not a replica)");
+  for (const auto& c : clusters) {
+    for (const auto& ep : c.stats.endpoints) {
+      if (c.stats.routing && ep.role == cluster::EndpointRole::replica) {
+        e.sample("reservoir_cluster_endpoint_replica_lag_seconds", {{"cluster", c.cluster->config().name}, {"endpoint", ep.name}},
+                 seconds(ep.replica_lag));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void render_clusters(Exposition& e, const std::vector<ClusterSample>& clusters) {
@@ -59,6 +83,7 @@ void render_clusters(Exposition& e, const std::vector<ClusterSample>& clusters) 
   for (const auto& c : clusters) e.sample("reservoir_cluster_failovers_total", {{"cluster", c.cluster->config().name}}, c.stats.failovers);
   e.family("reservoir_cluster_no_endpoint_total", "counter", "acquires refused because no endpoint served");
   for (const auto& c : clusters) e.sample("reservoir_cluster_no_endpoint_total", {{"cluster", c.cluster->config().name}}, c.stats.no_endpoint);
+  render_routing(e, clusters);
 }
 
 void render_tenants(Exposition& e, const std::vector<TenantsSample>& registries) {

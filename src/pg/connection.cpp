@@ -96,6 +96,10 @@ struct Connection::Exchange {
   }
 
   static Error lost(Connection& c, std::string_view fallback) {
+    // A reset statement failed in this segment: the server skips the rest of it (or has
+    // died, e.g. terminated while the session sat pooled), so the caller's statement behind
+    // it never ran, whatever ended the connection.
+    if (c.segment_failed_) return reset_failed(c);
     c.broken_ = true;
     std::string why = !c.last_fatal_.empty() ? c.last_fatal_ : detail::libpq_message(*c.shared_, PQerrorMessage(c.conn_));
     if (why.empty()) why = fallback;
@@ -175,7 +179,7 @@ struct Connection::Exchange {
   struct Queued {
     Cached* entry = nullptr;
     bool parsed = false;  // a Parse went out for it in this exchange
-    bool seeded = false;  // the reset's setseed went out right before it, in its transaction
+    bool seeded = false;  // the reset's reseed went out right before it, in its transaction
   };
 
   static Result<Queued> queue(Connection& c, std::string_view sql, const Params& p, bool cached) {
@@ -274,10 +278,12 @@ struct Connection::Exchange {
     return std::move(kept);
   }
 
-  // The reset failed: nothing the caller sent behind it ran (the server skipped it).
+  // The reset failed: nothing the caller sent behind it ran (the server skipped it), which the
+  // error carries (not_executed): run() retries even a non-idempotent call on a fresh session.
   static Error reset_failed(Connection& c) {
     c.broken_ = true;
-    return Error(ErrorKind::unavailable, c.endpoint_ + ": session reset failed: " + c.reset_error_, true);
+    return Error(ErrorKind::unavailable, c.endpoint_ + ": session reset failed: " + c.reset_error_, true)
+        .mark_not_executed();
   }
 
   struct Collected {
@@ -303,6 +309,7 @@ struct Connection::Exchange {
       if (res != nullptr && !synced) note_reset_error(c, res);  // a FATAL on its way out
       PQclear(res);
       if (!synced) return lost(c, "the pipeline ended early");
+      c.segment_failed_ = false;
       c.advance();
       return true;
     }
@@ -324,16 +331,20 @@ struct Connection::Exchange {
       }
       return true;
     }
+    if (is_error(res)) c.segment_failed_ = true;
     note_reset_error(c, res);
     PQclear(res);
     if (!c.reset_error_.empty() && PQstatus(c.conn_) == CONNECTION_BAD) return reset_failed(c);
     return true;
   }
 
-  static void note_reset_error(Connection& c, const PGresult* res) {
+  static bool is_error(const PGresult* res) {
     const ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_FATAL_ERROR && st != PGRES_BAD_RESPONSE) return;
-    if (!c.reset_error_.empty()) return;
+    return st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
+  }
+
+  static void note_reset_error(Connection& c, const PGresult* res) {
+    if (!is_error(res) || !c.reset_error_.empty()) return;
     const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     c.reset_error_ = c.shared_->redact(primary ? primary : PQresultErrorMessage(res));
@@ -341,7 +352,7 @@ struct Connection::Exchange {
   }
 
   // Reads the pipeline to its end: the pending reset, then the caller's statement if any.
-  // A reset that failed in its first segment (ROLLBACK, setseed) still let DISCARD ALL and the
+  // A reset that failed in its first segment (ROLLBACK, the reseed) still let DISCARD ALL and the
   // caller's statement run: that statement's outcome stands, the connection is closed at
   // release. One that failed in the caller's segment kept the statement from running.
   static Result<ResultPtr> drain(Connection& c, Deadline d) {
@@ -519,7 +530,9 @@ bool Connection::queue_seed() {
   seed_pending_ = false;
   const double seed = static_cast<double>(random_.next() >> 11) * 0x1.0p-52 - 1.0;  // in [-1, 1)
   char text[64];
-  std::snprintf(text, sizeof text, "SELECT pg_catalog.setseed(%.17g)", seed);
+  // The `seed` setting calls setseed() once, when set; cheaper than SELECT setseed() (no
+  // analysis or plan) and as sound (connector.hpp).
+  std::snprintf(text, sizeof text, "SET seed = %.17g", seed);
   if (!PQsendQueryParams(conn_, text, 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
   items_.push_back(Item::reset);
   return true;

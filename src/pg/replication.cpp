@@ -53,10 +53,14 @@ Result<Lsn> current_wal_lsn(Connection& conn, Deadline deadline) {
 Result<ReplicaStatus> replica_status(Connection& conn, Deadline deadline) {
   auto rows = conn.query(
       "SELECT pg_catalog.pg_last_wal_receive_lsn()::text, pg_catalog.pg_last_wal_replay_lsn()::text, "
-      "(extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp()) * 1000)::int8",
+      "(extract(epoch FROM now() - pg_catalog.pg_last_xact_replay_timestamp()) * 1000)::int8, "
+      "pg_catalog.pg_is_in_recovery()::int",
       deadline);
   if (!rows) return std::move(rows).error();
-  if (rows->is_null(0, 1)) {
+  // A promoted standby keeps its last replay position: recovery, not the position, says which.
+  auto in_recovery = rows->get_int(0, 3);
+  if (!in_recovery) return std::move(in_recovery).error();
+  if (*in_recovery == 0 || rows->is_null(0, 1)) {
     return Error::make(ErrorKind::invalid_argument, conn.endpoint() + ": server is a primary: it replays no WAL");
   }
   ReplicaStatus status;

@@ -43,7 +43,10 @@ Retrier::Decision Retrier::on_failure(const Error& error, bool classified_retrya
   const bool retryable = !policy_.never_retry.contains(kind) &&
                          (classified_retryable || policy_.also_retry.contains(kind));
   if (!retryable) return {RetryVerdict::not_retryable, Duration::zero()};
-  if (!idempotent && attempt.request_sent()) return {RetryVerdict::not_idempotent, Duration::zero()};
+  // A request that never ran (the attempt says it never left, or the error knows the server
+  // skipped it) cannot run twice: retried even when not idempotent.
+  const bool may_have_run = attempt.request_sent() && !error.not_executed();
+  if (!idempotent && may_have_run) return {RetryVerdict::not_idempotent, Duration::zero()};
   if (attempts_ >= policy_.max_attempts) return {RetryVerdict::attempts_exhausted, Duration::zero()};
   if (!random_) random_.emplace(seed_ != 0 ? Random(seed_) : Random::from_os());
   const Duration delay = backoff_.next(*random_);
@@ -62,7 +65,8 @@ Error Retrier::explain(Error error, RetryVerdict verdict, std::uint32_t attempts
   detail += attempts == 1 ? " attempt: " : " attempts: ";
   detail += to_string(verdict);
   detail += ')';
-  return Error(error.kind(), std::move(detail), error.retryable(), error.code());
+  Error explained(error.kind(), std::move(detail), error.retryable(), error.code());
+  return error.not_executed() ? std::move(explained).mark_not_executed() : explained;
 }
 
 }  // namespace reservoir

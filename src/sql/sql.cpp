@@ -7,32 +7,45 @@
 namespace reservoir::sql {
 
 Rows::Rows(std::vector<std::string> columns, std::size_t row_count, std::vector<Value> values)
+    : Rows(std::make_shared<const std::vector<std::string>>(std::move(columns)), row_count, std::move(values)) {}
+
+Rows::Rows(ColumnNames columns, std::size_t row_count, std::vector<Value> values)
     : columns_(std::move(columns)), row_count_(row_count), values_(std::move(values)) {
-  if (values_.size() != row_count_ * columns_.size()) {
-    throw std::invalid_argument("sql::Rows: " + std::to_string(values_.size()) + " values for " +
-                                std::to_string(row_count_) + " rows of " + std::to_string(columns_.size()) + " columns");
-  }
+  check_shape();
 }
 
 Rows::Rows(std::vector<std::string> columns, const std::vector<std::vector<Value>>& rows)
-    : columns_(std::move(columns)), row_count_(rows.size()) {
-  values_.reserve(row_count_ * columns_.size());
+    : columns_(std::make_shared<const std::vector<std::string>>(std::move(columns))), row_count_(rows.size()) {
+  values_.reserve(row_count_ * width());
   for (const auto& row : rows) {
-    if (row.size() != columns_.size()) throw std::invalid_argument("sql::Rows: a row is not as wide as the columns");
+    if (row.size() != width()) throw std::invalid_argument("sql::Rows: a row is not as wide as the columns");
     values_.insert(values_.end(), row.begin(), row.end());
   }
 }
 
+void Rows::check_shape() const {
+  if (values_.size() != row_count_ * width()) {
+    throw std::invalid_argument("sql::Rows: " + std::to_string(values_.size()) + " values for " +
+                                std::to_string(row_count_) + " rows of " + std::to_string(width()) + " columns");
+  }
+}
+
+const std::vector<std::string>& Rows::columns() const noexcept {
+  static const std::vector<std::string> kNone;
+  return columns_ ? *columns_ : kNone;
+}
+
 const Value& Rows::at(std::size_t row, std::size_t col) const {
-  if (row >= row_count_ || col >= columns_.size()) {
+  if (row >= row_count_ || col >= width()) {
     throw std::out_of_range("sql::Rows: no value at row " + std::to_string(row) + " column " + std::to_string(col));
   }
-  return values_[row * columns_.size() + col];
+  return values_[row * width() + col];
 }
 
 std::optional<std::size_t> Rows::column(std::string_view name) const noexcept {
-  for (std::size_t i = 0; i < columns_.size(); ++i) {
-    if (columns_[i] == name) return i;
+  const auto& names = columns();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return i;
   }
   return std::nullopt;
 }

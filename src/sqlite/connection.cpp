@@ -45,6 +45,30 @@ Status bind_all(sqlite3_stmt* stmt, std::span<const sql::Value> params, const st
   return {};
 }
 
+bool same_names(sqlite3_stmt* stmt, int ncols, const std::vector<std::string>& names) {
+  if (names.size() != static_cast<std::size_t>(ncols)) return false;
+  for (int c = 0; c < ncols; ++c) {
+    const char* name = sqlite3_column_name(stmt, c);
+    if (names[static_cast<std::size_t>(c)] != std::string_view(name ? name : "")) return false;
+  }
+  return true;
+}
+
+// The statement's column names, shared with `kept` while they match: SQLite re-prepares a
+// statement after a schema change, which can rename or add columns.
+sql::ColumnNames column_names(sqlite3_stmt* stmt, int ncols, sql::ColumnNames* kept) {
+  if (kept && *kept && same_names(stmt, ncols, **kept)) return *kept;
+  auto names = std::make_shared<std::vector<std::string>>();
+  names->reserve(static_cast<std::size_t>(ncols));
+  for (int c = 0; c < ncols; ++c) {
+    const char* name = sqlite3_column_name(stmt, c);
+    names->emplace_back(name ? name : "");
+  }
+  sql::ColumnNames shared = std::move(names);
+  if (kept) *kept = shared;
+  return shared;
+}
+
 sql::Value column_value(sqlite3_stmt* stmt, int col) {
   switch (sqlite3_column_type(stmt, col)) {
     case SQLITE_INTEGER: return std::int64_t{sqlite3_column_int64(stmt, col)};
@@ -108,11 +132,13 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
     ~GateExit() { detail::leave_writer_gate_if_done(s, db); }
   } gate_exit{*session_, db_};
   detail::StatementCache& cache = session_->cache;
-  if (sqlite3_stmt* cached = cache.take(sql)) {  // the whole text is one cached statement
-    Stmt stmt{cached};
-    Status st = run_statement(cached, params, deadline, out);
-    cache.put(std::string(sql), std::exchange(stmt.p, nullptr));
-    return st;
+  if (detail::StatementCache::Entry* cached = cache.take(sql)) {  // the whole text is one cached statement
+    struct Release {
+      detail::StatementCache& cache;
+      detail::StatementCache::Entry& entry;
+      ~Release() { cache.release(entry); }
+    } release{cache, *cached};
+    return run_statement(cached->stmt, params, deadline, out, &cached->columns);
   }
   const bool cacheable = detail::StatementCache::cacheable(sql);
   std::string_view rest = sql;
@@ -139,7 +165,7 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
                          path + ": parameters can only be bound to a single statement; run the others separately");
     }
     Status st = run_statement(stmt.p, params, deadline, out);
-    if (whole_text && cacheable && !session_->touched) cache.put(std::string(sql), std::exchange(stmt.p, nullptr));
+    if (whole_text && cacheable && !session_->touched) cache.insert(std::string(sql), std::exchange(stmt.p, nullptr));
     if (!st) return st;
   }
   return {};
@@ -172,7 +198,7 @@ Status Connection::prepare_first(std::string_view rest, Deadline deadline, bool 
 // explicit transaction it cannot be (its snapshot may be stale), so the caller gets the
 // timeout and rolls back.
 Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline,
-                                 sql::Rows* out) {
+                                 sql::Rows* out, sql::ColumnNames* columns) {
   const std::string& path = session_->path;
   if (auto st = bind_all(stmt, params, path); !st) return st;
   if (!sqlite3_stmt_readonly(stmt)) {
@@ -207,15 +233,7 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
     if (detail::breaks_connection(rc)) broken_ = true;
     return detail::make_error(db_, xrc, path);
   }
-  if (out) {
-    std::vector<std::string> columns;
-    columns.reserve(static_cast<std::size_t>(ncols));
-    for (int c = 0; c < ncols; ++c) {
-      const char* name = sqlite3_column_name(stmt, c);
-      columns.emplace_back(name ? name : "");
-    }
-    *out = sql::Rows(std::move(columns), row_count, std::move(values));
-  }
+  if (out) *out = sql::Rows(column_names(stmt, ncols, columns), row_count, std::move(values));
   return {};
 }
 

@@ -4,6 +4,10 @@
 // cached (SELECT/INSERT/UPDATE/DELETE/REPLACE/WITH/VALUES that the authorizer did not flag):
 // the authorizer runs at prepare time only, so a cached CREATE TEMP TABLE or PRAGMA would
 // change session state without reset() learning about it.
+//
+// A hit allocates nothing: the entry stays in the cache, marked in use while its statement
+// runs (so a statement is never stepped by two calls at once), and keeps the column names of
+// its last result so each result shares them instead of copying them.
 #pragma once
 
 #include <sqlite3.h>
@@ -13,22 +17,34 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <utility>
+
+#include "reservoir/sql.hpp"
 
 namespace reservoir::sqlite::detail {
 
 class StatementCache {
  public:
+  struct Entry {
+    std::string sql;
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+    sql::ColumnNames columns;  // of the last result read through this statement, or null
+  };
+
   explicit StatementCache(std::size_t capacity = 32) : capacity_(capacity) {}
   StatementCache(const StatementCache&) = delete;
   StatementCache& operator=(const StatementCache&) = delete;
   ~StatementCache() { clear(); }
 
-  // Removes and returns the statement prepared for `sql`, or null. The caller owns it until
-  // it gives it back with put() (so a statement is never used by two calls at once).
-  sqlite3_stmt* take(std::string_view sql);
-  // Resets `stmt` and keeps it for `sql`, evicting (finalizing) the least recently used.
-  void put(std::string sql, sqlite3_stmt* stmt) noexcept;
+  // The entry prepared for `sql`, marked in use and made most recently used; null if there is
+  // none or it is in use. Give it back with release().
+  Entry* take(std::string_view sql);
+  // Resets the entry's statement (ending its read transaction, so it cannot hold back
+  // checkpoints) and makes it available again.
+  void release(Entry& entry) noexcept;
+  // Keeps `stmt` (reset) for `sql`, evicting (finalizing) the least recently used entries not
+  // in use; finalizes `stmt` instead if `sql` is cached already.
+  void insert(std::string sql, sqlite3_stmt* stmt) noexcept;
   void clear() noexcept;
   // Drops every entry without finalizing (a handle inherited across fork() is leaked whole).
   void forget() noexcept;
@@ -38,7 +54,8 @@ class StatementCache {
   static bool cacheable(std::string_view sql) noexcept;
 
  private:
-  using Entry = std::pair<std::string, sqlite3_stmt*>;
+  void evict_over_capacity() noexcept;
+
   std::size_t capacity_;
   std::list<Entry> entries_;  // most recently used first
   std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;

@@ -173,6 +173,13 @@ void expect_consistent(const json& doc, std::int64_t keys, std::uint64_t pool_si
     EXPECT_EQ(r["final_row_count"].get<std::int64_t>(), keys);
     if (r["mode"] == "pooled") {
       EXPECT_EQ(r["acquire_us"]["count"].get<std::uint64_t>(), done);
+      // The idle-connection figure leaves out the acquires during which a connection was
+      // opened: with one client, at most one per connection the scenario opened.
+      const std::uint64_t idle = r.contains("acquire_idle_us") ? r["acquire_idle_us"]["count"].get<std::uint64_t>() : 0;
+      EXPECT_LE(idle, done);
+      if (r["scenario"] == "sequential") {
+        EXPECT_GE(idle + r["connections_opened"].get<std::uint64_t>(), done);
+      }
       EXPECT_LE(r["connections_max_open"].get<std::uint64_t>(), pool_size);
       EXPECT_GE(r["pool"]["acquires"].get<std::uint64_t>(), done);
       EXPECT_EQ(r["pool"]["max_size"].get<std::uint64_t>(), pool_size);

@@ -125,5 +125,21 @@ TEST_F(ClusterTest, InvalidRuntimeChangesAreRefusedWhole) {
   expect_invalid(cluster.remove_endpoint("a", 0s), "cluster.endpoints", "cannot remove the last");
 }
 
+TEST_F(ClusterTest, BadRoutingSettingsAreRefused) {
+  ClusterConfig c = quiet_config();
+  c.endpoints = {{.name = "a", .connector = endpoint("a")}};
+  c.routing.max_replica_lag = 25h;
+  expect_invalid(status_of(Cluster::create(c, options())), "cluster.routing.max_replica_lag",
+                 "cluster.routing.max_replica_lag=25h: allowed 0 (off) or 1ms..24h");
+  c.routing.max_replica_lag = 0ms;
+  c.routing.status_interval = 0ms;
+  expect_invalid(status_of(Cluster::create(c, options())), "cluster.routing.status_interval",
+                 "cluster.routing.status_interval=0: allowed 1ms..1h");
+  c.routing.status_interval = 1s;
+  c.routing.read_your_writes_wait = 2min;
+  expect_invalid(status_of(Cluster::create(c, options())), "cluster.routing.read_your_writes_wait",
+                 "cluster.routing.read_your_writes_wait=2min: allowed 0..1min");
+}
+
 }  // namespace
 }  // namespace reservoir::cluster::testing

@@ -110,6 +110,45 @@ TEST_F(ClusterMetricsTest, ExposesEachEndpointWithClusterEndpointAndTier) {
             "reservoir_cluster_no_endpoint_total{cluster=\"orders\"} 0\n");
 }
 
+// Every server a replica 1.5 s behind (routing.hpp), as a role source would report it.
+class LaggingReplicas final : public cluster::RoleSource {
+ public:
+  std::optional<cluster::EndpointRole> observe(Connection&) noexcept override { return std::nullopt; }
+  Result<cluster::RoleReport> probe(Connection&, Deadline) override {
+    return cluster::RoleReport{cluster::EndpointRole::replica, 7, 1500ms};
+  }
+  bool is_wrong_role(const Error&) const noexcept override { return false; }
+  Result<cluster::WriteToken> write_token(Connection&, Deadline) override { return cluster::WriteToken{7}; }
+  Result<std::uint64_t> wait_for(Connection&, cluster::WriteToken, Duration, Deadline) override { return 7; }
+};
+
+TEST_F(ClusterMetricsTest, ARoutingClusterExposesFallbacksReroutesAndReplicaLag) {
+  Registry registry;
+  cluster::ClusterConfig c;
+  c.name = "orders";
+  c.pool = quiet_pool(3);
+  c.endpoints = {{.name = "a", .connector = a}, {.name = "b", .connector = b, .priority = 1}};
+  c.routing.roles = std::make_shared<LaggingReplicas>();
+  auto orders = cluster::Cluster::create(std::move(c), {.clock = &clock, .logger = logger, .start_maintainers = false});
+  ASSERT_TRUE(orders) << orders.error().message();
+  auto shared = std::make_shared<cluster::Cluster>(std::move(orders).value());
+  registry.add_cluster(shared);
+  auto lease = shared->acquire(Deadline::after(clock, 1s), cluster::Intent::read());
+  ASSERT_TRUE(lease) << lease.error().message();
+  EXPECT_EQ(family_lines(registry.render(), "reservoir_cluster_read_fallbacks_total") +
+                family_lines(registry.render(), "reservoir_cluster_write_reroutes_total") +
+                family_lines(registry.render(), "reservoir_cluster_endpoint_replica_lag_seconds"),
+            "# HELP reservoir_cluster_read_fallbacks_total reads sent to the primary because no replica was eligible\n"
+            "# TYPE reservoir_cluster_read_fallbacks_total counter\n"
+            "reservoir_cluster_read_fallbacks_total{cluster=\"orders\"} 0\n"
+            "# HELP reservoir_cluster_write_reroutes_total writes a replica refused, sent on to the primary\n"
+            "# TYPE reservoir_cluster_write_reroutes_total counter\n"
+            "reservoir_cluster_write_reroutes_total{cluster=\"orders\"} 0\n"
+            "# HELP reservoir_cluster_endpoint_replica_lag_seconds a replica's lag at its last probe (absent: not a replica)\n"
+            "# TYPE reservoir_cluster_endpoint_replica_lag_seconds gauge\n"
+            "reservoir_cluster_endpoint_replica_lag_seconds{cluster=\"orders\",endpoint=\"a\"} 1.5\n");
+}
+
 TEST_F(ClusterMetricsTest, EndpointPoolsAndBreakersJoinThePoolAndBreakerFamilies) {
   Registry registry;
   auto orders = make_cluster();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "pool_support.hpp"
 #include "reservoir/run.hpp"
@@ -44,6 +45,20 @@ class PgPipelinedReset : public ::testing::Test {
     if (admin_) (void)admin_->execute("DROP TABLE IF EXISTS " + table_, in_ms(5000));
   }
   std::string rows() { return text_of(*admin_, "SELECT count(*) FROM " + table_); }
+  // One lease that runs a statement (so its release sends the reset), then its session is
+  // terminated from another connection while pooled. Returns the terminated backend's pid.
+  int terminate_after_a_lease(PgPool& pool) {
+    int pid = 0;
+    {
+      auto lease = pool.acquire(in_ms(5000));
+      EXPECT_TRUE(lease) << lease.error().message();
+      if (!lease) return 0;
+      pid = lease.value()->backend_pid();
+      EXPECT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
+    }  // reset sent
+    EXPECT_EQ(text_of(*admin_, "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)"), "t");
+    return pid;
+  }
 
   std::optional<PgEnv> env_;
   std::optional<Connector> connector_;
@@ -98,7 +113,7 @@ TEST_F(PgPipelinedReset, ThePoolReplacesAConnectionWhoseResetFailed) {
   RunOptions options;
   options.timeout = std::chrono::seconds(10);
   options.retry.backoff.initial = milliseconds(1);
-  options.idempotent = true;  // run() cannot tell yet that the first INSERT never ran
+  options.idempotent = false;  // the error says the first INSERT never ran (not_executed)
   int calls = 0;
   auto r = run(pool, [&](Connection& c, Attempt& a) {
     ++calls;
@@ -115,14 +130,8 @@ TEST_F(PgPipelinedReset, ASessionTerminatedBetweenReleaseAndNextUseGivesARetryab
   PoolConfig config = small_config(1);
   config.validation_bypass = milliseconds(60000);  // no checkout check: the next query finds it
   PgPool pool = make_pool(env_->url, config);
-  int pid = 0;
-  {
-    auto lease = pool.acquire(in_ms(5000));
-    ASSERT_TRUE(lease);
-    pid = lease.value()->backend_pid();
-    ASSERT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
-  }  // reset sent
-  ASSERT_EQ(text_of(*admin_, "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)"), "t");
+  const int pid = terminate_after_a_lease(pool);
+  ASSERT_NE(pid, 0);
   {
     auto lease = pool.acquire(in_ms(5000));
     ASSERT_TRUE(lease) << lease.error().message();
@@ -130,6 +139,8 @@ TEST_F(PgPipelinedReset, ASessionTerminatedBetweenReleaseAndNextUseGivesARetryab
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind(), ErrorKind::unavailable) << r.error().message();
     EXPECT_TRUE(r.error().retryable()) << r.error().message();
+    EXPECT_NE(r.error().message().find("session reset failed"), std::string::npos) << r.error().message();
+    EXPECT_TRUE(r.error().not_executed()) << r.error().message();
     EXPECT_TRUE(lease.value()->is_broken());
   }
   EXPECT_EQ(rows(), "0");
@@ -141,20 +152,61 @@ TEST_F(PgPipelinedReset, ASessionTerminatedBetweenReleaseAndNextUseGivesARetryab
   EXPECT_TRUE(r) << r.error().message();
 }
 
+// A non-idempotent INSERT through run() whose first attempt meets the session terminated
+// while pooled (from another connection, between leases): the reset failed before the INSERT
+// could run, the error says so, and run() retries it once on a fresh session. It ran once.
+TEST_F(PgPipelinedReset, RunRetriesANonIdempotentCallAfterTheResetFailed) {
+  PoolConfig config = small_config(1);
+  config.validation_bypass = milliseconds(60000);  // no checkout check: the INSERT finds it
+  PgPool pool = make_pool(env_->url, config);
+  const int pid = terminate_after_a_lease(pool);
+  ASSERT_NE(pid, 0);
+  RunOptions options;
+  options.timeout = std::chrono::seconds(10);
+  options.retry.backoff.initial = milliseconds(1);
+  options.idempotent = false;
+  RunReport report;
+  options.report = &report;
+  std::vector<int> pids;
+  auto r = run(pool, [&](Connection& c, Attempt& a) {
+    pids.push_back(c.backend_pid());
+    return c.execute("INSERT INTO " + table_ + " VALUES (1)", a.deadline());
+  }, options);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(report.attempts, 2u);
+  ASSERT_EQ(pids.size(), 2u);
+  EXPECT_EQ(pids[0], pid);
+  EXPECT_NE(pids[1], pid);
+  EXPECT_EQ(rows(), "1");
+}
+
+// A statement that may have run is still not retried when the call is not idempotent: the
+// session dies after its statement was sent (no reset involved).
+TEST_F(PgPipelinedReset, RunDoesNotRetryANonIdempotentCallThatMayHaveRun) {
+  PgPool pool = make_pool(env_->url, small_config(1));
+  RunOptions options;
+  options.timeout = std::chrono::seconds(10);
+  options.retry.backoff.initial = milliseconds(1);
+  int calls = 0;
+  auto r = run(pool, [&](Connection& c, Attempt& a) {
+    ++calls;
+    // The session ends itself mid-statement: the INSERT ran, the connection is lost.
+    return c.execute("WITH i AS (INSERT INTO " + table_ + " VALUES (1)) SELECT pg_terminate_backend(pg_backend_pid())",
+                     a.deadline());
+  }, options);
+  ASSERT_FALSE(r);
+  EXPECT_FALSE(r.error().not_executed()) << r.error().message();
+  EXPECT_EQ(calls, 1);
+}
+
 // The checkout check (ping) completes the pending reset in its own round trip and sees the
 // dead session: the caller gets a fresh connection.
 TEST_F(PgPipelinedReset, ACheckedCheckoutNeverHandsOutTheTerminatedSession) {
   PoolConfig config = small_config(1);
   config.validation_bypass = milliseconds(0);
   PgPool pool = make_pool(env_->url, config);
-  int pid = 0;
-  {
-    auto lease = pool.acquire(in_ms(5000));
-    ASSERT_TRUE(lease);
-    pid = lease.value()->backend_pid();
-    ASSERT_TRUE(lease.value()->query("SELECT 1", in_ms(5000)));
-  }
-  ASSERT_EQ(text_of(*admin_, "SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)"), "t");
+  const int pid = terminate_after_a_lease(pool);
+  ASSERT_NE(pid, 0);
   auto lease = pool.acquire(in_ms(5000));
   ASSERT_TRUE(lease) << lease.error().message();
   EXPECT_NE(lease.value()->backend_pid(), pid);

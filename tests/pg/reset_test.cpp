@@ -162,6 +162,12 @@ TEST(PgReset, PendingNotificationsDoNotReachTheNextBorrower) {
   if (leaked != nullptr) PQfreemem(leaked);
 }
 
+// `seeding` on `conn`, then the first random() after it.
+std::string first_random_after(Connection& conn, const std::string& seeding) {
+  if (auto seeded = conn.query(seeding, in_ms(5000)); !seeded) return "error: " + seeded.error().message();
+  return text_of(conn, "SELECT random()::text");
+}
+
 // Issue 10 item 3: DISCARD ALL does not reseed random(); after A's setseed(0.5), B must not
 // continue A's sequence. The reset reseeds with a fresh random value.
 TEST(PgReset, SetseedDoesNotReachTheNextBorrower) {
@@ -180,6 +186,32 @@ TEST(PgReset, SetseedDoesNotReachTheNextBorrower) {
   ASSERT_TRUE(conn->query("SELECT setseed(0.5)", in_ms(5000)));
   ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
   EXPECT_NE(text_of(*conn, "SELECT random()::text"), text_of(*reference, "SELECT random()::text"));
+}
+
+// The reseed is the `seed` setting, which lives in the next borrower's first transaction: when
+// that transaction fails, PostgreSQL restores the setting's previous value (here A's SET seed,
+// committed) but does not reseed with it, so B still draws from the fresh seed, not from A's.
+TEST(PgReset, AFailedFirstStatementKeepsTheFreshSeed) {
+  RESERVOIR_REQUIRE_PG(env);
+  Connector connector = make_connector(env.url);
+  const std::string seeded_first = first_random_after(*must_connect(connector), "SET seed = 0.5");
+  auto conn = must_connect(connector);
+  ASSERT_TRUE(conn->execute("SET seed = 0.5", in_ms(5000)));  // committed: the value restored below
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  auto failed = conn->query("SELECT 1/0", in_ms(5000));  // aborts the transaction holding the reseed
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code(), "22012");
+  EXPECT_NE(text_of(*conn, "SELECT random()::text"), seeded_first);
+  // The same after a lease that left its own seed committed and a failing BEGIN block.
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  const std::string fresh_first = first_random_after(*conn, "SELECT 1");
+  ASSERT_TRUE(connector.reset(*conn, in_ms(5000)));
+  ASSERT_TRUE(conn->execute("BEGIN", in_ms(5000)));
+  ASSERT_FALSE(conn->query("SELECT 1/0", in_ms(5000)));
+  ASSERT_TRUE(conn->execute("ROLLBACK", in_ms(5000)));
+  const std::string after = text_of(*conn, "SELECT random()::text");
+  EXPECT_NE(after, fresh_first);
+  EXPECT_NE(after, seeded_first);
 }
 
 // The opt-out does what it says: without the reseed, the next borrower continues the sequence.

@@ -25,8 +25,12 @@
 #include <vector>
 
 #include "pgha_env.hpp"
+#include "reservoir/cluster/cluster.hpp"
+#include "reservoir/cluster/run.hpp"
 #include "reservoir/http/connector.hpp"
+#include "reservoir/patroni/role_source.hpp"
 #include "reservoir/pg/connector.hpp"
+#include "reservoir/pgcluster/role_source.hpp"
 #include "reservoir/run.hpp"
 #include "reservoir/typed_pool.hpp"
 
@@ -261,6 +265,181 @@ TEST(PatroniFailover, WritesResumeAndNoAcknowledgedWriteIsLost) {
 
   // The old primary rejoins as the synchronous standby: ready for the next run.
   EXPECT_TRUE(wait_healthy(env, 40s)) << "the cluster did not heal within 40 s";
+}
+
+// Read/write routing over the two Patroni nodes (one cluster endpoint each, target_role any):
+// after the primary is killed, reads go on (on the replica, then on it as the new primary),
+// writes fail fast and then land on the promoted node as soon as a checkout sees its
+// in_hot_standby turn off: no poll of Patroni, no restart of the client. Once Patroni has
+// brought the old primary back as a replica, reads go to it again.
+TEST(PatroniFailover, RoutedWritesFollowThePromotion) {
+  RESERVOIR_REQUIRE_SERVERS(PatroniEnv, env, "patroni");
+  const auto leader = wait_healthy(env, 30s);
+  ASSERT_TRUE(leader) << "the Patroni cluster has no running leader + synchronous standby";
+  const int old_primary = *leader, next_primary = 1 - *leader;
+  const std::string names[2] = {"node1", "node2"};
+
+  cluster::ClusterConfig config;
+  config.name = "patroni";
+  for (int i = 0; i < 2; ++i) {
+    auto connector = Connector::create(env.nodes[i].pg_url);
+    ASSERT_TRUE(connector) << connector.error().message();
+    config.endpoints.push_back({.name = names[i], .connector = cluster::adapt<Connector>(std::move(connector).value())});
+  }
+  config.pool.min_idle = 0;
+  config.pool.max_size = 2;
+  config.pool.acquire_timeout = 1000ms;
+  config.pool.connect_timeout = 500ms;
+  config.breaker.open_time = 200ms;
+  config.outlier.consecutive_failures = 0;
+  config.outlier.failure_rate_min = 0;
+  config.outlier.latency_factor = 0;
+  config.routing.roles = pgcluster::role_source();
+  config.routing.status_interval = 200ms;
+  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
+  ASSERT_TRUE(made) << made.error().message();
+  cluster::Cluster c = std::move(made).value();
+
+  // The port of the server a statement ran on, and whether it is in recovery.
+  const auto where = [&](const cluster::Intent& intent, const char* sql) {
+    return cluster::run<Connector>(c, intent, [&](Connection& conn, Attempt& a) -> Result<std::int64_t> {
+      auto rows = conn.query(sql, a.deadline());
+      if (!rows) return std::move(rows).error();
+      return rows->get_int(0, 0);
+    }, {.timeout = 1s});
+  };
+  const char* kWrite = "INSERT INTO pgha_routed DEFAULT VALUES RETURNING inet_server_port()";
+  const char* kRead = "SELECT inet_server_port() * 10 + pg_catalog.pg_is_in_recovery()::int";
+  const auto port_of = [&](int node) {
+    const std::string host = host_of(env.nodes[node].pg_url);
+    return std::stoll(host.substr(host.rfind(':') + 1));
+  };
+  {
+    auto setup = c.acquire(in_ms(5000), cluster::Intent::write());
+    ASSERT_TRUE(setup) << setup.error().message();
+    ASSERT_TRUE(setup->as<Connector>().script("CREATE TABLE IF NOT EXISTS pgha_routed (id bigserial PRIMARY KEY)", in_ms(5000)));
+  }
+  auto written = where(cluster::Intent::write(), kWrite);
+  ASSERT_TRUE(written) << written.error().message();
+  EXPECT_EQ(*written, port_of(old_primary));
+  auto read = where(cluster::Intent::read(), kRead);
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_EQ(*read, port_of(next_primary) * 10 + 1) << "read on the replica";
+
+  const int pid = postmaster_pid(env.nodes[old_primary].data);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  const auto kill_at = Steady::now();
+  std::optional<Steady::time_point> promoted;  // Patroni's own view, polled beside the calls
+  std::thread rest_poll([&] {
+    for (auto until = Steady::now() + 30s; Steady::now() < until; std::this_thread::sleep_for(20ms)) {
+      if (says_primary(env.nodes[next_primary])) {
+        promoted = Steady::now();
+        return;
+      }
+    }
+  });
+  int failed_writes = 0, failed_reads = 0, reads = 0;
+  double slowest_failure = 0;
+  std::optional<Steady::time_point> first_write;
+  for (auto until = Steady::now() + 30s; !first_write && Steady::now() < until;) {
+    const auto start = Steady::now();
+    auto w = where(cluster::Intent::write(), kWrite);
+    if (w && *w == port_of(next_primary)) first_write = Steady::now();
+    if (!w) {
+      ++failed_writes;
+      slowest_failure = std::max(slowest_failure, ms_between(start, Steady::now()));
+    }
+    auto r = where(cluster::Intent::read(), kRead);
+    ++(r ? reads : failed_reads);
+  }
+  rest_poll.join();
+  ASSERT_TRUE(promoted) << "Patroni did not promote node" << next_primary + 1 << " within 30 s";
+  ASSERT_TRUE(first_write) << "no routed write reached node" << next_primary + 1 << " within 30 s: " << c.stats().to_string();
+  EXPECT_EQ(failed_reads, 0) << "reads stop while the replica is promoted";
+  EXPECT_LT(slowest_failure, 2000.0) << "a write hung past its 1 s deadline";
+  const auto stats = c.stats();
+  for (const auto& e : stats.endpoints) {
+    if (e.name == names[next_primary]) {
+      EXPECT_EQ(e.role, cluster::EndpointRole::primary) << stats.to_string();
+      EXPECT_EQ(e.role_changes, 1u);
+    }
+  }
+  std::printf("[ figures ] routed: kill -> node%d REST master %.0f ms -> first routed write there %.0f ms; %d writes failed "
+              "meanwhile (slowest %.0f ms), %d reads ok, %d failed\n[ figures ] %s\n",
+              next_primary + 1, ms_between(kill_at, *promoted), ms_between(*promoted, *first_write), failed_writes,
+              slowest_failure, reads, failed_reads, stats.to_string().c_str());
+
+  // The old primary comes back as a replica (pg_rewind): reads find it there, as a replica.
+  ASSERT_TRUE(wait_healthy(env, 40s)) << "the cluster did not heal within 40 s";
+  bool read_on_old = false;
+  for (auto until = Steady::now() + 20s; !read_on_old && Steady::now() < until; std::this_thread::sleep_for(50ms)) {
+    auto r = where(cluster::Intent::read(), kRead);
+    read_on_old = r && *r == port_of(old_primary) * 10 + 1;
+  }
+  EXPECT_TRUE(read_on_old) << c.stats().to_string();
+  auto w = where(cluster::Intent::write(), kWrite);
+  ASSERT_TRUE(w) << w.error().message();
+  EXPECT_EQ(*w, port_of(next_primary));
+}
+
+TEST(PatroniRoles, BadNodesAreInvalidConfig) {
+  auto none = patroni::role_source({});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind(), ErrorKind::invalid_config);
+  EXPECT_EQ(none.error().message(), "invalid_config: patroni.nodes=[]: allowed 1 or more nodes");
+  auto twice = patroni::role_source({.nodes = {{"127.0.0.1:5432", "http://127.0.0.1:8008"},
+                                               {"127.0.0.1:5432", "http://127.0.0.1:8009"}}});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code(), "patroni.nodes[1].postgres");
+  auto url = patroni::role_source({.nodes = {{"127.0.0.1:5432", "ftp://127.0.0.1:8008"}}});
+  ASSERT_FALSE(url);
+  EXPECT_EQ(url.error().code(), "patroni.nodes[0].rest");
+}
+
+// The replica status from Patroni's REST API (GET /primary, /replica?lag=) routes writes to
+// the leader and reads to the replica; a probe of each node's session says which it is.
+TEST(PatroniRoles, RestApiSaysWhichNodeIsWhich) {
+  RESERVOIR_REQUIRE_SERVERS(PatroniEnv, env, "patroni");
+  const auto leader = wait_healthy(env, 30s);
+  ASSERT_TRUE(leader) << "the Patroni cluster has no running leader + synchronous standby";
+  patroni::RoleSourceOptions options{.max_lag_bytes = 1 << 20};
+  cluster::ClusterConfig config;
+  config.name = "patroni-rest";
+  for (int i = 0; i < 2; ++i) {
+    options.nodes.push_back({host_of(env.nodes[i].pg_url), env.nodes[i].rest});
+    auto connector = Connector::create(env.nodes[i].pg_url);
+    ASSERT_TRUE(connector) << connector.error().message();
+    config.endpoints.push_back({.name = "node" + std::to_string(i + 1),
+                                .connector = cluster::adapt<Connector>(std::move(connector).value())});
+  }
+  auto roles = patroni::role_source(options);
+  ASSERT_TRUE(roles) << roles.error().message();
+  config.pool.min_idle = 0;
+  config.routing.roles = *roles;
+  config.routing.status_interval = 1ms;  // every read asks Patroni
+  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
+  ASSERT_TRUE(made) << made.error().message();
+  cluster::Cluster c = std::move(made).value();
+
+  const auto port = [&](const cluster::Intent& intent) -> std::string {
+    auto lease = c.acquire(in_ms(5000), intent);
+    if (!lease) return lease.error().message();
+    auto report = (*roles)->probe(lease->connection(), in_ms(5000));
+    if (!report) return report.error().message();
+    auto rows = lease->as<Connector>().query("SELECT inet_server_port()", in_ms(5000));
+    if (!rows) return rows.error().message();
+    return std::string(cluster::to_string(report->role)) + " " + std::to_string(rows->get_int(0, 0).value());
+  };
+  const auto port_of = [&](int node) { return host_of(env.nodes[node].pg_url).substr(host_of(env.nodes[node].pg_url).rfind(':') + 1); };
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(port(cluster::Intent::write()), "primary " + port_of(*leader));
+    EXPECT_EQ(port(cluster::Intent::read()), "replica " + port_of(1 - *leader));
+  }
+  const auto stats = c.stats();
+  EXPECT_EQ(stats.read_fallbacks, 0u) << stats.to_string();
+  EXPECT_NE(stats.to_string().find("node" + std::to_string(2 - *leader) + ": serving role=replica lag=0 "), std::string::npos)
+      << stats.to_string();
 }
 
 }  // namespace

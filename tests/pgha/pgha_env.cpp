@@ -1,5 +1,9 @@
 #include "pgha_env.hpp"
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -17,7 +21,8 @@ std::string server_setting(const std::string& file, const std::string& name) {
 
 std::optional<ReplicaEnv> ReplicaEnv::load(std::string* why) {
   ReplicaEnv env{server_setting("pg-replica.env", "RESERVOIR_TEST_PG_PRIMARY_URL"),
-                 server_setting("pg-replica.env", "RESERVOIR_TEST_PG_REPLICA_URL")};
+                 server_setting("pg-replica.env", "RESERVOIR_TEST_PG_REPLICA_URL"),
+                 server_setting("pg-replica.env", "RESERVOIR_TEST_PG_REPLICA_DATA")};
   if (env.primary_url.empty() || env.replica_url.empty()) {
     *why = "no primary + replica test servers: RESERVOIR_TEST_PG_PRIMARY_URL / _REPLICA_URL unset and pg-replica.env missing";
     return std::nullopt;
@@ -39,6 +44,16 @@ std::optional<PatroniEnv> PatroniEnv::load(std::string* why) {
     return std::nullopt;
   }
   return env;
+}
+
+int pg_ctl(const std::string& data, const std::string& args) {
+  const char* bin = std::getenv("RESERVOIR_PG_BIN");
+  std::string cmd = std::string(bin != nullptr ? bin : "/usr/lib/postgresql/15/bin") + "/pg_ctl -D '" + data + "' " + args;
+  struct stat st {};
+  if (::geteuid() == 0 && ::stat(data.c_str(), &st) == 0 && st.st_uid != 0) {
+    if (const passwd* owner = ::getpwuid(st.st_uid)) cmd = std::string("runuser -u ") + owner->pw_name + " -- " + cmd;
+  }
+  return std::system((cmd + " >/dev/null 2>&1").c_str());
 }
 
 int postmaster_pid(const std::string& data) {

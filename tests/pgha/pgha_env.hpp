@@ -24,6 +24,7 @@ std::string server_setting(const std::string& file, const std::string& name);
 struct ReplicaEnv {
   std::string primary_url;
   std::string replica_url;
+  std::string replica_data;  // data directory (for pg_ctl stop/start)
   static std::optional<ReplicaEnv> load(std::string* why);
 };
 
@@ -38,6 +39,10 @@ struct PatroniEnv {
   PatroniNode nodes[2];
   static std::optional<PatroniEnv> load(std::string* why);
 };
+
+// Runs `pg_ctl -D data args` as the data directory's owner (servers.sh's PostgreSQL binaries,
+// RESERVOIR_PG_BIN). Returns its exit status.
+int pg_ctl(const std::string& data, const std::string& args);
 
 // The postmaster pid from `data`/postmaster.pid, or -1.
 int postmaster_pid(const std::string& data);

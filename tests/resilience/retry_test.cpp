@@ -79,6 +79,19 @@ TEST_F(RetrierTest, NonIdempotentIsRetriedOnlyIfTheRequestNeverLeft) {
   EXPECT_EQ(fail(idempotent, Error::timeout("db:5432: query timed out"), true, true), RetryVerdict::retry);
 }
 
+// A request that left but certainly did not run (a statement the server skipped behind a
+// failed session reset) cannot run twice: retried like one that never left.
+TEST_F(RetrierTest, NonIdempotentIsRetriedWhenTheErrorSaysItNeverRan) {
+  const RetryPolicy p = fixed_policy(5, milliseconds(10));
+  Retrier r(p, Deadline::after(clock_, seconds(10)), nullptr, 1);
+  Error skipped = Error::unavailable("db:5432", "session reset failed: terminated").mark_not_executed();
+  EXPECT_TRUE(skipped.not_executed());
+  EXPECT_EQ(fail(r, skipped, /*idempotent=*/false, /*sent=*/true), RetryVerdict::retry);
+  EXPECT_EQ(fail(r, Error::unavailable("db:5432", "connection lost"), false, true), RetryVerdict::not_idempotent);
+  // The fact survives the explanation appended to a final error.
+  EXPECT_TRUE(Retrier::explain(skipped, RetryVerdict::attempts_exhausted, 5).not_executed());
+}
+
 TEST_F(RetrierTest, NoAttemptStartsWhoseBackoffWouldEndPastTheDeadline) {
   RetryPolicy p;
   p.max_attempts = 10;

@@ -1,4 +1,5 @@
 // Acquire and release: reuse, errors, FIFO handoff, discard, connect limits and backoff.
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -193,6 +194,52 @@ TEST_F(PoolTest, WaitersAreServedFirstInFirstOut) {
   held->release();
   for (auto& t : threads) t.join();
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(pool.stats().created, 1u);
+}
+
+// Within the bypass window a return is not handed to the parked waiter: the waiter is woken
+// and takes the connection itself (unless a running caller took it first). Time stands
+// still here, so only that wake-up can complete it.
+TEST_F(PoolTest, AWokenWaiterTakesTheReturnedConnectionItself) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  Pool pool = make_pool(c);
+  auto held = pool.acquire();
+  ASSERT_TRUE(held);
+  std::thread waiter([&] {
+    auto lease = pool.acquire(in(10s));
+    EXPECT_TRUE(lease) << lease.error().message();
+  });
+  ASSERT_TRUE(eventually([&] { return pool.stats().waiting == 1; }));
+  held->release();
+  waiter.join();
+  EXPECT_EQ(pool.stats().created, 1u);
+  EXPECT_EQ(pool.stats().waiting, 0u);
+}
+
+// A waiter queued for longer than the bypass window (1 ms) is handed the next return
+// directly: a caller arriving at that moment does not get it.
+TEST_F(PoolTest, AWaiterPastTheBypassWindowIsHandedTheNextReturn) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  Pool pool = make_pool(c);
+  auto held = pool.acquire();
+  ASSERT_TRUE(held);
+  std::promise<void> done;  // the waiter keeps its lease until the late caller has tried
+  std::thread waiter([&, finished = done.get_future()] {
+    auto lease = pool.acquire(in(10s));
+    EXPECT_TRUE(lease) << lease.error().message();
+    finished.wait();
+  });
+  // Queued, not merely waiting on the clock (a connect thread may be too), before time moves.
+  ASSERT_TRUE(eventually([&] { return pool.stats().waiting == 1; }));
+  clock.advance(2ms);
+  held->release();  // hands the connection over before it returns
+  auto late = pool.acquire(Deadline::at(clock, clock.now()));
+  EXPECT_FALSE(late);
+  if (late) late->release();  // so the waiter is not left waiting on a clock that never moves
+  done.set_value();
+  waiter.join();
   EXPECT_EQ(pool.stats().created, 1u);
 }
 

@@ -131,6 +131,7 @@ class PooledTarget final : public Target {
    public:
     explicit PooledClient(PooledTarget& t) : t_(t) {}
     reservoir::Status run(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns) override {
+      const std::uint64_t opened_before = t_.counter_->opened.load(std::memory_order_relaxed);
       const std::int64_t t0 = steady_ns();
       bool first = true;
       return reservoir::run(
@@ -138,6 +139,7 @@ class PooledTarget final : public Target {
           [&](typename C::connection& conn, reservoir::Attempt& a) {
             if (first) {
               acquire_ns = steady_ns() - t0;
+              outcome.acquire_connected = t_.counter_->opened.load(std::memory_order_relaxed) != opened_before;
               first = false;
             }
             return run_op(conn, *t_.sql_, op, a.deadline(), outcome);

@@ -158,10 +158,15 @@ std::vector<Criterion> judge(const std::vector<ScenarioGroup>& groups, const Opt
                    worst < 0.01});
   }
   const ScenarioResult* seqp = seq ? seq->find(Mode::pooled) : nullptr;
-  if (seqp && seqp->acquire.count > 0) {
+  if (seqp && seqp->acquire_idle.count > 0) {
+    // Only the acquires that found a connection open: one that waited for a connect measures
+    // the connect, which the criterion is not about.
+    const Figures& a = seqp->acquire_idle;
     out.push_back({"acquire with an idle connection: avg < 1 us, p95 < 5 us", "sequential",
-                   "avg " + us(seqp->acquire.avg) + " us, p95 " + us(static_cast<double>(seqp->acquire.p95)) + " us",
-                   seqp->acquire.avg < 1000 && seqp->acquire.p95 < 5000});
+                   "avg " + us(a.avg) + " us, p95 " + us(static_cast<double>(a.p95)) + " us over " +
+                       std::to_string(a.count) + " of " + std::to_string(seqp->acquire.count) +
+                       " acquires (the others waited for a connect)",
+                   a.avg < 1000 && a.p95 < 5000});
   }
   const ScenarioResult* c10raw = c10 ? c10->find(Mode::raw) : nullptr;
   if (c10p && c10raw && c10raw->ops_per_s > 0) {
@@ -241,6 +246,7 @@ nlohmann::json result_json(const ScenarioResult& r) {
   if (r.spec.bursts > 0) j["bursts"] = {{"bursts", r.spec.bursts}, {"ops_per_client", r.spec.burst_ops}, {"gap_ms", r.spec.burst_gap.count()}};
   if (!r.per_second.empty()) j["ops_per_second_window"] = r.per_second;
   if (r.acquire.count > 0) j["acquire_us"] = figures_json(r.acquire);
+  if (r.acquire_idle.count > 0) j["acquire_idle_us"] = figures_json(r.acquire_idle);
   if (r.target.pool) {
     const auto& p = *r.target.pool;
     nlohmann::json closed;

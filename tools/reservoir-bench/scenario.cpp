@@ -55,6 +55,7 @@ struct alignas(64) Recorder {
   std::uint64_t failed = 0;
   std::vector<std::int64_t> latency;
   std::vector<std::int64_t> acquire;
+  std::vector<std::int64_t> acquire_idle;
   std::array<std::uint64_t, kOpKinds> by_kind{};
   std::uint64_t hits = 0;
   std::map<std::string, std::uint64_t> errors;
@@ -71,6 +72,7 @@ struct alignas(64) Recorder {
     const std::int64_t t1 = steady_ns();
     latency.push_back(t1 - t0);
     if (acquire_ns >= 0) acquire.push_back(acquire_ns);
+    if (acquire_ns >= 0 && !outcome.acquire_connected) acquire_idle.push_back(acquire_ns);
     ++by_kind[static_cast<std::size_t>(op.kind)];
     if (outcome.hit) ++hits;
     if (st) {
@@ -110,12 +112,13 @@ struct Shared {
 };
 
 void merge(ScenarioResult& r, std::vector<Recorder>& recs) {
-  std::vector<std::int64_t> lat, acq;
+  std::vector<std::int64_t> lat, acq, acq_idle;
   for (auto& rec : recs) {
     r.ops_done += rec.done.load();
     r.ops_failed += rec.failed;
     lat.insert(lat.end(), rec.latency.begin(), rec.latency.end());
     acq.insert(acq.end(), rec.acquire.begin(), rec.acquire.end());
+    acq_idle.insert(acq_idle.end(), rec.acquire_idle.begin(), rec.acquire_idle.end());
     for (int k = 0; k < kOpKinds; ++k) r.by_kind[k] += rec.by_kind[k];
     r.retrieve_hits += rec.hits;
     for (auto& [kind, n] : rec.errors) r.errors_by_kind[kind] += n;
@@ -125,6 +128,7 @@ void merge(ScenarioResult& r, std::vector<Recorder>& recs) {
   }
   r.latency = figures_of(lat);
   r.acquire = figures_of(acq);
+  r.acquire_idle = figures_of(acq_idle);
   r.cdf = cdf_of(lat);
 }
 

@@ -45,6 +45,7 @@ struct ScenarioResult {
   double ops_per_s = 0;          // successful operations per second
   Figures latency;
   Figures acquire;               // pooled only (count 0 otherwise)
+  Figures acquire_idle;          // pooled: the acquires during which no connection was opened
   std::map<std::string, std::uint64_t> errors_by_kind;
   std::string first_error;
   std::array<std::uint64_t, kOpKinds> by_kind{};

@@ -80,6 +80,7 @@ MemorySql pg_statements(const std::string& table);
 // What an operation saw, beyond success: a retrieve that found its key.
 struct OpOutcome {
   bool hit = false;
+  bool acquire_connected = false;  // pooled: a connection was opened while this operation acquired
   std::int64_t count = -1;  // stats only
 };
 

@@ -11,6 +11,10 @@
 // (not ejected, breaker not open, not draining), then the policy within it. An acquire that
 // fails before anything was sent (connect refused, circuit open, endpoint draining) moves on
 // to another endpoint within the same deadline.
+//
+// Read/write routing over a primary and replicas (config.routing, routing.hpp): acquire() and
+// run() take an Intent (read, write, read_after a WriteToken); see routing.hpp for where each
+// endpoint's role, lag and position come from and what they cost.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +66,10 @@ class [[nodiscard]] ClusterLease {
   typename C::connection& as() const noexcept { return ConnectorAdapter<C>::cast(connection()); }
   // The endpoint's name.
   const std::string& endpoint() const noexcept;
+  // Read-your-writes (routing.hpp): the position after the writes made on this lease's
+  // connection (a primary's), for Intent::read_after. Errors: invalid_argument without
+  // routing.roles; as the role source's query (PostgreSQL: pg_current_wal_lsn()).
+  Result<WriteToken> write_token(Deadline deadline);
 
   void discard() noexcept;
   void release() noexcept;
@@ -97,12 +105,23 @@ struct EndpointStats {
   Duration latency_ewma{0};         // 0 = no sample
   std::uint64_t credential_rotations = 0;
   PoolLoad load;
+  // Routing (routing.hpp): the role its server last reported (changes: how often it changed);
+  // for a replica the lag and replayed position of its last probe, and how many checkouts
+  // for a read were turned away after a probe found it beyond max_replica_lag.
+  EndpointRole role = EndpointRole::unknown;
+  Duration replica_lag{0};
+  std::uint64_t replayed = 0;
+  std::uint64_t role_changes = 0;
+  std::uint64_t lag_skips = 0;
 };
 
 struct ClusterStats {
   std::vector<EndpointStats> endpoints;
   std::uint64_t failovers = 0;      // acquires that moved on to another endpoint
   std::uint64_t no_endpoint = 0;    // acquires refused because no endpoint served
+  bool routing = false;             // routing.roles set: the fields below count
+  std::uint64_t read_fallbacks = 0; // reads sent to the primary because no replica was eligible
+  std::uint64_t write_reroutes = 0; // writes refused by a replica (wrong role) and sent on
   std::string to_string() const;
 };
 
@@ -128,6 +147,10 @@ class Cluster {
   // error; circuit_open or unavailable (`no endpoint serves: ...`) when none serves.
   Result<ClusterLease> acquire(Deadline deadline, SourceLocation where = SourceLocation::current());
   Result<ClusterLease> acquire(SourceLocation where = SourceLocation::current());
+  // Routed (routing.hpp): a write gets the primary; a read a replica within the lag bound
+  // (and past intent.after), else the primary. Errors: as above; `unavailable: <cluster>: no
+  // primary serves (...)` for a write when none does.
+  Result<ClusterLease> acquire(Deadline deadline, Intent intent, SourceLocation where = SourceLocation::current());
 
   // Runtime changes. Each is validated whole first and refused whole (invalid_config, the
   // cluster as it was) when anything in it is invalid.

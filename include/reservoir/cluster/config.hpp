@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "reservoir/breaker.hpp"
+#include "reservoir/cluster/routing.hpp"
 #include "reservoir/config.hpp"
 #include "reservoir/connector.hpp"
 #include "reservoir/error.hpp"
@@ -90,6 +91,8 @@ struct ClusterConfig {
   // An endpoint added at runtime takes traffic in proportion to its age / warmup, from 10%,
   // while its pool fills (0 = off; else 1ms..1h).
   Duration warmup = std::chrono::seconds(0);
+  // Read/write routing over a primary and replicas (routing.hpp); off unless roles is set.
+  RoutingConfig routing{};
 
   // OK, or invalid_config naming the field (`cluster.endpoints[1].weight`), value and range.
   Status validate() const;

@@ -22,15 +22,21 @@ namespace reservoir::cluster {
 
 namespace detail {
 
-Status run_on_cluster(Cluster& cluster, const RunOptions& options, SourceLocation where,
+Status run_on_cluster(Cluster& cluster, const Intent& intent, const RunOptions& options, SourceLocation where,
                       reservoir::detail::FunctionRef<Status(Connection&, Attempt&)> fn);
 
 template <class Conn, class Fn, class Cast>
-auto run_typed(Cluster& cluster, Fn& fn, const RunOptions& options, SourceLocation where, Cast cast) {
+auto run_typed(Cluster& cluster, const Intent& intent, Fn& fn, const RunOptions& options, SourceLocation where,
+               Cast cast) {
   return reservoir::detail::run_value<Conn>(
       fn, cast, [&](reservoir::detail::FunctionRef<Status(Connection&, Attempt&)> body) {
-        return run_on_cluster(cluster, options, where, body);
+        return run_on_cluster(cluster, intent, options, where, body);
       });
+}
+
+template <PoolConnector C>
+typename C::connection& cast_to(Connection& c) {
+  return ConnectorAdapter<C>::cast(c);
 }
 
 }  // namespace detail
@@ -39,14 +45,29 @@ auto run_typed(Cluster& cluster, Fn& fn, const RunOptions& options, SourceLocati
 // reservoir::run(); circuit_open / unavailable when no endpoint serves.
 template <class Fn>
 auto run(Cluster& cluster, Fn&& fn, const RunOptions& options = {}, SourceLocation where = SourceLocation::current()) {
-  return detail::run_typed<Connection>(cluster, fn, options, where, [](Connection& c) -> Connection& { return c; });
+  return detail::run_typed<Connection>(cluster, Intent{}, fn, options, where, [](Connection& c) -> Connection& { return c; });
 }
 
 // Runs fn(C::connection&[, Attempt&]); every endpoint's connector must be a ConnectorAdapter<C>.
 template <PoolConnector C, class Fn>
 auto run(Cluster& cluster, Fn&& fn, const RunOptions& options = {}, SourceLocation where = SourceLocation::current()) {
-  return detail::run_typed<typename C::connection>(
-      cluster, fn, options, where, [](Connection& c) -> typename C::connection& { return ConnectorAdapter<C>::cast(c); });
+  return detail::run_typed<typename C::connection>(cluster, Intent{}, fn, options, where, detail::cast_to<C>);
+}
+
+// Routed (routing.hpp): each attempt on an endpoint acquire(deadline, intent) gives. A write a
+// replica refuses as one (PostgreSQL: SQLSTATE 25006) marks it a replica and runs again at
+// once on the primary, idempotent or not (the replica wrote nothing), within the deadline.
+//
+//   cluster::run<pg::Connector>(c, cluster::Intent::write(), [](pg::Connection& conn) {...});
+template <class Fn>
+auto run(Cluster& cluster, const Intent& intent, Fn&& fn, const RunOptions& options = {},
+         SourceLocation where = SourceLocation::current()) {
+  return detail::run_typed<Connection>(cluster, intent, fn, options, where, [](Connection& c) -> Connection& { return c; });
+}
+template <PoolConnector C, class Fn>
+auto run(Cluster& cluster, const Intent& intent, Fn&& fn, const RunOptions& options = {},
+         SourceLocation where = SourceLocation::current()) {
+  return detail::run_typed<typename C::connection>(cluster, intent, fn, options, where, detail::cast_to<C>);
 }
 
 }  // namespace reservoir::cluster

@@ -16,7 +16,9 @@
 // statement share one pipeline segment (no Sync between them), so when the reset fails the
 // server skips the next statement: it never runs on the previous borrower's session. That
 // statement then fails with `unavailable: <host:port>: session reset failed: <cause>`
-// (retryable; the connection is broken and closed at release; run() retries on a fresh one).
+// (retryable; the connection is broken and closed at release), also when the session died
+// during the reset (e.g. terminated while pooled). The statement never ran, and the error says
+// so (Error::not_executed): run() retries it on a fresh connection even when not idempotent.
 // A fast check (CheckDepth::fast) consumes a reset error that has already arrived without
 // waiting, so the pool replaces such a connection before handing it out.
 // While pooled after a reset, the server shows the session as `active` with query
@@ -38,7 +40,10 @@
 // PREPARE must not survive, and they cannot be told apart client-side (a PREPARE inside a DO
 // block or a function leaves no trace in the protocol); dropping only `from_sql` ones needs a
 // server-side loop (a DO block doing DISCARD ALL's eight parts minus DEALLOCATE ALL measured
-// about 10x DISCARD ALL's server time) or eight pipelined statements per lease instead of one.
+// about 10x DISCARD ALL's server time) or eight pipelined statements per lease instead of one,
+// which measured no cheaper even prepared once and kept (Bind/Execute only): 34 us of server CPU
+// per SELECT 1 lease against 22 for DISCARD ALL with the re-prepare it forces, 69 against 68 on
+// a point select by key (bench/pg/README.md, "Making the safe reset cheaper").
 // So the cache pays within a lease (from a statement's second run) and, with the rollback-only
 // reset (reset_sql = ""), across leases. A cached statement the server rejects as stale,
 // 0A000 (`cached plan must not change result type`, after DDL) or 26000 (deallocated, e.g. by
@@ -175,7 +180,7 @@ class Connection {
   bool used_ = false;         // a statement ran since the last reset: the reset must run
   bool native_used_ = false;  // native_handle() was handed out since the last reset
   std::string last_fatal_;    // a FATAL the server sent while idle (e.g. idle-session timeout)
-  Random random_;             // setseed() values for the reset
+  Random random_;             // seeds for the reset's reseed (SET seed)
 
   // What the pipeline still owes us, in order: results of the reset's statements, of the
   // caller's statement, and the Syncs that end segments. Empty outside pipeline mode.
@@ -185,9 +190,10 @@ class Connection {
   std::vector<Item> items_;
   std::size_t next_item_ = 0;
   std::string reset_error_;  // first failure seen in the pending reset
+  bool segment_failed_ = false;  // a reset statement failed in the pipeline segment being read
   bool reset_in_flight_ = false;  // the reset's results are not all read yet
-  bool seed_pending_ = false;     // the reset's setseed goes out with the next use
-  // Queues the pending setseed (if any) as a reset item. False: libpq refused it.
+  bool seed_pending_ = false;     // the reset's reseed goes out with the next use
+  // Queues the pending reseed (if any) as a reset item. False: libpq refused it.
   bool queue_seed();
 
   // Statement cache: server-side prepared statements keyed by SQL text, least recently used

@@ -11,18 +11,23 @@
 //
 // The reset (see connection.hpp for how it is pipelined): at release, ROLLBACK if a
 // transaction is open, then reset_sql (DISCARD ALL), sent without waiting; the next use sends
-// `SELECT pg_catalog.setseed(<fresh random value>)` and its statement right behind them and
-// waits one round trip. libpq's own per-session state is cleared too: queued notifications
-// (a NOTIFY for the previous borrower's LISTEN that libpq already read), and the client-side
-// settings a borrower can change through native_handle().
-// setseed: DISCARD ALL does not reseed random(), so a borrower's setseed(0.5) would let the
+// `SET seed = <fresh random value>` and its statement right behind them and waits one round
+// trip. libpq's own per-session state is cleared too: queued notifications (a NOTIFY for the
+// previous borrower's LISTEN that libpq already read), and the client-side settings a borrower
+// can change through native_handle().
+// The reseed: DISCARD ALL does not reseed random(), so a borrower's setseed(0.5) would let the
 // next one continue a known sequence. The reset reseeds with a fresh value from a
-// per-connection generator, only when the lease ran a statement (as the rest of the reset),
-// at the price of one more statement in the next borrower's first transaction (measured: in
-// a segment of its own it cost the server a transaction and a Sync per lease, ~20 us here; in
-// the borrower's transaction ~15 us of server CPU per lease on the bench box; reseed_random =
-// false turns it off). With reset_sql = "" (rollback only) it does
-// not: that mode resets nothing but the transaction, by the caller's choice.
+// per-connection generator, only when the lease ran a statement (as the rest of the reset), at
+// the price of one more statement in the next borrower's first transaction. It is the `seed`
+// setting, not `SELECT setseed()`: a utility statement, neither analyzed nor planned, it cost
+// the server ~3 us per lease on the bench box against ~12 for the SELECT (bench/pg/README.md).
+// It is as sound: the setting calls setseed() when it is SET, once; when the borrower's
+// transaction aborts, PostgreSQL restores the setting's previous value without reseeding again
+// (its assign hook reseeds at most once per value set), so the generator keeps the fresh seed
+// (tested: a failed first statement, then random()). In a segment of its own, or committed at
+// release (BEGIN; SET seed; COMMIT), it costs a transaction per lease, as much as the SELECT.
+// reseed_random = false turns it off. With reset_sql = "" (rollback only) it does not run:
+// that mode resets nothing but the transaction, by the caller's choice.
 #pragma once
 
 #include <chrono>
@@ -47,8 +52,9 @@ struct ConnectorOptions {
   // change session state; it saves the server the reset's work).
   std::string reset_sql = "DISCARD ALL";
   // Reseed random() after a lease that ran a statement (DISCARD ALL does not), so no
-  // borrower continues another's setseed() sequence. It is one more statement per lease:
-  // measured ~15 us of server CPU per lease on the 2-core bench box (bench/pg/README.md).
+  // borrower continues another's setseed() sequence. It is one more statement per lease
+  // (`SET seed`): measured ~3 us of server CPU per lease on the 2-core bench box
+  // (bench/pg/README.md).
   // Turn it off only where no borrower calls setseed() or relies on random() being unseeded.
   bool reseed_random = true;
   // Server-side prepared statements kept per connection, keyed by SQL text, least recently

@@ -46,7 +46,8 @@ struct ReplicaStatus {
   Lsn replayed;
   std::optional<std::chrono::milliseconds> replay_age;  // none before the first replayed commit
 };
-// Errors: invalid_argument on a primary (it replays nothing); as for a query.
+// Errors: invalid_argument on a primary (it replays nothing, or no longer: a promoted standby);
+// as for a query.
 Result<ReplicaStatus> replica_status(Connection& conn, Deadline deadline);
 
 // Read-your-writes: returns the replayed position once `conn`'s server has replayed `lsn` (at
