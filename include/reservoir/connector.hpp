@@ -8,9 +8,12 @@
 #pragma once
 
 #include <concepts>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
@@ -30,6 +33,16 @@ std::string_view to_string(CheckDepth depth) noexcept;
 class Connection {
  public:
   virtual ~Connection() = default;
+};
+
+// One of a backend's own counters (PostgreSQL's statement cache hits, ...), summed over the
+// connections its connector opened. `name` is snake_case from a fixed set the backend declares
+// (never data; name and help point to static text): the metrics exposition makes it
+// reservoir_backend_<name>_total{pool}.
+struct BackendCounter {
+  std::string_view name;
+  std::string_view help;
+  std::uint64_t value = 0;
 };
 
 class Connector {
@@ -63,6 +76,8 @@ class Connector {
   virtual bool is_retryable(const Error& error) const noexcept { return error.retryable(); }
   // `host:port`, a path, or another name for messages. Never contains secrets.
   virtual std::string endpoint() const = 0;
+  // The backend's own counters (none by default). Cheap and lock-free: read on every scrape.
+  virtual std::vector<BackendCounter> backend_counters() const { return {}; }
 };
 
 // The contract a typed backend connector meets. `connection` is the backend's own type.
@@ -131,6 +146,14 @@ class ConnectorAdapter final : public Connector {
   }
   bool is_retryable(const Error& error) const noexcept override { return inner_.is_retryable(error); }
   std::string endpoint() const override { return inner_.endpoint(); }
+  // Optional in the concept: a backend with counters of its own defines backend_counters().
+  std::vector<BackendCounter> backend_counters() const override {
+    if constexpr (requires(const C& c) { { c.backend_counters() } -> std::same_as<std::vector<BackendCounter>>; }) {
+      return inner_.backend_counters();
+    } else {
+      return {};
+    }
+  }
 
   static connection& cast(Connection& conn) noexcept { return static_cast<Holder&>(conn).get(); }
 

@@ -51,6 +51,15 @@ std::string_view to_string(CloseReason reason) noexcept;
   X(leaks_reported, "leases reported held past leak_detection_threshold")     \
   X(slow_acquires, "acquisitions slower than slow_acquire_threshold")
 
+// Every histogram of PoolStats, cumulative at default_latency_bounds(): the struct's fields,
+// /stats.json and the exposition (reservoir_pool_<metric>) come from this list.
+// X(field, metric, help)
+#define RESERVOIR_POOL_HISTOGRAMS(X)                                                              \
+  X(acquire_wait_buckets, "acquire_wait_seconds", "time callers waited in acquire()")            \
+  X(connect_time_buckets, "connect_seconds", "time connects took, failed ones included")         \
+  X(use_time_buckets, "use_seconds",                                                              \
+    "how long leases were held, from acquire to return (coarse clock: resolution 1-4 ms)")
+
 struct PoolStats {
 #define RESERVOIR_STATS_FIELD(name, help) std::uint64_t name = 0;
   RESERVOIR_POOL_GAUGES(RESERVOIR_STATS_FIELD)
@@ -58,14 +67,14 @@ struct PoolStats {
 #undef RESERVOIR_STATS_FIELD
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::kCount)> closed_by{};
 
-  // Time callers waited in acquire() (zero for the lock-free fast path), as a summary and as
-  // cumulative buckets at default_latency_bounds().
+  // Time callers waited in acquire() (zero for the lock-free fast path) as a summary; its
+  // buckets are acquire_wait_buckets below.
   LatencySummary acquire_wait;
-  HistogramBuckets acquire_wait_buckets;
   // How long the longest-queued caller has waited so far (zero with nobody queued).
   Duration oldest_wait{0};
-  // How long connects took (failed ones included), cumulative at default_latency_bounds().
-  HistogramBuckets connect_time_buckets;
+#define RESERVOIR_STATS_HISTOGRAM(field, metric, help) HistogramBuckets field;
+  RESERVOIR_POOL_HISTOGRAMS(RESERVOIR_STATS_HISTOGRAM)
+#undef RESERVOIR_STATS_HISTOGRAM
 
   // Calls f(name, value, help) for each gauge, then for each counter, in list order.
   template <class F>
@@ -77,6 +86,13 @@ struct PoolStats {
   void for_each_counter(F&& f) const {
     RESERVOIR_POOL_COUNTERS(RESERVOIR_STATS_VISIT)
 #undef RESERVOIR_STATS_VISIT
+  }
+  // Calls f(field, metric, buckets, help) for each histogram, in list order.
+  template <class F>
+  void for_each_histogram(F&& f) const {
+#define RESERVOIR_STATS_VISIT_HISTOGRAM(field, metric, help) f(#field, metric, field, help);
+    RESERVOIR_POOL_HISTOGRAMS(RESERVOIR_STATS_VISIT_HISTOGRAM)
+#undef RESERVOIR_STATS_VISIT_HISTOGRAM
   }
 
   std::uint64_t recycled() const noexcept;  // closed for lifetime, idle or uses

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "health_parts.hpp"
+
 namespace reservoir::admin {
 namespace {
 
@@ -67,6 +69,8 @@ HealthReport HealthMonitor::report() {
     report.healthy = report.healthy && c.healthy;
     report.components.push_back(std::move(c));
   }
+  detail::add_cluster_health(*registry_, report);
+  detail::add_tenants_health(*registry_, report);
   return report;
 }
 

@@ -1,5 +1,7 @@
 #include "json.hpp"
 
+#include "json_parts.hpp"
+
 #include <chrono>
 
 namespace reservoir::admin::detail {
@@ -32,12 +34,20 @@ json pool_stats_json(const PoolStats& s) {
   j["closed_by"] = std::move(closed_by);
   j["oldest_wait_us"] = us(s.oldest_wait);
   j["acquire_wait"] = summary_json(s.acquire_wait);
-  j["acquire_wait_buckets"] = buckets_json(s.acquire_wait_buckets);
-  j["connect_time_buckets"] = buckets_json(s.connect_time_buckets);
+  s.for_each_histogram([&](std::string_view field, std::string_view, const HistogramBuckets& h, const char*) {
+    j[std::string(field)] = buckets_json(h);
+  });
   j["recycled"] = s.recycled();
   j["reuse_ratio"] = s.reuse_ratio();
   j["health_pass_rate"] = s.health_pass_rate();
   j["acquisition_success_rate"] = s.acquisition_success_rate();
+  return j;
+}
+
+// Connector::backend_counters(), e.g. PostgreSQL's statement cache: name → value.
+json backend_json(const Connector& connector) {
+  json j = json::object();
+  for (const auto& c : connector.backend_counters()) j[std::string(c.name)] = c.value;
   return j;
 }
 
@@ -65,8 +75,11 @@ json breaker_json(const metrics::Registry::BreakerEntry& entry) {
 
 json health_json(const HealthReport& health) {
   json components = json::array();
-  for (const auto& c : health.components)
-    components.push_back({{"kind", c.kind}, {"name", c.name}, {"healthy", c.healthy}, {"reasons", c.reasons}});
+  for (const auto& c : health.components) {
+    json j = {{"kind", c.kind}, {"name", c.name}, {"healthy", c.healthy}, {"reasons", c.reasons}};
+    for (const auto& [name, value] : c.figures) j["figures"][name] = value;
+    components.push_back(std::move(j));
+  }
   return {{"healthy", health.healthy}, {"components", std::move(components)}};
 }
 
@@ -75,7 +88,8 @@ json stats_json(const metrics::Registry& registry, const HealthReport& health) {
   for (const auto& entry : registry.live_pools()) {
     pools.push_back({{"name", redact_secrets(entry.pool->config().name)},
                      {"endpoint", redact_secrets(entry.pool->connector().endpoint())},
-                     {"stats", pool_stats_json(entry.pool->stats())}});
+                     {"stats", pool_stats_json(entry.pool->stats())},
+                     {"backend", backend_json(entry.pool->connector())}});
   }
   json breakers = json::array();
   for (const auto& entry : registry.live_breakers()) breakers.push_back(breaker_json(entry));
@@ -100,6 +114,8 @@ json stats_json(const metrics::Registry& registry, const HealthReport& health) {
           {"breakers", std::move(breakers)},
           {"retry_budgets", std::move(budgets)},
           {"operations", std::move(operations)},
+          {"clusters", clusters_json(registry)},
+          {"tenants", tenants_json(registry)},
           {"health", health_json(health)}};
 }
 

@@ -67,13 +67,27 @@ LatencySummary LatencyHistogram::summary(std::uint64_t extra_zeros) const noexce
 }
 
 const std::vector<Duration>& default_latency_bounds() {
-  using std::chrono::microseconds;
-  using std::chrono::milliseconds;
-  static const std::vector<Duration> bounds{
-      microseconds(1),   microseconds(10),  microseconds(100), milliseconds(1),    milliseconds(5),
-      milliseconds(10),  milliseconds(25),  milliseconds(50),  milliseconds(100),  milliseconds(250),
-      milliseconds(500), milliseconds(1000), milliseconds(2500), milliseconds(5000), milliseconds(10000)};
+  static const std::vector<Duration> bounds = [] {
+    std::vector<Duration> v;
+    for (std::int64_t ns : kDefaultLatencyBoundsNs) v.emplace_back(ns);
+    return v;
+  }();
   return bounds;
+}
+
+HistogramBuckets SingleWriterHistogram::to_buckets(const std::array<std::uint64_t, kBuckets>& counts,
+                                                   std::uint64_t sum_ns) {
+  HistogramBuckets h;
+  h.bounds = default_latency_bounds();
+  h.cumulative.reserve(h.bounds.size());
+  std::uint64_t running = 0;
+  for (std::size_t b = 0; b < kBuckets; ++b) {
+    running += counts[b];
+    if (b < h.bounds.size()) h.cumulative.push_back(running);
+  }
+  h.count = running;
+  h.sum = Duration(static_cast<Duration::rep>(sum_ns));
+  return h;
 }
 
 HistogramBuckets LatencyHistogram::buckets(const std::vector<Duration>& bounds, std::uint64_t extra_zeros) const {

@@ -142,6 +142,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void set_expiry(Slot& slot, std::int64_t now_ns) noexcept;
 
   // release / retire (pool_release.cpp)
+  void note_use_time(Slot& slot, std::int64_t now_ns) noexcept;
   void make_idle(Slot& slot) noexcept;
   bool release_slow(Slot& slot);  // true: it retired the slot
   void put_locked(Slot& slot, Deliveries& out) noexcept;

@@ -135,6 +135,8 @@ Status PoolCore::set_max_size(std::size_t max_size) {
 PoolStats PoolCore::stats() const {
   PoolStats s;
   const SlotTable& slots = slots_;
+  std::array<std::uint64_t, SingleWriterHistogram::kBuckets> use_counts{};
+  std::uint64_t use_sum_ns = 0;
   for (std::size_t i = 0; i < slots.size(); ++i) {
     const Slot& slot = slots[i];
     switch (slot.state.load(std::memory_order_relaxed)) {
@@ -146,6 +148,7 @@ PoolStats PoolCore::stats() const {
     }
     s.acquires += slot.acquires.load(std::memory_order_relaxed);
     s.releases += slot.releases.load(std::memory_order_relaxed);
+    slot.use_time.add_to(use_counts, use_sum_ns);
   }
   s.size = s.idle + s.in_use + s.connecting;
   s.waiting = waiting_.load();
@@ -168,6 +171,7 @@ PoolStats PoolCore::stats() const {
   s.acquire_wait = acquire_wait_.summary(fast);
   s.acquire_wait_buckets = acquire_wait_.buckets(default_latency_bounds(), fast);
   s.connect_time_buckets = connect_time_.buckets(default_latency_bounds());
+  s.use_time_buckets = SingleWriterHistogram::to_buckets(use_counts, use_sum_ns);
   s.oldest_wait = oldest_wait();
   return s;
 }

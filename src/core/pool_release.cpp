@@ -20,12 +20,13 @@ bool PoolCore::needs_attention() const noexcept {
 }
 
 void PoolCore::release(Slot& slot) noexcept {
-  bump(slot.releases);
+  const TimePoint returned = clock_.now_coarse();
+  note_use_time(slot, returned.time_since_epoch().count());
   ++slot.uses;
   bool broken = slot.discard || slot.forked || connector_->is_broken(*slot.conn);
   if (!broken) {
     // Session state never outlives a lease: reset runs on every return.
-    const Status reset = connector_->reset(*slot.conn, Deadline::at(clock_, clock_.now_coarse() + config_.io_timeout));
+    const Status reset = connector_->reset(*slot.conn, Deadline::at(clock_, returned + config_.io_timeout));
     broken = !reset.ok();
   }
   const std::int64_t now = coarse_ns();
@@ -150,8 +151,14 @@ void PoolCore::retire(Slot& slot, CloseReason reason) noexcept {
   free_slot(slot);
 }
 
-std::unique_ptr<Connection> PoolCore::detach(Slot& slot) noexcept {
+// The lease ends here: counted and timed by its holder (single writer, no locked instruction).
+void PoolCore::note_use_time(Slot& slot, std::int64_t now_ns) noexcept {
   bump(slot.releases);
+  slot.use_time.record(now_ns - slot.leased_at_ns.load(std::memory_order_relaxed));
+}
+
+std::unique_ptr<Connection> PoolCore::detach(Slot& slot) noexcept {
+  note_use_time(slot, coarse_ns());
   std::unique_ptr<Connection> conn = std::move(slot.conn);
   free_slot(slot);
   return conn;

@@ -10,6 +10,7 @@
 #include "reservoir/clock.hpp"
 #include "reservoir/config.hpp"
 #include "reservoir/connector.hpp"
+#include "reservoir/histogram.hpp"
 
 namespace reservoir::detail {
 
@@ -50,6 +51,9 @@ struct alignas(64) Slot {
   // instruction on the hot path.
   std::atomic<std::uint64_t> acquires{0};
   std::atomic<std::uint64_t> releases{0};
+  // How long leases of this slot were held (coarse clock), recorded by the holder at release;
+  // summed over slots by stats(). On its own cache lines, apart from the state word.
+  alignas(64) SingleWriterHistogram use_time;
 
   bool try_move(SlotState from, SlotState to) noexcept {
     return state.compare_exchange_strong(from, to, std::memory_order_acquire, std::memory_order_relaxed);

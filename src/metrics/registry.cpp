@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "reservoir/cluster/cluster.hpp"
 #include "reservoir/metrics/exposition.hpp"
@@ -21,8 +22,30 @@ void prune(std::vector<T>& v, auto&& expired) {
 struct PoolSample {
   std::shared_ptr<const Pool> pool;
   PoolStats stats;
+  std::vector<BackendCounter> backend = pool->connector().backend_counters();
   std::string_view name() const { return pool->config().name; }
 };
+
+// reservoir_backend_<name>_total{pool}: a backend's own counters (Connector::backend_counters),
+// one family per name in first-seen order; pools of other backends have no sample in it.
+void render_backend_counters(Exposition& e, const std::vector<PoolSample>& pools) {
+  std::vector<std::string_view> names;
+  for (const auto& p : pools)
+    for (const auto& c : p.backend)
+      if (std::find(names.begin(), names.end(), c.name) == names.end()) names.push_back(c.name);
+  std::string family;
+  for (std::string_view name : names) {
+    family.assign("reservoir_backend_").append(name).append("_total");
+    bool headed = false;
+    for (const auto& p : pools) {
+      for (const auto& c : p.backend) {
+        if (c.name != name) continue;
+        if (!std::exchange(headed, true)) e.family(family, "counter", c.help);
+        e.sample(family, {{"pool", p.name()}}, c.value);
+      }
+    }
+  }
+}
 
 // Gauges of PoolStats with a conventional name of their own; every other gauge of the
 // RESERVOIR_POOL_GAUGES list is exposed as reservoir_pool_<field>.
@@ -85,10 +108,17 @@ void render_pool_counters(Exposition& e, const std::vector<PoolSample>& pools) {
 
 void render_pool_histograms(Exposition& e, const std::vector<PoolSample>& pools) {
   if (pools.empty()) return;
-  e.family("reservoir_pool_acquire_wait_seconds", "histogram", "time callers waited in acquire()");
-  for (const auto& p : pools) e.histogram("reservoir_pool_acquire_wait_seconds", {{"pool", p.name()}}, p.stats.acquire_wait_buckets);
-  e.family("reservoir_pool_connect_seconds", "histogram", "time connects took, failed ones included");
-  for (const auto& p : pools) e.histogram("reservoir_pool_connect_seconds", {{"pool", p.name()}}, p.stats.connect_time_buckets);
+  std::string name;
+  pools.front().stats.for_each_histogram([&](std::string_view field, std::string_view metric, const HistogramBuckets&,
+                                             const char* help) {
+    name.assign("reservoir_pool_").append(metric);
+    e.family(name, "histogram", help);
+    for (const auto& p : pools) {
+      p.stats.for_each_histogram([&](std::string_view f, std::string_view, const HistogramBuckets& h, const char*) {
+        if (f == field) e.histogram(name, {{"pool", p.name()}}, h);
+      });
+    }
+  });
 }
 
 // A breaker to expose: registered alone (transitions counted, label endpoint) or one of a
@@ -337,6 +367,7 @@ void Registry::render(std::string& out) const {
   render_pool_gauges(e, pools);
   render_pool_counters(e, pools);
   render_pool_histograms(e, pools);
+  render_backend_counters(e, pools);
   render_breakers(e, breakers);
   render_budgets(e, live_budgets());
   render_operations(e, operations());

@@ -303,4 +303,12 @@ StatementCacheStats Connector::statement_cache_stats() const noexcept {
           s.cache_evictions.load(std::memory_order_relaxed), s.cache_reprepares.load(std::memory_order_relaxed)};
 }
 
+std::vector<BackendCounter> Connector::backend_counters() const {
+  const StatementCacheStats s = statement_cache_stats();
+  return {{"statement_cache_hits", "statements run from the prepared-statement cache", s.hits},
+          {"statement_cache_misses", "statements prepared first (not in the cache)", s.misses},
+          {"statement_cache_evictions", "least recently used statements closed to make room", s.evictions},
+          {"statement_cache_reprepares", "cached statements invalidated by the server and prepared again", s.reprepares}};
+}
+
 }  // namespace reservoir::pg

@@ -288,22 +288,27 @@ std::vector<TenantStats> TenantsCore::all_stats() const {
 }
 
 std::vector<TenantStats> TenantsCore::exposed_stats(std::size_t max_lazy) const {
-  Lock lock(mu_);
-  const TimePoint now = clock_.now();
+  // Under the lock: one pass copying the exposed tenants' figures; sorting the copies by id
+  // (string compares, O(n log n)) and every formatting happen after it, so a scrape holds up
+  // acquire() and release() for the copy alone.
   std::vector<TenantStats> out;
-  std::vector<const TenantState*> busy_lazy;  // bounded by leases out + requests queued
-  for (const auto& entry : tenants_) {
-    const TenantState& t = *entry.second;
-    if (t.configured) out.push_back(snapshot_locked(t, now));
-    else if (t.active + t.queue.size() > 0) busy_lazy.push_back(&t);
+  {
+    Lock lock(mu_);
+    const TimePoint now = clock_.now();
+    std::vector<const TenantState*> busy_lazy;  // bounded by leases out + requests queued
+    for (const auto& entry : tenants_) {
+      const TenantState& t = *entry.second;
+      if (t.configured) out.push_back(snapshot_locked(t, now));
+      else if (t.active + t.queue.size() > 0) busy_lazy.push_back(&t);
+    }
+    const auto busier = [](const TenantState* a, const TenantState* b) {
+      const std::size_t la = a->active + a->queue.size(), lb = b->active + b->queue.size();
+      return la != lb ? la > lb : a->id < b->id;
+    };
+    const std::size_t keep = std::min(max_lazy, busy_lazy.size());
+    std::partial_sort(busy_lazy.begin(), busy_lazy.begin() + static_cast<std::ptrdiff_t>(keep), busy_lazy.end(), busier);
+    for (std::size_t i = 0; i < keep; ++i) out.push_back(snapshot_locked(*busy_lazy[i], now));
   }
-  const auto busier = [](const TenantState* a, const TenantState* b) {
-    const std::size_t la = a->active + a->queue.size(), lb = b->active + b->queue.size();
-    return la != lb ? la > lb : a->id < b->id;
-  };
-  const std::size_t keep = std::min(max_lazy, busy_lazy.size());
-  std::partial_sort(busy_lazy.begin(), busy_lazy.begin() + static_cast<std::ptrdiff_t>(keep), busy_lazy.end(), busier);
-  for (std::size_t i = 0; i < keep; ++i) out.push_back(snapshot_locked(*busy_lazy[i], now));
   std::sort(out.begin(), out.end(), [](const TenantStats& a, const TenantStats& b) { return a.tenant < b.tenant; });
   return out;
 }

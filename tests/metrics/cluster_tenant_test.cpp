@@ -11,6 +11,7 @@
 
 #include "capture_logger.hpp"
 #include "fake_connector.hpp"
+#include "orders_cluster.hpp"
 #include "reservoir/cluster/cluster.hpp"
 #include "reservoir/cluster/run.hpp"
 #include "reservoir/metrics/registry.hpp"
@@ -38,34 +39,13 @@ std::string family_lines(const std::string& text, std::string_view prefix) {
   return out;
 }
 
-PoolConfig quiet_pool(std::size_t max_size) {
-  PoolConfig c;
-  c.min_idle = 0;
-  c.max_size = max_size;
-  c.max_lifetime = 0ms;
-  c.idle_timeout = 0ms;
-  c.keepalive_interval = 0ms;
-  c.validate_on_checkout = false;
-  c.slow_acquire_threshold = 0ms;
-  return c;
-}
+using reservoir::testing::quiet_pool;
 
 class ClusterMetricsTest : public ::testing::Test {
  protected:
   // Cluster "orders": endpoint a (tier 0, weight 2), endpoint b (tier 1, weight 1).
   std::shared_ptr<cluster::Cluster> make_cluster() {
-    cluster::ClusterConfig c;
-    c.name = "orders";
-    c.pool = quiet_pool(3);
-    c.breaker.consecutive_failures = 100000;
-    c.breaker.failure_rate = 0;
-    c.outlier.consecutive_failures = 2;
-    c.outlier.failure_rate_min = 0;
-    c.outlier.latency_factor = 0;
-    c.outlier.max_ejection_percent = 100;
-    c.outlier.base_ejection_time = 30s;
-    c.endpoints = {{.name = "a", .connector = a, .weight = 2, .priority = 0},
-                   {.name = "b", .connector = b, .weight = 1, .priority = 1}};
+    cluster::ClusterConfig c = reservoir::testing::orders_cluster_config(a, b);
     auto r = cluster::Cluster::create(std::move(c), {.clock = &clock, .logger = logger, .start_maintainers = false, .seed = 7});
     EXPECT_TRUE(r) << r.error().message();
     return std::make_shared<cluster::Cluster>(std::move(r).value());
@@ -359,6 +339,32 @@ TEST_F(TenantMetricsTest, ExposedStatsKeepsConfiguredAndTheBusiestLazyOnes) {
   ids.clear();
   for (const auto& s : tenants->exposed_stats(0)) ids.push_back(s.tenant);
   EXPECT_EQ(ids, (std::vector<std::string>{"gold"}));
+}
+
+TEST_F(TenantMetricsTest, RenderingReportsEveryConfiguredTenantOfALargeSet) {
+  // The registry's lock covers only the copy of the figures (Tenants::exposed_stats); the
+  // sort and the formatting run outside it, and must still report every tenant, in id order.
+  tenant::TenantsConfig config;
+  const std::size_t n = 500;
+  for (std::size_t i = 0; i < n; ++i) config.tenants["c" + std::to_string(10000 + i)] = {};
+  make(4, config);
+  Registry registry;
+  registry.add_tenants("agents", tenants);
+  take("c10499");
+  take("lazy");
+  const std::string series = family_lines(registry.render(), "reservoir_tenant_active_leases{");
+  std::size_t lines = 0, at = 0;
+  for (char c : series) lines += c == '\n';
+  EXPECT_EQ(lines, n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string line = "tenant=\"c" + std::to_string(10000 + i) + "\"}";
+    const std::size_t pos = series.find(line);
+    ASSERT_NE(pos, std::string::npos) << line;
+    EXPECT_GE(pos, at) << "in id order: " << line;
+    at = pos;
+  }
+  EXPECT_NE(series.find("tenant=\"c10499\"} 1\n"), std::string::npos);
+  EXPECT_NE(series.find("tenant=\"lazy\"} 1\n"), std::string::npos);
 }
 
 TEST_F(TenantMetricsTest, ADestroyedRegistryDisappears) {

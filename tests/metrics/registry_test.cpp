@@ -79,6 +79,30 @@ TEST_F(RegistryTest, PoolNameIsEscapedInEverySample) {
   EXPECT_EQ(text.find("a\nme"), std::string::npos);
 }
 
+TEST_F(RegistryTest, BackendCountersBecomeOneFamilyPerNameWithThePoolLabel) {
+  Registry registry;
+  connector->counters = {{"statement_cache_hits", "cache hits", 7}, {"statement_cache_misses", "cache misses", 2}};
+  auto a = make_pool("a");
+  auto b = make_pool("b");
+  registry.add_pool(a);
+  registry.add_pool(b);
+  const std::string text = registry.render();
+  EXPECT_EQ(lines_starting(text, "# TYPE reservoir_backend_"),
+            "# TYPE reservoir_backend_statement_cache_hits_total counter\n"
+            "# TYPE reservoir_backend_statement_cache_misses_total counter\n");
+  EXPECT_EQ(lines_starting(text, "reservoir_backend_statement_cache_hits_total"),
+            "reservoir_backend_statement_cache_hits_total{pool=\"a\"} 7\n"
+            "reservoir_backend_statement_cache_hits_total{pool=\"b\"} 7\n");
+  EXPECT_NE(text.find("# HELP reservoir_backend_statement_cache_misses_total cache misses\n"), std::string::npos);
+}
+
+TEST_F(RegistryTest, NoBackendFamiliesWithoutBackendCounters) {
+  Registry registry;
+  auto pool = make_pool("plain");
+  registry.add_pool(pool);
+  EXPECT_EQ(registry.render().find("reservoir_backend_"), std::string::npos);
+}
+
 TEST_F(RegistryTest, ExactTextForOnePool) {
   Registry registry;
   auto pool = make_pool("orders");
@@ -110,7 +134,8 @@ TEST_F(RegistryTest, ExactTextForOnePool) {
             "# TYPE reservoir_pool_slow_acquires_total counter\n"
             "# TYPE reservoir_pool_connections_closed_total counter\n"
             "# TYPE reservoir_pool_acquire_wait_seconds histogram\n"
-            "# TYPE reservoir_pool_connect_seconds histogram\n");
+            "# TYPE reservoir_pool_connect_seconds histogram\n"
+            "# TYPE reservoir_pool_use_seconds histogram\n");
   EXPECT_EQ(lines_starting(text, "reservoir_pool_connections{"),
             "reservoir_pool_connections{pool=\"orders\",state=\"idle\"} 1\n"
             "reservoir_pool_connections{pool=\"orders\",state=\"in_use\"} 0\n"
@@ -147,6 +172,10 @@ TEST_F(RegistryTest, ExactTextForOnePool) {
             "reservoir_pool_connect_seconds_bucket{pool=\"orders\",le=\"+Inf\"} 2\n"
             "reservoir_pool_connect_seconds_sum{pool=\"orders\"} 0\n"
             "reservoir_pool_connect_seconds_count{pool=\"orders\"} 2\n");
+  // Two leases held for no time on the manual clock.
+  EXPECT_EQ(lines_starting(text, "reservoir_pool_use_seconds_bucket{pool=\"orders\",le=\"1e-06\"}"),
+            "reservoir_pool_use_seconds_bucket{pool=\"orders\",le=\"1e-06\"} 2\n");
+  EXPECT_EQ(lines_starting(text, "reservoir_pool_use_seconds_count"), "reservoir_pool_use_seconds_count{pool=\"orders\"} 2\n");
   EXPECT_EQ(lines_starting(text, "# HELP reservoir_pool_timeouts_total"),
             "# HELP reservoir_pool_timeouts_total acquisitions that ended at their deadline\n");
 }
@@ -283,6 +312,7 @@ TEST_F(RegistryTest, PromtoolAcceptsTheOutput) {
   ASSERT_EQ(std::system("command -v promtool >/dev/null"), 0)
       << "promtool missing: install Debian's prometheus (scripts/setup.sh)";
   Registry registry;
+  connector->counters = {{"statement_cache_hits", "statements run from the prepared-statement cache", 3}};
   auto pool = make_pool("orders \"eu\"");
   registry.add_pool(pool);
   { auto lease = pool->acquire(); }

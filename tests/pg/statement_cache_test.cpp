@@ -177,5 +177,26 @@ TEST_F(PgStatementCache, AcrossLeasesWithEachReset) {
   }
 }
 
+// The backend-stats seam: the pool's type-erased connector reports the cache's counters,
+// which the metrics exposition turns into reservoir_backend_statement_cache_*_total{pool}.
+TEST_F(PgStatementCache, ThePoolSeesTheCacheThroughBackendCounters) {
+  PgPool pool = make_pool(env_->url, small_config(1), cache_of(8));
+  for (int i = 0; i < 3; ++i) {
+    auto lease = pool.acquire();
+    ASSERT_TRUE(lease) << lease.error().message();
+    auto r = (*lease)->query("SELECT $1::int * 2", {i}, in_ms(5000));
+    ASSERT_TRUE(r) << r.error().message();
+  }
+  const StatementCacheStats direct = pool.connector().statement_cache_stats();
+  std::vector<std::pair<std::string, std::uint64_t>> seen;
+  for (const auto& c : pool.untyped().connector().backend_counters()) seen.emplace_back(c.name, c.value);
+  const std::vector<std::pair<std::string, std::uint64_t>> expected{{"statement_cache_hits", direct.hits},
+                                                                    {"statement_cache_misses", direct.misses},
+                                                                    {"statement_cache_evictions", direct.evictions},
+                                                                    {"statement_cache_reprepares", direct.reprepares}};
+  EXPECT_EQ(seen, expected);
+  EXPECT_GE(direct.hits + direct.misses, 3u);
+}
+
 }  // namespace
 }  // namespace reservoir::pg::test

@@ -94,6 +94,9 @@ class FakeConnector final : public Connector {
   }
 
   std::string endpoint() const override { return "fake:1"; }
+  // What backend_counters() reports (set before the pool is shared with other threads).
+  std::vector<BackendCounter> counters;
+  std::vector<BackendCounter> backend_counters() const override { return counters; }
 
   std::size_t live() const {
     std::lock_guard g(mu_);

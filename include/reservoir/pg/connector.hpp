@@ -115,6 +115,9 @@ class Connector {
   const ConnectorOptions& options() const noexcept;
   // The statement cache counters summed over every connection this connector opened.
   StatementCacheStats statement_cache_stats() const noexcept;
+  // The same figures through the backend-counter seam (statement_cache_hits, _misses,
+  // _evictions, _reprepares), for the metrics exposition.
+  std::vector<BackendCounter> backend_counters() const;
 
  private:
   explicit Connector(std::shared_ptr<detail::Shared> shared) noexcept : shared_(std::move(shared)) {}
