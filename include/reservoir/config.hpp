@@ -78,6 +78,11 @@ struct PoolConfig {
   // An acquire that takes longer than this is reported (a log line at info and an
   // acquire_slow event with its phases); 0 = off (else 1 ms..1 h). Seed 000 logged > 100 ms.
   milliseconds slow_acquire_threshold{100};
+  // How long a queued caller may be bypassed by running callers that find a returned
+  // connection first (0 = strict FIFO handoff: every return goes to the oldest waiter; else
+  // 1 ms..1 h). Bypassing keeps running threads running when they outnumber connections (a
+  // context switch per lease otherwise) at the price of a longer tail for a few waiters.
+  milliseconds queue_bypass{1};
   InitMode init_mode = InitMode::lazy;
 
   static constexpr std::size_t kMaxPoolSize = 4096;

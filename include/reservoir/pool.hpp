@@ -1,11 +1,12 @@
 // reservoir/pool.hpp — Pool: a bounded, self-healing set of connections to one endpoint.
 //
 // The pool is generic over a Connector and knows no backend. acquire() is lock-free when an
-// idle connection is available and no caller has queued for more than 1 ms; otherwise callers
-// queue FIFO until a connection is returned to them, capacity frees up for a connect, or their
-// deadline passes. A return within that 1 ms wakes the oldest waiter to take it, and a running
-// caller that finds it first may take it instead (as HikariCP's borrow and Go's sync.Mutex
-// do): parking every caller behind the queue costs a context switch per lease.
+// idle connection is available and no caller has queued for more than queue_bypass (1 ms by
+// default; 0 = strict FIFO); otherwise callers queue FIFO until a connection is returned to
+// them, capacity frees up for a connect, or their deadline passes. A return within that time
+// wakes the oldest waiter to take it, and a running caller that finds it first may take it
+// instead (as HikariCP's borrow and Go's sync.Mutex do): parking every caller behind the queue
+// costs a context switch per lease.
 // Connects, checks, resets and closes always run outside the pool lock.
 #pragma once
 

@@ -49,7 +49,8 @@ class Rows {
   Rows(std::vector<std::string> columns, std::size_t row_count, std::vector<Value> values);
   // The same with column names shared between results (a backend keeps one list per cached
   // statement, so a query allocates none for its names). Null `columns` means no columns.
-  Rows(ColumnNames columns, std::size_t row_count, std::vector<Value> values);
+  // A named factory, not a constructor: `Rows({}, n, {})` must stay unambiguous.
+  static Rows with_shared_columns(ColumnNames columns, std::size_t row_count, std::vector<Value> values);
   // Convenience for tests and small literals: one vector per row, each as wide as `columns`.
   Rows(std::vector<std::string> columns, const std::vector<std::vector<Value>>& rows);
 

@@ -76,6 +76,7 @@ constexpr DurationRule kDurations[] = {
      milliseconds(1), kHour, ZeroIsOff::no},
     {"slow_acquire_threshold", "SLOW_ACQUIRE_THRESHOLD_MS", &PoolConfig::slow_acquire_threshold, milliseconds(1),
      kHour, ZeroIsOff::yes},
+    {"queue_bypass", "QUEUE_BYPASS_MS", &PoolConfig::queue_bypass, milliseconds(1), kHour, ZeroIsOff::yes},
 };
 
 constexpr double kMaxJitter = 0.5;

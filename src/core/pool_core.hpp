@@ -37,10 +37,6 @@
 
 namespace reservoir::detail {
 
-// How long a queued caller can be bypassed by callers that find a returned connection first.
-// Go's sync.Mutex switches to strict handoff after the same 1 ms.
-inline constexpr std::chrono::milliseconds kQueueBypassWindow{1};
-
 void remember_for_this_thread(const PoolCore* core, std::uint32_t index) noexcept;
 void register_for_fork(PoolCore* core);
 void unregister_for_fork(PoolCore* core);
@@ -167,8 +163,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   void emit(PoolEvent event) const noexcept;
   std::int64_t coarse_ns() const noexcept { return clock_.now_coarse().time_since_epoch().count(); }
-  // Whether the oldest waiter has queued for kQueueBypassWindow: returns then go to it directly
-  // and the fast path stands aside, so bypassing the queue can delay a waiter by that much at most.
+  // Whether the oldest waiter has queued for config_.queue_bypass (always, when it is 0):
+  // returns then go to it directly and the fast path stands aside, so bypassing the queue
+  // delays a waiter by that much at most.
   bool front_waiter_starving(std::int64_t now_ns) const noexcept;
   // Wakes the oldest blocking waiter not already woken, to compete for an idle connection.
   void wake_one_locked() noexcept;

@@ -7,11 +7,19 @@
 namespace reservoir::sql {
 
 Rows::Rows(std::vector<std::string> columns, std::size_t row_count, std::vector<Value> values)
-    : Rows(std::make_shared<const std::vector<std::string>>(std::move(columns)), row_count, std::move(values)) {}
-
-Rows::Rows(ColumnNames columns, std::size_t row_count, std::vector<Value> values)
-    : columns_(std::move(columns)), row_count_(row_count), values_(std::move(values)) {
+    : columns_(std::make_shared<const std::vector<std::string>>(std::move(columns))),
+      row_count_(row_count),
+      values_(std::move(values)) {
   check_shape();
+}
+
+Rows Rows::with_shared_columns(ColumnNames columns, std::size_t row_count, std::vector<Value> values) {
+  Rows rows;
+  rows.columns_ = std::move(columns);
+  rows.row_count_ = row_count;
+  rows.values_ = std::move(values);
+  rows.check_shape();
+  return rows;
 }
 
 Rows::Rows(std::vector<std::string> columns, const std::vector<std::vector<Value>>& rows)

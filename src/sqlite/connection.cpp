@@ -233,7 +233,7 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
     if (detail::breaks_connection(rc)) broken_ = true;
     return detail::make_error(db_, xrc, path);
   }
-  if (out) *out = sql::Rows(column_names(stmt, ncols, columns), row_count, std::move(values));
+  if (out) *out = sql::Rows::with_shared_columns(column_names(stmt, ncols, columns), row_count, std::move(values));
   return {};
 }
 

@@ -42,6 +42,10 @@ TEST(PoolConfig, DurationBoundaries) {
   EXPECT_EQ(problem(c), "invalid_config: max_lifetime=999ms: allowed 0 (off) or 1s..1000h");
   c.max_lifetime = 0ms;
   EXPECT_EQ(problem(c), "ok");
+  c.queue_bypass = 2h;
+  EXPECT_EQ(problem(c), "invalid_config: queue_bypass=2h: allowed 0 (off) or 1ms..1h");
+  c.queue_bypass = 0ms;  // strict FIFO handoff
+  EXPECT_EQ(problem(c), "ok");
   c.connect_backoff_initial = 200ms;
   c.connect_backoff_max = 100ms;
   EXPECT_EQ(problem(c), "invalid_config: connect_backoff_max=100ms: allowed connect_backoff_initial (200ms)..1h");
@@ -101,7 +105,7 @@ class EnvTest : public ::testing::Test {
     for (const char* v : {"TRES_MAX_SIZE", "TRES_MIN_IDLE", "TRES_ACQUIRE_TIMEOUT_MS", "TRES_INIT_MODE",
                           "TRES_VALIDATE_ON_CHECKOUT", "TRES_LIFETIME_JITTER", "TRES_MAX_LIFETIME_MS",
                           "TRES_NAME", "TRES_CHECKOUT_CHECK", "TRES_MAX_USES", "TRES_CONNECT_BACKOFF_MAX_MS",
-                          "TRES_CONNECT_BACKOFF_INITIAL_MS"}) {
+                          "TRES_CONNECT_BACKOFF_INITIAL_MS", "TRES_QUEUE_BYPASS_MS"}) {
       unsetenv(v);
     }
   }
@@ -114,6 +118,7 @@ TEST_F(EnvTest, ReadsVariables) {
   setenv("TRES_INIT_MODE", "wait", 1);
   setenv("TRES_VALIDATE_ON_CHECKOUT", "off", 1);
   setenv("TRES_LIFETIME_JITTER", "0.1", 1);
+  setenv("TRES_QUEUE_BYPASS_MS", "0", 1);
   auto c = PoolConfig::from_env("TRES_");
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->max_size, 12u);
@@ -122,6 +127,7 @@ TEST_F(EnvTest, ReadsVariables) {
   EXPECT_EQ(c->init_mode, InitMode::wait);
   EXPECT_FALSE(c->validate_on_checkout);
   EXPECT_DOUBLE_EQ(c->lifetime_jitter, 0.1);
+  EXPECT_EQ(c->queue_bypass, 0ms);
 }
 
 TEST_F(EnvTest, UnsetVariablesKeepTheBase) {

@@ -243,6 +243,29 @@ TEST_F(PoolTest, AWaiterPastTheBypassWindowIsHandedTheNextReturn) {
   EXPECT_EQ(pool.stats().created, 1u);
 }
 
+// queue_bypass = 0: strict FIFO handoff, every return goes to the oldest waiter at once.
+TEST_F(PoolTest, ZeroQueueBypassHandsEveryReturnToTheOldestWaiter) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  c.queue_bypass = 0ms;
+  Pool pool = make_pool(c);
+  auto held = pool.acquire();
+  ASSERT_TRUE(held);
+  std::promise<void> done;
+  std::thread waiter([&, finished = done.get_future()] {
+    auto lease = pool.acquire(in(10s));
+    EXPECT_TRUE(lease) << lease.error().message();
+    finished.wait();
+  });
+  ASSERT_TRUE(eventually([&] { return pool.stats().waiting == 1; }));
+  held->release();  // no time passes: handed over all the same
+  auto late = pool.acquire(Deadline::at(clock, clock.now()));
+  EXPECT_FALSE(late);
+  if (late) late->release();
+  done.set_value();
+  waiter.join();
+}
+
 TEST_F(PoolTest, DiscardClosesAndReplaces) {
   Pool pool = make_pool(quiet_config());
   int id = 0;

@@ -59,6 +59,7 @@ RunSettings run_settings(const Options& o) {
   RunSettings s;
   s.pool.name = "reservoir-bench";
   s.pool.max_size = o.pool_size;
+  s.pool.queue_bypass = std::chrono::milliseconds(o.queue_bypass_ms);
   s.pool.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
   s.pool.acquire_timeout = std::chrono::milliseconds(o.op_timeout_ms);
   s.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);

@@ -94,6 +94,11 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--pool-size", o.pool_size, "the pool's max_size (most connections open, leased or idle)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+  app.add_option("--queue-bypass-ms", o.queue_bypass_ms,
+                 "the pool's queue_bypass: how long running clients may take returned connections ahead of a "
+                 "queued one (0: strict FIFO handoff)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3'600'000));
   app.add_option("--op-timeout-ms", o.op_timeout_ms, "deadline of each operation (run()'s timeout: acquire, retries, "
                                                      "the statement)")
       ->capture_default_str()

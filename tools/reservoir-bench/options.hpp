@@ -30,6 +30,7 @@ struct Options {
   int burst_ops = 20;
   int burst_gap_ms = 100;
   std::size_t pool_size = 5;
+  int queue_bypass_ms = 1;
   int op_timeout_ms = 5000;
   int connect_timeout_ms = 5000;
   std::string synchronous = "normal";

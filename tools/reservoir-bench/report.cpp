@@ -294,6 +294,7 @@ nlohmann::json config_json(const Options& o) {
           {"burst_ops", o.burst_ops},
           {"burst_gap_ms", o.burst_gap_ms},
           {"pool_size", o.pool_size},
+          {"queue_bypass_ms", o.queue_bypass_ms},
           {"op_timeout_ms", o.op_timeout_ms},
           {"connect_timeout_ms", o.connect_timeout_ms},
           {"synchronous", o.synchronous},
