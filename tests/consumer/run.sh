@@ -11,10 +11,13 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 if [ -d "$src/tools/reservoir-bench" ]; then
   "$prefix/bin/reservoir-bench" --version >/dev/null
 fi
-cmake -S "$src/tests/consumer" -B "$prefix/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+# CXX / CXXFLAGS: the library's compiler and sanitizer flags (tests/CMakeLists.txt).
+cxx=${CXX:-c++} cxxflags=${CXXFLAGS:-}
+cmake -S "$src/tests/consumer" -B "$prefix/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$cxxflags" >/dev/null
 cmake --build "$prefix/consumer-build" >/dev/null
 "$prefix/consumer-build/consumer"
 flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig" pkg-config --cflags --libs reservoir)
 # shellcheck disable=SC2086
-c++ "$src/tests/consumer/main.cpp" $flags -o "$prefix/consumer-pc"
+"$cxx" $cxxflags "$src/tests/consumer/main.cpp" $flags -o "$prefix/consumer-pc"
 "$prefix/consumer-pc"
