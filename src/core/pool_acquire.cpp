@@ -111,7 +111,8 @@ bool PoolCore::front_waiter_starving(std::int64_t now_ns) const noexcept {
 
 Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation where, AcquirePhases* phases) {
   // Fast path: an idle connection is free, and no waiter has queued for longer than
-  // queue_bypass (Go's sync.Mutex switches to strict handoff after the same default, 1 ms). Taking a returned connection ahead of the queue (HikariCP's borrow does it, Go's
+  // queue_bypass (Go's sync.Mutex switches to strict handoff after the same default, 1 ms).
+  // Taking a returned connection ahead of the queue (HikariCP's borrow does it, Go's
   // sync.Mutex in its normal mode) keeps running threads running: handing every return to a
   // parked thread costs a context switch per operation once threads outnumber connections,
   // and the connection sits unused until that thread is scheduled.
@@ -176,7 +177,7 @@ Result<Lease> PoolCore::wait_for_lease(std::unique_lock<std::mutex>& lk, Blockin
       leave_queue_locked(w);
       return reject(Error::make(ErrorKind::shutting_down, config_.name + ": pool is shutting down"));
     }
-    // Even while queued: a connection that turned idle as we queued is ours to take (the
+    // Right after queueing: a connection that turned idle as we queued is ours to take (the
     // release that made it idle may have looked at waiting_ before we raised it).
     Slot* taken = may_look || w.notified ? try_take_idle() : nullptr;
     may_look = false;

@@ -83,7 +83,7 @@ void AttemptScope::finish(const RunOptions& options, const Status& outcome, Leas
 OperationTrace::OperationTrace(const Pool& pool, const RunOptions& options) noexcept
     : pool_(pool),
       threshold_(options.slow_threshold ? *options.slow_threshold : Duration(pool.config().slow_acquire_threshold)),
-      start_(pool.clock().now()) {}
+      start_(threshold_ > Duration::zero() ? pool.clock().now() : TimePoint{}) {}  // no clock read when off
 
 void OperationTrace::finish(const RunReport& report, const Status& outcome, SourceLocation where) const {
   if (threshold_ <= Duration::zero()) return;

@@ -217,12 +217,15 @@ TEST_F(PoolTest, AWokenWaiterTakesTheReturnedConnectionItself) {
   EXPECT_EQ(pool.stats().waiting, 0u);
 }
 
-// A waiter queued for longer than the bypass window (1 ms) is handed the next return
-// directly: a caller arriving at that moment does not get it.
-TEST_F(PoolTest, AWaiterPastTheBypassWindowIsHandedTheNextReturn) {
-  PoolConfig c = quiet_config();
-  c.max_size = 1;
-  Pool pool = make_pool(c);
+// With one connection held and one caller queued for it, `wait` passes, the connection is
+// returned, and a caller arriving at that moment must not get it: the return went to the
+// queued caller before release() came back.
+class PoolHandoff : public PoolTest {
+ protected:
+  void expect_return_handed_to_the_waiter(Pool& pool, Duration wait);
+};
+
+void PoolHandoff::expect_return_handed_to_the_waiter(Pool& pool, Duration wait) {
   auto held = pool.acquire();
   ASSERT_TRUE(held);
   std::promise<void> done;  // the waiter keeps its lease until the late caller has tried
@@ -233,37 +236,32 @@ TEST_F(PoolTest, AWaiterPastTheBypassWindowIsHandedTheNextReturn) {
   });
   // Queued, not merely waiting on the clock (a connect thread may be too), before time moves.
   ASSERT_TRUE(eventually([&] { return pool.stats().waiting == 1; }));
-  clock.advance(2ms);
-  held->release();  // hands the connection over before it returns
+  clock.advance(wait);
+  held->release();
   auto late = pool.acquire(Deadline::at(clock, clock.now()));
   EXPECT_FALSE(late);
   if (late) late->release();  // so the waiter is not left waiting on a clock that never moves
   done.set_value();
   waiter.join();
+}
+
+// A waiter queued for longer than the bypass window (1 ms) is handed the next return
+// directly: a caller arriving at that moment does not get it.
+TEST_F(PoolHandoff, AWaiterPastTheBypassWindowIsHandedTheNextReturn) {
+  PoolConfig c = quiet_config();
+  c.max_size = 1;
+  Pool pool = make_pool(c);
+  expect_return_handed_to_the_waiter(pool, 2ms);
   EXPECT_EQ(pool.stats().created, 1u);
 }
 
 // queue_bypass = 0: strict FIFO handoff, every return goes to the oldest waiter at once.
-TEST_F(PoolTest, ZeroQueueBypassHandsEveryReturnToTheOldestWaiter) {
+TEST_F(PoolHandoff, ZeroQueueBypassHandsEveryReturnToTheOldestWaiter) {
   PoolConfig c = quiet_config();
   c.max_size = 1;
   c.queue_bypass = 0ms;
   Pool pool = make_pool(c);
-  auto held = pool.acquire();
-  ASSERT_TRUE(held);
-  std::promise<void> done;
-  std::thread waiter([&, finished = done.get_future()] {
-    auto lease = pool.acquire(in(10s));
-    EXPECT_TRUE(lease) << lease.error().message();
-    finished.wait();
-  });
-  ASSERT_TRUE(eventually([&] { return pool.stats().waiting == 1; }));
-  held->release();  // no time passes: handed over all the same
-  auto late = pool.acquire(Deadline::at(clock, clock.now()));
-  EXPECT_FALSE(late);
-  if (late) late->release();
-  done.set_value();
-  waiter.join();
+  expect_return_handed_to_the_waiter(pool, 0ms);  // no time passes: handed over all the same
 }
 
 TEST_F(PoolTest, DiscardClosesAndReplaces) {
