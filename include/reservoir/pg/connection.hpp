@@ -177,8 +177,13 @@ class Connection {
   std::string endpoint_;
   ServerRole role_at_connect_ = ServerRole::primary;  // for servers without in_hot_standby
   bool broken_ = false;
-  bool used_ = false;         // a statement ran since the last reset: the reset must run
+  bool used_ = false;         // a statement that may leave state ran since the last reset
+  bool state_seen_ = false;   // one whose tag, outcome or text shows state (ResetMode::tracked)
   bool native_used_ = false;  // native_handle() was handed out since the last reset
+  // The GUC_REPORT settings as the server reported them at connect (what DISCARD ALL restores):
+  // a difference at release shows a set_config() the command tags did not (tracked reset).
+  std::vector<std::string> reported_at_connect_;
+  bool reported_changed() const noexcept;
   std::string last_fatal_;    // a FATAL the server sent while idle (e.g. idle-session timeout)
   Random random_;             // seeds for the reset's reseed (SET seed)
 
