@@ -34,8 +34,9 @@
 // * full (the default) skips DISCARD ALL only where the lease provably left no session state:
 //   it ran no statement, or only BEGIN / START TRANSACTION / COMMIT / ROLLBACK / SAVEPOINT /
 //   RELEASE / SHOW (by their command tags, PQcmdStatus; none of them runs borrower code: a
-//   COMMIT's deferred triggers come from the lease's own DML, which already counts), plus the
-//   ROLLBACK that PQtransactionStatus calls for. Nothing else is provable from the client: a
+//   COMMIT's deferred triggers come from the lease's own DML, which already counts); a
+//   transaction left open (PQtransactionStatus) is still rolled back. Nothing else is provable
+//   from the client (so a one-statement SELECT lease pays DISCARD ALL as before): a
 //   SELECT can call set_config(), pg_advisory_lock(), nextval() (currval, lastval), dblink_connect(),
 //   or any function that runs SET, PREPARE, LISTEN or CREATE TEMP TABLE through EXECUTE; an
 //   INSERT, UPDATE or DELETE can do the same through triggers and column defaults (a serial
