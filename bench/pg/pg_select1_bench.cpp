@@ -12,7 +12,8 @@
 //   pool4_light  pool of 4 with reset_sql = "" (rollback-only reset: no round trip on return)
 //   pool2_light  pool of 2, same
 //   pool<N>[_light][_nocache][_noseed]  any size; _nocache turns the statement cache off (--cache N
-//                sets its size); _noseed: reseed_random = false
+//                sets its size); _noseed: reseed_random = false; _tracked: ResetMode::tracked
+//                (the reset only after a lease whose command tags show session state)
 // --workload point: each statement is `SELECT v FROM reservoir_bench_points WHERE id = $1` with a
 // random id of 100,000 rows (the table is made on first use); raw uses PQexecParams.
 // With --statements N one op is N `SELECT 1` round trips (raw: N PQexec; pool: one lease
@@ -199,8 +200,10 @@ double run_direct(const Options& o, std::uint64_t* errors) {
   }, errors);
 }
 
-double run_pool(const Options& o, std::size_t size, bool light, bool cache, bool reseed, std::uint64_t* errors) {
+double run_pool(const Options& o, std::size_t size, bool light, bool cache, bool reseed, bool tracked,
+                std::uint64_t* errors) {
   reservoir::pg::ConnectorOptions copts;
+  if (tracked) copts.reset = reservoir::pg::ResetMode::tracked;
   copts.reseed_random = reseed;
   copts.reset_sql = light ? "" : o.reset_sql;
   copts.statement_cache_size = cache ? o.cache : 0;
@@ -254,13 +257,14 @@ Options parse(int argc, char** argv) {
 double run_case(const Options& o, const std::string& c, std::uint64_t* errors) {
   if (c == "raw") return run_raw(o, errors);
   if (c == "direct") return run_direct(o, errors);
-  // pool<N>[_light][_nocache][_noseed]: pool of N; rollback-only reset; statement cache off;
-  // no reseed of random() in the reset.
+  // pool<N>[_light][_nocache][_noseed][_tracked]: pool of N; rollback-only reset; statement
+  // cache off; no reseed of random() in the reset; ResetMode::tracked.
   if (c.starts_with("pool")) {
     const int size = std::atoi(c.c_str() + 4);
     if (size > 0) {
       return run_pool(o, static_cast<std::size_t>(size), c.find("_light") != std::string::npos,
-                      c.find("_nocache") == std::string::npos, c.find("_noseed") == std::string::npos, errors);
+                      c.find("_nocache") == std::string::npos, c.find("_noseed") == std::string::npos,
+                      c.find("_tracked") != std::string::npos, errors);
     }
   }
   std::fprintf(stderr, "unknown case %s\n", c.c_str());

@@ -14,6 +14,7 @@
 
 #include "reservoir/clock.hpp"
 #include "reservoir/pg/errors.hpp"
+#include "session_effect.hpp"
 #include "shared.hpp"
 #include "wait.hpp"
 
@@ -85,6 +86,17 @@ void send_cancel(PGconn* conn, const std::shared_ptr<const detail::Shared>& shar
 }  // namespace
 
 struct Connection::Exchange {
+  // Counts what a statement run through query() or execute() may have left in the session
+  // (`res` null: it failed, so what it did is unknown). See connector.hpp for the reset modes.
+  static void note_effect(Connection& c, const PGresult* res, std::string_view sql) {
+    const detail::Effect effect = res != nullptr ? detail::effect_of(res) : detail::Effect::state;
+    if (effect == detail::Effect::none) return;
+    c.used_ = true;
+    if (c.state_seen_) return;
+    c.state_seen_ = effect == detail::Effect::state ||
+                    (c.shared_->options.reset == ResetMode::tracked && detail::names_stateful_function(sql));
+  }
+
   static void on_notice(void* arg, const PGresult* res) {
     auto* self = static_cast<Connection*>(arg);
     const char* severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
@@ -432,6 +444,17 @@ std::uint64_t connection_seed(const void* self) noexcept {
 void drop_notifications(PGconn* conn) noexcept {
   while (PGnotify* note = PQnotifies(conn)) PQfreemem(note);
 }
+
+// The settings PostgreSQL reports on change (GUC_REPORT) that a borrower can set; not
+// in_hot_standby (the role, checked on its own) nor the server's fixed facts.
+constexpr const char* kReportedSettings[] = {
+    "application_name", "TimeZone", "DateStyle", "IntervalStyle", "client_encoding",
+    "standard_conforming_strings", "is_superuser", "session_authorization", "default_transaction_read_only"};
+
+std::string reported(PGconn* conn, const char* name) {
+  const char* value = PQparameterStatus(conn, name);
+  return value != nullptr ? value : std::string();
+}
 }  // namespace
 
 Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> shared, std::string endpoint)
@@ -440,6 +463,15 @@ Connection::Connection(PGconn* conn, std::shared_ptr<const detail::Shared> share
       endpoint_(endpoint.empty() ? shared_->endpoint : std::move(endpoint)),
       random_(connection_seed(this)) {
   PQsetNoticeReceiver(conn_, &Exchange::on_notice, this);
+  for (const char* name : kReportedSettings) reported_at_connect_.push_back(reported(conn_, name));
+}
+
+bool Connection::reported_changed() const noexcept {
+  for (std::size_t i = 0; i < reported_at_connect_.size(); ++i) {
+    const char* now = PQparameterStatus(conn_, kReportedSettings[i]);
+    if (reported_at_connect_[i] != (now != nullptr ? now : "")) return true;
+  }
+  return false;
 }
 
 void Connection::advance() noexcept {
@@ -572,6 +604,7 @@ Status Connection::restore_client_state() {
 
 PGconn* Connection::native_handle() noexcept {
   used_ = true;
+  state_seen_ = true;  // what the caller does through it is not seen
   native_used_ = true;
   if (pipelined()) {
     try {
@@ -585,6 +618,7 @@ PGconn* Connection::native_handle() noexcept {
 
 Status Connection::script(std::string_view sql, Deadline deadline) {
   used_ = true;
+  state_seen_ = true;  // only the last statement's tag would be seen
   auto res = Exchange::run(*this, sql, {}, deadline, Exchange::Mode::script);
   if (!res) return std::move(res).error();
   return {};
@@ -593,15 +627,15 @@ Status Connection::script(std::string_view sql, Deadline deadline) {
 Connection::~Connection() { PQfinish(conn_); }
 
 Result<sql::Rows> Connection::query(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
-  used_ = true;
   auto res = Exchange::run(*this, sql, params, deadline, Exchange::Mode::cached);
+  Exchange::note_effect(*this, res ? res->get() : nullptr, sql);
   if (!res) return std::move(res).error();
   return to_rows(res->get());
 }
 
 Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
-  used_ = true;
   auto res = Exchange::run(*this, sql, params, deadline, Exchange::Mode::cached);
+  Exchange::note_effect(*this, res ? res->get() : nullptr, sql);
   if (!res) return std::move(res).error();
   const char* tuples = PQcmdTuples(res->get());
   std::int64_t n = 0;

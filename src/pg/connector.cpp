@@ -177,6 +177,7 @@ Result<Connector> Connector::create(std::string_view conninfo, ConnectorOptions 
   if (options.max_pending_cancels < 0) {
     return Error::invalid_config("max_pending_cancels", std::to_string(options.max_pending_cancels), ">= 0");
   }
+  if (Status st = options.validate(); !st) return std::move(st).error();
   shared->options = std::move(options);
   describe(*shared);
   if (Status st = split_hosts(*shared); !st) return std::move(st).error();
@@ -271,11 +272,22 @@ Status Connector::reset(Connection& conn, Deadline deadline) {
   if (Status s = conn.restore_client_state(); !s) return s;
   while (PGnotify* note = PQnotifies(conn.conn_)) PQfreemem(note);  // this lease's, already read
   const bool rollback = conn.in_transaction();
-  // A lease that ran no statement (checks do not count) left the session as it found it.
-  const bool discard = !shared_->options.reset_sql.empty() && conn.used_;
-  if (!rollback && !discard) return {};
+  const bool discard = !shared_->options.reset_sql.empty() && needs_discard(conn);
   conn.used_ = false;
+  conn.state_seen_ = false;
+  if (!rollback && !discard) return {};
   return conn.start_reset(rollback, discard ? shared_->options.reset_sql : std::string());
+}
+
+// A lease that ran no statement that can leave state (checks, transaction control and SHOW do
+// not count) left the session as it found it; see connector.hpp for the modes.
+bool Connector::needs_discard(const Connection& conn) const noexcept {
+  switch (shared_->options.reset) {
+    case ResetMode::full: return conn.used_;
+    case ResetMode::tracked: return conn.state_seen_ || (conn.used_ && conn.reported_changed());
+    case ResetMode::rollback: return false;
+  }
+  return true;
 }
 
 void Connector::close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept {

@@ -97,6 +97,14 @@ KeepsServerRunning::~KeepsServerRunning() {
   (void)env_.wait_ready(std::chrono::milliseconds(10000));
 }
 
+std::string text_of(Connection& conn, const std::string& sql) {
+  auto r = conn.query(sql, in_ms(5000));
+  if (!r) return "error: " + r.error().message();
+  if (r->empty()) return "<no rows>";
+  if (r->is_null(0, 0)) return "NULL";
+  return r->get_text(0, 0).value();
+}
+
 FrozenServer::FrozenServer(const PgEnv& env) : postmaster_(env.postmaster_pid()) { signal_all(SIGSTOP); }
 
 FrozenServer::~FrozenServer() { signal_all(SIGCONT); }

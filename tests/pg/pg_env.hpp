@@ -47,6 +47,8 @@ inline Deadline in_ms(long ms) { return Deadline::after(SteadyClock::instance(),
 
 Connector make_connector(const std::string& url, ConnectorOptions options = {});
 std::unique_ptr<Connection> must_connect(Connector& connector);
+// The first value of `sql`'s result as text: `NULL`, `<no rows>`, or `error: <message>`.
+std::string text_of(Connection& conn, const std::string& sql);
 
 // Freezes the server (SIGSTOP to the postmaster and its children) until destroyed; the
 // destructor always sends SIGCONT, so a failing test never leaves the server frozen.

@@ -8,14 +8,6 @@
 namespace reservoir::pg::test {
 namespace {
 
-std::string text_of(Connection& conn, const std::string& sql) {
-  auto r = conn.query(sql, in_ms(5000));
-  if (!r) return "error: " + r.error().message();
-  if (r->empty()) return "<no rows>";
-  if (r->is_null(0, 0)) return "NULL";
-  return r->get_text(0, 0).value();
-}
-
 struct StateCase {
   const char* name;
   const char* change;  // run by the first borrower

@@ -99,7 +99,7 @@ class Backend {
 };
 
 struct BackendOptions {
-  std::string pg_reset = "discard";  // "discard" (DISCARD ALL, the library default) or "rollback"
+  std::string pg_reset = "discard";  // "discard" (DISCARD ALL, the library default), "tracked" or "rollback"
   std::string synchronous = "normal";  // SQLite PRAGMA synchronous
   RunSettings settings;                // for prepare() and cleanup()
 };

@@ -116,9 +116,10 @@ void add_options(CLI::App& app, Options& o) {
       ->capture_default_str()
       ->check(CLI::IsMember({"full", "deadline"}));
   app.add_option("--pg-reset", o.pg_reset, "PostgreSQL reset on return: discard (rollback + DISCARD ALL, the "
-                                           "library default) or rollback (rollback only)")
+                                           "library default), tracked (DISCARD ALL only after statements whose "
+                                           "command tags show session state) or rollback (rollback only)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"discard", "rollback"}));
+      ->check(CLI::IsMember({"discard", "tracked", "rollback"}));
   // The last --json/--chart/--target wins, so scripts/demo.sh's defaults can be overridden.
   app.add_option("--json", o.json_path, "write every figure, the machine, the versions and the config to this file")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -150,6 +150,7 @@ class PgBackend final : public Backend {
 reservoir::Result<std::unique_ptr<Backend>> make_pg_backend(const std::string& url, const BackendOptions& options) {
   reservoir::pg::ConnectorOptions co;
   if (options.pg_reset == "rollback") co.reset_sql = "";
+  if (options.pg_reset == "tracked") co.reset = reservoir::pg::ResetMode::tracked;
   auto connector = reservoir::pg::Connector::create(url, co);
   if (!connector) return std::move(connector).error();
   return std::unique_ptr<Backend>(std::make_unique<PgBackend>(url, std::move(connector).value(), options));

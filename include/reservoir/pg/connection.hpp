@@ -44,8 +44,9 @@
 // which measured no cheaper even prepared once and kept (Bind/Execute only): 34 us of server CPU
 // per SELECT 1 lease against 22 for DISCARD ALL with the re-prepare it forces, 69 against 68 on
 // a point select by key (bench/pg/README.md, "Making the safe reset cheaper").
-// So the cache pays within a lease (from a statement's second run) and, with the rollback-only
-// reset (reset_sql = ""), across leases. A cached statement the server rejects as stale,
+// So the cache pays within a lease (from a statement's second run) and across leases whose
+// reset skipped DISCARD ALL: always with the rollback-only reset (reset_sql = ""), after plain
+// data statements with ResetMode::tracked, after transaction control alone with the default. A cached statement the server rejects as stale,
 // 0A000 (`cached plan must not change result type`, after DDL) or 26000 (deallocated, e.g. by
 // the caller's DEALLOCATE ALL or DISCARD ALL), never ran: it is prepared again and run once
 // more, transparently, unless a transaction block surrounds it (the failure aborted that
@@ -177,8 +178,13 @@ class Connection {
   std::string endpoint_;
   ServerRole role_at_connect_ = ServerRole::primary;  // for servers without in_hot_standby
   bool broken_ = false;
-  bool used_ = false;         // a statement ran since the last reset: the reset must run
+  bool used_ = false;         // a statement that may leave state ran since the last reset
+  bool state_seen_ = false;   // one whose tag, outcome or text shows state (ResetMode::tracked)
   bool native_used_ = false;  // native_handle() was handed out since the last reset
+  // The GUC_REPORT settings as the server reported them at connect (what DISCARD ALL restores):
+  // a difference at release shows a set_config() the command tags did not (tracked reset).
+  std::vector<std::string> reported_at_connect_;
+  bool reported_changed() const noexcept;
   std::string last_fatal_;    // a FATAL the server sent while idle (e.g. idle-session timeout)
   Random random_;             // seeds for the reset's reseed (SET seed)
 

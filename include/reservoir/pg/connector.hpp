@@ -28,6 +28,38 @@
 // release (BEGIN; SET seed; COMMIT), it costs a transaction per lease, as much as the SELECT.
 // reseed_random = false turns it off. With reset_sql = "" (rollback only) it does not run:
 // that mode resets nothing but the transaction, by the caller's choice.
+//
+// When the reset may be skipped (ConnectorOptions::reset; src/pg/session_effect.hpp has the
+// list of command tags and the text checks):
+// * full (the default) skips DISCARD ALL only where the lease provably left no session state:
+//   it ran no statement, or only BEGIN / START TRANSACTION / COMMIT / ROLLBACK / SAVEPOINT /
+//   RELEASE / SHOW (by their command tags, PQcmdStatus; none of them runs borrower code: a
+//   COMMIT's deferred triggers come from the lease's own DML, which already counts); a
+//   transaction left open (PQtransactionStatus) is still rolled back. Nothing else is provable
+//   from the client (so a one-statement SELECT lease pays DISCARD ALL as before): a
+//   SELECT can call set_config(), pg_advisory_lock(), nextval() (currval, lastval), dblink_connect(),
+//   or any function that runs SET, PREPARE, LISTEN or CREATE TEMP TABLE through EXECUTE; an
+//   INSERT, UPDATE or DELETE can do the same through triggers and column defaults (a serial
+//   column's nextval() sets currval); a function's SET ROLE or work_mem leaves no
+//   ParameterStatus (only the few GUC_REPORT settings are reported). So every other statement
+//   counts as leaving state.
+// * tracked (opt-in; pgjdbc + HikariCP's model, which resets only what its API saw) resets what
+//   the lease showed: ROLLBACK when a transaction is open or failed; DISCARD ALL (and the
+//   reseed) when any statement's command tag is outside SELECT (with rows) / INSERT / UPDATE /
+//   DELETE / MERGE / FETCH / MOVE and the transaction-control set above (so SET, RESET, PREPARE,
+//   DECLARE, LISTEN, CREATE (TEMP) TABLE, SELECT INTO / CREATE TABLE AS (a SELECT tag without
+//   rows), DO, CALL, DISCARD, ... reset), when a statement failed (its tag is unknown), after
+//   script() or native_handle(), when a reported setting (application_name, TimeZone, DateStyle,
+//   IntervalStyle, client_encoding, standard_conforming_strings, is_superuser,
+//   session_authorization, default_transaction_read_only) differs from its value at connect, or
+//   when a statement's text names set_config, setseed, an advisory lock, nextval, setval or
+//   dblink. Otherwise no statement at all: the statement cache survives the lease, as with the
+//   rollback-only reset. NOT covered: state a function or trigger changes out of sight (a
+//   `SELECT my_fn()` whose body runs set_config('work_mem', ...), pg_advisory_lock(), SET ROLE,
+//   LISTEN, CREATE TEMP TABLE, PREPARE via EXECUTE; a serial column's currval/lastval after an
+//   INSERT; setseed() inside a function): the next borrower sees it. Tested both ways
+//   (tests/pg/tracked_reset_test.cpp). Use it where borrowers run plain SQL through this API.
+// * rollback: only the ROLLBACK (the same as reset_sql = "").
 #pragma once
 
 #include <chrono>
@@ -44,7 +76,18 @@ namespace detail {
 struct Host;
 }
 
+// Which leases the reset statement (reset_sql) follows; see the top of this file.
+enum class ResetMode : unsigned char {
+  full,     // every lease that ran a statement other than transaction control or SHOW
+  tracked,  // only leases whose command tags, reported settings or text show session state
+  rollback  // none: only the ROLLBACK of an open transaction (the same as reset_sql = "")
+};
+std::string_view to_string(ResetMode mode) noexcept;
+
 struct ConnectorOptions {
+  // Which leases are reset with reset_sql (full: all that ran a statement that can leave
+  // state). Env: <prefix>RESET = full | tracked | rollback.
+  ResetMode reset = ResetMode::full;
   // Run on every return that follows a statement, after rolling back an open transaction.
   // DISCARD ALL drops SET values, SET ROLE/SESSION AUTHORIZATION, temp tables, prepared
   // statements, cursors, LISTEN, session advisory locks and sequences' currval. One statement
@@ -78,6 +121,15 @@ struct ConnectorOptions {
   // the same error and is replaced; a write on a standby fails with is_standby_write() (25006)
   // and, for target_role primary, is retryable and closes the connection.
   TargetRole target_role = TargetRole::any;
+
+  // OK, or an `invalid_config` error naming the field, the value and what is allowed
+  // (`reset=7: allowed full, tracked, rollback`; `reset_sql="": allowed a statement when
+  // reset is tracked`). Connector::create() runs it.
+  Status validate() const;
+  // `base` overlaid with `<prefix>RESET` (full | tracked | rollback); a value that does not
+  // parse is `invalid_config: RESERVOIR_PG_RESET="sometimes": allowed full, tracked, rollback`.
+  static Result<ConnectorOptions> from_env(std::string_view prefix, ConnectorOptions base);
+  static Result<ConnectorOptions> from_env(std::string_view prefix = "RESERVOIR_PG_");
 };
 
 class Connector {
@@ -123,6 +175,8 @@ class Connector {
   explicit Connector(std::shared_ptr<detail::Shared> shared) noexcept : shared_(std::move(shared)) {}
   // One host of a multi-host conninfo, or (null) the conninfo as given.
   Result<std::unique_ptr<Connection>> connect_to(const detail::Host* host, Deadline deadline);
+  // Whether the lease that ends calls for reset_sql, by ConnectorOptions::reset.
+  bool needs_discard(const Connection& conn) const noexcept;
   std::shared_ptr<detail::Shared> shared_;
 };
 
