@@ -210,5 +210,37 @@ TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   EXPECT_TRUE(fut.get());
 }
 
+// in_use is a counter, not a walk of the slots: it must follow a lease through every way one
+// is made (fast path, handed to a queued caller, to a callback) and ends (release, discard,
+// detach).
+TEST_F(PoolEventsTest, InUseFollowsEveryWayALeaseIsMadeAndEnds) {
+  PoolConfig c = quiet_config();
+  c.max_size = 2;
+  Pool pool = make_listened_pool(c);
+  auto a = pool.acquire(in(1s));
+  auto b = pool.acquire(in(1s));
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(pool.load().in_use, 2u);
+  auto queued = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+  wait_for_waiters(1);
+  a->release();  // handed to the queued caller
+  auto handed = queued.get();
+  ASSERT_TRUE(handed);
+  EXPECT_EQ(pool.load().in_use, 2u);
+  std::promise<Result<Lease>> delivered;
+  auto pending = pool.acquire_async(in(10s), [&](Result<Lease> r) { delivered.set_value(std::move(r)); });
+  ASSERT_TRUE(pending);
+  b->discard();
+  b->release();  // closed; the callback gets a fresh connection
+  auto by_callback = delivered.get_future().get();
+  ASSERT_TRUE(by_callback);
+  EXPECT_EQ(pool.load().in_use, 2u);
+  connector->close(by_callback->detach(), in(1s));  // the caller closes what it took
+  EXPECT_EQ(pool.load().in_use, 1u);
+  handed->release();
+  EXPECT_EQ(pool.load().in_use, 0u);
+  EXPECT_EQ(pool.load().open, 1u);
+}
+
 }  // namespace
 }  // namespace reservoir::testing
