@@ -156,8 +156,11 @@ TEST_F(RunTest, StopsAtTheDeadlineWhileTheServerIsDown) {
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 
+// With refused_probe_interval off, only the open time paces the probes (the refused cadence:
+// breaker_test.cpp and gate_pool_test.cpp).
 TEST_F(RunTest, BreakerAsConnectGateFailsFastWhileDownAndProbesOnce) {
-  auto breaker = CircuitBreaker::create("fake:1", {.consecutive_failures = 3, .open_time = seconds(5)}, clock_);
+  auto breaker = CircuitBreaker::create(
+      "fake:1", {.consecutive_failures = 3, .open_time = seconds(5), .refused_probe_interval = Duration::zero()}, clock_);
   ASSERT_TRUE(breaker.ok());
   script_->down = true;
   auto pool = make_pool(*breaker);
