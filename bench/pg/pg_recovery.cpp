@@ -58,6 +58,19 @@ void kill_postmaster() {
   std::this_thread::sleep_for(500ms);
 }
 
+// RECOVERY_TRACE=1: after the server accepts connections again, print the breaker's transitions
+// and the calls that failed (up to 40 lines per phase), with the time since it accepts.
+const bool g_trace = std::getenv("RECOVERY_TRACE") != nullptr;
+std::atomic<std::int64_t> g_accepting_ns{0};
+std::atomic<int> g_trace_lines{0};
+
+void trace(const std::string& what) {
+  const std::int64_t at = g_accepting_ns.load();
+  if (!g_trace || at == 0 || g_trace_lines.fetch_add(1) >= 40) return;
+  const double ms = static_cast<double>(Steady::now().time_since_epoch().count() - at) / 1e6;
+  std::fprintf(stderr, "  +%8.1f ms  %s\n", ms, what.c_str());
+}
+
 struct Phase {
   double first_ok_ms;
   double connects_per_s;
@@ -77,6 +90,9 @@ class Load {
           std::move(reservoir::CircuitBreaker::create(connector->endpoint(), *breaker, reservoir::SteadyClock::instance()))
               .value();
       options.connect_gate = breaker_;
+      breaker_->add_listener([](reservoir::BreakerState from, reservoir::BreakerState to) {
+        trace(std::string("breaker ") + std::string(to_string(from)) + " -> " + std::string(to_string(to)));
+      });
     }
     reservoir::PoolConfig config;
     config.max_size = 4;
@@ -109,9 +125,11 @@ class Load {
  private:
   bool call() {
     if (with_run_) {
-      return reservoir::run(*pool_, [](reservoir::pg::Connection& c, reservoir::Attempt& a) {
+      auto r = reservoir::run(*pool_, [](reservoir::pg::Connection& c, reservoir::Attempt& a) {
                return c.query("SELECT pg_sleep(0.001)", a.deadline());
-             }, run_options_).ok();
+             }, run_options_);
+      if (!r && r.error().kind() != reservoir::ErrorKind::circuit_open) trace("call failed: " + r.error().message());
+      return r.ok();
     }
     const auto deadline = reservoir::Deadline::after(reservoir::SteadyClock::instance(), 2s);
     auto lease = pool_->acquire(deadline);
@@ -145,6 +163,8 @@ class Load {
 double ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 Phase outage(Load& load, bool kill, std::chrono::seconds down) {
+  g_accepting_ns = 0;
+  g_trace_lines = 0;
   const std::uint64_t before = load.connect_attempts();
   const auto stop_at = Steady::now();
   if (kill) kill_postmaster();
@@ -162,6 +182,7 @@ Phase outage(Load& load, bool kill, std::chrono::seconds down) {
     std::this_thread::sleep_for(250ms);
   }
   const auto accepting = Steady::now();
+  g_accepting_ns = accepting.time_since_epoch().count();
   std::this_thread::sleep_for(3s);
   const auto first = load.first_ok_after(accepting);
   return {first == Steady::time_point::max() ? -1.0 : ms(first - accepting), static_cast<double>(during) / outage_s};

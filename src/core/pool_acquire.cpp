@@ -45,7 +45,6 @@ Lease PoolCore::make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns
   slot.lease_line.store(where.line, std::memory_order_relaxed);
   if (slot.leak_reported.load(std::memory_order_relaxed)) slot.leak_reported.store(false, std::memory_order_relaxed);
   bump(slot.acquires);
-  in_use_.fetch_add(1, std::memory_order_relaxed);
   return Lease(this, &slot);
 }
 

@@ -206,11 +206,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   std::once_flag maintainer_stopped_;
   std::shared_ptr<PoolCore> self_;          // set by orphan() while leases are out
 
-  // Leases out now: +1 as a lease is made, -1 as it ends (load() reads it without walking
-  // the slots). Its own cache line: every acquire and release writes it.
-  alignas(64) std::atomic<std::size_t> in_use_{0};
   // Read lock-free on the hot path.
-  alignas(64) std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::size_t> waiting_{0};
   std::atomic<bool> closing_{false};
   std::atomic<bool> over_capacity_{false};
   std::atomic<std::size_t> max_size_;

@@ -182,7 +182,7 @@ PoolLoad PoolCore::load() const noexcept {
   l.connecting = connecting_.load(std::memory_order_relaxed);
   l.waiting = waiting_.load(std::memory_order_relaxed);
   l.max_size = max_size_.load(std::memory_order_relaxed);
-  l.in_use = in_use_.load(std::memory_order_relaxed);
+  l.in_use = count_in(SlotState::leased);
   l.oldest_wait = oldest_wait();
   return l;
 }

@@ -154,7 +154,6 @@ void PoolCore::retire(Slot& slot, CloseReason reason) noexcept {
 // The lease ends here: counted and timed by its holder (single writer, no locked instruction).
 void PoolCore::note_use_time(Slot& slot, std::int64_t now_ns) noexcept {
   bump(slot.releases);
-  in_use_.fetch_sub(1, std::memory_order_relaxed);
   slot.use_time.record(now_ns - slot.leased_at_ns.load(std::memory_order_relaxed));
 }
 

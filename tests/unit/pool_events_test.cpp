@@ -210,9 +210,9 @@ TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   EXPECT_TRUE(fut.get());
 }
 
-// in_use is a counter, not a walk of the slots: it must follow a lease through every way one
-// is made (fast path, handed to a queued caller, to a callback) and ends (release, discard,
-// detach).
+// load().in_use follows a lease through every way one is made (fast path, handed to a queued
+// caller, to a callback) and ends (release, discard, detach): it pins the figure for whatever
+// computes it (today one relaxed read per slot; a shared counter, if one gets cheap enough).
 TEST_F(PoolEventsTest, InUseFollowsEveryWayALeaseIsMadeAndEnds) {
   PoolConfig c = quiet_config();
   c.max_size = 2;
