@@ -192,13 +192,17 @@ TEST_F(PoolEventsTest, ADeadlineAlreadyPassedOnAnEmptyPoolIsATimeout) {
   EXPECT_EQ(r.error().kind(), ErrorKind::timeout) << r.error().message();
 }
 
+// load().in_use follows a lease through every way one is made (fast path, handed to a queued
+// caller, to a callback) and ends (release, discard, detach): it pins the figure for whatever
+// computes it (today one relaxed read per slot; a shared counter, if one gets cheap enough).
 TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   PoolConfig c = quiet_config();
   c.max_size = 2;
   Pool pool = make_listened_pool(c);
   auto a = pool.acquire(in(1s));
   auto b = pool.acquire(in(1s));
-  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+  ASSERT_TRUE(a && b);
+  auto queued = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
   wait_for_waiters(1);
   PoolLoad l = pool.load();
   EXPECT_EQ(l.open, 2u);
@@ -206,23 +210,6 @@ TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   EXPECT_EQ(l.waiting, 1u);
   EXPECT_EQ(l.connecting, 0u);
   EXPECT_EQ(l.max_size, 2u);
-  a->release();
-  EXPECT_TRUE(fut.get());
-}
-
-// load().in_use follows a lease through every way one is made (fast path, handed to a queued
-// caller, to a callback) and ends (release, discard, detach): it pins the figure for whatever
-// computes it (today one relaxed read per slot; a shared counter, if one gets cheap enough).
-TEST_F(PoolEventsTest, InUseFollowsEveryWayALeaseIsMadeAndEnds) {
-  PoolConfig c = quiet_config();
-  c.max_size = 2;
-  Pool pool = make_listened_pool(c);
-  auto a = pool.acquire(in(1s));
-  auto b = pool.acquire(in(1s));
-  ASSERT_TRUE(a && b);
-  EXPECT_EQ(pool.load().in_use, 2u);
-  auto queued = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
-  wait_for_waiters(1);
   a->release();  // handed to the queued caller
   auto handed = queued.get();
   ASSERT_TRUE(handed);
