@@ -1,8 +1,10 @@
-// reservoir_pg_recovery [REPS] [--run|--breaker]: how soon calls succeed again after the
-// server comes back, in the shape of the fault campaign in issue 9: a pool of 4 (default
-// config otherwise), 8 threads, each calling SELECT pg_sleep(0.001) with a 2 s deadline in a
-// loop: acquire + query (default), through run() (--run: its default retry policy), or run()
-// with a breaker as the pool's gate (--breaker). Two phases per
+// reservoir_pg_recovery [REPS] [--run|--breaker|--breaker-test|--breaker-default]: how soon
+// calls succeed again after the server comes back, in the shape of the fault campaign in
+// issue 9: a pool of 4 (default config otherwise), 8 threads, each calling
+// SELECT pg_sleep(0.001) with a 2 s deadline in a loop: acquire + query (default), through
+// run() (--run: its default retry policy), or run() with a breaker as the pool's gate
+// (--breaker: 3 failures, open 50 ms; --breaker-test: the PgDatabaseDown test's breaker, 3
+// failures, open 250 ms doubling to 1 s; --breaker-default: BreakerConfig{}). Two phases per
 // repetition: SIGKILL of the postmaster, restart after 5 s; a clean stop for 10 s, then start.
 // Prints, per phase, the time from "pg_ctl start -w returned" (the server accepts
 // connections) to the first successful call, and the connect attempts per second during the
@@ -56,6 +58,19 @@ void kill_postmaster() {
   std::this_thread::sleep_for(500ms);
 }
 
+// RECOVERY_TRACE=1: after the server accepts connections again, print the breaker's transitions
+// and the calls that failed (up to 40 lines per phase), with the time since it accepts.
+const bool g_trace = std::getenv("RECOVERY_TRACE") != nullptr;
+std::atomic<std::int64_t> g_accepting_ns{0};
+std::atomic<int> g_trace_lines{0};
+
+void trace(const std::string& what) {
+  const std::int64_t at = g_accepting_ns.load();
+  if (!g_trace || at == 0 || g_trace_lines.fetch_add(1) >= 40) return;
+  const double ms = static_cast<double>(Steady::now().time_since_epoch().count() - at) / 1e6;
+  std::fprintf(stderr, "  +%8.1f ms  %s\n", ms, what.c_str());
+}
+
 struct Phase {
   double first_ok_ms;
   double connects_per_s;
@@ -63,19 +78,21 @@ struct Phase {
 
 class Load {
  public:
-  Load(bool with_run, bool with_breaker) : with_run_(with_run) {
+  Load(bool with_run, std::optional<reservoir::BreakerConfig> breaker) : with_run_(with_run) {
     auto connector = reservoir::pg::Connector::create(env("RESERVOIR_TEST_PG_URL"));
     if (!connector) {
       std::fprintf(stderr, "%s\n", connector.error().message().c_str());
       std::exit(1);
     }
     reservoir::PoolOptions options;
-    if (with_breaker) {
-      breaker_ = std::move(reservoir::CircuitBreaker::create(connector->endpoint(),
-                                                             {.consecutive_failures = 3, .open_time = 50ms},
-                                                             reservoir::SteadyClock::instance()))
-                     .value();
+    if (breaker) {
+      breaker_ =
+          std::move(reservoir::CircuitBreaker::create(connector->endpoint(), *breaker, reservoir::SteadyClock::instance()))
+              .value();
       options.connect_gate = breaker_;
+      breaker_->add_listener([](reservoir::BreakerState from, reservoir::BreakerState to) {
+        trace(std::string("breaker ") + std::string(to_string(from)) + " -> " + std::string(to_string(to)));
+      });
     }
     reservoir::PoolConfig config;
     config.max_size = 4;
@@ -108,9 +125,11 @@ class Load {
  private:
   bool call() {
     if (with_run_) {
-      return reservoir::run(*pool_, [](reservoir::pg::Connection& c, reservoir::Attempt& a) {
+      auto r = reservoir::run(*pool_, [](reservoir::pg::Connection& c, reservoir::Attempt& a) {
                return c.query("SELECT pg_sleep(0.001)", a.deadline());
-             }, run_options_).ok();
+             }, run_options_);
+      if (!r && r.error().kind() != reservoir::ErrorKind::circuit_open) trace("call failed: " + r.error().message());
+      return r.ok();
     }
     const auto deadline = reservoir::Deadline::after(reservoir::SteadyClock::instance(), 2s);
     auto lease = pool_->acquire(deadline);
@@ -144,6 +163,8 @@ class Load {
 double ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 Phase outage(Load& load, bool kill, std::chrono::seconds down) {
+  g_accepting_ns = 0;
+  g_trace_lines = 0;
   const std::uint64_t before = load.connect_attempts();
   const auto stop_at = Steady::now();
   if (kill) kill_postmaster();
@@ -161,6 +182,7 @@ Phase outage(Load& load, bool kill, std::chrono::seconds down) {
     std::this_thread::sleep_for(250ms);
   }
   const auto accepting = Steady::now();
+  g_accepting_ns = accepting.time_since_epoch().count();
   std::this_thread::sleep_for(3s);
   const auto first = load.first_ok_after(accepting);
   return {first == Steady::time_point::max() ? -1.0 : ms(first - accepting), static_cast<double>(during) / outage_s};
@@ -170,16 +192,30 @@ Phase outage(Load& load, bool kill, std::chrono::seconds down) {
 
 int main(int argc, char** argv) {
   int reps = 4;
-  bool breaker = false, with_run = false;
+  bool with_run = false;
+  std::optional<reservoir::BreakerConfig> breaker;
+  const char* what = "acquire + query, default config";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--breaker") breaker = with_run = true;
-    else if (a == "--run") with_run = true;
-    else reps = std::max(1, std::atoi(argv[i]));
+    if (a == "--breaker") {
+      breaker = reservoir::BreakerConfig{.consecutive_failures = 3, .open_time = 50ms};
+      what = "run() + breaker as gate (3 failures, open 50 ms)";
+    } else if (a == "--breaker-test") {
+      breaker = reservoir::BreakerConfig{
+          .consecutive_failures = 3, .open_time = 250ms, .open_time_multiplier = 2.0, .max_open_time = 1000ms};
+      what = "run() + breaker as gate (3 failures, open 250 ms doubling to 1 s)";
+    } else if (a == "--breaker-default") {
+      breaker = reservoir::BreakerConfig{};
+      what = "run() + breaker as gate (BreakerConfig{})";
+    } else if (a == "--run") {
+      what = "run(), default retry policy";
+    } else {
+      reps = std::max(1, std::atoi(argv[i]));
+      continue;
+    }
+    with_run = true;
   }
-  std::printf("%s, pool 4, 8 threads, SELECT pg_sleep(0.001) with 2 s deadlines\n",
-              breaker ? "run() + breaker as gate (3 failures, open 50 ms)"
-                      : with_run ? "run(), default retry policy" : "acquire + query, default config");
+  std::printf("%s, pool 4, 8 threads, SELECT pg_sleep(0.001) with 2 s deadlines\n", what);
   std::printf("rep  kill:first_ok_ms  kill:connects/s  stop:first_ok_ms  stop:connects/s\n");
   std::vector<double> kills, stops;
   for (int i = 0; i < reps; ++i) {

@@ -9,6 +9,9 @@
 // It is also a ConnectGate (connect_gate.hpp): a pool built with PoolOptions{.connect_gate =
 // breaker} fails acquire() fast while the endpoint is down and lets only the probes connect;
 // each admitted connect's ticket carries its permit, so its outcome counts exactly as a call's.
+// A connect that failed fast (refused) reopens it for refused_probe_interval only: the next
+// probe costs the endpoint nothing, so a server that comes back is found within that interval
+// instead of a whole (grown) open time; timeouts and failed calls keep the open time.
 // Thread-safe. Rejection in the open state takes no lock and allocates only the message.
 #pragma once
 
@@ -49,6 +52,14 @@ struct BreakerConfig {
   Duration max_open_time = std::chrono::seconds(60);
   // Probe calls admitted at once while half-open (1 .. 1000).
   std::uint32_t half_open_probes = 1;
+  // When the failure that opened the breaker was a connect through its ConnectGate side that
+  // failed without timing out (refused: an RST, a server still starting up), the breaker stays
+  // open only this long, if shorter than the open time. Such a probe costs the endpoint
+  // nothing, and a restarted server is found within this of accepting connections; while it
+  // stays down, at most half_open_probes connects per interval reach it (40/s by default). A
+  // connect that timed out (a blackholed host costs a whole connect timeout) and a failed call
+  // keep open_time and its growth. 0 = off (always open_time); else 1 ms .. 1 h.
+  Duration refused_probe_interval = std::chrono::milliseconds(25);
 
   // OK, or invalid_config naming the field (`breaker.window_calls`), its value and the range.
   Status validate() const;
@@ -114,7 +125,8 @@ class CircuitBreaker final : public ConnectGate, public std::enable_shared_from_
   CircuitBreaker(Key, std::string name, const BreakerConfig& config, const Clock& clock);
 
  private:
-  enum class Outcome : std::uint8_t { success, failure, ignored };
+  // `refused`: a failure of a connect that did not time out (see refused_probe_interval).
+  enum class Outcome : std::uint8_t { success, failure, refused, ignored };
   struct Transition {
     BreakerState from = BreakerState::closed;
     BreakerState to = BreakerState::closed;
@@ -132,7 +144,7 @@ class CircuitBreaker final : public ConnectGate, public std::enable_shared_from_
   Admission admit_locked(TimePoint now, Transition& t);
   void record(Permit permit, Outcome outcome) noexcept;
   Transition record_closed_locked(Outcome outcome);
-  Transition open_locked(TripReason reason);
+  Transition open_locked(TripReason reason, Outcome cause);
   Transition close_locked();
   Transition set_state_locked(BreakerState to);
   Error reject_open(TimePoint now, TimePoint until) const;

@@ -105,6 +105,8 @@ class RunLoop {
   Status finish(Status result);
 
  private:
+  Duration paced_by_breaker(Duration delay, const Attempt& attempt) const noexcept;
+
   const RunOptions& options_;
   Retrier retrier_;
   RunReport report_;

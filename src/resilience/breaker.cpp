@@ -43,7 +43,9 @@ Status BreakerConfig::validate() const {
     return invalid("breaker.max_open_time", format_duration(max_open_time),
                    "breaker.open_time (" + format_duration(open_time) + ").." + format_duration(hours(1)));
   }
-  return config_check::count("breaker.half_open_probes", half_open_probes, 1, 1000);
+  if (Status s = config_check::count("breaker.half_open_probes", half_open_probes, 1, 1000); !s) return s;
+  return config_check::duration("breaker.refused_probe_interval", refused_probe_interval, milliseconds(1), hours(1),
+                                config_check::ZeroIsOff::yes);
 }
 
 Result<std::shared_ptr<CircuitBreaker>> CircuitBreaker::create(std::string name, BreakerConfig config,
@@ -179,7 +181,11 @@ class CircuitBreaker::Ticket final : public GateTicket::Sink {
   Ticket(std::shared_ptr<CircuitBreaker> breaker, Permit permit) noexcept
       : breaker_(std::move(breaker)), permit_(permit) {}
   void succeeded() noexcept override { breaker_->record_success(permit_); }
-  void failed(const Error&) noexcept override { breaker_->record_failure(permit_); }
+  // A timeout may be a blackholed host, where every probe costs a whole connect timeout; any
+  // other connect failure came back at once.
+  void failed(const Error& error) noexcept override {
+    breaker_->record(permit_, error.kind() == ErrorKind::timeout ? Outcome::failure : Outcome::refused);
+  }
   void ignored() noexcept override { breaker_->record_ignored(permit_); }
 
  private:
@@ -210,9 +216,9 @@ void CircuitBreaker::record(Permit permit, Outcome outcome) noexcept {
         if (outcome == Outcome::success) {
           ++stats_.successes;
           t = close_locked();
-        } else if (outcome == Outcome::failure) {
+        } else if (outcome != Outcome::ignored) {
           ++stats_.failures;
-          t = open_locked(TripReason::probe_failed);
+          t = open_locked(TripReason::probe_failed, outcome);
         }
         break;
       }
@@ -223,7 +229,7 @@ void CircuitBreaker::record(Permit permit, Outcome outcome) noexcept {
 
 CircuitBreaker::Transition CircuitBreaker::record_closed_locked(Outcome outcome) {
   if (outcome == Outcome::ignored) return {};
-  const bool failed = outcome == Outcome::failure;
+  const bool failed = outcome != Outcome::success;
   ++(failed ? stats_.failures : stats_.successes);
   consecutive_ = failed ? consecutive_ + 1 : 0;
   // The ring holds the last window_calls outcomes; the oldest drops out as a new one lands.
@@ -237,22 +243,27 @@ CircuitBreaker::Transition CircuitBreaker::record_closed_locked(Outcome outcome)
   window_next_ = (window_next_ + 1) % window_.size();
   if (!failed) return {};
   if (config_.consecutive_failures != 0 && consecutive_ >= config_.consecutive_failures) {
-    return open_locked(TripReason::consecutive_failures);
+    return open_locked(TripReason::consecutive_failures, outcome);
   }
   if (config_.failure_rate > 0.0 && window_count_ >= config_.minimum_calls &&
       static_cast<double>(window_failures_) >= config_.failure_rate * static_cast<double>(window_count_) - 1e-9) {
-    return open_locked(TripReason::failure_rate);
+    return open_locked(TripReason::failure_rate, outcome);
   }
   return {};
 }
 
-CircuitBreaker::Transition CircuitBreaker::open_locked(TripReason reason) {
+CircuitBreaker::Transition CircuitBreaker::open_locked(TripReason reason, Outcome cause) {
   // Trips in a row (probe failures) stretch the open time, so a long outage costs fewer probes.
   double ns = static_cast<double>(config_.open_time.count());
   for (std::uint32_t i = 0; i < trips_in_row_ && ns < static_cast<double>(config_.max_open_time.count()); ++i) {
     ns *= config_.open_time_multiplier;
   }
-  const Duration open_for = std::min(config_.max_open_time, Duration(static_cast<Duration::rep>(ns)));
+  Duration open_for = std::min(config_.max_open_time, Duration(static_cast<Duration::rep>(ns)));
+  // A refused connect is a free probe: try again soon. The growth still counts, so a timeout
+  // later in the same outage gets the long open time it would have had.
+  if (cause == Outcome::refused && config_.refused_probe_interval.count() != 0) {
+    open_for = std::min(open_for, config_.refused_probe_interval);
+  }
   ++trips_in_row_;
   ++stats_.trips;
   trip_reason_.store(reason, std::memory_order_relaxed);

@@ -1,5 +1,6 @@
 #include "reservoir/run.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "reservoir/config_check.hpp"
@@ -31,8 +32,20 @@ std::optional<Duration> RunLoop::on_failure(const Error& error, bool retryable, 
   const auto decision = retrier_.on_failure(error, retryable, options_.idempotent, attempt);
   report_.last_verdict = decision.verdict;
   if (decision.verdict != RetryVerdict::retry) return std::nullopt;
-  report_.backoff += decision.delay;
-  return decision.delay;
+  const Duration delay = paced_by_breaker(decision.delay, attempt);
+  report_.backoff += delay;
+  return delay;
+}
+
+// No connection to be had (nothing sent) while the breaker is open: the breaker paces the
+// retries, as it paces the pool's connects. A backoff past its next probe only holds this
+// caller back from the probe that may find the server up again (with every caller asleep in
+// its backoff, nobody probes); retrying at the probe costs the endpoint one probe at most,
+// and admit() refuses everyone else before an acquire.
+Duration RunLoop::paced_by_breaker(Duration delay, const Attempt& attempt) const noexcept {
+  const CircuitBreaker* breaker = options_.breaker.get();
+  if (breaker == nullptr || attempt.request_sent() || breaker->state() != BreakerState::open) return delay;
+  return std::min(delay, breaker->time_until_probe());
 }
 
 Error RunLoop::explain(Error error) const {

@@ -260,6 +260,105 @@ TEST_F(BreakerTest, ATicketDroppedWithoutAnOutcomeFreesTheProbe) {
   EXPECT_EQ(b->state(), BreakerState::closed);
 }
 
+// ---- refused connects: a short probe cadence; timeouts and calls keep the open time ----------
+
+Error refused() { return Error::unavailable("db:5432", "connection refused"); }
+Error timed_out() { return Error::timeout("db:5432: connect timed out"); }
+
+TEST_F(BreakerTest, ARefusedConnectReopensForTheRefusedProbeIntervalOnly) {
+  auto b = make(consecutive(1));
+  ConnectGate& gate = *b;
+  gate.admit()->failed(refused());
+  ASSERT_EQ(b->state(), BreakerState::open);
+  EXPECT_EQ(b->time_until_probe(), milliseconds(25)) << "not the 5 s open time";
+  clock_.advance(milliseconds(24));
+  EXPECT_EQ(gate.admit().error().kind(), ErrorKind::circuit_open);
+  clock_.advance(milliseconds(1));
+  auto probe = gate.admit();
+  ASSERT_TRUE(probe.ok());
+  probe->failed(refused());  // still down: the next probe is as close
+  EXPECT_EQ(b->time_until_probe(), milliseconds(25));
+  clock_.advance(milliseconds(25));
+  auto back = gate.admit();
+  ASSERT_TRUE(back.ok());
+  back->succeeded();
+  EXPECT_EQ(b->state(), BreakerState::closed);
+}
+
+TEST_F(BreakerTest, ATimedOutConnectKeepsTheOpenTimeSoABlackholedHostIsNotHammered) {
+  auto b = make(consecutive(1));
+  ConnectGate& gate = *b;
+  gate.admit()->failed(timed_out());
+  EXPECT_EQ(b->time_until_probe(), seconds(5));
+  clock_.advance(seconds(5));
+  gate.admit()->failed(timed_out());
+  EXPECT_EQ(b->time_until_probe(), seconds(5));
+}
+
+TEST_F(BreakerTest, AFailedCallKeepsTheOpenTime) {
+  auto b = make(consecutive(1));
+  call(*b, false);  // a call's failure says nothing about what a connect costs
+  EXPECT_EQ(b->time_until_probe(), seconds(5));
+  clock_.advance(seconds(5));
+  b->admit()->failed(refused());  // the probe is a connect, refused: now the short cadence
+  EXPECT_EQ(b->time_until_probe(), milliseconds(25));
+}
+
+// Refused probes count as trips in a row: when the outage turns into timeouts, the open time
+// is the grown one it would have been, not the first.
+TEST_F(BreakerTest, RefusedProbesStillGrowTheOpenTimeATimeoutGets) {
+  BreakerConfig c = consecutive(1);
+  c.open_time_multiplier = 2.0;
+  c.max_open_time = seconds(40);
+  auto b = make(c);
+  ConnectGate& gate = *b;
+  for (int i = 0; i < 3; ++i) {
+    gate.admit()->failed(refused());
+    EXPECT_EQ(b->time_until_probe(), milliseconds(25));
+    clock_.advance(milliseconds(25));
+  }
+  gate.admit()->failed(timed_out());
+  EXPECT_EQ(b->time_until_probe(), seconds(40)) << "5 s doubled three times";
+}
+
+TEST_F(BreakerTest, ARefusedProbeIntervalLongerThanTheOpenTimeNeverLengthensIt) {
+  BreakerConfig c = consecutive(1);
+  c.open_time = milliseconds(10);
+  auto b = make(c);
+  b->admit()->failed(refused());
+  EXPECT_EQ(b->time_until_probe(), milliseconds(10));
+}
+
+TEST_F(BreakerTest, RefusedProbeIntervalZeroMeansAlwaysTheOpenTime) {
+  BreakerConfig c = consecutive(1);
+  c.refused_probe_interval = Duration::zero();
+  auto b = make(c);
+  b->admit()->failed(refused());
+  EXPECT_EQ(b->time_until_probe(), seconds(5));
+}
+
+// The bound on what reaches a server that stays down: callers asking every millisecond for a
+// second of refusals get at most one connect per interval through (1000 / 25 = 40), and a
+// blackholed host one per open time.
+TEST_F(BreakerTest, ConnectsPerSecondWhileDownAreBoundedByTheProbeCadence) {
+  auto admitted_in_one_second = [this](const Error& failure) {
+    auto b = make(consecutive(1));
+    int admitted = 0;
+    for (int ms = 0; ms < 1000; ++ms) {
+      for (int caller = 0; caller < 8; ++caller) {
+        if (auto t = b->admit()) {
+          ++admitted;
+          t->failed(failure);
+        }
+      }
+      clock_.advance(milliseconds(1));
+    }
+    return admitted;
+  };
+  EXPECT_EQ(admitted_in_one_second(refused()), 40);
+  EXPECT_EQ(admitted_in_one_second(timed_out()), 1);
+}
+
 TEST_F(BreakerTest, ValidateNamesFieldValueAndRange) {
   auto message = [this](BreakerConfig c) {
     auto r = CircuitBreaker::create("x", c, clock_);
@@ -278,6 +377,8 @@ TEST_F(BreakerTest, ValidateNamesFieldValueAndRange) {
   EXPECT_EQ(message({.half_open_probes = 0}), "invalid_config: breaker.half_open_probes=0: allowed 1..1000");
   EXPECT_EQ(message({.window_calls = 0}), "invalid_config: breaker.window_calls=0: allowed 1..10000");
   EXPECT_EQ(message({.open_time_multiplier = 0.5}), "invalid_config: breaker.open_time_multiplier=0.5: allowed 1..100");
+  EXPECT_EQ(message({.refused_probe_interval = std::chrono::hours(2)}),
+            "invalid_config: breaker.refused_probe_interval=2h: allowed 0 (off) or 1ms..1h");
   EXPECT_EQ(message({}), "ok");
 }
 

@@ -13,6 +13,7 @@
 namespace reservoir {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::Script;
 using testing::ScriptedConnector;
@@ -69,6 +70,48 @@ TEST(BreakerGatePool, HalfOpenLetsExactlyOneProbeConnectThrough) {
   EXPECT_EQ(breaker->state(), BreakerState::closed);
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
   EXPECT_EQ(script->open_now(), 0);
+}
+
+
+// A server that refuses connects (down, or restarting) is probed every refused_probe_interval
+// (25 ms), whatever the grown open time: callers asking every 5 ms for two seconds get at most
+// one connect per 25 ms through, and the first acquire 25 ms after the server is back succeeds.
+TEST(BreakerGatePool, ARefusingServerIsProbedEveryIntervalAndFoundSoonAfterItIsBack) {
+  ManualClock clock;
+  auto breaker = std::move(CircuitBreaker::create("fake:1",
+                                                  {.consecutive_failures = 3,
+                                                   .open_time = seconds(5),
+                                                   .open_time_multiplier = 2.0,
+                                                   .max_open_time = seconds(60)},
+                                                  clock))
+                     .value();
+  auto script = std::make_shared<Script>();
+  script->down = true;
+  PoolConfig config;
+  config.min_idle = 0;
+  config.max_size = 4;
+  PoolOptions options;
+  options.clock = &clock;
+  options.start_maintainer = false;
+  options.connect_gate = breaker;
+  auto pool = std::move(TypedPool<ScriptedConnector>::create(config, options, script)).value();
+
+  for (int ms = 0; ms < 2000; ms += 5) {
+    EXPECT_FALSE(pool.acquire(Deadline::after(clock, seconds(1))).ok());
+    clock.advance(milliseconds(5));
+  }
+  EXPECT_LE(script->connect_count(), 3 + 2000 / 25) << "three to trip, then one per 25 ms";
+  EXPECT_GE(script->connect_count(), 2000 / 25 - 3) << "the probes go on at the short cadence";
+  ASSERT_EQ(breaker->state(), BreakerState::open);
+  EXPECT_LE(breaker->time_until_probe(), milliseconds(25));
+
+  script->set_down(false);
+  clock.advance(milliseconds(25));
+  auto lease = pool.acquire(Deadline::after(clock, seconds(1)));
+  ASSERT_TRUE(lease.ok()) << lease.error().message();
+  EXPECT_EQ(breaker->state(), BreakerState::closed);
+  lease->release();
+  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 
 }  // namespace

@@ -156,8 +156,11 @@ TEST_F(RunTest, StopsAtTheDeadlineWhileTheServerIsDown) {
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 
+// With refused_probe_interval off, only the open time paces the probes (the refused cadence:
+// breaker_test.cpp and gate_pool_test.cpp).
 TEST_F(RunTest, BreakerAsConnectGateFailsFastWhileDownAndProbesOnce) {
-  auto breaker = CircuitBreaker::create("fake:1", {.consecutive_failures = 3, .open_time = seconds(5)}, clock_);
+  auto breaker = CircuitBreaker::create(
+      "fake:1", {.consecutive_failures = 3, .open_time = seconds(5), .refused_probe_interval = Duration::zero()}, clock_);
   ASSERT_TRUE(breaker.ok());
   script_->down = true;
   auto pool = make_pool(*breaker);
@@ -181,6 +184,51 @@ TEST_F(RunTest, BreakerAsConnectGateFailsFastWhileDownAndProbesOnce) {
   ASSERT_TRUE(back.ok()) << back.error().message();
   EXPECT_EQ(script_->connect_count(), connects + 1) << "exactly one probe connect";
   EXPECT_EQ((*breaker)->state(), BreakerState::closed);
+  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
+}
+
+// A call whose probe connect was refused retries at the breaker's next probe (25 ms later),
+// not after its 500 ms backoff: callers asleep in long backoffs would leave nobody to find
+// the server back. Each retry is still one probe; the attempts stay max_attempts.
+TEST_F(RunTest, AfterARefusedProbeTheRetryWaitsForTheBreakersNextProbeNotTheBackoff) {
+  auto breaker = CircuitBreaker::create("fake:1", {.consecutive_failures = 1, .open_time = seconds(5)}, clock_);
+  ASSERT_TRUE(breaker.ok());
+  script_->down = true;
+  auto pool = make_pool(*breaker);
+  RunOptions o = options(3, milliseconds(500));
+  o.breaker = *breaker;
+  auto noop = [](ScriptedConnection&) -> Status { return {}; };
+  const TimePoint start = clock_.now();
+  EXPECT_FALSE(run(pool, noop, o).ok());
+  EXPECT_EQ(report_.attempts, 3u);
+  EXPECT_EQ(report_.backoff, milliseconds(50)) << "two waits for the next probe, 25 ms each";
+  EXPECT_EQ(clock_.now() - start, milliseconds(50));
+  EXPECT_EQ(script_->connect_count(), 3) << "the trip, then one probe per retry";
+
+  script_->set_down(false);
+  EXPECT_EQ(run(pool, noop, o).error().kind(), ErrorKind::circuit_open) << "open: refused before an acquire";
+  clock_.advance(milliseconds(25));
+  EXPECT_TRUE(run(pool, noop, o).ok());
+  EXPECT_EQ((*breaker)->state(), BreakerState::closed);
+  EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
+}
+
+// A failure after the request was sent keeps its backoff: the breaker paces connects, not
+// the calls that reached the server.
+TEST_F(RunTest, AFailedCallKeepsItsBackoffWhileTheBreakerIsOpen) {
+  auto breaker = CircuitBreaker::create("fake:1", {.consecutive_failures = 1, .open_time = seconds(5)}, clock_);
+  ASSERT_TRUE(breaker.ok());
+  auto pool = make_pool(*breaker);
+  RunOptions o = options(2, milliseconds(500));
+  o.breaker = *breaker;
+  int calls = 0;
+  auto failing = [&](ScriptedConnection&) -> Status {
+    ++calls;
+    return Error::unavailable("fake:1", "connection reset by peer");
+  };
+  EXPECT_FALSE(run(pool, failing, o).ok());
+  EXPECT_EQ(calls, 1) << "the retry met the open breaker";
+  EXPECT_EQ(report_.backoff, milliseconds(500));
   EXPECT_TRUE(pool.shutdown(seconds(1)).ok());
 }
 

@@ -192,13 +192,17 @@ TEST_F(PoolEventsTest, ADeadlineAlreadyPassedOnAnEmptyPoolIsATimeout) {
   EXPECT_EQ(r.error().kind(), ErrorKind::timeout) << r.error().message();
 }
 
+// load().in_use follows a lease through every way one is made (fast path, handed to a queued
+// caller, to a callback) and ends (release, discard, detach): it pins the figure for whatever
+// computes it (today one relaxed read per slot; a shared counter, if one gets cheap enough).
 TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   PoolConfig c = quiet_config();
   c.max_size = 2;
   Pool pool = make_listened_pool(c);
   auto a = pool.acquire(in(1s));
   auto b = pool.acquire(in(1s));
-  auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
+  ASSERT_TRUE(a && b);
+  auto queued = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
   wait_for_waiters(1);
   PoolLoad l = pool.load();
   EXPECT_EQ(l.open, 2u);
@@ -206,8 +210,23 @@ TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   EXPECT_EQ(l.waiting, 1u);
   EXPECT_EQ(l.connecting, 0u);
   EXPECT_EQ(l.max_size, 2u);
-  a->release();
-  EXPECT_TRUE(fut.get());
+  a->release();  // handed to the queued caller
+  auto handed = queued.get();
+  ASSERT_TRUE(handed);
+  EXPECT_EQ(pool.load().in_use, 2u);
+  std::promise<Result<Lease>> delivered;
+  auto pending = pool.acquire_async(in(10s), [&](Result<Lease> r) { delivered.set_value(std::move(r)); });
+  ASSERT_TRUE(pending);
+  b->discard();
+  b->release();  // closed; the callback gets a fresh connection
+  auto by_callback = delivered.get_future().get();
+  ASSERT_TRUE(by_callback);
+  EXPECT_EQ(pool.load().in_use, 2u);
+  connector->close(by_callback->detach(), in(1s));  // the caller closes what it took
+  EXPECT_EQ(pool.load().in_use, 1u);
+  handed->release();
+  EXPECT_EQ(pool.load().in_use, 0u);
+  EXPECT_EQ(pool.load().open, 1u);
 }
 
 }  // namespace

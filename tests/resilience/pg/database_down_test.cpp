@@ -201,11 +201,13 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
 
   // 3. Connect attempts during the outage are bounded by the breaker, not by the callers: the
   // trip (3 failures + 2 more in flight, max_concurrent_connects), then at most one probe per
-  // open period, and open periods last at least 250 ms (250, 500, 1000, 1000 ms, ...).
+  // open period. A stopped server refuses connects, so after a refused probe the breaker stays
+  // open refused_probe_interval (25 ms), not its 250, 500, 1000 ms: at most 40 probes a second.
   const auto attempts = [](const PoolStats& s) { return s.created + s.failed_connects; };
   const std::uint64_t outage_connects = attempts(before_start) - attempts(at_stop);
   const double outage_ms = ms(starting - stopping);
-  const auto bound = static_cast<std::uint64_t>(3 + 2 + outage_ms / 250.0 + 1);
+  const double shortest_open_ms = ms(std::min(breaker_config.open_time, breaker_config.refused_probe_interval));
+  const auto bound = static_cast<std::uint64_t>(3 + 2 + outage_ms / shortest_open_ms + 1);
   EXPECT_LE(outage_connects, bound) << "connect attempts during a " << outage_ms << " ms outage";
 
   // 4. Recovery: the breaker probes at most max_open_time after the server is back, and that
