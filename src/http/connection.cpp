@@ -159,6 +159,7 @@ Result<Response> Connection::request(const Request& req, Deadline deadline) {
 namespace detail {
 
 Result<std::optional<TimePoint>> Steps::gate(Connection& c, const Request& req, Deadline deadline) {
+  if (!c.host_->gate()) return std::optional<TimePoint>();  // open: no error text built per request
   auto until = c.host_->gate_until(deadline, what(req));
   if (!until) c.last_stage_ = Stage::before_write;
   return until;
