@@ -15,7 +15,6 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <memory>
 #include <optional>
@@ -23,6 +22,7 @@
 
 #include "host.hpp"
 #include "loop_socket.hpp"
+#include "response_parser.hpp"
 #include "reservoir/deadline.hpp"
 
 namespace reservoir::http::detail {
@@ -30,7 +30,7 @@ namespace reservoir::http::detail {
 namespace beast = boost::beast;
 using error_code = boost::system::error_code;
 using BeastRequest = beast::http::request<beast::http::string_body>;
-using BeastParser = beast::http::response_parser<beast::http::string_body>;
+using BeastParser = ResponseParser;
 
 // Longest a single blocking send/recv waits before the deadline is looked at again.
 inline constexpr Duration kBlockSlice = std::chrono::milliseconds(50);
