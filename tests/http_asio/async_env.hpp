@@ -13,6 +13,7 @@
 
 #include "http_env.hpp"
 #include "reservoir/http_asio/async_request.hpp"
+#include "reservoir/typed_pool.hpp"
 
 namespace reservoir::http::test {
 
@@ -33,6 +34,15 @@ inline std::unique_ptr<Connection> open(Connector& c) {
   auto conn = c.connect(in_ms(2000));
   if (!conn) throw std::runtime_error(conn.error().message());
   return std::move(conn).value();
+}
+
+// A pool of up to `max_size` connections to `url`, none opened ahead, `max_waiters` queued.
+inline TypedPool<Connector> pool_of(const std::string& url, std::size_t max_size, std::size_t max_waiters) {
+  PoolConfig config;
+  config.max_size = max_size;
+  config.min_idle = 0;
+  config.max_waiters = max_waiters;
+  return TypedPool<Connector>::create(config, {}, make_connector(url)).value();
 }
 
 // One `GET path` through http::async_request on `io`.

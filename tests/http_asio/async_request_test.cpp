@@ -266,11 +266,7 @@ TEST_F(HttpAsync, AStaleReuseNeverReplaysAPost) {
 }
 
 TEST_F(HttpAsync, ManyConcurrentRequestsOnOneThreadThroughAPoolOf8) {
-  PoolConfig config;
-  config.max_size = 8;
-  config.min_idle = 0;
-  config.max_waiters = 1000;
-  auto pool = TypedPool<Connector>::create(config, {}, make_connector(env.url)).value();
+  auto pool = pool_of(env.url, 8, 1000);
   constexpr int kTasks = 200, kEach = 5;
   int ok = 0, failed = 0;
   std::string first_error;

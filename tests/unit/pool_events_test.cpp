@@ -44,6 +44,13 @@ class PoolEventsTest : public PoolTest {
     o.listener = listener;
     return std::move(Pool::create(connector, c, o)).value();
   }
+  // One connection, slow acquires from 100 ms.
+  Pool make_one_connection_pool() {
+    PoolConfig c = quiet_config();
+    c.max_size = 1;
+    c.slow_acquire_threshold = 100ms;
+    return make_listened_pool(c);
+  }
   // A pool whose connects take 120 ms of the manual clock; slow acquires from 100 ms.
   Pool make_slow_connecting_pool() {
     struct SlowConnector final : Connector {
@@ -95,10 +102,7 @@ TEST_F(PoolEventsTest, ConnectsClosesAndFailedChecksAreReported) {
 
 // Seed 000 logged every operation slower than 100 ms.
 TEST_F(PoolEventsTest, ASlowAcquireIsReportedOnceWithItsPhases) {
-  PoolConfig c = quiet_config();
-  c.max_size = 1;
-  c.slow_acquire_threshold = 100ms;
-  Pool pool = make_listened_pool(c);
+  Pool pool = make_one_connection_pool();
   auto held = pool.acquire(in(1s));
   auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
   wait_for_waiters(1);
@@ -131,10 +135,7 @@ TEST_F(PoolEventsTest, ASlowConnectIsItsOwnPhase) {
 // acquire_async() handed a connection from the queue: the same report and the same wait in
 // the histogram as a blocking acquire (they counted as zero waits before).
 TEST_F(PoolEventsTest, AnAsyncAcquireServedFromTheQueueIsReportedWithItsPhases) {
-  PoolConfig c = quiet_config();
-  c.max_size = 1;
-  c.slow_acquire_threshold = 100ms;
-  Pool pool = make_listened_pool(c);
+  Pool pool = make_one_connection_pool();
   auto held = pool.acquire(in(1s));
   std::promise<Result<Lease>> got;
   ASSERT_TRUE(pool.acquire_async(in(10s), [&](Result<Lease> r) { got.set_value(std::move(r)); }).ok());
