@@ -15,9 +15,10 @@
 //   coroutine    one thread, one io_context, --in-flight coroutines (default 64) each looping
 //                async_acquire + http::async_request on a pool of --pool; compare with `pool`
 //                at --threads 8 --pool 8 (the blocking client on 8 threads), same sitting
-// Each case runs `warmup` seconds, then `seconds` measured. Prints one line per run, then the
-// medians and the ratios the issue asks for (pool / wrk, pool / per_request).
+// Each case runs `warmup` seconds, then `seconds` measured. Prints one line per run (with the
+// client process's CPU time per request; 0 for wrk, another process), then the medians and the ratios the issue asks for (pool / wrk, pool / per_request).
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -64,7 +65,17 @@ struct Run {
   double p50_us = 0;
   double p99_us = 0;
   long errors = 0;
+  double cpu_us = 0;  // the client process's CPU time (user + system) per request
 };
+
+// The process's CPU time (user + system), all threads: CPU per request holds up far better
+// than requests/s on a machine shared with other loads.
+double process_cpu_us() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto us = [](const timeval& t) { return double(t.tv_sec) * 1e6 + double(t.tv_usec); };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
 
 std::string default_url() {
   if (const char* v = std::getenv("RESERVOIR_TEST_NGINX_BENCH_URL")) return v;
@@ -78,10 +89,10 @@ std::string default_url() {
 
 Deadline in(std::chrono::milliseconds d) { return Deadline::after(SteadyClock::instance(), d); }
 
-Run summarize(std::vector<float>& all, long n, long errors, double elapsed) {
+Run summarize(std::vector<float>& all, long n, long errors, double elapsed, double cpu_us) {
   std::sort(all.begin(), all.end());
   auto q = [&](double p) { return all.empty() ? 0.0 : double(all[static_cast<std::size_t>(p * double(all.size() - 1))]); };
-  return Run{double(n) / elapsed, q(0.5), q(0.99), errors};
+  return Run{double(n) / elapsed, q(0.5), q(0.99), errors, n > 0 ? cpu_us / double(n) : 0};
 }
 
 // Runs `op` on every thread for warmup + seconds; counts and times the measured part.
@@ -113,8 +124,10 @@ Run measure(const Options& o, Op op) {
   std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup));
   measuring = true;
   auto start = Steady::now();
+  double cpu0 = process_cpu_us();
   std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   measuring = false;
+  double cpu = process_cpu_us() - cpu0;
   double elapsed = std::chrono::duration<double>(Steady::now() - start).count();
   stop = true;
   for (auto& th : threads) th.join();
@@ -124,7 +137,7 @@ Run measure(const Options& o, Op op) {
     n += counts[t];
     all.insert(all.end(), lat[t].begin(), lat[t].end());
   }
-  return summarize(all, n, errors.load(), elapsed);
+  return summarize(all, n, errors.load(), elapsed, cpu);
 }
 
 bool good(const reservoir::Result<http::Response>& r) { return r && r->status == 200 && r->body.size() == 100; }
@@ -187,20 +200,22 @@ Run run_coroutine(const Options& o) {
   for (int i = 0; i < o.in_flight; ++i) net::co_spawn(io, client(), net::detached);
   net::steady_timer phase(io);
   Steady::time_point start;
-  double elapsed = o.seconds;
+  double elapsed = o.seconds, cpu = 0;
   phase.expires_after(std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(o.warmup)));
   phase.async_wait([&](auto) {
     measuring = true;
     start = Steady::now();
+    cpu = process_cpu_us();
     phase.expires_after(std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(o.seconds)));
     phase.async_wait([&](auto) {
       measuring = false;
       stop = true;
       elapsed = std::chrono::duration<double>(Steady::now() - start).count();
+      cpu = process_cpu_us() - cpu;
     });
   });
   io.run();  // returns when every coroutine saw `stop`
-  return summarize(lat, n, errors, elapsed);
+  return summarize(lat, n, errors, elapsed, cpu);
 }
 
 Run run_per_request(const Options& o) {
@@ -269,7 +284,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no URL: pass --url or run scripts/servers.sh start nginx\n");
     return 2;
   }
-  std::map<std::string, std::vector<double>> rps;
+  std::map<std::string, std::vector<double>> rps, cpu;
   for (int round = 1; round <= o.rounds; ++round) {
     for (const auto& c : o.cases) {
       Run r = c == "pool"          ? run_pool(o)
@@ -277,14 +292,17 @@ int main(int argc, char** argv) {
               : c == "coroutine"   ? run_coroutine(o)
                                    : run_wrk(o);
       rps[c].push_back(r.rps);
-      std::printf("round %d %-12s rps=%9.0f p50_us=%7.1f p99_us=%7.1f errors=%ld\n", round, c.c_str(), r.rps, r.p50_us,
-                  r.p99_us, r.errors);
+      cpu[c].push_back(r.cpu_us);
+      std::printf("round %d %-12s rps=%9.0f p50_us=%7.1f p99_us=%7.1f errors=%ld cpu_us/req=%.2f\n", round, c.c_str(),
+                  r.rps, r.p50_us, r.p99_us, r.errors, r.cpu_us);
       std::fflush(stdout);
     }
   }
   std::printf("\nmedians over %d rounds (threads=%d pool=%d, %.0f s measured after %.0f s warm-up):\n", o.rounds,
               o.threads, o.pool, o.seconds, o.warmup);
-  for (const auto& [c, v] : rps) std::printf("  %-12s %9.0f req/s\n", c.c_str(), median(v));
+  for (const auto& [c, v] : rps) {
+    std::printf("  %-12s %9.0f req/s, %.2f us CPU/req\n", c.c_str(), median(v), median(cpu[c]));
+  }
   if (rps.count("pool") && rps.count("wrk") && median(rps["wrk"]) > 0) {
     std::printf("  pool / wrk         = %.1f%%\n", 100 * median(rps["pool"]) / median(rps["wrk"]));
   }

@@ -64,6 +64,9 @@ void Deliveries::run() noexcept {
     std::shared_ptr<Logger> log = std::move(w->log);
     Result<Lease> outcome = std::move(*w->outcome);
     w->outcome.reset();
+    if (w->handed) {
+      if (auto core = w->core.lock()) core->note_handed(*w);  // alive: the lease holds it
+    }
     deliver_now(*w, std::move(outcome), *w->clock, *log);
   }
   t_running = nullptr;
@@ -137,6 +140,14 @@ Result<PendingAcquire> PoolCore::acquire_async(Deadline deadline, AcquireCallbac
     }
   }
   return handle;
+}
+
+void PoolCore::note_handed(const AsyncWaiter& w) noexcept {
+  queued_acquires_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    note_acquired(AcquireTrace{.start = w.since, .connect = w.connect}, w.where, nullptr);
+  } catch (...) {  // a report that could not be built (out of memory) never stops a delivery
+  }
 }
 
 void PoolCore::arm_timer(const std::shared_ptr<AsyncWaiter>& w, Deadline deadline) {

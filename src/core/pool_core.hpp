@@ -69,6 +69,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   // With `phases`, fills it and leaves the slow-acquire report to the caller.
   Result<Lease> acquire(std::optional<Deadline> deadline, SourceLocation where, AcquirePhases* phases = nullptr);
   Result<PendingAcquire> acquire_async(Deadline deadline, AcquireCallback callback, SourceLocation where);
+  // At the delivery of a lease an async waiter was handed from the queue (outside the lock):
+  // its wait in the histogram and the slow-acquire report, with its phases.
+  void note_handed(const AsyncWaiter& w) noexcept;
   bool cancel(AsyncWaiter& w) noexcept;
   void release(Slot& slot) noexcept;
   std::unique_ptr<Connection> detach(Slot& slot) noexcept;

@@ -127,6 +127,8 @@ void PoolCore::complete_locked(Waiter& w, Slot* slot, std::optional<Error> error
   }
   auto& a = static_cast<AsyncWaiter&>(w);
   if (slot != nullptr) {
+    a.handed = true;
+    if (slot->connected_at >= a.since) a.connect = std::min(slot->connect_took, clock_.now() - a.since);
     out.add(a, make_lease(*slot, a.where, coarse_ns()), clock_, logger_);
   } else {
     failed_acquires_.fetch_add(1, std::memory_order_relaxed);

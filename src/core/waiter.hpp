@@ -60,6 +60,10 @@ struct AsyncWaiter final : Waiter {
   std::shared_ptr<Logger> log;             // kept alive: a callback may destroy the pool
   std::atomic<TimerId> timer{kNoTimer};    // kTimerDone once delivered
   std::atomic<bool> done{false};
+  // Handed a connection from the queue (under the pool lock): its wait is reported at delivery
+  // as the blocking path's, with the connect of a connection opened for it as its own phase.
+  bool handed = false;
+  Duration connect{0};
 };
 
 // FIFO of waiters, intrusive: no allocation.

@@ -70,16 +70,6 @@ detail::BeastRequest to_beast(const Request& req, const detail::Host& host) {
   return br;
 }
 
-Response from_beast(bhttp::response<bhttp::string_body>&& msg) {
-  Response r;
-  r.status = static_cast<int>(msg.result_int());
-  r.reason = std::string(msg.reason());
-  r.headers.reserve(8);
-  for (const auto& f : msg) r.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-  r.body = std::move(msg.body());
-  return r;
-}
-
 }  // namespace
 
 Connection::Connection(std::shared_ptr<detail::Host> host) : host_(std::move(host)) {}
@@ -159,6 +149,7 @@ Result<Response> Connection::request(const Request& req, Deadline deadline) {
 namespace detail {
 
 Result<std::optional<TimePoint>> Steps::gate(Connection& c, const Request& req, Deadline deadline) {
+  if (!c.host_->gate()) return std::optional<TimePoint>();  // open: no error text built per request
   auto until = c.host_->gate_until(deadline, what(req));
   if (!until) c.last_stage_ = Stage::before_write;
   return until;
@@ -224,7 +215,7 @@ std::optional<Error> Steps::on_head(Connection& c, BeastParser& parser, const Re
     c.transport_->close();
     return Error(ErrorKind::backend, c.endpoint() + ": " + what(req) + ": " + why, false, "protocol_error");
   };
-  int status = static_cast<int>(parser.get().result_int());
+  int status = parser.status();
   informational = status >= 100 && status < 200;
   if (!informational) return std::nullopt;
   if (status == 101) return protocol("101 Switching Protocols: this client does not upgrade");
@@ -235,10 +226,10 @@ std::optional<Error> Steps::on_head(Connection& c, BeastParser& parser, const Re
 
 Response Steps::finish(Connection& c, BeastParser& parser) {
   auto& t = *c.transport_;
-  if (parser.get().version() != 11 || !parser.get().keep_alive()) t.must_close = true;
+  if (parser.version() != 11 || !parser.keep_alive()) t.must_close = true;
   t.in_flight = false;
   c.last_stage_ = Stage::none;
-  return from_beast(parser.release());
+  return parser.release();
 }
 
 Error Steps::fail(Connection& c, const Request& req, Stage stage, const error_code& ec) {

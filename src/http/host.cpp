@@ -118,7 +118,9 @@ void Host::close_gate(TimePoint until, int status) noexcept {
 }
 
 std::optional<TimePoint> Host::gate() const noexcept {
-  TimePoint t{Duration(not_before_ns_.load(std::memory_order_relaxed))};
+  auto ns = not_before_ns_.load(std::memory_order_relaxed);
+  if (ns == kNeverClosed) return std::nullopt;  // no clock read on the common path
+  TimePoint t{Duration(ns)};
   if (t <= clock_->now()) return std::nullopt;
   return t;
 }

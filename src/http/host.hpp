@@ -59,6 +59,7 @@ class Host {
 
  private:
   static constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::max();
+  static constexpr std::int64_t kNeverClosed = std::numeric_limits<std::int64_t>::min();
   Origin origin_;
   ConnectorOptions options_;
   const Clock* clock_;
@@ -67,7 +68,7 @@ class Host {
   std::atomic<std::int64_t> min_closed_ns_{kNone};
   std::atomic<std::int64_t> max_survived_ns_{0};
   std::atomic<std::int64_t> hint_ns_{kNone};
-  std::atomic<std::int64_t> not_before_ns_{std::numeric_limits<std::int64_t>::min()};
+  std::atomic<std::int64_t> not_before_ns_{kNeverClosed};
   std::atomic<int> gate_status_{0};
 };
 

@@ -67,6 +67,7 @@ std::size_t DeadlineSocket::io(bool reading, const Buffers& buffers, error_code&
   }
   ec = {};
   if (count == 0) return 0;
+  if (loop_) come_home();
   if (!socket_.is_open()) {
     ec = asio::error::not_connected;
     return 0;
@@ -94,6 +95,7 @@ std::size_t DeadlineSocket::io(bool reading, const Buffers& buffers, error_code&
 }
 
 error_code DeadlineSocket::connect(const tcp::resolver::results_type& endpoints) {
+  close();
   error_code last = asio::error::host_not_found;
   for (const auto& entry : endpoints) {
     error_code ec;
@@ -141,42 +143,43 @@ void DeadlineSocket::configure(int fd) noexcept {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &slice, sizeof slice);
 }
 
-error_code DeadlineSocket::lend(const std::shared_ptr<socket_type>& to) {
+void DeadlineSocket::close() noexcept {
+  if (loop_) std::exchange(loop_, nullptr)->close();
   error_code ec;
-  if (!socket_.is_open()) return asio::error::not_connected;
-  int fd = socket_.release(ec);
-  if (ec) return ec;
-  to->assign(protocol_, fd, ec);
-  if (ec) {
-    ::close(fd);
-    return ec;
+  socket_.close(ec);
+}
+
+std::shared_ptr<LoopSocket> DeadlineSocket::on_loop(const asio::any_io_executor& ex, error_code& ec) {
+  ec = {};
+  if (loop_ && loop_->on(ex)) return loop_;  // registered there by an earlier call: nothing to do
+  int fd = -1;
+  if (loop_) {
+    fd = std::exchange(loop_, nullptr)->take();
+  } else if (socket_.is_open()) {
+    fd = socket_.release(ec);
+    if (ec) return nullptr;
   }
-  lent_ = to.get();
-  lent_owner_ = to;
-  return {};
+  loop_ = LoopSocket::make(ex, protocol_, fd, ec);
+  return loop_;
 }
 
-void DeadlineSocket::adopt_lent(const std::shared_ptr<socket_type>& to) {
+void DeadlineSocket::connected_on_loop() {
   error_code ec;
-  protocol_ = to->local_endpoint(ec).protocol();
-  configure(to->native_handle());
-  lent_ = to.get();
-  lent_owner_ = to;
+  protocol_ = loop_->socket().local_endpoint(ec).protocol();
+  configure(loop_->socket().native_handle());
 }
 
-void DeadlineSocket::give_back(socket_type& to) noexcept {
-  lent_ = nullptr;
-  lent_owner_.reset();
-  if (!to.is_open()) return;
+bool DeadlineSocket::come_home() noexcept {
+  int fd = std::exchange(loop_, nullptr)->take();
+  if (fd < 0) return false;
   error_code ec;
-  int fd = to.release(ec);
-  if (ec) return;
   socket_.assign(protocol_, fd, ec);
   if (ec) {
     ::close(fd);
-    return;
+    return false;
   }
   socket_.native_non_blocking(false, ec);  // Asio's asynchronous operations left it non-blocking
+  return true;
 }
 
 // ---- Transport --------------------------------------------------------------------------
@@ -272,7 +275,7 @@ PeekState Transport::peek() noexcept {
 }
 
 PeekState Transport::peek_socket() noexcept {
-  int fd = stream().lowest_layer().native_handle();
+  int fd = stream().native_handle();
   char c;
   for (;;) {
     ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -300,8 +303,7 @@ PeekState Transport::drain_tls() noexcept {
 }
 
 void Transport::close() noexcept {
-  error_code ec;
-  stream().lowest_layer().close(ec);
+  stream().close();
   broken = true;
 }
 

@@ -15,13 +15,14 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "host.hpp"
+#include "loop_socket.hpp"
+#include "response_parser.hpp"
 #include "reservoir/deadline.hpp"
 
 namespace reservoir::http::detail {
@@ -29,7 +30,7 @@ namespace reservoir::http::detail {
 namespace beast = boost::beast;
 using error_code = boost::system::error_code;
 using BeastRequest = beast::http::request<beast::http::string_body>;
-using BeastParser = beast::http::response_parser<beast::http::string_body>;
+using BeastParser = ResponseParser;
 
 // Longest a single blocking send/recv waits before the deadline is looked at again.
 inline constexpr Duration kBlockSlice = std::chrono::milliseconds(50);
@@ -41,18 +42,21 @@ class DeadlineSocket {
   using executor_type = socket_type::executor_type;
 
   explicit DeadlineSocket(boost::asio::io_context& ioc) : socket_(ioc) {}
+  DeadlineSocket(const DeadlineSocket&) = delete;
+  DeadlineSocket& operator=(const DeadlineSocket&) = delete;
+  ~DeadlineSocket() { close(); }
 
   lowest_layer_type& lowest_layer() noexcept { return socket_; }
   const lowest_layer_type& lowest_layer() const noexcept { return socket_; }
-  // While lent, the caller's executor: Beast's and Asio's composed operations run there.
-  executor_type get_executor() noexcept { return lent_ != nullptr ? lent_->get_executor() : socket_.get_executor(); }
+  // On a caller's loop, its executor: Beast's and Asio's composed operations run there.
+  executor_type get_executor() noexcept { return loop_ ? loop_->socket().get_executor() : socket_.get_executor(); }
 
-  // Open, here or lent.
-  // A call whose event loop was destroyed under it took the descriptor with it: closed.
-  bool is_open() const noexcept {
-    if (lent_ == nullptr) return socket_.is_open();
-    return !lent_owner_.expired() && lent_->is_open();
-  }
+  // Open, here or on a caller's loop.
+  bool is_open() const noexcept { return loop_ ? loop_->is_open() : socket_.is_open(); }
+  // The descriptor, wherever it is (for a non-blocking peek).
+  int native_handle() noexcept { return loop_ ? loop_->native_handle() : socket_.native_handle(); }
+  // Closes it, wherever it is.
+  void close() noexcept;
 
   // Bounds every following read_some/write_some.
   void set_deadline(Deadline deadline) noexcept { deadline_ = deadline; }
@@ -60,25 +64,25 @@ class DeadlineSocket {
   // Connects to the first reachable endpoint before the deadline.
   error_code connect(const boost::asio::ip::tcp::resolver::results_type& endpoints);
 
-  // Asynchronous use (reservoir::http_asio): for one call, the descriptor is lent to `to`, a
-  // socket on the caller's executor, and the async_* operations below run on it; give_back()
-  // returns it, blocking again. A connection never keeps a socket on a caller's executor past
-  // the call, so an io_context destroyed later never has a socket of the pool's registered.
-  error_code lend(const std::shared_ptr<socket_type>& to);
-  // Takes a socket connected asynchronously (on the caller's executor) as this socket's, lent.
-  void adopt_lent(const std::shared_ptr<socket_type>& to);
-  // Back from `to`; when `to` was closed meanwhile (a deadline, a cancel), this socket stays closed.
-  void give_back(socket_type& to) noexcept;
+  // Asynchronous use (reservoir::http_asio): the descriptor moves to a socket on the caller's
+  // executor `ex` (a LoopSocket, see loop_socket.hpp) and stays there after the call, so the
+  // next call on `ex` finds it registered and non-blocking. It comes back, blocking, at the
+  // first blocking read or write; a call on another executor moves it there. When nothing is
+  // open, the socket returned is a closed one on `ex`, for async_connect().
+  // Returns the LoopSocket, whose socket() the async_* operations below use.
+  std::shared_ptr<LoopSocket> on_loop(const boost::asio::any_io_executor& ex, error_code& ec);
+  // After async_connect() on on_loop()'s socket: TCP_NODELAY and the blocking slices.
+  void connected_on_loop();
   // Sets up a freshly connected descriptor: TCP_NODELAY, one-slice send/receive timeouts.
   static void configure(int fd) noexcept;
 
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
-    return lent_->async_read_some(buffers, std::forward<Token>(token));
+    return loop_->socket().async_read_some(buffers, std::forward<Token>(token));
   }
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    return lent_->async_write_some(buffers, std::forward<Token>(token));
+    return loop_->socket().async_write_some(buffers, std::forward<Token>(token));
   }
 
   template <class MutableBuffers>
@@ -112,10 +116,12 @@ class DeadlineSocket {
   // Waits for the socket to become readable/writable before the deadline.
   error_code wait(bool reading) noexcept;
 
-  socket_type socket_;
+  // Back from a caller's loop into socket_, blocking; false when it was closed there.
+  bool come_home() noexcept;
+
+  socket_type socket_;  // the descriptor when it is not on a caller's loop (blocking)
+  std::shared_ptr<LoopSocket> loop_;  // the descriptor while on a caller's loop
   std::optional<Deadline> deadline_;
-  socket_type* lent_ = nullptr;  // the call's socket while lent (owned by the asynchronous call)
-  std::weak_ptr<socket_type> lent_owner_;
   boost::asio::ip::tcp protocol_ = boost::asio::ip::tcp::v4();
 };
 

@@ -33,19 +33,19 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
 // One call's state, shared by its coroutine, its deadline timer and its cancellation handler.
 struct CallState {
-  explicit CallState(const net::any_io_executor& ex) : socket_owner(std::make_shared<tcp::socket>(ex)), timer(ex) {}
+  explicit CallState(const net::any_io_executor& ex) : executor(ex), timer(ex) {}
 
-  // The deadline or a cancel: closing the lent socket ends whatever is awaited on it.
+  // The deadline or a cancel: closing the connection's socket on the loop ends whatever is
+  // awaited on it.
   void stop() {
-    error_code ec;
-    socket.close(ec);
+    if (loop) loop->close();
     gate_cancel.emit(net::cancellation_type::terminal);
   }
 
-  // The connection's descriptor while lent to the caller's executor; the connection holds a
-  // weak reference, so a call destroyed with its event loop leaves it closed.
-  std::shared_ptr<tcp::socket> socket_owner;
-  tcp::socket& socket = *socket_owner;
+  net::any_io_executor executor;
+  // The descriptor of the attempt's transport on the caller's loop (kept alive here, so a
+  // stop() after its transport was replaced closes nothing of the new one).
+  std::shared_ptr<LoopSocket> loop;
   net::steady_timer timer;
   net::cancellation_signal gate_cancel;
   bool timed_out = false;
@@ -53,12 +53,8 @@ struct CallState {
   std::optional<Result<Response>> outcome;
 };
 
-// The typed error of a failed step; the lent socket is closed and given back first, so the
-// transport is closed and never reused.
+// The typed error of a failed step; the transport is closed (never reused).
 Error failed(Connection& c, const Request& req, CallState& st, Stage stage, const error_code& ec) {
-  error_code ignored;
-  st.socket.close(ignored);
-  Steps::transport(c).socket().give_back(st.socket);
   if (st.cancelled) return Steps::cancelled(c, req, stage);
   return Steps::fail(c, req, stage, st.timed_out ? error_code(boost::beast::error::timeout) : ec);
 }
@@ -83,36 +79,34 @@ net::awaitable<Result<Response>> exchange(Connection& c, Stream& stream, const R
       co_return failed(c, req, st, got ? Stage::partial_response : Stage::written_no_response, hec);
     }
     bool informational = false;
-    if (auto e = Steps::on_head(c, parser, req, count, informational)) {
-      (void)failed(c, req, st, Stage::partial_response, {});  // closes the lent socket too
-      co_return std::move(*e);
-    }
+    if (auto e = Steps::on_head(c, parser, req, count, informational)) co_return std::move(*e);
     if (informational) continue;
     if (!parser.is_done()) {
       auto [bec, m] = co_await bhttp::async_read(stream, t.buffer, parser, kTuple);
       (void)m;
       if (bec || st.timed_out || st.cancelled) co_return failed(c, req, st, Stage::partial_response, bec);
     }
-    t.socket().give_back(st.socket);
-    co_return Steps::finish(c, parser);
+    co_return Steps::finish(c, parser);  // the descriptor stays on the loop for the next call
   }
 }
 
-// A fresh connection, connected (and for https handshaken) on the caller's executor; it stays
-// lent to st.socket. Errors: as Connection::open(), and cancelled.
+// A fresh connection, connected (and for https handshaken) on the caller's executor, where its
+// descriptor stays. Errors: as Connection::open(), and cancelled.
 net::awaitable<Status> connect(Connection& c, const Request& req, CallState& st) {
   auto t = Steps::new_transport(c);
   std::string cause;
   tcp::resolver::results_type endpoints;
   error_code ec = t->resolve(endpoints, cause);
+  if (!ec) st.loop = t->socket().on_loop(st.executor, ec);
+  if (ec && cause.empty()) cause = ec.message();
   if (!ec) {
-    auto [cec, ep] = co_await net::async_connect(st.socket, endpoints, kTuple);
+    auto [cec, ep] = co_await net::async_connect(st.loop->socket(), endpoints, kTuple);
     (void)ep;
     ec = cec;
     if (ec) cause = st.timed_out ? "connect timed out" : ec.message();
   }
   if (!ec && !st.timed_out && !st.cancelled) {
-    t->socket().adopt_lent(st.socket_owner);
+    t->socket().connected_on_loop();
     if (t->tls) {
       t->prepare_tls();
       auto [hec] = co_await t->tls->async_handshake(net::ssl::stream_base::client, kTuple);
@@ -120,19 +114,10 @@ net::awaitable<Status> connect(Connection& c, const Request& req, CallState& st)
       if (ec) cause = t->handshake_failure(st.timed_out ? error_code(boost::beast::error::timeout) : ec);
     }
   }
-  if (st.cancelled) {
-    st.socket.close(ec);
-    t->socket().give_back(st.socket);
-    co_return Steps::cancelled(c, req, Stage::before_write);
-  }
+  if (st.cancelled) co_return Steps::cancelled(c, req, Stage::before_write);  // `t` closes as it goes
   if (st.timed_out) {
     ec = boost::beast::error::timeout;
     if (cause.empty() || !t->tls) cause = "connect timed out";
-  }
-  if (ec) {
-    error_code ignored;
-    st.socket.close(ignored);
-    t->socket().give_back(st.socket);
   }
   co_return Steps::connected(c, std::move(t), ec, cause);
 }
@@ -150,8 +135,10 @@ net::awaitable<Result<Response>> attempt(Connection& c, const Request& req, Dead
   reused = Steps::reuse(c);
   if (!reused) {
     if (Status s = co_await connect(c, req, st); !s) co_return std::move(s).error();
-  } else if (error_code ec = Steps::transport(c).socket().lend(st.socket_owner)) {
-    co_return failed(c, req, st, Stage::before_write, ec);
+  } else {
+    error_code ec;
+    st.loop = Steps::transport(c).socket().on_loop(st.executor, ec);
+    if (ec) co_return failed(c, req, st, Stage::before_write, ec);
   }
   idle = Steps::idle_for(c);
   Transport& t = Steps::transport(c);
@@ -219,6 +206,7 @@ void start_async_request(Connection& conn, Request req, Deadline deadline, bool 
   net::co_spawn(io, run_request(conn, std::move(req), deadline, as_call, st),
                 [st, io, handler = std::move(handler)](std::exception_ptr e) mutable {
                   st->timer.cancel();
+                  st->loop.reset();  // a late timer or cancel closes nothing after the call
                   auto slot = net::get_associated_cancellation_slot(handler);
                   if (slot.is_connected()) slot.clear();
                   Result<Response> r = st->outcome ? std::move(*st->outcome)

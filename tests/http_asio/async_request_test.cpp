@@ -15,8 +15,8 @@
 #include <optional>
 #include <thread>
 
+#include "async_env.hpp"
 #include "fault_proxy.hpp"
-#include "http_env.hpp"
 #include "racing_server.hpp"
 #include "reservoir/asio/acquire.hpp"
 #include "reservoir/http_asio/async_request.hpp"
@@ -28,25 +28,6 @@ namespace {
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 using net::use_awaitable;
-
-// Runs `body` (a coroutine lambda, alive for the call) on `io` until it finishes.
-template <class Body>
-void run_on(net::io_context& io, Body& body) {
-  bool done = false;
-  net::co_spawn(io, body(), [&](std::exception_ptr e) {
-    done = true;
-    if (e) std::rethrow_exception(e);
-  });
-  io.run();
-  io.restart();
-  ASSERT_TRUE(done);
-}
-
-std::unique_ptr<Connection> open(Connector& c) {
-  auto conn = c.connect(in_ms(2000));
-  if (!conn) throw std::runtime_error(conn.error().message());
-  return std::move(conn).value();
-}
 
 class HttpAsync : public ::testing::Test {
  protected:
@@ -285,11 +266,7 @@ TEST_F(HttpAsync, AStaleReuseNeverReplaysAPost) {
 }
 
 TEST_F(HttpAsync, ManyConcurrentRequestsOnOneThreadThroughAPoolOf8) {
-  PoolConfig config;
-  config.max_size = 8;
-  config.min_idle = 0;
-  config.max_waiters = 1000;
-  auto pool = TypedPool<Connector>::create(config, {}, make_connector(env.url)).value();
+  auto pool = pool_of(env.url, 8, 1000);
   constexpr int kTasks = 200, kEach = 5;
   int ok = 0, failed = 0;
   std::string first_error;

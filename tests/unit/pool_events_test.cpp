@@ -44,6 +44,36 @@ class PoolEventsTest : public PoolTest {
     o.listener = listener;
     return std::move(Pool::create(connector, c, o)).value();
   }
+  // One connection, slow acquires from 100 ms.
+  Pool make_one_connection_pool() {
+    PoolConfig c = quiet_config();
+    c.max_size = 1;
+    c.slow_acquire_threshold = 100ms;
+    return make_listened_pool(c);
+  }
+  // A pool whose connects take 120 ms of the manual clock; slow acquires from 100 ms.
+  Pool make_slow_connecting_pool() {
+    struct SlowConnector final : Connector {
+      explicit SlowConnector(ManualClock& c) : clock(c) {}
+      Result<std::unique_ptr<Connection>> connect(Deadline) override {
+        clock.advance(120ms);
+        return std::unique_ptr<Connection>(std::make_unique<FakeConnection>(1));
+      }
+      Status check(Connection&, CheckDepth, Deadline) override { return {}; }
+      Status reset(Connection&, Deadline) override { return {}; }
+      void close(std::unique_ptr<Connection>, Deadline) noexcept override {}
+      std::string endpoint() const override { return "slow:1"; }
+      ManualClock& clock;
+    };
+    PoolOptions o;
+    o.clock = &clock;
+    o.logger = logger;
+    o.start_maintainer = false;
+    o.listener = listener;
+    PoolConfig c = quiet_config();
+    c.slow_acquire_threshold = 100ms;
+    return std::move(Pool::create(std::make_shared<SlowConnector>(clock), c, o)).value();
+  }
   std::shared_ptr<RecordingListener> listener = std::make_shared<RecordingListener>();
 };
 
@@ -72,10 +102,7 @@ TEST_F(PoolEventsTest, ConnectsClosesAndFailedChecksAreReported) {
 
 // Seed 000 logged every operation slower than 100 ms.
 TEST_F(PoolEventsTest, ASlowAcquireIsReportedOnceWithItsPhases) {
-  PoolConfig c = quiet_config();
-  c.max_size = 1;
-  c.slow_acquire_threshold = 100ms;
-  Pool pool = make_listened_pool(c);
+  Pool pool = make_one_connection_pool();
   auto held = pool.acquire(in(1s));
   auto fut = std::async(std::launch::async, [&] { return pool.acquire(in(10s)); });
   wait_for_waiters(1);
@@ -95,26 +122,7 @@ TEST_F(PoolEventsTest, ASlowAcquireIsReportedOnceWithItsPhases) {
 // A caller handed a connection opened for it reports that connect as its own phase, not as
 // time in the queue.
 TEST_F(PoolEventsTest, ASlowConnectIsItsOwnPhase) {
-  struct SlowConnector final : Connector {
-    explicit SlowConnector(ManualClock& c) : clock(c) {}
-    Result<std::unique_ptr<Connection>> connect(Deadline) override {
-      clock.advance(120ms);
-      return std::unique_ptr<Connection>(std::make_unique<FakeConnection>(1));
-    }
-    Status check(Connection&, CheckDepth, Deadline) override { return {}; }
-    Status reset(Connection&, Deadline) override { return {}; }
-    void close(std::unique_ptr<Connection>, Deadline) noexcept override {}
-    std::string endpoint() const override { return "slow:1"; }
-    ManualClock& clock;
-  };
-  PoolOptions o;
-  o.clock = &clock;
-  o.logger = logger;
-  o.start_maintainer = false;
-  o.listener = listener;
-  PoolConfig c = quiet_config();
-  c.slow_acquire_threshold = 100ms;
-  auto pool = std::move(Pool::create(std::make_shared<SlowConnector>(clock), c, o)).value();
+  auto pool = make_slow_connecting_pool();
   ASSERT_TRUE(pool.acquire(in(10s)));
   auto slow = listener->of(PoolEventKind::acquire_slow);
   ASSERT_EQ(slow.size(), 1u);
@@ -122,6 +130,36 @@ TEST_F(PoolEventsTest, ASlowConnectIsItsOwnPhase) {
   EXPECT_EQ(slow[0].phases.connect, 120ms);
   EXPECT_EQ(slow[0].phases.queued, 0ms);
   EXPECT_TRUE(logger->contains("slow acquire: 120 ms (queued 0 ms, connect 120 ms, check 0 ms) at "));
+}
+
+// acquire_async() handed a connection from the queue: the same report and the same wait in
+// the histogram as a blocking acquire (they counted as zero waits before).
+TEST_F(PoolEventsTest, AnAsyncAcquireServedFromTheQueueIsReportedWithItsPhases) {
+  Pool pool = make_one_connection_pool();
+  auto held = pool.acquire(in(1s));
+  std::promise<Result<Lease>> got;
+  ASSERT_TRUE(pool.acquire_async(in(10s), [&](Result<Lease> r) { got.set_value(std::move(r)); }).ok());
+  clock.advance(150ms);
+  held->release();
+  ASSERT_TRUE(got.get_future().get());
+  auto slow = listener->of(PoolEventKind::acquire_slow);
+  ASSERT_EQ(slow.size(), 1u);
+  EXPECT_EQ(slow[0].duration, 150ms);
+  EXPECT_EQ(slow[0].phases.queued, 150ms);
+  EXPECT_EQ(slow[0].phases.connect, 0ms);
+  EXPECT_NE(slow[0].where.find("pool_events_test.cpp"), std::string::npos) << slow[0].where;
+  EXPECT_EQ(pool.stats().acquire_wait.max, 150ms);  // a wait in the histogram, not a zero
+}
+
+TEST_F(PoolEventsTest, AnAsyncAcquireReportsTheConnectOpenedForItAsItsOwnPhase) {
+  Pool pool = make_slow_connecting_pool();
+  std::promise<Result<Lease>> got;
+  ASSERT_TRUE(pool.acquire_async(in(10s), [&](Result<Lease> r) { got.set_value(std::move(r)); }).ok());
+  ASSERT_TRUE(got.get_future().get());
+  auto slow = listener->of(PoolEventKind::acquire_slow);
+  ASSERT_EQ(slow.size(), 1u);
+  EXPECT_EQ(slow[0].phases.connect, 120ms);
+  EXPECT_EQ(slow[0].phases.queued, 0ms);
 }
 
 TEST(PoolEventKindTest, EveryKindHasItsName) {

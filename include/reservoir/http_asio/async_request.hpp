@@ -13,13 +13,15 @@
 // void(Result<Response>), any status (errors are values: use_awaitable never throws for a
 // failed request); async_call() turns a non-2xx status into an Error as Connection::call().
 //
-// How the socket runs on the caller's executor: a connection's socket is blocking and belongs
-// to no event loop between calls; for the duration of one call its descriptor is lent to a
-// socket on the caller's executor (Beast's asynchronous read/write, and Asio's asynchronous
-// TLS over the connection's own TLS session), and given back when the call completes. So the
-// blocking API keeps working on the same connection, and a pooled connection never holds a
-// registration in an io_context that may be destroyed before it.
-//
+// How the socket runs on the caller's executor: the first call on an executor moves the
+// connection's descriptor to a socket there (registered with that loop, non-blocking; Beast's
+// asynchronous read/write, and Asio's asynchronous TLS over the connection's own TLS session),
+// and it stays there between calls, so the next call on the same executor costs no syscall to
+// get it (moving it costs 2 epoll_ctl and an ioctl each way). It moves back, blocking, at the
+// connection's next blocking read or write (a request, a ping or deep check; the fast check's
+// peek leaves it), and to another executor at a call there. When
+// the loop's execution context is destroyed first, it hands the descriptor back to the
+// connection (still open, usable); a connection closed by the pool leaves nothing registered.
 // The executor: the completion handler's associated executor (a coroutine's, for
 // use_awaitable), or the one passed explicitly. The outcome is delivered there, never inline
 // in the initiating call.
