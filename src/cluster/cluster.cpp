@@ -144,6 +144,15 @@ std::size_t ClusterCore::endpoint_count() const {
   return endpoints_.size();
 }
 
+std::size_t ClusterCore::capacity() const noexcept {
+  std::lock_guard g(mu_);
+  std::size_t n = 0;
+  for (const auto& e : endpoints_) {
+    if (!e->draining) n += e->pool->load().max_size;
+  }
+  return n;
+}
+
 std::vector<EndpointParts> ClusterCore::endpoint_parts() const {
   std::vector<EndpointParts> out;
   std::lock_guard g(mu_);

@@ -102,6 +102,8 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
 
   ClusterStats stats() const;
   std::size_t endpoint_count() const;
+  // Leases it can lend at once: the pool size times the endpoints not draining.
+  std::size_t capacity() const noexcept;
   std::vector<EndpointParts> endpoint_parts() const;
   const Clock& clock() const noexcept { return clock_; }
   const ClusterConfig& config() const noexcept { return config_; }

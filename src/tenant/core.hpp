@@ -68,7 +68,7 @@ class TenantsCore : public std::enable_shared_from_this<TenantsCore> {
  public:
   TenantsCore(std::shared_ptr<LeaseSource> source, TenantsConfig config, TenantsOptions options);
 
-  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline);
+  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request);
   Status reconfigure(TenantsConfig config);
   std::size_t evict_idle();
   std::optional<TenantStats> stats(std::string_view tenant) const;
@@ -78,13 +78,13 @@ class TenantsCore : public std::enable_shared_from_this<TenantsCore> {
   std::size_t tenant_count() const;
 
   // From TenantLease.
-  void return_lease(TenantState& t, Lease& lease, bool discarded, TimePoint granted) noexcept;
+  void return_lease(TenantState& t, SourceLease& lease, bool discarded, TimePoint granted) noexcept;
 
  private:
   using Lock = std::unique_lock<std::mutex>;
 
   // What the caller may do after the checks made under the lock.
-  Result<TenantLease> take_lease(TenantState& t, Deadline deadline);
+  Result<TenantLease> take_lease(TenantState& t, Deadline deadline, const SourceRequest* request);
   // Refusals made at once, before queuing (quota, early refusal), or nullopt to go on.
   std::optional<Error> refuse_at_once_locked(TenantState& t, const Deadline& deadline, TimePoint now);
   // max_operations: refused if `pending` more (queued) would reach it.

@@ -7,7 +7,11 @@ namespace {
 class PoolSource final : public LeaseSource {
  public:
   explicit PoolSource(Pool& pool) noexcept : pool_(pool) {}
-  Result<Lease> acquire(Deadline deadline) override { return pool_.acquire(deadline); }
+  Result<SourceLease> acquire(Deadline deadline, const SourceRequest*) override {
+    auto lease = pool_.acquire(deadline);
+    if (!lease) return std::move(lease).error();
+    return SourceLease(std::move(lease).value());
+  }
   std::size_t capacity() const noexcept override { return pool_.load().max_size; }
   const Clock& clock() const noexcept override { return pool_.clock(); }
 

@@ -147,7 +147,7 @@ Result<void> TenantsCore::wait_locked(Lock& lock, TenantState& t, Request& r, co
                          std::to_string(waiting_) + " waiting in all)");
 }
 
-Result<TenantLease> TenantsCore::acquire(std::string_view tenant, Deadline deadline) {
+Result<TenantLease> TenantsCore::acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request) {
   if (tenant.empty()) return Error::make(ErrorKind::invalid_argument, "tenant id is empty");
   Lock lock(mu_);
   const TimePoint now = clock_.now();
@@ -157,7 +157,7 @@ Result<TenantLease> TenantsCore::acquire(std::string_view tenant, Deadline deadl
   if (t.queue.empty() && eligible_locked(t, capacity())) {
     take_permit_locked(t, now);
     lock.unlock();
-    return take_lease(t, deadline);
+    return take_lease(t, deadline, request);
   }
   if (auto refused = early_refusal_locked(t, deadline)) {
     ++t.early_refusals;
@@ -171,13 +171,13 @@ Result<TenantLease> TenantsCore::acquire(std::string_view tenant, Deadline deadl
   dispatch_locked(now);  // a source that grew since the last decision
   if (auto waited = wait_locked(lock, t, r, deadline); !waited) return std::move(waited).error();
   lock.unlock();
-  return take_lease(t, deadline);
+  return take_lease(t, deadline, request);
 }
 
 // With a permit held: the lease from the source, then the tenant's setup. Either failing
 // gives the permit back to the next waiter.
-Result<TenantLease> TenantsCore::take_lease(TenantState& t, Deadline deadline) {
-  auto lease = source_->acquire(deadline);
+Result<TenantLease> TenantsCore::take_lease(TenantState& t, Deadline deadline, const SourceRequest* request) {
+  auto lease = source_->acquire(deadline, request);
   std::optional<Error> failed;
   if (!lease) {
     failed = std::move(lease).error();
@@ -198,7 +198,7 @@ Result<TenantLease> TenantsCore::take_lease(TenantState& t, Deadline deadline) {
   return std::move(*failed);
 }
 
-void TenantsCore::return_lease(TenantState& t, Lease& lease, bool discarded, TimePoint granted) noexcept {
+void TenantsCore::return_lease(TenantState& t, SourceLease& lease, bool discarded, TimePoint granted) noexcept {
   if (!discarded && options_.undo) {
     Status undone = call(options_.undo, lease.connection(), t.id, Deadline::after(clock_, options_.undo_timeout), "undo");
     if (!undone) lease.discard();
@@ -346,7 +346,9 @@ Tenants::Tenants(Tenants&&) noexcept = default;
 Tenants& Tenants::operator=(Tenants&&) noexcept = default;
 Tenants::~Tenants() = default;
 
-Result<TenantLease> Tenants::acquire(std::string_view tenant, Deadline deadline) { return core_->acquire(tenant, deadline); }
+Result<TenantLease> Tenants::acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request) {
+  return core_->acquire(tenant, deadline, request);
+}
 Status Tenants::reconfigure(TenantsConfig config) { return core_->reconfigure(std::move(config)); }
 std::size_t Tenants::evict_idle() { return core_->evict_idle(); }
 std::optional<TenantStats> Tenants::stats(std::string_view tenant) const { return core_->stats(tenant); }

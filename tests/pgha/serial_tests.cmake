@@ -8,3 +8,4 @@ set_tests_properties(PgRouting.WritesGoToThePrimaryAndReadsToTheReplica
                      PgRouting.AReplicaLaggingBeyondTheBoundServesNoRead
                      PgRouting.ReadYourWritesSeesTheWrite
                      PgRouting.AWriteRefusedByAReplicaGoesToThePrimary PROPERTIES RUN_SERIAL TRUE)
+set_tests_properties(PgTenantCluster.TenantsReadOnTheReplicaWriteOnThePrimaryWithinTheirQuotas PROPERTIES RUN_SERIAL TRUE)

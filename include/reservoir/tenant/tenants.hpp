@@ -73,7 +73,9 @@ class Tenants {
   // exhausted (early: `tenant "a": expected wait ~120ms (3 ahead, leases held ~40ms) exceeds
   // the 50ms left`; or at the deadline: `tenant "a": no lease within 50ms ...`),
   // invalid_argument (empty tenant id), the source's errors, the setup's error.
-  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline);
+  // `request` goes to the source as is (over a cluster: `cluster::RoutedRequest`, see
+  // cluster/tenant_source.hpp).
+  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request = nullptr);
 
   // Replaces the configuration whole, or refuses it whole (invalid_config) leaving the
   // running one as it was. Leases above a lowered cap are kept until they return.
