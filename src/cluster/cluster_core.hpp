@@ -7,6 +7,7 @@
 // after a change removed it from the list.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -82,6 +83,28 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   // With a routed intent (routing.hpp) only endpoints of the right role and state.
   Result<Picked> acquire(Deadline deadline, SourceLocation where, const Avoid& avoid, const Intent& intent = {});
   Result<ClusterLease> acquire_lease(Deadline deadline, SourceLocation where, const Intent& intent = {});
+  // Without blocking (async.cpp): intents any and write only (a read may probe a replica).
+  Result<PendingClusterAcquire> acquire_async(Deadline deadline, ClusterAcquireCallback callback, const Intent& intent,
+                                              SourceLocation where);
+
+  // An acquire's walk over the endpoints: where it has been and its last error.
+  struct Walk {
+    Avoid tried, primaries;
+    std::optional<Error> last;
+    bool fallback = false;  // the endpoint picked last is the primary serving a read
+  };
+  // The next endpoint to try, or the error that ends the walk.
+  Result<std::shared_ptr<Endpoint>> next_endpoint(Walk& w, const Avoid& avoid, const Intent& intent);
+  // A lease of `e` did not suit the intent (wrong role, too far behind): try another.
+  void passed_over(Walk& w, Endpoint& e, const Intent& intent);
+  // `e`'s pool refused with `error` (kept in w.last): true when another endpoint may serve.
+  bool failed_on(Walk& w, Endpoint& e, Error error, Deadline deadline);
+  void count_fallback(const Walk& w);
+  ClusterLease lease_of(Lease lease, std::shared_ptr<Endpoint> endpoint);
+  // After a routed checkout: whether the lease may serve `intent` (probing `e` if its status is
+  // old). False: give the lease back and pick another endpoint.
+  bool admit(Endpoint& e, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
   // Routing (route.cpp). The role source, or null when the cluster does not route.
   RoleSource* roles() const noexcept { return config_.routing.roles.get(); }
@@ -125,9 +148,6 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   // replica may serve.
   std::shared_ptr<Endpoint> pick_routed_locked(TimePoint now, const Avoid& avoid, Avoid& tried, const Avoid& primaries,
                                                const Intent& intent, bool& fallback);
-  // After a routed checkout: whether the lease may serve `intent` (probing `e` if its status is
-  // old). False: give the lease back and pick another endpoint.
-  bool admit(Endpoint& e, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
   bool admit_read(Endpoint& e, Connection& conn, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
   // One probe of `e`'s role, lag and position on `conn`; false (the lease refused) if it failed.
   bool probe_status(Endpoint& e, Connection& conn, Lease& lease, Deadline deadline);
@@ -163,6 +183,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   std::size_t endpoints_made_ = 0;
 
   std::mutex change_mu_;
+  std::atomic<bool> closed_{false};
 };
 
 }  // namespace reservoir::cluster::detail

@@ -1,0 +1,160 @@
+// Cluster::acquire_async(): the walk over the endpoints of acquire(), each step a queued
+// request of one endpoint's pool (Pool::acquire_async), so a waiter costs no thread.
+#include <mutex>
+#include <utility>
+
+#include "cluster_core.hpp"
+
+namespace reservoir::cluster::detail {
+
+// One acquire_async() in flight. The pool's waiter holds it through its callback; it holds
+// the core (and so the endpoints) until it completes.
+struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
+  AsyncPick(std::shared_ptr<ClusterCore> c, Deadline d, ClusterAcquireCallback cb, Intent i, SourceLocation w)
+      : core(std::move(c)), deadline(d), callback(std::move(cb)), intent(i), where(w) {}
+
+  // Starts the pool request of the next endpoint, or completes with the walk's error.
+  void next() {
+    if (core->closed()) return finish(Error::make(ErrorKind::shutting_down, core->config().name + ": cluster shut down"));
+    auto e = core->next_endpoint(walk, {}, intent);
+    if (!e) return finish(std::move(e).error());
+    if (cancelled()) return finish(cancelled_error());
+    auto self = shared_from_this();
+    std::shared_ptr<Endpoint> endpoint = std::move(e).value();
+    std::uint64_t attempt = 0;
+    {
+      std::lock_guard g(mu);
+      attempt = ++attempts;
+    }
+    auto pending = endpoint->pool->acquire_async(
+        deadline, [self, endpoint](Result<Lease> r) { self->on_outcome(endpoint, std::move(r)); }, where);
+    if (!pending) return on_outcome(endpoint, std::move(pending).error());
+    bool withdraw = false;
+    {
+      std::lock_guard g(mu);
+      if (done || attempt != attempts) return;  // completed (or moved on) inline
+      current = std::move(pending).value();
+      has_current = true;
+      withdraw = cancel_requested;  // cancelled while this request was being queued
+    }
+    if (withdraw) (void)current_copy().cancel();
+  }
+
+  void on_outcome(const std::shared_ptr<Endpoint>& endpoint, Result<Lease> r) {
+    bool promised = false;  // cancel() said so while no request was queued: no lease then
+    {
+      std::lock_guard g(mu);
+      current = PendingAcquire();
+      has_current = false;
+      promised = cancel_promised;
+    }
+    Endpoint& e = *endpoint;
+    if (promised) return finish(cancelled_error());  // a lease got meanwhile returns to its pool
+    if (r && (!core->routed(intent) || core->admit(e, *r, intent, deadline, walk.fallback))) {
+      core->count_fallback(walk);
+      return finish(core->lease_of(std::move(r).value(), endpoint));
+    }
+    if (r) {
+      core->passed_over(walk, e, intent);
+      return next();
+    }
+    if (r.error().kind() == ErrorKind::cancelled) return finish(std::move(r).error());
+    if (!core->failed_on(walk, e, std::move(r).error(), deadline)) return finish(std::move(*walk.last));
+    if (cancelled()) return finish(cancelled_error());
+    next();
+  }
+
+  void finish(Result<ClusterLease> outcome) noexcept {
+    ClusterAcquireCallback cb;
+    {
+      std::lock_guard g(mu);
+      if (done) return;
+      done = true;
+      cb = std::move(callback);
+      current = PendingAcquire();
+      has_current = false;
+    }
+    try {
+      cb(std::move(outcome));
+    } catch (...) {
+      // As the pool does: the callback's exception is dropped (a lease it held returns).
+    }
+  }
+
+  bool cancel() noexcept {
+    PendingAcquire pending;
+    {
+      std::lock_guard g(mu);
+      if (done) return false;
+      cancel_requested = true;
+      pending = current;
+      if (!has_current) {  // between two endpoints: the walk stops at its next step
+        cancel_promised = true;
+        return true;
+      }
+    }
+    return pending.cancel();
+  }
+
+  bool cancelled() {
+    std::lock_guard g(mu);
+    return cancel_requested;
+  }
+  PendingAcquire current_copy() {
+    std::lock_guard g(mu);
+    return current;
+  }
+  Error cancelled_error() const {
+    return Error::make(ErrorKind::cancelled, core->config().name + ": acquire cancelled");
+  }
+
+  const std::shared_ptr<ClusterCore> core;
+  const Deadline deadline;
+  ClusterAcquireCallback callback;
+  const Intent intent;
+  const SourceLocation where;
+  ClusterCore::Walk walk;  // touched by one thread at a time: each step starts the next
+
+  mutable std::mutex mu;
+  PendingAcquire current;
+  std::uint64_t attempts = 0;
+  bool has_current = false;
+  bool cancel_requested = false;
+  bool cancel_promised = false;
+  bool done = false;
+};
+
+Result<PendingClusterAcquire> ClusterCore::acquire_async(Deadline deadline, ClusterAcquireCallback callback,
+                                                         const Intent& intent, SourceLocation where) {
+  if (!callback) return Error::make(ErrorKind::invalid_argument, config_.name + ": acquire_async: empty callback");
+  if (routed(intent) && intent.access == Access::read) {
+    return Error::make(ErrorKind::invalid_argument,
+                       config_.name + ": acquire_async: a routed read may probe a replica (I/O): use acquire()");
+  }
+  auto op = std::make_shared<AsyncPick>(shared_from_this(), deadline, std::move(callback), intent, where);
+  op->next();
+  return PendingClusterAcquire(op);
+}
+
+ClusterLease ClusterCore::lease_of(Lease lease, std::shared_ptr<Endpoint> endpoint) {
+  return ClusterLease(std::move(lease), shared_from_this(), std::move(endpoint));
+}
+
+}  // namespace reservoir::cluster::detail
+
+namespace reservoir::cluster {
+
+bool PendingClusterAcquire::cancel() noexcept { return op_ ? op_->cancel() : false; }
+
+bool PendingClusterAcquire::done() const noexcept {
+  if (!op_) return true;
+  std::lock_guard g(op_->mu);
+  return op_->done;
+}
+
+Result<PendingClusterAcquire> Cluster::acquire_async(Deadline deadline, ClusterAcquireCallback callback, Intent intent,
+                                                     SourceLocation where) {
+  return core_->acquire_async(deadline, std::move(callback), intent, where);
+}
+
+}  // namespace reservoir::cluster
