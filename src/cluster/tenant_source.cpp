@@ -17,6 +17,19 @@ class ClusterSource final : public tenant::LeaseSource {
     if (!lease) return std::move(lease).error();
     return tenant::SourceLease::of(std::move(lease).value());
   }
+  Result<tenant::SourceCancel> acquire_async(Deadline deadline, std::shared_ptr<const tenant::SourceRequest> request,
+                                             tenant::SourceCallback callback) override {
+    const auto* routed = dynamic_cast<const RoutedRequest*>(request.get());
+    auto pending = core_->acquire_async(
+        deadline,
+        [cb = std::move(callback)](Result<ClusterLease> r) {
+          if (!r) return cb(std::move(r).error());
+          cb(tenant::SourceLease::of(std::move(r).value()));
+        },
+        routed != nullptr ? routed->intent : Intent{}, SourceLocation::current());
+    if (!pending) return std::move(pending).error();
+    return tenant::SourceCancel([p = std::move(pending).value()]() mutable { return p.cancel(); });
+  }
   std::size_t capacity() const noexcept override { return core_->capacity(); }
   const Clock& clock() const noexcept override { return core_->clock(); }
 

@@ -151,3 +151,52 @@ TEST_F(TenantSourceTest, TheIntentIsRoutedAndWithoutOneTheClusterBalances) {
 
 }  // namespace
 }  // namespace reservoir::cluster::testing
+
+namespace reservoir::cluster::testing {
+namespace {
+
+// Without blocking: the tenant's permit, then the cluster's own acquire_async (routed write).
+TEST_F(TenantSourceTest, AnAsyncTenantWriteWaitsForAPermitThenGoesToThePrimary) {
+  auto roles = std::make_shared<FakeRoles>();
+  roles->set("p", {EndpointRole::primary});
+  roles->set("r", {EndpointRole::replica});
+  ClusterConfig config = two_by_two();
+  config.routing.roles = roles;
+  Cluster c = make(config, {"p", "r"});
+  tenant::TenantsConfig tc;
+  tc.tenants["a"] = {.max_leases = 1};
+  tenant::Tenants t = tenants_over(c, tc);
+  auto held = acquire(t, "a", in(1s), Intent::write());
+  ASSERT_TRUE(held);
+  std::mutex mu;
+  std::optional<Result<tenant::TenantLease>> got;
+  auto pending = acquire_async(t, "a", in(10s), Intent::write(), [&](Result<tenant::TenantLease> r) {
+    std::lock_guard g(mu);
+    got.emplace(std::move(r));
+  });
+  ASSERT_TRUE(pending);  // a's cap: refused at once, on this thread
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->error().kind(), ErrorKind::quota_exceeded);
+  got.reset();
+
+  tc.tenants["a"] = {.max_leases = 0};
+  ASSERT_TRUE(t.reconfigure(tc));
+  std::vector<tenant::TenantLease> more;  // every permit out: the next request waits
+  for (int i = 0; i < 3; ++i) more.push_back(std::move(t.acquire("b", in(1s))).value());
+  pending = acquire_async(t, "a", in(10s), Intent::write(), [&](Result<tenant::TenantLease> r) {
+    std::lock_guard g(mu);
+    got.emplace(std::move(r));
+  });
+  ASSERT_TRUE(pending);
+  EXPECT_FALSE(got.has_value());
+  more.clear();  // a permit back; the primary's pool (2) has one connection free
+  ASSERT_TRUE(eventually([&] { std::lock_guard g(mu); return got.has_value(); }));
+  ASSERT_TRUE(*got) << got->error().message();
+  EXPECT_EQ(endpoint_of(**got), "p");
+  got.reset();
+  held->release();
+  EXPECT_EQ(stats_of(c.stats(), "p").failures, 0u);
+}
+
+}  // namespace
+}  // namespace reservoir::cluster::testing

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "reservoir/cluster/cluster.hpp"
 #include "reservoir/cluster/routing.hpp"
@@ -36,6 +37,14 @@ inline Result<tenant::TenantLease> acquire(tenant::Tenants& tenants, std::string
                                            Intent intent) {
   const RoutedRequest request(intent);
   return tenants.acquire(tenant, deadline, &request);
+}
+
+// The same without blocking (Tenants::acquire_async; a routed read is invalid_argument, as in
+// Cluster::acquire_async).
+inline Result<tenant::PendingTenantAcquire> acquire_async(tenant::Tenants& tenants, std::string_view tenant,
+                                                          Deadline deadline, Intent intent,
+                                                          tenant::TenantCallback callback) {
+  return tenants.acquire_async(tenant, deadline, std::move(callback), std::make_shared<const RoutedRequest>(intent));
 }
 
 // The ClusterLease behind a tenant lease of a tenant_source(), else null.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -78,6 +79,12 @@ class SourceLease {
   std::unique_ptr<Holder> held_;
 };
 
+// Receives the outcome of LeaseSource::acquire_async().
+using SourceCallback = std::function<void(Result<SourceLease>)>;
+// Withdraws a pending LeaseSource::acquire_async(): true when its callback then gets
+// `cancelled`; false when it completed or an outcome is on its way.
+using SourceCancel = std::function<bool()>;
+
 class LeaseSource {
  public:
   virtual ~LeaseSource() = default;
@@ -86,6 +93,15 @@ class LeaseSource {
   // leases are out at once through one registry. Errors: the source's own (a pool's
   // exhausted, unavailable, timeout, circuit_open, shutting_down).
   virtual Result<SourceLease> acquire(Deadline deadline, const SourceRequest* request) = 0;
+  // Without blocking (Pool::acquire_async()'s contract): `callback` gets the lease or the error
+  // exactly once, on this thread or on the one that hands the lease over, times it out or
+  // shuts the source down. `request` lives until the callback ran. The default lends
+  // synchronously only: invalid_argument.
+  virtual Result<SourceCancel> acquire_async(Deadline deadline, std::shared_ptr<const SourceRequest> request,
+                                             SourceCallback callback) {
+    (void)deadline, (void)request, (void)callback;
+    return Error::make(ErrorKind::invalid_argument, "this lease source lends synchronously only");
+  }
   // How many leases it can lend at once (a pool's max_size). Read at every scheduling
   // decision, so a pool resized with set_max_size() is followed.
   virtual std::size_t capacity() const noexcept = 0;
