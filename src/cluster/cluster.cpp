@@ -62,9 +62,10 @@ Result<std::shared_ptr<Endpoint>> ClusterCore::next_endpoint(Walk& w, const Avoi
   w.fallback = false;
   auto e = pick_routed_locked(now, avoid, w.tried, w.primaries, intent, w.fallback);
   if (!e) {
+    if (!w.last && !(routed(intent) && intent.access == Access::write)) ++no_endpoint_;
+    if (routed(intent) && intent.access == Access::read) return no_reader_error_locked(w, now);
     if (w.last) return std::move(*w.last);
     if (routed(intent) && intent.access == Access::write) return no_primary_error_locked();
-    ++no_endpoint_;
     return no_endpoint_error_locked(now);
   }
   ++e->picks;
@@ -79,6 +80,11 @@ void ClusterCore::passed_over(Walk& w, Endpoint& e, const Intent& intent) {
 
 bool ClusterCore::failed_on(Walk& w, Endpoint& e, Error error, Deadline deadline) {
   w.tried.push_back(&e);
+  w.refusals.emplace_back(&e, error.message());
+  {
+    std::lock_guard g(mu_);
+    e.last_error = w.refusals.back().second;
+  }
   const ErrorKind kind = error.kind();
   if (endpoint_fault(kind)) record(e, true, std::nullopt);
   w.last.emplace(std::move(error));

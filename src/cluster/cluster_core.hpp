@@ -54,6 +54,7 @@ struct Endpoint {
   std::uint64_t replayed = 0;
   Duration lag{0};
   std::uint64_t role_changes = 0, lag_skips = 0;
+  std::string last_error;  // of its pool's last failed acquire, for a read's refusal
 };
 
 using Avoid = std::vector<const Endpoint*>;
@@ -92,6 +93,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
     Avoid tried, primaries;
     std::optional<Error> last;
     bool fallback = false;  // the endpoint picked last is the primary serving a read
+    std::vector<std::pair<const Endpoint*, std::string>> refusals;  // each endpoint's error, for a read's
   };
   // The next endpoint to try, or the error that ends the walk.
   Result<std::shared_ptr<Endpoint>> next_endpoint(Walk& w, const Avoid& avoid, const Intent& intent);
@@ -154,6 +156,9 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   bool refused(Endpoint& e, Lease& lease, const Error& error) noexcept;
   void set_role_locked(Endpoint& e, EndpointRole role, TimePoint now, Logs& logs) noexcept;
   Error no_primary_error_locked() const;
+  // A read none of whose endpoints served: why, endpoint by endpoint (a replica's lag beyond
+  // the bound, the primary's connect error or state).
+  Error no_reader_error_locked(const Walk& w, TimePoint now) const;
 
   // outlier detection (outlier.cpp)
   // Ends the ejections that are over. const: stats() calls it too (the endpoints, not the

@@ -1,5 +1,6 @@
 // Read/write routing: which endpoints an intent may use, and the checks made on a checked-out
 // connection (role, lag, read-your-writes) before it is handed out. See routing.hpp.
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -89,6 +90,36 @@ Error ClusterCore::no_primary_error_locked() const {
   return Error::make(ErrorKind::unavailable, config_.name + ": no primary serves (" + std::to_string(endpoints_.size()) +
                                                  " endpoints: " + std::to_string(serving) + " serving, " +
                                                  std::to_string(replicas) + " replicas)");
+}
+
+Error ClusterCore::no_reader_error_locked(const Walk& w, TimePoint now) const {
+  const Duration bound = config_.routing.max_replica_lag;
+  std::string why;
+  for (const auto& e : endpoints_) {
+    std::string reason;
+    for (const auto& [refused, message] : w.refusals) {
+      if (refused == e.get()) reason = message;
+    }
+    if (!reason.empty()) {
+    } else if (e->draining) {
+      reason = "draining";
+    } else if (e->ejected && now < e->ejected_until) {
+      reason = "ejected";
+    } else if (!serving_locked(*e)) {
+      const Status open = e->breaker->check();
+      reason = open ? "circuit open" : open.error().message();
+      if (!e->last_error.empty()) reason += " (last error: " + e->last_error + ")";
+    } else if (e->role == EndpointRole::replica && e->has_status && bound != Duration::zero() && e->lag > bound) {
+      reason = "lagging " + format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(e->lag)) +
+               " behind, beyond max_replica_lag=" + format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(bound));
+    } else {
+      reason = "not eligible";
+    }
+    if (!why.empty()) why += "; ";
+    why += e->name + " (" + std::string(to_string(e->role)) + "): " + reason;
+  }
+  // The last endpoint's kind (a deadline that ran out stays a timeout); none tried: unavailable.
+  return Error::make(w.last ? w.last->kind() : ErrorKind::unavailable, config_.name + ": no endpoint serves a read: " + why);
 }
 
 // A probe or wait that failed: the endpoint did not answer (its connection goes), or the read

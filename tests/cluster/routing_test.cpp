@@ -97,6 +97,28 @@ TEST_F(RoutingTest, AReplicaBeyondTheLagBoundServesNoReadUntilAProbeFindsItCaugh
   EXPECT_EQ(c.stats().read_fallbacks, 3u);
 }
 
+// The only replica lags and the primary is down: the read's error says both, not just that
+// no endpoint serves.
+TEST_F(RoutingTest, AReadWithTheReplicaLaggingAndThePrimaryDownSaysWhy) {
+  ClusterConfig config = routed();
+  config.routing.max_replica_lag = 500ms;
+  roles->set("r1", {EndpointRole::replica, 0, 2s});
+  Cluster c = make(config, {"p", "r1"});
+  {
+    auto first = c.acquire(in(1s), Intent::read());  // roles learnt, r1's lag probed
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->endpoint(), "p");
+    first->discard();  // the primary goes down with its session
+  }
+  fakes["p"]->down = true;
+  auto lease = c.acquire(in(1s), Intent::read());
+  ASSERT_FALSE(lease);
+  EXPECT_EQ(lease.error().kind(), ErrorKind::unavailable);
+  EXPECT_EQ(lease.error().message(),
+            "unavailable: test: no endpoint serves a read: p (primary): unavailable: p: connection refused; "
+            "r1 (replica): lagging 2s behind, beyond max_replica_lag=500ms");
+}
+
 TEST_F(RoutingTest, ReadsWithATokenGoOnlyWhereTheWriteWasReplayed) {
   ClusterConfig config = routed();
   config.routing.read_your_writes_wait = 0ms;

@@ -25,6 +25,7 @@ struct ReplicaEnv {
   std::string primary_url;
   std::string replica_url;
   std::string replica_data;  // data directory (for pg_ctl stop/start)
+  std::string primary_data;
   static std::optional<ReplicaEnv> load(std::string* why);
 };
 

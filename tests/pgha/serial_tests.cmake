@@ -6,6 +6,7 @@ set_tests_properties(PatroniFailover.WritesResumeAndNoAcknowledgedWriteIsLost Pa
 set_tests_properties(PgRouting.WritesGoToThePrimaryAndReadsToTheReplica
                      PgRouting.ReadsFallBackToThePrimaryWhileTheReplicaIsStopped
                      PgRouting.AReplicaLaggingBeyondTheBoundServesNoRead
+                     PgRouting.AReadWithTheReplicaLaggingAndThePrimaryStoppedSaysWhy
                      PgRouting.ReadYourWritesSeesTheWrite
                      PgRouting.AWriteRefusedByAReplicaGoesToThePrimary PROPERTIES RUN_SERIAL TRUE)
 set_tests_properties(PgTenantCluster.TenantsReadOnTheReplicaWriteOnThePrimaryWithinTheirQuotas PROPERTIES RUN_SERIAL TRUE)
