@@ -53,6 +53,7 @@ struct Endpoint {
   bool has_status = false;
   std::uint64_t replayed = 0;
   Duration lag{0};
+  bool beyond_bound = false;  // the role source's own lag verdict (RoleReport::beyond_bound)
   std::uint64_t role_changes = 0, lag_skips = 0;
   std::string last_error;  // of its pool's last failed acquire, for a read's refusal
 };
@@ -159,6 +160,8 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   // A read none of whose endpoints served: why, endpoint by endpoint (a replica's lag beyond
   // the bound, the primary's connect error or state).
   Error no_reader_error_locked(const Walk& w, TimePoint now) const;
+  // `e`, a replica with a status, lags beyond the bound (the cluster's or its source's).
+  bool lagging_locked(const Endpoint& e) const noexcept;
 
   // outlier detection (outlier.cpp)
   // Ends the ejections that are over. const: stats() calls it too (the endpoints, not the

@@ -19,7 +19,7 @@ bool ClusterCore::wanted_locked(const Endpoint& e, Want want, const Intent& inte
   if (e.role == EndpointRole::primary) return false;
   // Unknown role, or a status due for a probe: the checkout decides (admit_read).
   if (e.role == EndpointRole::unknown || !e.has_status || now - e.status_at >= r.status_interval) return true;
-  if (r.max_replica_lag != Duration::zero() && e.lag > r.max_replica_lag) return false;
+  if (lagging_locked(e)) return false;
   // Behind the token: only worth a try when the read may wait there for it.
   return !intent.after || e.replayed >= intent.after->position || r.read_your_writes_wait != Duration::zero();
 }
@@ -92,6 +92,11 @@ Error ClusterCore::no_primary_error_locked() const {
                                                  std::to_string(replicas) + " replicas)");
 }
 
+bool ClusterCore::lagging_locked(const Endpoint& e) const noexcept {
+  const Duration bound = config_.routing.max_replica_lag;
+  return e.beyond_bound || (bound != Duration::zero() && e.lag > bound);
+}
+
 Error ClusterCore::no_reader_error_locked(const Walk& w, TimePoint now) const {
   const Duration bound = config_.routing.max_replica_lag;
   std::string why;
@@ -109,7 +114,9 @@ Error ClusterCore::no_reader_error_locked(const Walk& w, TimePoint now) const {
       const Status open = e->breaker->check();
       reason = open ? "circuit open" : open.error().message();
       if (!e->last_error.empty()) reason += " (last error: " + e->last_error + ")";
-    } else if (e->role == EndpointRole::replica && e->has_status && bound != Duration::zero() && e->lag > bound) {
+    } else if (e->role == EndpointRole::replica && e->has_status && e->beyond_bound) {
+      reason = "lagging beyond the role source's bound";
+    } else if (e->role == EndpointRole::replica && e->has_status && lagging_locked(*e)) {
       reason = "lagging " + format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(e->lag)) +
                " behind, beyond max_replica_lag=" + format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(bound));
     } else {
@@ -159,7 +166,7 @@ bool ClusterCore::admit_read(Endpoint& e, Connection& conn, Lease& lease, const 
     std::lock_guard g(mu_);
     if (e.role == EndpointRole::primary) return fallback;
     if (e.role != EndpointRole::replica) return false;
-    if (r.max_replica_lag != Duration::zero() && e.lag > r.max_replica_lag) {
+    if (lagging_locked(e)) {
       ++e.lag_skips;
       return false;
     }
@@ -186,6 +193,7 @@ bool ClusterCore::probe_status(Endpoint& e, Connection& conn, Lease& lease, Dead
     e.has_status = report->role == EndpointRole::replica;
     e.replayed = report->replayed;
     e.lag = report->lag;
+    e.beyond_bound = report->beyond_bound;
   }
   flush(logs);
   return true;

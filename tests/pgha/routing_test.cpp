@@ -86,17 +86,6 @@ const cluster::EndpointStats& endpoint(const cluster::ClusterStats& s, const std
   throw std::runtime_error("no endpoint " + name);
 }
 
-// Polls `done` every 20 ms until it holds or `limit` passes (servers take their time).
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 15s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 std::unique_ptr<Connection> connect_to(const std::string& url) {
   auto connector = Connector::create(url);
   if (!connector) throw std::runtime_error(connector.error().message());
