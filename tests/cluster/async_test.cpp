@@ -9,27 +9,14 @@
 
 #include "cluster_fake.hpp"
 #include "fake_roles.hpp"
+#include "callback_box.hpp"
 #include "thread_count.hpp"
 
 namespace reservoir::cluster::testing {
 namespace {
 
-// Collects one callback's outcome; the lease it holds returns when the box is reset.
-struct Box {
-  std::mutex mu;
-  std::optional<Result<ClusterLease>> got;
-  std::thread::id on;
-  ClusterAcquireCallback callback() {
-    return [this](Result<ClusterLease> r) {
-      std::lock_guard g(mu);
-      on = std::this_thread::get_id();
-      got.emplace(std::move(r));
-    };
-  }
-  bool has() {
-    std::lock_guard g(mu);
-    return got.has_value();
-  }
+// One callback's outcome; what() names the endpoint or the error.
+struct Box : reservoir::testing::CallbackBox<ClusterLease> {
   std::string what() {
     std::lock_guard g(mu);
     if (!got) return "nothing";

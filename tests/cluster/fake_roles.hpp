@@ -16,6 +16,7 @@ struct FakeServer {
   EndpointRole role = EndpointRole::unknown;
   std::uint64_t replayed = 0;
   Duration lag{0};
+  bool beyond_bound = false;  // the source's own verdict (Patroni's 503)
 };
 
 class FakeRoles final : public RoleSource {
@@ -29,7 +30,7 @@ class FakeRoles final : public RoleSource {
     std::lock_guard g(mu);
     ++probes;
     const FakeServer& s = servers[static_cast<FakeConn&>(conn).endpoint];
-    return RoleReport{s.role, s.replayed, s.lag};
+    return RoleReport{s.role, s.replayed, s.lag, s.beyond_bound};
   }
   bool is_wrong_role(const Error& error) const noexcept override { return error.code() == "25006"; }
   Result<WriteToken> write_token(Connection&, Deadline) override {

@@ -119,6 +119,20 @@ TEST_F(RoutingTest, AReadWithTheReplicaLaggingAndThePrimaryDownSaysWhy) {
             "r1 (replica): lagging 2s behind, beyond max_replica_lag=500ms");
 }
 
+// A role source's own verdict (Patroni's 503 for /replica?lag=) keeps a replica from reads
+// even with no max_replica_lag of the cluster's.
+TEST_F(RoutingTest, AReplicaTheSourceSaysIsBeyondItsBoundServesNoRead) {
+  ClusterConfig config = routed();
+  config.routing.status_interval = 1ms;
+  roles->set("r1", {EndpointRole::replica, 0, 0ms, true});
+  Cluster c = make(config, {"p", "r1", "r2"});
+  EXPECT_EQ(spread(c, Intent::read(), 4), (std::map<std::string, int>{{"r2", 4}}));
+  EXPECT_GE(stats_of(c.stats(), "r1").lag_skips, 1u);
+  roles->set("r1", {EndpointRole::replica, 0, 0ms, false});
+  clock.advance(1ms);
+  EXPECT_EQ(spread(c, Intent::read(), 4), (std::map<std::string, int>{{"r1", 2}, {"r2", 2}}));
+}
+
 TEST_F(RoutingTest, ReadsWithATokenGoOnlyWhereTheWriteWasReplayed) {
   ClusterConfig config = routed();
   config.routing.read_your_writes_wait = 0ms;

@@ -29,10 +29,21 @@ class TenantSourceTest : public ClusterTest {
     return std::move(t).value();
   }
 
+  // Endpoint "p" a primary, "r" a replica, as a fake role source says.
+  ClusterConfig primary_and_replica() {
+    roles->set("p", {EndpointRole::primary});
+    roles->set("r", {EndpointRole::replica});
+    ClusterConfig config = two_by_two();
+    config.routing.roles = roles;
+    return config;
+  }
+
   static std::string endpoint_of(tenant::TenantLease& lease) {
     ClusterLease* cl = cluster_lease(lease);
     return cl != nullptr ? cl->endpoint() : "not a cluster lease";
   }
+
+  std::shared_ptr<FakeRoles> roles = std::make_shared<FakeRoles>();
 };
 
 TEST_F(TenantSourceTest, CapacityIsEveryEndpointsPoolAndQuotasHoldAcrossEndpoints) {
@@ -123,12 +134,7 @@ TEST_F(TenantSourceTest, TenantLeasesFeedTheOutlierDetector) {
 }
 
 TEST_F(TenantSourceTest, TheIntentIsRoutedAndWithoutOneTheClusterBalances) {
-  auto roles = std::make_shared<FakeRoles>();
-  roles->set("p", {EndpointRole::primary});
-  roles->set("r", {EndpointRole::replica});
-  ClusterConfig config = two_by_two();
-  config.routing.roles = roles;
-  Cluster c = make(config, {"p", "r"});
+  Cluster c = make(primary_and_replica(), {"p", "r"});
   tenant::Tenants t = tenants_over(c, {});
   for (int i = 0; i < 3; ++i) {
     auto w = acquire(t, "a", in(1s), Intent::write());
@@ -157,12 +163,7 @@ namespace {
 
 // Without blocking: the tenant's permit, then the cluster's own acquire_async (routed write).
 TEST_F(TenantSourceTest, AnAsyncTenantWriteWaitsForAPermitThenGoesToThePrimary) {
-  auto roles = std::make_shared<FakeRoles>();
-  roles->set("p", {EndpointRole::primary});
-  roles->set("r", {EndpointRole::replica});
-  ClusterConfig config = two_by_two();
-  config.routing.roles = roles;
-  Cluster c = make(config, {"p", "r"});
+  Cluster c = make(primary_and_replica(), {"p", "r"});
   tenant::TenantsConfig tc;
   tc.tenants["a"] = {.max_leases = 1};
   tenant::Tenants t = tenants_over(c, tc);

@@ -397,35 +397,48 @@ TEST(PatroniRoles, BadNodesAreInvalidConfig) {
   EXPECT_EQ(url.error().code(), "patroni.nodes[0].rest");
 }
 
+// patroni::role_source() over both nodes, with `max_lag_bytes`.
+std::shared_ptr<cluster::RoleSource> patroni_roles(const PatroniEnv& env, std::uint64_t max_lag_bytes) {
+  patroni::RoleSourceOptions options{.max_lag_bytes = max_lag_bytes};
+  for (const PatroniNode& node : env.nodes) options.nodes.push_back({host_of(node.pg_url), node.rest});
+  auto roles = patroni::role_source(options);
+  if (!roles) throw std::runtime_error(roles.error().message());
+  return *roles;
+}
+
+// A cluster over both nodes routed by `roles`, every read asking Patroni; node i named name_of(i).
+template <class NameOf>
+cluster::Cluster patroni_cluster(const PatroniEnv& env, const std::string& name, std::shared_ptr<cluster::RoleSource> roles,
+                                 NameOf name_of) {
+  cluster::ClusterConfig config;
+  config.name = name;
+  config.policy = cluster::Policy::round_robin;
+  for (int i = 0; i < 2; ++i) {
+    auto connector = Connector::create(env.nodes[i].pg_url);
+    if (!connector) throw std::runtime_error(connector.error().message());
+    config.endpoints.push_back({.name = name_of(i), .connector = cluster::adapt<Connector>(std::move(connector).value())});
+  }
+  config.pool.min_idle = 0;
+  config.routing.roles = std::move(roles);
+  config.routing.status_interval = 1ms;  // every read asks Patroni
+  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
+  if (!made) throw std::runtime_error(made.error().message());
+  return std::move(made).value();
+}
+
 // The replica status from Patroni's REST API (GET /primary, /replica?lag=) routes writes to
 // the leader and reads to the replica; a probe of each node's session says which it is.
 TEST(PatroniRoles, RestApiSaysWhichNodeIsWhich) {
   RESERVOIR_REQUIRE_SERVERS(PatroniEnv, env, "patroni");
   const auto leader = wait_healthy(env, 30s);
   ASSERT_TRUE(leader) << "the Patroni cluster has no running leader + synchronous standby";
-  patroni::RoleSourceOptions options{.max_lag_bytes = 1 << 20};
-  cluster::ClusterConfig config;
-  config.name = "patroni-rest";
-  for (int i = 0; i < 2; ++i) {
-    options.nodes.push_back({host_of(env.nodes[i].pg_url), env.nodes[i].rest});
-    auto connector = Connector::create(env.nodes[i].pg_url);
-    ASSERT_TRUE(connector) << connector.error().message();
-    config.endpoints.push_back({.name = "node" + std::to_string(i + 1),
-                                .connector = cluster::adapt<Connector>(std::move(connector).value())});
-  }
-  auto roles = patroni::role_source(options);
-  ASSERT_TRUE(roles) << roles.error().message();
-  config.pool.min_idle = 0;
-  config.routing.roles = *roles;
-  config.routing.status_interval = 1ms;  // every read asks Patroni
-  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
-  ASSERT_TRUE(made) << made.error().message();
-  cluster::Cluster c = std::move(made).value();
+  auto roles = patroni_roles(env, 1 << 20);
+  cluster::Cluster c = patroni_cluster(env, "patroni-rest", roles, [](int i) { return "node" + std::to_string(i + 1); });
 
   const auto port = [&](const cluster::Intent& intent) -> std::string {
     auto lease = c.acquire(in_ms(5000), intent);
     if (!lease) return lease.error().message();
-    auto report = (*roles)->probe(lease->connection(), in_ms(5000));
+    auto report = roles->probe(lease->connection(), in_ms(5000));
     if (!report) return report.error().message();
     auto rows = lease->as<Connector>().query("SELECT inet_server_port()", in_ms(5000));
     if (!rows) return rows.error().message();
@@ -480,25 +493,8 @@ TEST(PatroniRoles, AReplicaBehindTheByteBoundIsLaggingForPatroniAndServesNoRead)
   constexpr const char* kLagged = "/replica?lag=4096";
   ASSERT_EQ(rest_status(replica.rest, "GET", kLagged), 200);
 
-  patroni::RoleSourceOptions options{.max_lag_bytes = 4096};
-  cluster::ClusterConfig config;
-  config.name = "patroni-lag";
-  config.policy = cluster::Policy::round_robin;
-  for (int i = 0; i < 2; ++i) {
-    options.nodes.push_back({host_of(env.nodes[i].pg_url), env.nodes[i].rest});
-    auto connector = Connector::create(env.nodes[i].pg_url);
-    ASSERT_TRUE(connector) << connector.error().message();
-    config.endpoints.push_back({.name = i == *leader ? "leader" : "replica",
-                                .connector = cluster::adapt<Connector>(std::move(connector).value())});
-  }
-  auto roles = patroni::role_source(options);
-  ASSERT_TRUE(roles) << roles.error().message();
-  config.pool.min_idle = 0;
-  config.routing.roles = *roles;
-  config.routing.status_interval = 1ms;  // every read asks Patroni
-  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
-  ASSERT_TRUE(made) << made.error().message();
-  cluster::Cluster c = std::move(made).value();
+  cluster::Cluster c = patroni_cluster(env, "patroni-lag", patroni_roles(env, 4096),
+                                       [&](int i) { return i == *leader ? "leader" : "replica"; });
   const auto read_on = [&]() -> std::string {
     auto lease = c.acquire(in_ms(5000), cluster::Intent::read());
     return lease ? lease->endpoint() : lease.error().message();

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "tenant_fixture.hpp"
+#include "callback_box.hpp"
 #include "thread_count.hpp"
 
 namespace reservoir::testing {
@@ -14,33 +15,13 @@ namespace {
 using tenant::TenantConfig;
 using tenant::TenantLease;
 
-// Collects one callback's outcome; the lease it holds returns when the box is reset.
-struct TenantBox {
-  std::mutex mu;
-  std::optional<Result<TenantLease>> got;
-  std::thread::id on;
-  tenant::TenantCallback callback() {
-    return [this](Result<TenantLease> r) {
-      std::lock_guard g(mu);
-      on = std::this_thread::get_id();
-      got.emplace(std::move(r));
-    };
-  }
-  bool has() {
-    std::lock_guard g(mu);
-    return got.has_value();
-  }
+// One callback's outcome; kind() its error's kind (internal when it has none).
+struct TenantBox : CallbackBox<TenantLease> {
   ErrorKind kind() {
     std::lock_guard g(mu);
     return got && !*got ? got->error().kind() : ErrorKind::internal;
   }
 };
-
-tenant::TenantsConfig configured(std::map<std::string, TenantConfig> tenants) {
-  tenant::TenantsConfig c;
-  c.tenants = std::move(tenants);
-  return c;
-}
 
 using TenantAsyncTest = TenantTest;
 
@@ -61,7 +42,9 @@ TEST_F(TenantAsyncTest, AFreePermitAndConnectionAreDeliveredOnTheCallersThread) 
 }
 
 TEST_F(TenantAsyncTest, AQuotaIsRefusedAtOnceOnTheCallersThread) {
-  make(4, configured({{"a", TenantConfig{.max_leases = 1}}}));
+  tenant::TenantsConfig config;
+  config.tenants["a"] = TenantConfig{.max_leases = 1};
+  make(4, config);
   auto held = tenants->acquire("a", in(1s));
   ASSERT_TRUE(held);
   TenantBox box;

@@ -7,28 +7,13 @@
 #include <vector>
 
 #include "pool_fixture.hpp"
+#include "callback_box.hpp"
 #include "thread_count.hpp"
 
 namespace reservoir::testing {
 namespace {
 
-// Collects one callback's outcome; the lease it holds goes back when the box is reset.
-struct Box {
-  std::mutex mu;
-  std::optional<Result<Lease>> got;
-  std::thread::id on;
-  AcquireCallback callback() {
-    return [this](Result<Lease> r) {
-      std::lock_guard g(mu);
-      on = std::this_thread::get_id();
-      got.emplace(std::move(r));
-    };
-  }
-  bool has() {
-    std::lock_guard g(mu);
-    return got.has_value();
-  }
-};
+using Box = CallbackBox<Lease>;
 
 using PoolAsyncTest = PoolTest;
 
