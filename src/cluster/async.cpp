@@ -27,12 +27,13 @@ struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
       attempt = ++attempts;
     }
     auto pending = endpoint->pool->acquire_async(
-        deadline, [self, endpoint](Result<Lease> r) { self->on_outcome(endpoint, std::move(r)); }, where);
-    if (!pending) return on_outcome(endpoint, std::move(pending).error());
+        deadline, [self, endpoint, attempt](Result<Lease> r) { self->on_outcome(endpoint, std::move(r), attempt); },
+        where);
+    if (!pending) return on_outcome(endpoint, std::move(pending).error(), attempt);
     bool withdraw = false;
     {
       std::lock_guard g(mu);
-      if (done || attempt != attempts) return;  // completed (or moved on) inline
+      if (done || attempt != attempts || answered == attempt) return;  // its outcome came already
       current = std::move(pending).value();
       has_current = true;
       withdraw = cancel_requested;  // cancelled while this request was being queued
@@ -40,10 +41,11 @@ struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
     if (withdraw) (void)current_copy().cancel();
   }
 
-  void on_outcome(const std::shared_ptr<Endpoint>& endpoint, Result<Lease> r) {
+  void on_outcome(const std::shared_ptr<Endpoint>& endpoint, Result<Lease> r, std::uint64_t attempt) {
     bool promised = false;  // cancel() said so while no request was queued: no lease then
     {
       std::lock_guard g(mu);
+      answered = attempt;
       current = PendingAcquire();
       has_current = false;
       promised = cancel_promised;
@@ -117,7 +119,8 @@ struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
 
   mutable std::mutex mu;
   PendingAcquire current;
-  std::uint64_t attempts = 0;
+  std::uint64_t attempts = 0;  // pool requests started
+  std::uint64_t answered = 0;  // the last one whose outcome came
   bool has_current = false;
   bool cancel_requested = false;
   bool cancel_promised = false;

@@ -117,7 +117,13 @@ void TenantsCore::source_done(const std::shared_ptr<AsyncRequest>& op, Result<So
   Ready ready;
   {
     Lock lock(mu_);
-    failed_locked(t, clock_.now());
+    const TimePoint now = clock_.now();
+    if (lease.error().kind() == ErrorKind::cancelled) {  // withdrawn by its caller: no failure
+      give_back_permit_locked(t, now);
+      dispatch_locked(now);
+    } else {
+      failed_locked(t, now);
+    }
     ready = take_ready_locked();
   }
   run_ready(std::move(ready));
