@@ -7,15 +7,41 @@
 
 namespace reservoir::cluster::detail {
 
-// One acquire_async() in flight. The pool's waiter holds it through its callback; it holds
-// the core (and so the endpoints) until it completes.
-struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
-  AsyncPick(std::shared_ptr<ClusterCore> c, Deadline d, ClusterAcquireCallback cb, Intent i, SourceLocation w)
-      : core(std::move(c)), deadline(d), callback(std::move(cb)), intent(i), where(w) {}
+namespace {
+thread_local int gate_depth = 0;  // steps of acquire_async() this thread is inside
+}
 
-  // Starts the pool request of the next endpoint, or completes with the walk's error.
-  void next() {
-    if (core->closed()) return finish(Error::make(ErrorKind::shutting_down, core->config().name + ": cluster shut down"));
+ClusterCore* AsyncGate::enter() noexcept {
+  std::lock_guard g(mu_);
+  if (closed_) return nullptr;
+  ++busy_;
+  ++gate_depth;
+  return core_;
+}
+
+void AsyncGate::leave() noexcept {
+  std::lock_guard g(mu_);
+  --gate_depth;
+  if (--busy_ == 0) cv_.notify_all();
+}
+
+void AsyncGate::close() noexcept {
+  std::unique_lock l(mu_);
+  closed_ = true;
+  const std::size_t mine = static_cast<std::size_t>(gate_depth);
+  cv_.wait(l, [&] { return busy_ <= mine; });
+}
+
+// One acquire_async() in flight. The pool's waiter holds it through its callback. It reaches
+// the core through the gate only (never owning it) and holds the endpoint it waits on weakly.
+struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
+  AsyncPick(ClusterCore& c, Deadline d, ClusterAcquireCallback cb, Intent i, SourceLocation w)
+      : gate(c.gate()), name(c.config().name), deadline(d), callback(std::move(cb)), intent(i), where(w) {}
+
+  // Starts the pool request of the next endpoint, or completes with the walk's error. Inside
+  // the gate (`core` entered).
+  void next(ClusterCore* core) {
+    if (core->closed()) return finish(shut_down_error());
     auto e = core->next_endpoint(walk, {}, intent);
     if (!e) return finish(std::move(e).error());
     if (cancelled()) return finish(cancelled_error());
@@ -27,9 +53,12 @@ struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
       attempt = ++attempts;
     }
     auto pending = endpoint->pool->acquire_async(
-        deadline, [self, endpoint, attempt](Result<Lease> r) { self->on_outcome(endpoint, std::move(r), attempt); },
+        deadline,
+        [self, weak = std::weak_ptr<Endpoint>(endpoint), attempt](Result<Lease> r) {
+          self->on_outcome(weak, std::move(r), attempt);
+        },
         where);
-    if (!pending) return on_outcome(endpoint, std::move(pending).error(), attempt);
+    if (!pending) return step(core, endpoint, std::move(pending).error(), attempt);
     bool withdraw = false;
     {
       std::lock_guard g(mu);
@@ -41,7 +70,20 @@ struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
     if (withdraw) (void)current_copy().cancel();
   }
 
-  void on_outcome(const std::shared_ptr<Endpoint>& endpoint, Result<Lease> r, std::uint64_t attempt) {
+  // An endpoint's pool answered, on whichever thread: one step inside the gate.
+  void on_outcome(const std::weak_ptr<Endpoint>& weak_endpoint, Result<Lease> r, std::uint64_t attempt) {
+    ClusterCore* core = gate->enter();
+    auto endpoint = weak_endpoint.lock();
+    if (core == nullptr || !endpoint) {
+      if (core != nullptr) gate->leave();
+      return finish(shut_down_error());  // a lease got meanwhile returns to its pool
+    }
+    step(core, endpoint, std::move(r), attempt);
+    endpoint.reset();
+    gate->leave();
+  }
+
+  void step(ClusterCore* core, const std::shared_ptr<Endpoint>& endpoint, Result<Lease> r, std::uint64_t attempt) {
     bool promised = false;  // cancel() said so while no request was queued: no lease then
     {
       std::lock_guard g(mu);
@@ -50,20 +92,20 @@ struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
       has_current = false;
       promised = cancel_promised;
     }
-    Endpoint& e = *endpoint;
     if (promised) return finish(cancelled_error());  // a lease got meanwhile returns to its pool
+    Endpoint& e = *endpoint;
     if (r && (!core->routed(intent) || core->admit(e, *r, intent, deadline, walk.fallback))) {
       core->count_fallback(walk);
       return finish(core->lease_of(std::move(r).value(), endpoint));
     }
     if (r) {
       core->passed_over(walk, e, intent);
-      return next();
+      return next(core);
     }
     if (r.error().kind() == ErrorKind::cancelled) return finish(std::move(r).error());
     if (!core->failed_on(walk, e, std::move(r).error(), deadline)) return finish(std::move(*walk.last));
     if (cancelled()) return finish(cancelled_error());
-    next();
+    next(core);
   }
 
   void finish(Result<ClusterLease> outcome) noexcept {
@@ -106,11 +148,11 @@ struct AsyncPick : std::enable_shared_from_this<AsyncPick> {
     std::lock_guard g(mu);
     return current;
   }
-  Error cancelled_error() const {
-    return Error::make(ErrorKind::cancelled, core->config().name + ": acquire cancelled");
-  }
+  Error cancelled_error() const { return Error::make(ErrorKind::cancelled, name + ": acquire cancelled"); }
+  Error shut_down_error() const { return Error::make(ErrorKind::shutting_down, name + ": cluster shut down"); }
 
-  const std::shared_ptr<ClusterCore> core;
+  const std::shared_ptr<AsyncGate> gate;
+  const std::string name;
   const Deadline deadline;
   ClusterAcquireCallback callback;
   const Intent intent;
@@ -134,8 +176,11 @@ Result<PendingClusterAcquire> ClusterCore::acquire_async(Deadline deadline, Clus
     return Error::make(ErrorKind::invalid_argument,
                        config_.name + ": acquire_async: a routed read may probe a replica (I/O): use acquire()");
   }
-  auto op = std::make_shared<AsyncPick>(shared_from_this(), deadline, std::move(callback), intent, where);
-  op->next();
+  auto op = std::make_shared<AsyncPick>(*this, deadline, std::move(callback), intent, where);
+  ClusterCore* core = gate_->enter();
+  if (core == nullptr) return Error::make(ErrorKind::shutting_down, config_.name + ": cluster shut down");
+  op->next(core);
+  gate_->leave();
   return PendingClusterAcquire(op);
 }
 

@@ -279,7 +279,9 @@ Cluster& Cluster::operator=(Cluster&& other) noexcept {
   return *this;
 }
 Cluster::~Cluster() {
-  if (core_) core_->shutdown();
+  if (!core_) return;
+  core_->shutdown();
+  core_->gate()->close();
 }
 
 Result<ClusterLease> Cluster::acquire(Deadline deadline, SourceLocation where) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -68,6 +69,28 @@ enum class Want : std::uint8_t {
   stale_replica,  // writes with no primary: replicas whose role is old enough to re-check
 };
 
+// What an acquire_async() in flight reaches the core through. Its outcomes arrive on pool
+// threads (a connect thread, a returning one), which must never destroy the cluster (and
+// so a pool from its own thread): the gate is entered for each step, and ~Cluster closes it,
+// waiting for the steps in progress, before it lets go of the core.
+class AsyncGate {
+ public:
+  explicit AsyncGate(ClusterCore& core) noexcept : core_(&core) {}
+  // The core, or null once closed; leave() after.
+  ClusterCore* enter() noexcept;
+  void leave() noexcept;
+  // No step starts after; waits for those in progress (not for one on this very thread: a
+  // callback that destroys its cluster).
+  void close() noexcept;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t busy_ = 0;
+  bool closed_ = false;
+  ClusterCore* core_;
+};
+
 class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
  public:
   ClusterCore(ClusterConfig config, ClusterOptions options);
@@ -108,6 +131,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   // old). False: give the lease back and pick another endpoint.
   bool admit(Endpoint& e, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  const std::shared_ptr<AsyncGate>& gate() const noexcept { return gate_; }
 
   // Routing (route.cpp). The role source, or null when the cluster does not route.
   RoleSource* roles() const noexcept { return config_.routing.roles.get(); }
@@ -192,6 +216,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
 
   std::mutex change_mu_;
   std::atomic<bool> closed_{false};
+  const std::shared_ptr<AsyncGate> gate_ = std::make_shared<AsyncGate>(*this);
 };
 
 }  // namespace reservoir::cluster::detail

@@ -9,7 +9,7 @@ namespace {
 
 class ClusterSource final : public tenant::LeaseSource {
  public:
-  explicit ClusterSource(Cluster& cluster) noexcept : core_(cluster.core()) {}
+  explicit ClusterSource(Cluster& cluster) noexcept : core_(cluster.core().get()) {}
 
   Result<tenant::SourceLease> acquire(Deadline deadline, const tenant::SourceRequest* request) override {
     const auto* routed = dynamic_cast<const RoutedRequest*>(request);
@@ -34,7 +34,9 @@ class ClusterSource final : public tenant::LeaseSource {
   const Clock& clock() const noexcept override { return core_->clock(); }
 
  private:
-  std::shared_ptr<detail::ClusterCore> core_;
+  // Not owned (the cluster outlives the source, as a pool does a pool_source()): the thread
+  // that drops a tenant registry last never destroys the cluster's pools.
+  detail::ClusterCore* core_;
 };
 
 }  // namespace

@@ -44,6 +44,7 @@ struct AsyncRequest {
   mutable std::mutex mu;
   TimerId timer = 0;
   SourceCancel source_cancel;  // once at the source
+  bool cancel_requested = false;
   bool done = false;
 };
 
@@ -107,8 +108,14 @@ void TenantsCore::start_source(const std::shared_ptr<AsyncRequest>& op) noexcept
   auto pending = source_->acquire_async(op->deadline, op->request,
                                         [op](Result<SourceLease> lease) { op->core->source_done(op, std::move(lease)); });
   if (!pending) return source_done(op, std::move(pending).error());
-  std::lock_guard g(op->mu);
-  if (!op->done) op->source_cancel = std::move(pending).value();
+  SourceCancel withdraw;
+  {
+    std::lock_guard g(op->mu);
+    if (op->done) return;
+    op->source_cancel = std::move(pending).value();
+    if (op->cancel_requested) withdraw = op->source_cancel;  // cancelled on its way to the source
+  }
+  if (withdraw) (void)withdraw();
 }
 
 void TenantsCore::source_done(const std::shared_ptr<AsyncRequest>& op, Result<SourceLease> lease) noexcept {
@@ -166,6 +173,7 @@ bool TenantsCore::cancel(AsyncRequest& op) noexcept {
     std::lock_guard g(op.mu);
     if (op.done) return false;
     at_source = op.source_cancel;
+    if (!at_source) op.cancel_requested = true;  // withdrawn once the source has queued it
   }
   return at_source ? at_source() : false;
 }

@@ -70,7 +70,8 @@ class PendingTenantAcquire {
   PendingTenantAcquire() noexcept = default;
   // Withdraws the request: true when its callback gets `cancelled` (on this thread while it
   // waited for a permit; passed on to the source's cancel once it had one). False when it
-  // completed or a lease is on its way (never lost: dropped, it returns).
+  // completed or a lease is on its way (never lost: dropped, it returns), or while it is being
+  // handed to the source (withdrawn there as soon as the source has queued it).
   bool cancel() noexcept;
   bool done() const noexcept;
 
