@@ -25,6 +25,7 @@ ClusterCore::~ClusterCore() { shutdown(); }
 Status ClusterCore::start() { return update(config_.endpoints, Duration::zero()); }
 
 void ClusterCore::shutdown() noexcept {
+  closed_.store(true, std::memory_order_release);
   std::vector<std::shared_ptr<Endpoint>> all;
   {
     std::lock_guard g(mu_);
@@ -53,46 +54,65 @@ bool endpoint_fault(ErrorKind kind) noexcept { return kind == ErrorKind::unavail
 
 }  // namespace
 
+Result<std::shared_ptr<Endpoint>> ClusterCore::next_endpoint(Walk& w, const Avoid& avoid, const Intent& intent) {
+  std::lock_guard g(mu_);
+  // Coarse time (a few ns, ms resolution) is precise enough for ejection expiries and the
+  // latency decay; the latency samples themselves are timed precisely by run().
+  const TimePoint now = clock_.now_coarse();
+  w.fallback = false;
+  auto e = pick_routed_locked(now, avoid, w.tried, w.primaries, intent, w.fallback);
+  if (!e) {
+    if (!w.last && !(routed(intent) && intent.access == Access::write)) ++no_endpoint_;
+    if (routed(intent) && intent.access == Access::read) return no_reader_error_locked(w, now);
+    if (w.last) return std::move(*w.last);
+    if (routed(intent) && intent.access == Access::write) return no_primary_error_locked();
+    return no_endpoint_error_locked(now);
+  }
+  ++e->picks;
+  if (w.last) ++failovers_;
+  return e;
+}
+
+void ClusterCore::passed_over(Walk& w, Endpoint& e, const Intent& intent) {
+  const bool primary = intent.access == Access::read && !w.fallback && role_of(e) == EndpointRole::primary;
+  (primary ? w.primaries : w.tried).push_back(&e);
+}
+
+bool ClusterCore::failed_on(Walk& w, Endpoint& e, Error error, Deadline deadline) {
+  w.tried.push_back(&e);
+  w.refusals.emplace_back(&e, error.message());
+  {
+    std::lock_guard g(mu_);
+    e.last_error = w.refusals.back().second;
+  }
+  const ErrorKind kind = error.kind();
+  if (endpoint_fault(kind)) record(e, true, std::nullopt);
+  w.last.emplace(std::move(error));
+  return moves_on(kind) && !deadline.expired() && !closed_.load(std::memory_order_acquire);
+}
+
+void ClusterCore::count_fallback(const Walk& w) {
+  if (!w.fallback) return;
+  std::lock_guard g(mu_);
+  ++read_fallbacks_;
+}
+
 Result<ClusterCore::Picked> ClusterCore::acquire(Deadline deadline, SourceLocation where, const Avoid& avoid,
                                                  const Intent& intent) {
-  Avoid tried, primaries;
-  std::optional<Error> last;
+  Walk w;
   for (;;) {
-    std::shared_ptr<Endpoint> e;
-    bool fallback = false;
-    {
-      std::lock_guard g(mu_);
-      // Coarse time (a few ns, ms resolution) is precise enough for ejection expiries and the
-      // latency decay; the latency samples themselves are timed precisely by run().
-      const TimePoint now = clock_.now_coarse();
-      e = pick_routed_locked(now, avoid, tried, primaries, intent, fallback);
-      if (!e) {
-        if (last) return std::move(*last);
-        if (routed(intent) && intent.access == Access::write) return no_primary_error_locked();
-        ++no_endpoint_;
-        return no_endpoint_error_locked(now);
-      }
-      ++e->picks;
-      if (last) ++failovers_;
-    }
-    auto lease = e->pool->acquire(deadline, where);
-    if (lease && (!routed(intent) || admit(*e, *lease, intent, deadline, fallback))) {
-      if (fallback) {
-        std::lock_guard g(mu_);
-        ++read_fallbacks_;
-      }
-      return Picked{std::move(lease).value(), std::move(e)};
+    auto e = next_endpoint(w, avoid, intent);
+    if (!e) return std::move(e).error();
+    auto lease = (*e)->pool->acquire(deadline, where);
+    if (lease && (!routed(intent) || admit(**e, *lease, intent, deadline, w.fallback))) {
+      count_fallback(w);
+      return Picked{std::move(lease).value(), std::move(e).value()};
     }
     if (lease) {  // the wrong role or too far behind: the lease goes back as is
-      const bool primary = intent.access == Access::read && !fallback && role_of(*e) == EndpointRole::primary;
-      (primary ? primaries : tried).push_back(e.get());
+      passed_over(w, **e, intent);
       continue;
     }
-    tried.push_back(e.get());
-    const ErrorKind kind = lease.error().kind();
-    if (endpoint_fault(kind)) record(*e, true, std::nullopt);
-    if (!moves_on(kind) || deadline.expired()) return std::move(lease).error();
-    last.emplace(std::move(lease).error());
+    if (!failed_on(w, **e, std::move(lease).error(), deadline)) return std::move(*w.last);
   }
 }
 
@@ -142,6 +162,15 @@ ClusterStats ClusterCore::stats() const {
 std::size_t ClusterCore::endpoint_count() const {
   std::lock_guard g(mu_);
   return endpoints_.size();
+}
+
+std::size_t ClusterCore::capacity() const noexcept {
+  std::lock_guard g(mu_);
+  std::size_t n = 0;
+  for (const auto& e : endpoints_) {
+    if (!e->draining) n += e->pool->load().max_size;
+  }
+  return n;
 }
 
 std::vector<EndpointParts> ClusterCore::endpoint_parts() const {
@@ -250,7 +279,9 @@ Cluster& Cluster::operator=(Cluster&& other) noexcept {
   return *this;
 }
 Cluster::~Cluster() {
-  if (core_) core_->shutdown();
+  if (!core_) return;
+  core_->shutdown();
+  core_->gate()->close();
 }
 
 Result<ClusterLease> Cluster::acquire(Deadline deadline, SourceLocation where) {

@@ -7,6 +7,8 @@
 // after a change removed it from the list.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -52,7 +54,9 @@ struct Endpoint {
   bool has_status = false;
   std::uint64_t replayed = 0;
   Duration lag{0};
+  bool beyond_bound = false;  // the role source's own lag verdict (RoleReport::beyond_bound)
   std::uint64_t role_changes = 0, lag_skips = 0;
+  std::string last_error;  // of its pool's last failed acquire, for a read's refusal
 };
 
 using Avoid = std::vector<const Endpoint*>;
@@ -63,6 +67,28 @@ enum class Want : std::uint8_t {
   replica,        // reads: replicas that may serve it (and endpoints of unknown role)
   primary,        // writes, and reads falling back: the primary (and endpoints of unknown role)
   stale_replica,  // writes with no primary: replicas whose role is old enough to re-check
+};
+
+// What an acquire_async() in flight reaches the core through. Its outcomes arrive on pool
+// threads (a connect thread, a returning one), which must never destroy the cluster (and
+// so a pool from its own thread): the gate is entered for each step, and ~Cluster closes it,
+// waiting for the steps in progress, before it lets go of the core.
+class AsyncGate {
+ public:
+  explicit AsyncGate(ClusterCore& core) noexcept : core_(&core) {}
+  // The core, or null once closed; leave() after.
+  ClusterCore* enter() noexcept;
+  void leave() noexcept;
+  // No step starts after; waits for those in progress (not for one on this very thread: a
+  // callback that destroys its cluster).
+  void close() noexcept;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t busy_ = 0;
+  bool closed_ = false;
+  ClusterCore* core_;
 };
 
 class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
@@ -82,6 +108,30 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   // With a routed intent (routing.hpp) only endpoints of the right role and state.
   Result<Picked> acquire(Deadline deadline, SourceLocation where, const Avoid& avoid, const Intent& intent = {});
   Result<ClusterLease> acquire_lease(Deadline deadline, SourceLocation where, const Intent& intent = {});
+  // Without blocking (async.cpp): intents any and write only (a read may probe a replica).
+  Result<PendingClusterAcquire> acquire_async(Deadline deadline, ClusterAcquireCallback callback, const Intent& intent,
+                                              SourceLocation where);
+
+  // An acquire's walk over the endpoints: where it has been and its last error.
+  struct Walk {
+    Avoid tried, primaries;
+    std::optional<Error> last;
+    bool fallback = false;  // the endpoint picked last is the primary serving a read
+    std::vector<std::pair<const Endpoint*, std::string>> refusals;  // each endpoint's error, for a read's
+  };
+  // The next endpoint to try, or the error that ends the walk.
+  Result<std::shared_ptr<Endpoint>> next_endpoint(Walk& w, const Avoid& avoid, const Intent& intent);
+  // A lease of `e` did not suit the intent (wrong role, too far behind): try another.
+  void passed_over(Walk& w, Endpoint& e, const Intent& intent);
+  // `e`'s pool refused with `error` (kept in w.last): true when another endpoint may serve.
+  bool failed_on(Walk& w, Endpoint& e, Error error, Deadline deadline);
+  void count_fallback(const Walk& w);
+  ClusterLease lease_of(Lease lease, std::shared_ptr<Endpoint> endpoint);
+  // After a routed checkout: whether the lease may serve `intent` (probing `e` if its status is
+  // old). False: give the lease back and pick another endpoint.
+  bool admit(Endpoint& e, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  const std::shared_ptr<AsyncGate>& gate() const noexcept { return gate_; }
 
   // Routing (route.cpp). The role source, or null when the cluster does not route.
   RoleSource* roles() const noexcept { return config_.routing.roles.get(); }
@@ -102,6 +152,8 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
 
   ClusterStats stats() const;
   std::size_t endpoint_count() const;
+  // Leases it can lend at once: the pool size times the endpoints not draining.
+  std::size_t capacity() const noexcept;
   std::vector<EndpointParts> endpoint_parts() const;
   const Clock& clock() const noexcept { return clock_; }
   const ClusterConfig& config() const noexcept { return config_; }
@@ -123,15 +175,17 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   // replica may serve.
   std::shared_ptr<Endpoint> pick_routed_locked(TimePoint now, const Avoid& avoid, Avoid& tried, const Avoid& primaries,
                                                const Intent& intent, bool& fallback);
-  // After a routed checkout: whether the lease may serve `intent` (probing `e` if its status is
-  // old). False: give the lease back and pick another endpoint.
-  bool admit(Endpoint& e, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
   bool admit_read(Endpoint& e, Connection& conn, Lease& lease, const Intent& intent, Deadline deadline, bool& fallback);
   // One probe of `e`'s role, lag and position on `conn`; false (the lease refused) if it failed.
   bool probe_status(Endpoint& e, Connection& conn, Lease& lease, Deadline deadline);
   bool refused(Endpoint& e, Lease& lease, const Error& error) noexcept;
   void set_role_locked(Endpoint& e, EndpointRole role, TimePoint now, Logs& logs) noexcept;
   Error no_primary_error_locked() const;
+  // A read none of whose endpoints served: why, endpoint by endpoint (a replica's lag beyond
+  // the bound, the primary's connect error or state).
+  Error no_reader_error_locked(const Walk& w, TimePoint now) const;
+  // `e`, a replica with a status, lags beyond the bound (the cluster's or its source's).
+  bool lagging_locked(const Endpoint& e) const noexcept;
 
   // outlier detection (outlier.cpp)
   // Ends the ejections that are over. const: stats() calls it too (the endpoints, not the
@@ -161,6 +215,8 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   std::size_t endpoints_made_ = 0;
 
   std::mutex change_mu_;
+  std::atomic<bool> closed_{false};
+  const std::shared_ptr<AsyncGate> gate_ = std::make_shared<AsyncGate>(*this);
 };
 
 }  // namespace reservoir::cluster::detail

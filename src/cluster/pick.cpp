@@ -47,7 +47,17 @@ std::shared_ptr<Endpoint> ClusterCore::pick_locked(TimePoint now, const Avoid& a
     if (!contains(avoid, e.get())) fresh.push_back(e.get());
   }
   if (all.empty()) return nullptr;
-  Endpoint* chosen = choose_locked(fresh.empty() ? all : fresh, now);
+  std::vector<Endpoint*>& among = fresh.empty() ? all : fresh;
+  // A full endpoint (every connection leased) would queue the caller while another has room:
+  // the policy picks among those with room, unless none has. A tenant registry over the
+  // cluster counts on it, its permits being the sum of the pools.
+  const auto full = [](const Endpoint* e) {
+    const PoolLoad l = e->pool->load();
+    return l.in_use + l.waiting >= l.max_size;
+  };
+  const auto with_room = std::count_if(among.begin(), among.end(), [&](const Endpoint* e) { return !full(e); });
+  if (with_room > 0 && static_cast<std::size_t>(with_room) < among.size()) std::erase_if(among, full);
+  Endpoint* chosen = choose_locked(among, now);
   for (const auto& e : endpoints_) {
     if (e.get() == chosen) return e;
   }

@@ -1,5 +1,6 @@
 // Read/write routing: which endpoints an intent may use, and the checks made on a checked-out
 // connection (role, lag, read-your-writes) before it is handed out. See routing.hpp.
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -18,7 +19,7 @@ bool ClusterCore::wanted_locked(const Endpoint& e, Want want, const Intent& inte
   if (e.role == EndpointRole::primary) return false;
   // Unknown role, or a status due for a probe: the checkout decides (admit_read).
   if (e.role == EndpointRole::unknown || !e.has_status || now - e.status_at >= r.status_interval) return true;
-  if (r.max_replica_lag != Duration::zero() && e.lag > r.max_replica_lag) return false;
+  if (lagging_locked(e)) return false;
   // Behind the token: only worth a try when the read may wait there for it.
   return !intent.after || e.replayed >= intent.after->position || r.read_your_writes_wait != Duration::zero();
 }
@@ -91,6 +92,43 @@ Error ClusterCore::no_primary_error_locked() const {
                                                  std::to_string(replicas) + " replicas)");
 }
 
+bool ClusterCore::lagging_locked(const Endpoint& e) const noexcept {
+  const Duration bound = config_.routing.max_replica_lag;
+  return e.beyond_bound || (bound != Duration::zero() && e.lag > bound);
+}
+
+Error ClusterCore::no_reader_error_locked(const Walk& w, TimePoint now) const {
+  const Duration bound = config_.routing.max_replica_lag;
+  std::string why;
+  for (const auto& e : endpoints_) {
+    std::string reason;
+    for (const auto& [refused, message] : w.refusals) {
+      if (refused == e.get()) reason = message;
+    }
+    if (!reason.empty()) {
+    } else if (e->draining) {
+      reason = "draining";
+    } else if (e->ejected && now < e->ejected_until) {
+      reason = "ejected";
+    } else if (!serving_locked(*e)) {
+      const Status open = e->breaker->check();
+      reason = open ? "circuit open" : open.error().message();
+      if (!e->last_error.empty()) reason += " (last error: " + e->last_error + ")";
+    } else if (e->role == EndpointRole::replica && e->has_status && e->beyond_bound) {
+      reason = "lagging beyond the role source's bound";
+    } else if (e->role == EndpointRole::replica && e->has_status && lagging_locked(*e)) {
+      reason = "lagging " + format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(e->lag)) +
+               " behind, beyond max_replica_lag=" + format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(bound));
+    } else {
+      reason = "not eligible";
+    }
+    if (!why.empty()) why += "; ";
+    why += e->name + " (" + std::string(to_string(e->role)) + "): " + reason;
+  }
+  // The last endpoint's kind (a deadline that ran out stays a timeout); none tried: unavailable.
+  return Error::make(w.last ? w.last->kind() : ErrorKind::unavailable, config_.name + ": no endpoint serves a read: " + why);
+}
+
 // A probe or wait that failed: the endpoint did not answer (its connection goes), or the read
 // could not wait long enough (the connection stays). Either way another endpoint serves.
 bool ClusterCore::refused(Endpoint& e, Lease& lease, const Error& error) noexcept {
@@ -128,7 +166,7 @@ bool ClusterCore::admit_read(Endpoint& e, Connection& conn, Lease& lease, const 
     std::lock_guard g(mu_);
     if (e.role == EndpointRole::primary) return fallback;
     if (e.role != EndpointRole::replica) return false;
-    if (r.max_replica_lag != Duration::zero() && e.lag > r.max_replica_lag) {
+    if (lagging_locked(e)) {
       ++e.lag_skips;
       return false;
     }
@@ -155,6 +193,7 @@ bool ClusterCore::probe_status(Endpoint& e, Connection& conn, Lease& lease, Dead
     e.has_status = report->role == EndpointRole::replica;
     e.replayed = report->replayed;
     e.lag = report->lag;
+    e.beyond_bound = report->beyond_bound;
   }
   flush(logs);
   return true;

@@ -41,7 +41,8 @@ class PatroniRoleSource final : public cluster::RoleSource {
     auto replica = (*api)->request(http::Request::get(replica_path_), deadline);
     if (!replica) return std::move(replica).error();
     // Position 0: unknown here; a read-your-writes read asks the replica itself (wait_for).
-    return cluster::RoleReport{EndpointRole::replica, 0, replica->status == 200 ? Duration::zero() : kNotARead};
+    const bool lagging = replica->status != 200;
+    return cluster::RoleReport{EndpointRole::replica, 0, lagging ? kNotARead : Duration::zero(), lagging};
   }
 
   bool is_wrong_role(const Error& error) const noexcept override { return pg_->is_wrong_role(error); }

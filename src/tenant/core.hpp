@@ -12,12 +12,16 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "reservoir/tenant/tenants.hpp"
 
 namespace reservoir::tenant::detail {
 
-// A caller blocked in acquire(); lives on its stack.
+struct AsyncRequest;
+
+// A caller blocked in acquire() (on its stack), or an acquire_async() (in its AsyncRequest).
 struct Request {
   enum class State : std::uint8_t { waiting, granted, refused };
   std::condition_variable cv;
@@ -26,6 +30,7 @@ struct Request {
   TimePoint since{};
   State state = State::waiting;
   std::optional<Error> error;  // when refused
+  std::shared_ptr<AsyncRequest> async;  // acquire_async(): keeps it alive while queued
 };
 
 // FIFO of one tenant's requests, intrusive: a request that times out leaves in O(1).
@@ -68,7 +73,14 @@ class TenantsCore : public std::enable_shared_from_this<TenantsCore> {
  public:
   TenantsCore(std::shared_ptr<LeaseSource> source, TenantsConfig config, TenantsOptions options);
 
-  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline);
+  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request);
+  // async.cpp
+  Result<PendingTenantAcquire> acquire_async(std::string_view tenant, Deadline deadline, TenantCallback callback,
+                                             std::shared_ptr<const SourceRequest> request);
+  bool cancel(AsyncRequest& op) noexcept;
+  void expire(AsyncRequest& op) noexcept;
+  // Completes every acquire_async() still waiting for a permit with shutting_down.
+  void shutdown() noexcept;
   Status reconfigure(TenantsConfig config);
   std::size_t evict_idle();
   std::optional<TenantStats> stats(std::string_view tenant) const;
@@ -76,15 +88,33 @@ class TenantsCore : public std::enable_shared_from_this<TenantsCore> {
   std::vector<TenantStats> exposed_stats(std::size_t max_lazy) const;
   TenantsTotals totals() const;
   std::size_t tenant_count() const;
+  const Clock& clock_of() const noexcept { return clock_; }
 
   // From TenantLease.
-  void return_lease(TenantState& t, Lease& lease, bool discarded, TimePoint granted) noexcept;
+  void return_lease(TenantState& t, SourceLease& lease, bool discarded, TimePoint granted) noexcept;
 
  private:
   using Lock = std::unique_lock<std::mutex>;
 
+  using Ready = std::vector<std::shared_ptr<AsyncRequest>>;
+  // Admission under the lock, for both acquires: refused at once (the error), a permit
+  // taken at once (granted), or neither (queue).
+  struct Admission {
+    std::optional<Error> refused;
+    bool granted = false;
+  };
+  Admission admit_locked(TenantState& t, const Deadline& deadline, TimePoint now);
+  void enqueue_locked(TenantState& t, Request& r, TimePoint now);
+  Error timed_out_locked(TenantState& t, Request& r, TimePoint now);
+  // Async requests granted or refused by dispatch_locked(), to be started outside the lock.
+  Ready take_ready_locked() { return std::exchange(ready_, {}); }
+  void run_ready(Ready ready) noexcept;
+  void start_source(const std::shared_ptr<AsyncRequest>& op) noexcept;
+  void source_done(const std::shared_ptr<AsyncRequest>& op, Result<SourceLease> lease) noexcept;
+  void failed_locked(TenantState& t, TimePoint now);
+
   // What the caller may do after the checks made under the lock.
-  Result<TenantLease> take_lease(TenantState& t, Deadline deadline);
+  Result<TenantLease> take_lease(TenantState& t, Deadline deadline, const SourceRequest* request);
   // Refusals made at once, before queuing (quota, early refusal), or nullopt to go on.
   std::optional<Error> refuse_at_once_locked(TenantState& t, const Deadline& deadline, TimePoint now);
   // max_operations: refused if `pending` more (queued) would reach it.
@@ -132,6 +162,7 @@ class TenantsCore : public std::enable_shared_from_this<TenantsCore> {
   std::uint64_t hold_samples_ = 0;
   std::uint64_t created_ = 0, evicted_ = 0;
   TimePoint next_eviction_{};
+  Ready ready_;
 };
 
 }  // namespace reservoir::tenant::detail

@@ -116,11 +116,13 @@ void TenantsCore::grant_front_locked(TenantState& t, TimePoint now) {
     // rather than let through over the limit.
     r.state = Request::State::refused;
     r.error = std::move(refused);
+    if (r.async) ++t.quota_rejections;  // a blocked caller counts its own on waking
   } else {
     take_permit_locked(t, now);
     r.state = Request::State::granted;
   }
-  r.cv.notify_one();
+  if (r.async) ready_.push_back(std::move(r.async));  // started by whoever unlocks next
+  else r.cv.notify_one();
 }
 
 // Hands free permits to waiting tenants: the tenant whose turn it is is served while its

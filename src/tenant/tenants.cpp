@@ -134,7 +134,10 @@ Result<void> TenantsCore::wait_locked(Lock& lock, TenantState& t, Request& r, co
     ++t.quota_rejections;
     return std::move(*r.error);
   }
-  const TimePoint now = clock_.now();
+  return timed_out_locked(t, r, clock_.now());
+}
+
+Error TenantsCore::timed_out_locked(TenantState& t, Request& r, TimePoint now) {
   t.queue.remove(r);
   --waiting_;
   ++t.timeouts;
@@ -147,37 +150,54 @@ Result<void> TenantsCore::wait_locked(Lock& lock, TenantState& t, Request& r, co
                          std::to_string(waiting_) + " waiting in all)");
 }
 
-Result<TenantLease> TenantsCore::acquire(std::string_view tenant, Deadline deadline) {
-  if (tenant.empty()) return Error::make(ErrorKind::invalid_argument, "tenant id is empty");
-  Lock lock(mu_);
-  const TimePoint now = clock_.now();
-  maybe_evict_locked(now);
-  TenantState& t = find_or_create_locked(tenant, now);
-  if (auto refused = refuse_at_once_locked(t, deadline, now)) return std::move(*refused);
+TenantsCore::Admission TenantsCore::admit_locked(TenantState& t, const Deadline& deadline, TimePoint now) {
+  if (auto refused = refuse_at_once_locked(t, deadline, now)) return {std::move(refused), false};
   if (t.queue.empty() && eligible_locked(t, capacity())) {
     take_permit_locked(t, now);
-    lock.unlock();
-    return take_lease(t, deadline);
+    return {std::nullopt, true};
   }
   if (auto refused = early_refusal_locked(t, deadline)) {
     ++t.early_refusals;
-    return std::move(*refused);
+    return {std::move(refused), false};
   }
-  Request r;
+  return {};
+}
+
+void TenantsCore::enqueue_locked(TenantState& t, Request& r, TimePoint now) {
   r.since = now;
   t.queue.push_back(r);
   ++waiting_;
   if (!t.in_ring) ring_add_locked(t);
   dispatch_locked(now);  // a source that grew since the last decision
-  if (auto waited = wait_locked(lock, t, r, deadline); !waited) return std::move(waited).error();
+}
+
+Result<TenantLease> TenantsCore::acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request) {
+  if (tenant.empty()) return Error::make(ErrorKind::invalid_argument, "tenant id is empty");
+  Lock lock(mu_);
+  const TimePoint now = clock_.now();
+  maybe_evict_locked(now);
+  TenantState& t = find_or_create_locked(tenant, now);
+  Admission admitted = admit_locked(t, deadline, now);
+  if (admitted.refused) return std::move(*admitted.refused);
+  if (!admitted.granted) {
+    Request r;
+    enqueue_locked(t, r, now);
+    if (!ready_.empty()) {  // async requests granted on the way: started outside the lock
+      Ready ready = take_ready_locked();
+      lock.unlock();
+      run_ready(std::move(ready));
+      lock.lock();
+    }
+    if (auto waited = wait_locked(lock, t, r, deadline); !waited) return std::move(waited).error();
+  }
   lock.unlock();
-  return take_lease(t, deadline);
+  return take_lease(t, deadline, request);
 }
 
 // With a permit held: the lease from the source, then the tenant's setup. Either failing
 // gives the permit back to the next waiter.
-Result<TenantLease> TenantsCore::take_lease(TenantState& t, Deadline deadline) {
-  auto lease = source_->acquire(deadline);
+Result<TenantLease> TenantsCore::take_lease(TenantState& t, Deadline deadline, const SourceRequest* request) {
+  auto lease = source_->acquire(deadline, request);
   std::optional<Error> failed;
   if (!lease) {
     failed = std::move(lease).error();
@@ -190,36 +210,54 @@ Result<TenantLease> TenantsCore::take_lease(TenantState& t, Deadline deadline) {
     }
   }
   if (!failed) return TenantLease(shared_from_this(), &t, std::move(lease).value(), clock_.now());
-  Lock lock(mu_);
-  const TimePoint now = clock_.now();
-  ++t.failures;
-  give_back_permit_locked(t, now);
-  dispatch_locked(now);
+  Ready ready;
+  {
+    Lock lock(mu_);
+    failed_locked(t, clock_.now());
+    ready = take_ready_locked();
+  }
+  run_ready(std::move(ready));
   return std::move(*failed);
 }
 
-void TenantsCore::return_lease(TenantState& t, Lease& lease, bool discarded, TimePoint granted) noexcept {
+void TenantsCore::failed_locked(TenantState& t, TimePoint now) {
+  ++t.failures;
+  give_back_permit_locked(t, now);
+  dispatch_locked(now);
+}
+
+void TenantsCore::return_lease(TenantState& t, SourceLease& lease, bool discarded, TimePoint granted) noexcept {
   if (!discarded && options_.undo) {
     Status undone = call(options_.undo, lease.connection(), t.id, Deadline::after(clock_, options_.undo_timeout), "undo");
     if (!undone) lease.discard();
   }
   lease.release();
-  Lock lock(mu_);
-  const TimePoint now = clock_.now();
-  record_hold_locked(now - granted);
-  give_back_permit_locked(t, now);
-  dispatch_locked(now);
+  Ready ready;
+  {
+    Lock lock(mu_);
+    const TimePoint now = clock_.now();
+    record_hold_locked(now - granted);
+    give_back_permit_locked(t, now);
+    dispatch_locked(now);
+    ready = take_ready_locked();
+  }
+  run_ready(std::move(ready));
 }
 
 Status TenantsCore::reconfigure(TenantsConfig config) {
   if (auto valid = config.validate(capacity()); !valid) return valid;
-  Lock lock(mu_);
-  const TimePoint now = clock_.now();
-  config_ = std::move(config);
-  for (auto& entry : tenants_) apply_config_locked(*entry.second);
-  for (const auto& entry : config_.tenants) find_or_create_locked(entry.first, now);
-  next_eviction_ = std::min(next_eviction_, saturating_add(now, config_.idle_ttl / 2));
-  dispatch_locked(now);
+  Ready ready;
+  {
+    Lock lock(mu_);
+    const TimePoint now = clock_.now();
+    config_ = std::move(config);
+    for (auto& entry : tenants_) apply_config_locked(*entry.second);
+    for (const auto& entry : config_.tenants) find_or_create_locked(entry.first, now);
+    next_eviction_ = std::min(next_eviction_, saturating_add(now, config_.idle_ttl / 2));
+    dispatch_locked(now);
+    ready = take_ready_locked();
+  }
+  run_ready(std::move(ready));
   return {};
 }
 
@@ -343,10 +381,20 @@ Result<Tenants> Tenants::create(std::shared_ptr<LeaseSource> source, TenantsConf
 
 Tenants::Tenants(std::shared_ptr<detail::TenantsCore> core) noexcept : core_(std::move(core)) {}
 Tenants::Tenants(Tenants&&) noexcept = default;
-Tenants& Tenants::operator=(Tenants&&) noexcept = default;
-Tenants::~Tenants() = default;
+Tenants& Tenants::operator=(Tenants&& other) noexcept {
+  if (this != &other) {
+    Tenants dying(std::move(*this));
+    core_ = std::move(other.core_);
+  }
+  return *this;
+}
+Tenants::~Tenants() {
+  if (core_) core_->shutdown();
+}
 
-Result<TenantLease> Tenants::acquire(std::string_view tenant, Deadline deadline) { return core_->acquire(tenant, deadline); }
+Result<TenantLease> Tenants::acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request) {
+  return core_->acquire(tenant, deadline, request);
+}
 Status Tenants::reconfigure(TenantsConfig config) { return core_->reconfigure(std::move(config)); }
 std::size_t Tenants::evict_idle() { return core_->evict_idle(); }
 std::optional<TenantStats> Tenants::stats(std::string_view tenant) const { return core_->stats(tenant); }

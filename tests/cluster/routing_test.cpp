@@ -8,57 +8,10 @@
 #include <vector>
 
 #include "cluster_fake.hpp"
+#include "fake_roles.hpp"
 
 namespace reservoir::cluster::testing {
 namespace {
-
-struct FakeServer {
-  EndpointRole role = EndpointRole::unknown;
-  std::uint64_t replayed = 0;
-  Duration lag{0};
-};
-
-// Roles by endpoint name, as the test sets them; counts the probes (the cost routing adds).
-class FakeRoles final : public RoleSource {
- public:
-  std::optional<EndpointRole> observe(Connection& conn) noexcept override {
-    std::lock_guard g(mu);
-    if (!observable) return std::nullopt;
-    return servers[static_cast<FakeConn&>(conn).endpoint].role;
-  }
-  Result<RoleReport> probe(Connection& conn, Deadline) override {
-    std::lock_guard g(mu);
-    ++probes;
-    const FakeServer& s = servers[static_cast<FakeConn&>(conn).endpoint];
-    return RoleReport{s.role, s.replayed, s.lag};
-  }
-  bool is_wrong_role(const Error& error) const noexcept override { return error.code() == "25006"; }
-  Result<WriteToken> write_token(Connection&, Deadline) override {
-    std::lock_guard g(mu);
-    return WriteToken{written};
-  }
-  Result<std::uint64_t> wait_for(Connection& conn, WriteToken token, Duration, Deadline) override {
-    std::lock_guard g(mu);
-    const FakeServer& s = servers[static_cast<FakeConn&>(conn).endpoint];
-    if (s.replayed >= token.position) return s.replayed;
-    return Error::timeout("behind");
-  }
-
-  void set(const std::string& name, FakeServer s) {
-    std::lock_guard g(mu);
-    servers[name] = s;
-  }
-  int probe_count() {
-    std::lock_guard g(mu);
-    return probes;
-  }
-
-  std::mutex mu;
-  std::map<std::string, FakeServer> servers;
-  bool observable = true;
-  std::uint64_t written = 0;
-  int probes = 0;
-};
 
 class RoutingTest : public ClusterTest {
  protected:
@@ -142,6 +95,42 @@ TEST_F(RoutingTest, AReplicaBeyondTheLagBoundServesNoReadUntilAProbeFindsItCaugh
   clock.advance(1s);
   EXPECT_EQ(spread(c, Intent::read(), 3), (std::map<std::string, int>{{"p", 3}}));
   EXPECT_EQ(c.stats().read_fallbacks, 3u);
+}
+
+// The only replica lags and the primary is down: the read's error says both, not just that
+// no endpoint serves.
+TEST_F(RoutingTest, AReadWithTheReplicaLaggingAndThePrimaryDownSaysWhy) {
+  ClusterConfig config = routed();
+  config.routing.max_replica_lag = 500ms;
+  roles->set("r1", {EndpointRole::replica, 0, 2s});
+  Cluster c = make(config, {"p", "r1"});
+  {
+    auto first = c.acquire(in(1s), Intent::read());  // roles learnt, r1's lag probed
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->endpoint(), "p");
+    first->discard();  // the primary goes down with its session
+  }
+  fakes["p"]->down = true;
+  auto lease = c.acquire(in(1s), Intent::read());
+  ASSERT_FALSE(lease);
+  EXPECT_EQ(lease.error().kind(), ErrorKind::unavailable);
+  EXPECT_EQ(lease.error().message(),
+            "unavailable: test: no endpoint serves a read: p (primary): unavailable: p: connection refused; "
+            "r1 (replica): lagging 2s behind, beyond max_replica_lag=500ms");
+}
+
+// A role source's own verdict (Patroni's 503 for /replica?lag=) keeps a replica from reads
+// even with no max_replica_lag of the cluster's.
+TEST_F(RoutingTest, AReplicaTheSourceSaysIsBeyondItsBoundServesNoRead) {
+  ClusterConfig config = routed();
+  config.routing.status_interval = 1ms;
+  roles->set("r1", {EndpointRole::replica, 0, 0ms, true});
+  Cluster c = make(config, {"p", "r1", "r2"});
+  EXPECT_EQ(spread(c, Intent::read(), 4), (std::map<std::string, int>{{"r2", 4}}));
+  EXPECT_GE(stats_of(c.stats(), "r1").lag_skips, 1u);
+  roles->set("r1", {EndpointRole::replica, 0, 0ms, false});
+  clock.advance(1ms);
+  EXPECT_EQ(spread(c, Intent::read(), 4), (std::map<std::string, int>{{"r1", 2}, {"r2", 2}}));
 }
 
 TEST_F(RoutingTest, ReadsWithATokenGoOnlyWhereTheWriteWasReplayed) {

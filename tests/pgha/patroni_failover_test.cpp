@@ -397,35 +397,48 @@ TEST(PatroniRoles, BadNodesAreInvalidConfig) {
   EXPECT_EQ(url.error().code(), "patroni.nodes[0].rest");
 }
 
+// patroni::role_source() over both nodes, with `max_lag_bytes`.
+std::shared_ptr<cluster::RoleSource> patroni_roles(const PatroniEnv& env, std::uint64_t max_lag_bytes) {
+  patroni::RoleSourceOptions options{.max_lag_bytes = max_lag_bytes};
+  for (const PatroniNode& node : env.nodes) options.nodes.push_back({host_of(node.pg_url), node.rest});
+  auto roles = patroni::role_source(options);
+  if (!roles) throw std::runtime_error(roles.error().message());
+  return *roles;
+}
+
+// A cluster over both nodes routed by `roles`, every read asking Patroni; node i named name_of(i).
+template <class NameOf>
+cluster::Cluster patroni_cluster(const PatroniEnv& env, const std::string& name, std::shared_ptr<cluster::RoleSource> roles,
+                                 NameOf name_of) {
+  cluster::ClusterConfig config;
+  config.name = name;
+  config.policy = cluster::Policy::round_robin;
+  for (int i = 0; i < 2; ++i) {
+    auto connector = Connector::create(env.nodes[i].pg_url);
+    if (!connector) throw std::runtime_error(connector.error().message());
+    config.endpoints.push_back({.name = name_of(i), .connector = cluster::adapt<Connector>(std::move(connector).value())});
+  }
+  config.pool.min_idle = 0;
+  config.routing.roles = std::move(roles);
+  config.routing.status_interval = 1ms;  // every read asks Patroni
+  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
+  if (!made) throw std::runtime_error(made.error().message());
+  return std::move(made).value();
+}
+
 // The replica status from Patroni's REST API (GET /primary, /replica?lag=) routes writes to
 // the leader and reads to the replica; a probe of each node's session says which it is.
 TEST(PatroniRoles, RestApiSaysWhichNodeIsWhich) {
   RESERVOIR_REQUIRE_SERVERS(PatroniEnv, env, "patroni");
   const auto leader = wait_healthy(env, 30s);
   ASSERT_TRUE(leader) << "the Patroni cluster has no running leader + synchronous standby";
-  patroni::RoleSourceOptions options{.max_lag_bytes = 1 << 20};
-  cluster::ClusterConfig config;
-  config.name = "patroni-rest";
-  for (int i = 0; i < 2; ++i) {
-    options.nodes.push_back({host_of(env.nodes[i].pg_url), env.nodes[i].rest});
-    auto connector = Connector::create(env.nodes[i].pg_url);
-    ASSERT_TRUE(connector) << connector.error().message();
-    config.endpoints.push_back({.name = "node" + std::to_string(i + 1),
-                                .connector = cluster::adapt<Connector>(std::move(connector).value())});
-  }
-  auto roles = patroni::role_source(options);
-  ASSERT_TRUE(roles) << roles.error().message();
-  config.pool.min_idle = 0;
-  config.routing.roles = *roles;
-  config.routing.status_interval = 1ms;  // every read asks Patroni
-  auto made = cluster::Cluster::create(std::move(config), {.start_maintainers = false});
-  ASSERT_TRUE(made) << made.error().message();
-  cluster::Cluster c = std::move(made).value();
+  auto roles = patroni_roles(env, 1 << 20);
+  cluster::Cluster c = patroni_cluster(env, "patroni-rest", roles, [](int i) { return "node" + std::to_string(i + 1); });
 
   const auto port = [&](const cluster::Intent& intent) -> std::string {
     auto lease = c.acquire(in_ms(5000), intent);
     if (!lease) return lease.error().message();
-    auto report = (*roles)->probe(lease->connection(), in_ms(5000));
+    auto report = roles->probe(lease->connection(), in_ms(5000));
     if (!report) return report.error().message();
     auto rows = lease->as<Connector>().query("SELECT inet_server_port()", in_ms(5000));
     if (!rows) return rows.error().message();
@@ -440,6 +453,90 @@ TEST(PatroniRoles, RestApiSaysWhichNodeIsWhich) {
   EXPECT_EQ(stats.read_fallbacks, 0u) << stats.to_string();
   EXPECT_NE(stats.to_string().find("node" + std::to_string(2 - *leader) + ": serving role=replica lag=0 "), std::string::npos)
       << stats.to_string();
+}
+
+
+// The status code of `method path` on a Patroni REST API, or -1 when it did not answer.
+int rest_status(const std::string& base, const std::string& method, const std::string& path, std::string body = {}) {
+  auto connector = http::Connector::create(base);
+  if (!connector) return -1;
+  auto conn = connector->connect(in_ms(1000));
+  if (!conn) return -1;
+  http::Request request{method, path, {}, std::move(body)};
+  if (!request.body.empty()) request.headers.push_back({"Content-Type", "application/json"});
+  auto response = (*conn)->request(request, in_ms(2000));  // any status: 503 is an answer here
+  return response ? response->status : -1;
+}
+
+void sql_on(const std::string& url, const std::string& sql) {
+  auto connector = Connector::create(url);
+  if (!connector) throw std::runtime_error(connector.error().message());
+  auto conn = connector->connect(in_ms(5000));
+  if (!conn) throw std::runtime_error(conn.error().message());
+  if (auto r = (*conn)->script(sql, in_ms(5000)); !r) throw std::runtime_error(r.error().message());
+}
+
+// Patroni's 503 for `GET /replica?lag=<bytes>`: Patroni 3.0 compares the leader's last
+// position in the DCS with the replica's REPLAYED position (api.py do_GET), so pausing replay
+// makes a replica lag. Patroni resumes a paused replay at its next HA loop (PostgreSQL 14+,
+// handle_parameter_change) unless the cluster is in maintenance mode: the test pauses
+// Patroni (PATCH /config {"pause": true}), pauses replay, writes ~100 kB on the leader, and
+// the replica's REST API answers 503 once the leader published its position (loop_wait 1 s).
+// The cluster with patroni::role_source() then sends reads to the primary (counted) until the
+// replica replayed again.
+TEST(PatroniRoles, AReplicaBehindTheByteBoundIsLaggingForPatroniAndServesNoRead) {
+  RESERVOIR_REQUIRE_SERVERS(PatroniEnv, env, "patroni");
+  const auto leader = wait_healthy(env, 30s);
+  ASSERT_TRUE(leader) << "the Patroni cluster has no running leader + synchronous standby";
+  const PatroniNode& primary = env.nodes[*leader];
+  const PatroniNode& replica = env.nodes[1 - *leader];
+  constexpr const char* kLagged = "/replica?lag=4096";
+  ASSERT_EQ(rest_status(replica.rest, "GET", kLagged), 200);
+
+  cluster::Cluster c = patroni_cluster(env, "patroni-lag", patroni_roles(env, 4096),
+                                       [&](int i) { return i == *leader ? "leader" : "replica"; });
+  const auto read_on = [&]() -> std::string {
+    auto lease = c.acquire(in_ms(5000), cluster::Intent::read());
+    return lease ? lease->endpoint() : lease.error().message();
+  };
+  ASSERT_EQ(read_on(), "replica");
+
+  struct Restore {
+    const PatroniNode& primary;
+    const PatroniNode& replica;
+    ~Restore() {
+      try {
+        sql_on(replica.pg_url, "SELECT pg_catalog.pg_wal_replay_resume()");
+      } catch (const std::exception&) {
+      }
+      (void)rest_status(primary.rest, "PATCH", "/config", R"({"pause": false})");
+    }
+  } restore{primary, replica};
+  ASSERT_EQ(rest_status(primary.rest, "PATCH", "/config", R"({"pause": true})"), 200);
+  ASSERT_TRUE(eventually([&] {
+    auto state = rest_get(replica.rest, "/patroni");
+    return state && state->is_object() && state->as_object().contains("pause");
+  })) << "Patroni did not enter maintenance mode";
+  sql_on(replica.pg_url, "SELECT pg_catalog.pg_wal_replay_pause()");
+  sql_on(primary.pg_url,
+         "CREATE TABLE IF NOT EXISTS patroni_lag (n int); INSERT INTO patroni_lag SELECT generate_series(1, 3000)");
+
+  EXPECT_TRUE(eventually([&] { return rest_status(replica.rest, "GET", kLagged) == 503; }))
+      << "the replica's REST API never said it lags: "
+      << boost::json::serialize(rest_get(replica.rest, "/patroni").value_or(nullptr));
+  EXPECT_EQ(rest_status(replica.rest, "GET", "/replica"), 200) << "without a bound it is still a replica";
+  EXPECT_EQ(read_on(), "leader");
+  const auto lagging = c.stats();
+  EXPECT_GE(lagging.read_fallbacks, 1u) << lagging.to_string();
+  for (const auto& e : lagging.endpoints) {
+    if (e.name == "replica") {
+      EXPECT_GE(e.lag_skips, 1u) << lagging.to_string();
+    }
+  }
+
+  sql_on(replica.pg_url, "SELECT pg_catalog.pg_wal_replay_resume()");
+  EXPECT_TRUE(eventually([&] { return rest_status(replica.rest, "GET", kLagged) == 200; }));
+  EXPECT_TRUE(eventually([&] { return read_on() == "replica"; })) << c.stats().to_string();
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ std::string server_setting(const std::string& file, const std::string& name) {
 std::optional<ReplicaEnv> ReplicaEnv::load(std::string* why) {
   ReplicaEnv env{server_setting("pg-replica.env", "RESERVOIR_TEST_PG_PRIMARY_URL"),
                  server_setting("pg-replica.env", "RESERVOIR_TEST_PG_REPLICA_URL"),
-                 server_setting("pg-replica.env", "RESERVOIR_TEST_PG_REPLICA_DATA")};
+                 server_setting("pg-replica.env", "RESERVOIR_TEST_PG_REPLICA_DATA"),
+                 server_setting("pg-replica.env", "RESERVOIR_TEST_PG_PRIMARY_DATA")};
   if (env.primary_url.empty() || env.replica_url.empty()) {
     *why = "no primary + replica test servers: RESERVOIR_TEST_PG_PRIMARY_URL / _REPLICA_URL unset and pg-replica.env missing";
     return std::nullopt;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "reservoir/clock.hpp"
 #include "reservoir/deadline.hpp"
@@ -25,6 +26,7 @@ struct ReplicaEnv {
   std::string primary_url;
   std::string replica_url;
   std::string replica_data;  // data directory (for pg_ctl stop/start)
+  std::string primary_data;
   static std::optional<ReplicaEnv> load(std::string* why);
 };
 
@@ -46,6 +48,17 @@ int pg_ctl(const std::string& data, const std::string& args);
 
 // The postmaster pid from `data`/postmaster.pid, or -1.
 int postmaster_pid(const std::string& data);
+
+// Polls `done` every 20 ms until it holds or `limit` passes (servers take their time).
+template <class F>
+bool eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 }  // namespace reservoir::pg::test
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -82,17 +84,6 @@ const cluster::EndpointStats& endpoint(const cluster::ClusterStats& s, const std
     if (e.name == name) return e;
   }
   throw std::runtime_error("no endpoint " + name);
-}
-
-// Polls `done` every 20 ms until it holds or `limit` passes (servers take their time).
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 15s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
 }
 
 std::unique_ptr<Connection> connect_to(const std::string& url) {
@@ -205,6 +196,48 @@ TEST(PgRouting, AReplicaLaggingBeyondTheBoundServesNoRead) {
 
   exec_on(env.replica_url, "SELECT pg_catalog.pg_wal_replay_resume()");
   EXPECT_TRUE(eventually([&] { return read_where(c) == kOnReplica; })) << c.stats().to_string();
+}
+
+// The replica lags (replay paused) and the primary is stopped: a read's error says both,
+// endpoint by endpoint, instead of a bare "no endpoint serves".
+TEST(PgRouting, AReadWithTheReplicaLaggingAndThePrimaryStoppedSaysWhy) {
+  RESERVOIR_REQUIRE_SERVERS(ReplicaEnv, env, "pg-replica");
+  ASSERT_FALSE(env.primary_data.empty()) << "pg-replica.env names no RESERVOIR_TEST_PG_PRIMARY_DATA";
+  create_table(env);
+  ClusterConfig config = routed_config(env);
+  config.routing.max_replica_lag = 300ms;
+  config.routing.status_interval = 1ms;
+  Cluster c = make_cluster(std::move(config));
+  ASSERT_EQ(read_where(c), kOnReplica);
+
+  ReplicaRestored restore(env);
+  struct PrimaryRestarted {
+    const ReplicaEnv& env;
+    ~PrimaryRestarted() { (void)pg_ctl(env.primary_data, "start -w -t 30 -l '" + env.primary_data + "/../primary.log'"); }
+  } restart{env};
+  exec_on(env.replica_url, "SELECT pg_catalog.pg_wal_replay_pause()");
+  ASSERT_TRUE(run_int(c, Intent::write(), "INSERT INTO pgha_routing (note) VALUES ('lag') RETURNING id", false));
+  ASSERT_TRUE(eventually([&] { return read_where(c) == kOnPrimary; })) << c.stats().to_string();
+  ASSERT_EQ(pg_ctl(env.primary_data, "stop -m fast -w -t 30"), 0);
+
+  // The primary's pooled sessions died with it: each is found broken and discarded.
+  std::optional<Error> refused;
+  ASSERT_TRUE(eventually([&] {
+    auto read = c.acquire(in_ms(3000), Intent::read());
+    if (read) {
+      read->discard();
+      return false;
+    }
+    refused = std::move(read).error();
+    return true;
+  })) << c.stats().to_string();
+  const std::string why = refused->message();
+  std::printf("the read's refusal: %s\n", why.c_str());
+  EXPECT_TRUE(refused->kind() == ErrorKind::unavailable || refused->kind() == ErrorKind::circuit_open) << why;
+  EXPECT_NE(why.find("pgrw: no endpoint serves a read: primary (primary): "), std::string::npos) << why;
+  EXPECT_NE(why.find("refused"), std::string::npos) << "the primary's cause: " << why;
+  EXPECT_NE(why.find("replica (replica): lagging "), std::string::npos) << why;
+  EXPECT_NE(why.find(" behind, beyond max_replica_lag=300ms"), std::string::npos) << why;
 }
 
 TEST(PgRouting, ReadYourWritesSeesTheWrite) {

@@ -1,6 +1,4 @@
 // acquire_async: callbacks instead of parked threads, on the same queue as acquire().
-#include <dirent.h>
-
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -9,37 +7,13 @@
 #include <vector>
 
 #include "pool_fixture.hpp"
+#include "callback_box.hpp"
+#include "thread_count.hpp"
 
 namespace reservoir::testing {
 namespace {
 
-// Threads of this process, from /proc: the check that a waiter costs no thread.
-int thread_count() {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-    closedir(d);
-  }
-  return n;
-}
-
-// Collects one callback's outcome; the lease it holds goes back when the box is reset.
-struct Box {
-  std::mutex mu;
-  std::optional<Result<Lease>> got;
-  std::thread::id on;
-  AcquireCallback callback() {
-    return [this](Result<Lease> r) {
-      std::lock_guard g(mu);
-      on = std::this_thread::get_id();
-      got.emplace(std::move(r));
-    };
-  }
-  bool has() {
-    std::lock_guard g(mu);
-    return got.has_value();
-  }
-};
+using Box = CallbackBox<Lease>;
 
 using PoolAsyncTest = PoolTest;
 

@@ -35,9 +35,9 @@ namespace reservoir::asio {
 
 namespace detail {
 
-template <class V>
-Result<V> lease_as(Result<Lease> r) {
-  if constexpr (std::is_same_v<V, Lease>) {
+template <class V, class L>
+Result<V> lease_as(Result<L> r) {
+  if constexpr (std::is_same_v<V, L>) {
     return r;
   } else {
     if (!r) return std::move(r).error();
@@ -45,14 +45,19 @@ Result<V> lease_as(Result<Lease> r) {
   }
 }
 
-template <class Handler, class V>
+// An acquire of any source whose pending handle has cancel(): a pool's PendingAcquire, a
+// cluster's or a tenant registry's (cluster_acquire.hpp).
+template <class Handler, class V, class Pending = PendingAcquire>
 class AcquireOp final : public PendingOp<Handler, Result<V>> {
  public:
   using PendingOp<Handler, Result<V>>::PendingOp;
 
-  void deliver(Result<Lease> r) noexcept { this->complete(lease_as<V>(std::move(r))); }
+  template <class L>
+  void deliver(Result<L> r) noexcept {
+    this->complete(lease_as<V>(std::move(r)));
+  }
 
-  void set_pending(PendingAcquire pending) noexcept {
+  void set_pending(Pending pending) noexcept {
     {
       std::lock_guard g(this->mu_);
       if (this->is_pending_locked()) {
@@ -65,7 +70,7 @@ class AcquireOp final : public PendingOp<Handler, Result<V>> {
 
  private:
   void withdraw() noexcept override {
-    PendingAcquire pending;
+    Pending pending;
     {
       std::lock_guard g(this->mu_);
       pending = pending_;
@@ -73,7 +78,7 @@ class AcquireOp final : public PendingOp<Handler, Result<V>> {
     (void)pending.cancel();  // false: an outcome is on its way, complete() takes or drops it
   }
   // The pool's waiter holds this operation through its callback: let go of it.
-  void completed_locked() noexcept override { pending_ = PendingAcquire(); }
+  void completed_locked() noexcept override { pending_ = Pending(); }
   // A lease handed over while the caller's io_context is stopped goes back to the pool; the
   // caller, if its loop is ever restarted, learns why.
   std::optional<Result<V>> on_stopped_context(const Result<V>& outcome) noexcept override {
@@ -82,19 +87,28 @@ class AcquireOp final : public PendingOp<Handler, Result<V>> {
                                  "acquire: the caller's io_context was stopped; the connection went back to the pool"));
   }
 
-  PendingAcquire pending_;
+  Pending pending_;
 };
 
-template <class V, class Handler>
-void start_acquire(Pool& pool, Deadline deadline, SourceLocation where, Handler&& handler) {
-  auto op = std::make_shared<AcquireOp<std::decay_t<Handler>, V>>(std::forward<Handler>(handler));
+// Starts `start(callback)` (a source's acquire_async, returning Result<Pending>) for
+// `handler`, whose outcome is a Result<V>.
+template <class V, class Pending, class Handler, class Start>
+void start_async_acquire(Handler&& handler, Start&& start) {
+  auto op = std::make_shared<AcquireOp<std::decay_t<Handler>, V, Pending>>(std::forward<Handler>(handler));
   if (!op->start()) return;
-  auto pending = pool.acquire_async(deadline, [op](Result<Lease> r) { op->deliver(std::move(r)); }, where);
+  auto pending = std::forward<Start>(start)([op](auto r) { op->deliver(std::move(r)); });
   if (!pending) {
-    op->deliver(std::move(pending).error());
+    op->deliver(Result<V>(std::move(pending).error()));
     return;
   }
   op->set_pending(std::move(pending).value());
+}
+
+template <class V, class Handler>
+void start_acquire(Pool& pool, Deadline deadline, SourceLocation where, Handler&& handler) {
+  start_async_acquire<V, PendingAcquire>(std::forward<Handler>(handler), [&](AcquireCallback callback) {
+    return pool.acquire_async(deadline, std::move(callback), where);
+  });
 }
 
 template <class V>

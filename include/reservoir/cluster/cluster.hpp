@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,7 @@ namespace reservoir::cluster {
 namespace detail {
 class ClusterCore;
 struct Endpoint;
+struct AsyncPick;
 }  // namespace detail
 
 struct ClusterOptions {
@@ -81,6 +83,26 @@ class [[nodiscard]] ClusterLease {
   std::shared_ptr<detail::ClusterCore> core_;
   std::shared_ptr<detail::Endpoint> endpoint_;
   bool failed_ = false;
+};
+
+// Receives the outcome of Cluster::acquire_async(): a lease, or why there is none.
+using ClusterAcquireCallback = std::function<void(Result<ClusterLease>)>;
+
+// A pending Cluster::acquire_async(). Dropping the handle does not cancel it.
+class PendingClusterAcquire {
+ public:
+  PendingClusterAcquire() noexcept = default;
+  // Withdraws the request: true when its callback gets `cancelled` (at once on this thread
+  // when it was queued in an endpoint's pool; else on the thread moving it to the next
+  // endpoint). False when it has completed or a lease is on its way to the callback (a lease
+  // handed over at the moment of the cancel is never lost; dropped, it returns to its pool).
+  bool cancel() noexcept;
+  bool done() const noexcept;
+
+ private:
+  friend class detail::ClusterCore;
+  explicit PendingClusterAcquire(std::shared_ptr<detail::AsyncPick> op) noexcept : op_(std::move(op)) {}
+  std::shared_ptr<detail::AsyncPick> op_;
 };
 
 // An endpoint's connector from a backend's typed one: `cluster::adapt<pg::Connector>(std::move(c))`.
@@ -151,6 +173,18 @@ class Cluster {
   // (and past intent.after), else the primary. Errors: as above; `unavailable: <cluster>: no
   // primary serves (...)` for a write when none does.
   Result<ClusterLease> acquire(Deadline deadline, Intent intent, SourceLocation where = SourceLocation::current());
+  // Without blocking the caller (Pool::acquire_async()'s contract): `callback` gets the lease
+  // or the error exactly once, on this thread when it is decided at once, else on the thread
+  // that hands a connection over, the clock's timer thread at the deadline, or the thread that
+  // cancels or destroys the cluster (`shutting_down`). An endpoint refusing before anything
+  // was sent moves the request on to the next, as acquire() does, on the thread that learnt
+  // it. No thread per waiter: each is a queued request of one endpoint's pool. Intents any and
+  // write (the write's role check reads what the connection knows; no I/O); a read may have
+  // to probe a replica, so it is invalid_argument here: use acquire(). Errors of the call:
+  // invalid_argument (empty callback, a read intent); nothing is queued then.
+  Result<PendingClusterAcquire> acquire_async(Deadline deadline, ClusterAcquireCallback callback,
+                                              Intent intent = Intent::any(),
+                                              SourceLocation where = SourceLocation::current());
 
   // Runtime changes. Each is validated whole first and refused whole (invalid_config, the
   // cluster as it was) when anything in it is invalid.

@@ -72,6 +72,9 @@ struct RoleReport {
   EndpointRole role = EndpointRole::unknown;
   std::uint64_t replayed = 0;
   Duration lag{0};
+  // The source's own verdict: the replica is beyond the source's lag bound (Patroni's 503
+  // for /replica?lag=), so it serves no read whatever RoutingConfig::max_replica_lag says.
+  bool beyond_bound = false;
 };
 
 // How the servers of a cluster say what they are. Called outside every cluster lock, on a

@@ -9,7 +9,9 @@
 // probe() asks the node's Patroni, not its PostgreSQL: `GET /primary` (200: Patroni holds the
 // leader key for it and it runs), else `GET /replica?lag=<max_lag_bytes>` (200: a running
 // replica within that many bytes of the leader, as Patroni measures it; 503: not a replica
-// Patroni would send reads to, reported as lagging beyond any bound, so it serves no read).
+// Patroni would send reads to, reported beyond the source's bound (RoleReport::beyond_bound),
+// so it serves no read whatever max_replica_lag says). Patroni 3.0 compares the leader's
+// position published in the DCS (every loop_wait) with the replica's REPLAYED position.
 // Patroni's lag is in bytes: RoutingConfig::max_replica_lag (a time) should stay 0 with this
 // source. Everything else is pgcluster::role_source()'s: the role at checkout from the
 // session (in_hot_standby), 25006 on writes, LSN tokens and read-your-writes waits in SQL

@@ -12,6 +12,7 @@
 #include "reservoir/clock.hpp"
 #include "reservoir/connector.hpp"
 #include "reservoir/lease.hpp"
+#include "reservoir/tenant/lease_source.hpp"
 
 namespace reservoir::tenant {
 
@@ -38,6 +39,12 @@ class [[nodiscard]] TenantLease {
   typename C::connection& as() const noexcept {
     return ConnectorAdapter<C>::cast(connection());
   }
+  // The source's own lease when it is an L (a cluster's: `source_lease<cluster::ClusterLease>()`
+  // says its endpoint), else null.
+  template <class L>
+  L* source_lease() noexcept {
+    return lease_.get<L>();
+  }
   // The tenant it was taken for.
   const std::string& tenant() const noexcept;
 
@@ -50,13 +57,13 @@ class [[nodiscard]] TenantLease {
 
  private:
   friend class detail::TenantsCore;
-  TenantLease(std::shared_ptr<detail::TenantsCore> core, detail::TenantState* state, Lease lease,
+  TenantLease(std::shared_ptr<detail::TenantsCore> core, detail::TenantState* state, SourceLease lease,
               TimePoint granted) noexcept
       : core_(std::move(core)), state_(state), lease_(std::move(lease)), granted_(granted) {}
 
   std::shared_ptr<detail::TenantsCore> core_;
   detail::TenantState* state_ = nullptr;  // never evicted while a lease is out
-  Lease lease_;
+  SourceLease lease_;
   TimePoint granted_{};
   bool discarded_ = false;
 };

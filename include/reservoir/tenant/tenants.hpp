@@ -57,6 +57,30 @@ struct TenantsOptions {
   Duration undo_timeout = std::chrono::seconds(2);
 };
 
+namespace detail {
+struct AsyncRequest;
+}
+
+// Receives the outcome of Tenants::acquire_async().
+using TenantCallback = std::function<void(Result<TenantLease>)>;
+
+// A pending Tenants::acquire_async(). Dropping the handle does not cancel it.
+class PendingTenantAcquire {
+ public:
+  PendingTenantAcquire() noexcept = default;
+  // Withdraws the request: true when its callback gets `cancelled` (on this thread while it
+  // waited for a permit; passed on to the source's cancel once it had one). False when it
+  // completed or a lease is on its way (never lost: dropped, it returns), or while it is being
+  // handed to the source (withdrawn there as soon as the source has queued it).
+  bool cancel() noexcept;
+  bool done() const noexcept;
+
+ private:
+  friend class detail::TenantsCore;
+  explicit PendingTenantAcquire(std::shared_ptr<detail::AsyncRequest> op) noexcept : op_(std::move(op)) {}
+  std::shared_ptr<detail::AsyncRequest> op_;
+};
+
 class Tenants {
  public:
   // Errors: invalid_config (see TenantsConfig::validate), invalid_argument (no source).
@@ -65,7 +89,9 @@ class Tenants {
 
   Tenants(Tenants&&) noexcept;
   Tenants& operator=(Tenants&&) noexcept;
-  // Callers still blocked in acquire() must have returned; leases still out stay valid.
+  // Callers still blocked in acquire() must have returned; leases still out stay valid;
+  // requests of acquire_async() waiting for a permit complete with shutting_down (those
+  // already at the source complete as the source says).
   ~Tenants();
 
   // A lease for `tenant` before `deadline`.
@@ -73,7 +99,21 @@ class Tenants {
   // exhausted (early: `tenant "a": expected wait ~120ms (3 ahead, leases held ~40ms) exceeds
   // the 50ms left`; or at the deadline: `tenant "a": no lease within 50ms ...`),
   // invalid_argument (empty tenant id), the source's errors, the setup's error.
-  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline);
+  // `request` goes to the source as is (over a cluster: `cluster::RoutedRequest`, see
+  // cluster/tenant_source.hpp).
+  Result<TenantLease> acquire(std::string_view tenant, Deadline deadline, const SourceRequest* request = nullptr);
+
+  // Without blocking the caller: the same admission, quotas and fair order as acquire(), then
+  // the source's own acquire_async (a pool's, a cluster's). `callback` gets the lease or the
+  // error exactly once: on this thread when decided at once (a quota, an early refusal, an
+  // idle connection); else on the thread that returns a permit or hands a connection over,
+  // the clock's timer thread at `deadline`, or the thread that cancels or destroys the
+  // registry. A waiter costs no thread. A setup does I/O, so with TenantsOptions::setup this
+  // is invalid_argument (use acquire()); the undo runs where the lease is released.
+  // Errors of the call: invalid_argument (empty callback or tenant id, a setup, a source that
+  // lends synchronously only); nothing is queued then.
+  Result<PendingTenantAcquire> acquire_async(std::string_view tenant, Deadline deadline, TenantCallback callback,
+                                             std::shared_ptr<const SourceRequest> request = nullptr);
 
   // Replaces the configuration whole, or refuses it whole (invalid_config) leaving the
   // running one as it was. Leases above a lowered cap are kept until they return.
