@@ -264,6 +264,58 @@ TEST_F(SqliteConnector, QueuedWriterWaitsOnTheInjectedClock) {
   EXPECT_EQ(got->error().kind(), ErrorKind::timeout);
 }
 
+// The gate wakes one queued writer per commit: every queued writer still gets in, one after
+// another, and a writer that gave up at its deadline does not swallow the wake-up meant for the
+// writers behind it.
+TEST_F(SqliteConnector, EveryQueuedWriterEntersInTurnAfterOneGaveUp) {
+  Connector c = testing::valid_connector(config());
+  constexpr int kWriters = 4;
+  auto holder = open(c);
+  auto quitter = open(c);
+  std::vector<std::unique_ptr<Connection>> writers;
+  for (int i = 0; i < kWriters; ++i) writers.push_back(open(c));  // before the gate is taken: opening writes
+  ASSERT_TRUE(holder && quitter);
+  ASSERT_TRUE(holder->execute("CREATE TABLE t(x)", in_10s()));
+  auto tx = Transaction::begin(*holder, {}, in_10s());
+  ASSERT_TRUE(tx);
+  ManualClock clock;
+  std::optional<Result<std::int64_t>> quit;
+  std::thread gives_up([&] { quit = quitter->execute("INSERT INTO t VALUES (0)", Deadline::after(clock, std::chrono::seconds(1))); });
+  std::vector<std::optional<Result<std::int64_t>>> got(kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    ASSERT_TRUE(writers[i]);
+    threads.emplace_back([&, i] { got[i] = writers[i]->execute("INSERT INTO t VALUES (?1)", {std::int64_t{i + 1}}, in_10s()); });
+  }
+  while (clock.waiters() == 0) std::this_thread::yield();
+  clock.advance(std::chrono::seconds(1));  // the first writer gives up while the gate is held
+  gives_up.join();
+  ASSERT_TRUE(quit.has_value());
+  EXPECT_EQ(quit->error().kind(), ErrorKind::timeout);
+  ASSERT_TRUE(tx->commit());
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kWriters; ++i) {
+    ASSERT_TRUE(got[i].has_value());
+    EXPECT_TRUE(*got[i]) << got[i]->error().message();
+  }
+  EXPECT_EQ(holder->query("SELECT count(*) FROM t", in_10s())->get_int(0, 0).value(), kWriters);
+}
+
+TEST_F(SqliteConnector, CachedStatementsReportTheColumnNamesOfTheirLatestSchema) {
+  Connector c = testing::valid_connector(config());
+  auto a = open(c);
+  auto b = open(c);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)", in_10s()));
+  const std::string all = "SELECT * FROM t";
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(a->query(all, in_10s())->columns(), std::vector<std::string>{"x"});
+  ASSERT_TRUE(b->execute("ALTER TABLE t ADD COLUMN y", in_10s()));  // another connection changes the schema
+  EXPECT_EQ(a->query(all, in_10s())->columns(), (std::vector<std::string>{"x", "y"}));
+  ASSERT_TRUE(b->execute("ALTER TABLE t RENAME COLUMN x TO z", in_10s()));
+  EXPECT_EQ(a->query(all, in_10s())->columns(), (std::vector<std::string>{"z", "y"}));
+  EXPECT_EQ(a->query(all, in_10s())->columns(), (std::vector<std::string>{"z", "y"}));  // kept from here on
+}
+
 TEST_F(SqliteConnector, CachedStatementsFollowSchemaChangesAndSeeNewData) {
   Connector c = testing::valid_connector(config());
   auto a = open(c);

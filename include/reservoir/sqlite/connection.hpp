@@ -30,6 +30,7 @@ namespace reservoir::sqlite {
 
 namespace detail {
 struct Session;
+struct KeptColumns;
 }
 
 class Connection {
@@ -100,10 +101,10 @@ class Connection {
   Status run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out);
   Status prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
                        const char** tail);
-  // `columns`: the names kept for this statement (reused when they still match, replaced when
-  // not), or null to build them for this result alone.
+  // `columns`: the names kept for this statement (reused until SQLite re-prepares it), or null
+  // to build them for this result alone.
   Status run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out,
-                       sql::ColumnNames* columns = nullptr);
+                       detail::KeptColumns* columns = nullptr);
 
   sqlite3* db_;
   StoreLock lock_;
