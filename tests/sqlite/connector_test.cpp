@@ -301,6 +301,35 @@ TEST_F(SqliteConnector, EveryQueuedWriterEntersInTurnAfterOneGaveUp) {
   EXPECT_EQ(holder->query("SELECT count(*) FROM t", in_10s())->get_int(0, 0).value(), kWriters);
 }
 
+TEST_F(SqliteConnector, QueryRowReadsTheFirstRowAndEndsTheStatement) {
+  Connector c = testing::valid_connector(config());
+  auto a = open(c);
+  auto b = open(c);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->execute("CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)", in_10s()));
+  ASSERT_TRUE(a->execute("INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three')", in_10s()));
+  for (int i = 0; i < 2; ++i) {  // the second time from the statement cache
+    auto first = a->query_row("SELECT v FROM t ORDER BY k", in_10s());
+    ASSERT_TRUE(first) << first.error().message();
+    ASSERT_EQ(first->size(), 1u);
+    EXPECT_EQ(first->get_text(0, 0).value(), "one");
+    EXPECT_EQ(first->columns(), std::vector<std::string>{"v"});
+  }
+  auto none = a->query_row("SELECT v FROM t WHERE k = ?1", {std::int64_t{9}}, in_10s());
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  // The read ended with the row: a's snapshot does not hold back b's checkpoint.
+  ASSERT_TRUE(b->execute("INSERT INTO t VALUES (4, 'four')", in_10s()));
+  auto ckpt = b->query("PRAGMA wal_checkpoint(TRUNCATE)", in_10s());
+  ASSERT_TRUE(ckpt) << ckpt.error().message();
+  EXPECT_EQ(ckpt->get_int(0, 0).value(), 0) << "the checkpoint was blocked by a reader";
+  // A statement that writes runs to completion: every row is inserted, the first returned.
+  auto inserted = a->query_row("INSERT INTO t(v) VALUES ('x'), ('y'), ('z') RETURNING v", in_10s());
+  ASSERT_TRUE(inserted) << inserted.error().message();
+  ASSERT_EQ(inserted->size(), 1u);
+  EXPECT_EQ(a->query("SELECT count(*) FROM t", in_10s())->get_int(0, 0).value(), 7);
+}
+
 TEST_F(SqliteConnector, CachedStatementsReportTheColumnNamesOfTheirLatestSchema) {
   Connector c = testing::valid_connector(config());
   auto a = open(c);
