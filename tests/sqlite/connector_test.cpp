@@ -245,28 +245,9 @@ TEST_F(SqliteConnector, TheWriterGateIsLeftWhenTheTransactionEnds) {
   EXPECT_TRUE(b->execute("INSERT INTO t VALUES (4)", in_ms(1000)));  // and its 4 was rolled back
 }
 
-TEST_F(SqliteConnector, QueuedWriterWaitsOnTheInjectedClock) {
-  Connector c = testing::valid_connector(config());
-  auto a = open(c);
-  auto b = open(c);
-  ASSERT_TRUE(a && b);
-  ASSERT_TRUE(a->execute("CREATE TABLE t(x)", in_10s()));
-  auto tx = Transaction::begin(*a, {}, in_10s());
-  ASSERT_TRUE(tx);
-  ManualClock clock;
-  std::optional<Result<std::int64_t>> got;
-  std::thread writer([&] { got = b->execute("INSERT INTO t VALUES (1)", Deadline::after(clock, std::chrono::seconds(5))); });
-  while (clock.waiters() == 0) std::this_thread::yield();
-  clock.advance(std::chrono::seconds(5));
-  writer.join();
-  ASSERT_TRUE(got.has_value());
-  ASSERT_FALSE(*got);
-  EXPECT_EQ(got->error().kind(), ErrorKind::timeout);
-}
-
-// The gate wakes one queued writer per commit: every queued writer still gets in, one after
-// another, and a writer that gave up at its deadline does not swallow the wake-up meant for the
-// writers behind it.
+// A queued writer gives up at its deadline on the injected clock. The gate wakes one queued
+// writer per commit: every other queued writer still gets in, one after another, and the one
+// that gave up does not swallow the wake-up meant for the writers behind it.
 TEST_F(SqliteConnector, EveryQueuedWriterEntersInTurnAfterOneGaveUp) {
   Connector c = testing::valid_connector(config());
   constexpr int kWriters = 4;
