@@ -161,6 +161,10 @@ class CircuitBreaker final : public ConnectGate, public std::enable_shared_from_
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<TripReason> trip_reason_{TripReason::none};
   mutable std::atomic<std::uint64_t> rejected_{0};
+  // Closed with a full window of successes: one more success changes nothing but the count, so
+  // it is counted without the lock (every call of a healthy endpoint records one).
+  std::atomic<bool> all_successes_{false};
+  std::atomic<std::uint64_t> lock_free_successes_{0};
 
   mutable std::mutex mu_;
   std::vector<std::uint8_t> window_;  // last window_calls outcomes, 1 = failure (ring)

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -57,12 +58,16 @@ class RetryBudget {
   RetryBudget(Key, const Clock& clock, const RetryBudgetConfig& config) noexcept;
 
  private:
+  // Requests are counted without the lock (every call records one; a retry is rare): a
+  // bucket's epoch only moves forward, under the lock, and a count landing in a bucket just
+  // recycled needs a thread stalled for a whole window, a miscount of one.
   struct Bucket {
-    std::int64_t epoch = -1;  // which window slice this bucket holds
-    std::uint64_t requests = 0;
-    std::uint64_t retries = 0;
+    std::atomic<std::int64_t> epoch{-1};  // which window slice this bucket holds
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> retries{0};  // changed under the lock
   };
-  Bucket& current_locked(std::int64_t epoch) noexcept;
+  Bucket& current(std::int64_t epoch) noexcept;
+  void recycle_locked(Bucket& b, std::int64_t epoch) noexcept;
   void totals_locked(std::int64_t epoch, std::uint64_t& requests, std::uint64_t& retries) const noexcept;
   std::uint64_t allowed_locked(std::uint64_t requests) const noexcept;
   std::int64_t epoch_now() const noexcept;

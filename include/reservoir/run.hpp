@@ -123,12 +123,17 @@ class OperationTrace {
   // An acquire that reports no phases (async_acquire): its whole wait counts as queued.
   void add_queued(Duration d) noexcept { phases_.queued += d; }
   void add_call(Duration d) noexcept { call_ += d; }
+  // The time to measure a call with: zero when reporting is off; the coarse clock (1-4 ms) when
+  // the threshold is far above its resolution (it costs a memory read, the precise one a
+  // clock_gettime); else the precise clock.
+  TimePoint now() const noexcept;
   // Reports the call once when it was slow. `report`: the loop's attempts and backoff.
   void finish(const RunReport& report, const Status& outcome, SourceLocation where) const;
 
  private:
   const Pool& pool_;
   Duration threshold_;
+  bool coarse_;
   TimePoint start_;
   AcquirePhases phases_;
   Duration call_{0};

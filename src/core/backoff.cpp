@@ -20,7 +20,19 @@ std::string_view to_string(Jitter jitter) noexcept {
   return "unknown";
 }
 
+namespace {
+// Every bound validate() checks, as plain comparisons (a NaN fails them): run() validates its
+// policy on every call, and the named, formatted checks are only needed to explain a failure.
+bool within_bounds(const BackoffConfig& c) noexcept {
+  return c.initial >= microseconds(1) && c.initial <= hours(1) && c.cap >= c.initial && c.cap <= hours(1) &&
+         c.multiplier >= 1.0 && c.multiplier <= 16.0 && c.jitter_fraction >= 0.0 && c.jitter_fraction <= 1.0 &&
+         (c.jitter == Jitter::none || c.jitter == Jitter::full || c.jitter == Jitter::equal ||
+          c.jitter == Jitter::decorrelated || c.jitter == Jitter::proportional);
+}
+}  // namespace
+
 Status BackoffConfig::validate() const {
+  if (within_bounds(*this)) return {};
   constexpr std::pair<std::string_view, Jitter> kJitters[] = {{"none", Jitter::none},
                                                               {"full", Jitter::full},
                                                               {"equal", Jitter::equal},
@@ -31,7 +43,6 @@ Status BackoffConfig::validate() const {
     return config_check::invalid("backoff.cap", format_duration(cap),
                                  "backoff.initial (" + format_duration(initial) + ").." + format_duration(hours(1)));
   }
-  // One after another, not a list of Statuses: run() validates its policy on every call.
   if (Status s = config_check::number("backoff.multiplier", multiplier, 1.0, 16.0); !s) return s;
   if (Status s = config_check::number("backoff.jitter_fraction", jitter_fraction, 0.0, 1.0); !s) return s;
   return config_check::choice("backoff.jitter", jitter, kJitters);

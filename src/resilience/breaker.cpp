@@ -200,6 +200,13 @@ Result<GateTicket> CircuitBreaker::admit() {
 }
 
 void CircuitBreaker::record(Permit permit, Outcome outcome) noexcept {
+  // A success racing a trip may be counted here although the locked path would have found its
+  // permit stale: it only adds to `successes`, the window is untouched either way.
+  if (outcome == Outcome::success && !permit.probe && all_successes_.load(std::memory_order_acquire) &&
+      permit.generation == generation_.load(std::memory_order_acquire)) {
+    lock_free_successes_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   Transition t;
   {
     std::lock_guard lock(mu_);
@@ -241,6 +248,7 @@ CircuitBreaker::Transition CircuitBreaker::record_closed_locked(Outcome outcome)
   window_[window_next_] = failed ? 1 : 0;
   window_failures_ += failed ? 1 : 0;
   window_next_ = (window_next_ + 1) % window_.size();
+  all_successes_.store(window_count_ == window_.size() && window_failures_ == 0, std::memory_order_release);
   if (!failed) return {};
   if (config_.consecutive_failures != 0 && consecutive_ >= config_.consecutive_failures) {
     return open_locked(TripReason::consecutive_failures, outcome);
@@ -283,6 +291,7 @@ CircuitBreaker::Transition CircuitBreaker::close_locked() {
 CircuitBreaker::Transition CircuitBreaker::set_state_locked(BreakerState to) {
   const BreakerState from = state_.load(std::memory_order_relaxed);
   probes_in_flight_ = 0;
+  all_successes_.store(false, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_release);
   state_.store(to, std::memory_order_release);
   return Transition{from, to, true};
@@ -317,6 +326,7 @@ Duration CircuitBreaker::time_until_probe() const noexcept {
 BreakerStats CircuitBreaker::stats() const {
   std::lock_guard lock(mu_);
   BreakerStats s = stats_;
+  s.successes += lock_free_successes_.load(std::memory_order_relaxed);
   s.state = state_.load(std::memory_order_relaxed);
   s.rejected = rejected_.load(std::memory_order_relaxed);
   return s;

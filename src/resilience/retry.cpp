@@ -18,6 +18,8 @@ std::string_view to_string(RetryVerdict verdict) noexcept {
 }
 
 Status RetryPolicy::validate() const {
+  // run() validates its policy on every call: the common, valid case costs a few comparisons.
+  if (max_attempts >= 1 && max_attempts <= 100 && also_retry.known() && never_retry.known()) return backoff.validate();
   if (Status s = config_check::count("retry.max_attempts", max_attempts, 1, 100); !s) return s;
   for (const auto& [field, set] : {std::pair<const char*, const ErrorKindSet*>{"retry.also_retry", &also_retry},
                                    {"retry.never_retry", &never_retry}}) {

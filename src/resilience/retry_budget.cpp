@@ -31,19 +31,30 @@ std::int64_t RetryBudget::epoch_now() const noexcept {
   return clock_.now().time_since_epoch().count() / bucket_ns_;
 }
 
-RetryBudget::Bucket& RetryBudget::current_locked(std::int64_t epoch) noexcept {
+RetryBudget::Bucket& RetryBudget::current(std::int64_t epoch) noexcept {
   Bucket& b = buckets_[static_cast<std::size_t>(epoch) % kBuckets];
-  if (b.epoch != epoch) b = Bucket{epoch, 0, 0};  // a slice that fell out of the window
+  if (b.epoch.load(std::memory_order_acquire) != epoch) {
+    std::lock_guard lock(mu_);
+    recycle_locked(b, epoch);
+  }
   return b;
+}
+
+void RetryBudget::recycle_locked(Bucket& b, std::int64_t epoch) noexcept {
+  if (b.epoch.load(std::memory_order_relaxed) >= epoch) return;  // another thread did
+  b.requests.store(0, std::memory_order_relaxed);  // a slice that fell out of the window
+  b.retries.store(0, std::memory_order_relaxed);
+  b.epoch.store(epoch, std::memory_order_release);
 }
 
 void RetryBudget::totals_locked(std::int64_t epoch, std::uint64_t& requests, std::uint64_t& retries) const noexcept {
   requests = 0;
   retries = 0;
   for (const Bucket& b : buckets_) {
-    if (b.epoch > epoch - static_cast<std::int64_t>(kBuckets) && b.epoch <= epoch) {
-      requests += b.requests;
-      retries += b.retries;
+    const std::int64_t e = b.epoch.load(std::memory_order_acquire);
+    if (e > epoch - static_cast<std::int64_t>(kBuckets) && e <= epoch) {
+      requests += b.requests.load(std::memory_order_relaxed);
+      retries += b.retries.load(std::memory_order_relaxed);
     }
   }
 }
@@ -55,9 +66,9 @@ std::uint64_t RetryBudget::allowed_locked(std::uint64_t requests) const noexcept
 }
 
 void RetryBudget::record_request() noexcept {
-  const auto epoch = epoch_now();
-  std::lock_guard lock(mu_);
-  ++current_locked(epoch).requests;
+  // The coarse clock (1-4 ms) is fine for slices of window/10, at least 10 ms.
+  const std::int64_t epoch = clock_.now_coarse().time_since_epoch().count() / bucket_ns_;
+  current(epoch).requests.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool RetryBudget::try_spend_retry() noexcept {
@@ -70,7 +81,9 @@ bool RetryBudget::try_spend_retry() noexcept {
     ++rejected_;
     return false;
   }
-  ++current_locked(epoch).retries;
+  Bucket& b = buckets_[static_cast<std::size_t>(epoch) % kBuckets];
+  recycle_locked(b, epoch);
+  b.retries.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

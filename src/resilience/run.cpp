@@ -93,14 +93,26 @@ void AttemptScope::finish(const RunOptions& options, const Status& outcome, Leas
   if (!outcome && options.discard_on.contains(outcome.error().kind())) lease.discard();
 }
 
+namespace {
+// The coarse clock ticks every 1-4 ms (CONFIG_HZ): a threshold of 20 ms or more is judged
+// within a fifth of itself.
+constexpr Duration kCoarseEnough = std::chrono::milliseconds(20);
+}  // namespace
+
 OperationTrace::OperationTrace(const Pool& pool, const RunOptions& options) noexcept
     : pool_(pool),
       threshold_(options.slow_threshold ? *options.slow_threshold : Duration(pool.config().slow_acquire_threshold)),
-      start_(threshold_ > Duration::zero() ? pool.clock().now() : TimePoint{}) {}  // no clock read when off
+      coarse_(threshold_ >= kCoarseEnough),
+      start_(now()) {}
+
+TimePoint OperationTrace::now() const noexcept {
+  if (threshold_ <= Duration::zero()) return TimePoint{};  // no clock read when off
+  return coarse_ ? pool_.clock().now_coarse() : pool_.clock().now();
+}
 
 void OperationTrace::finish(const RunReport& report, const Status& outcome, SourceLocation where) const {
   if (threshold_ <= Duration::zero()) return;
-  const Duration took = pool_.clock().now() - start_;
+  const Duration took = now() - start_;
   if (took < threshold_) return;
   const auto ms_of = [](Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   const AcquirePhases& p = phases_;
@@ -133,9 +145,9 @@ Status pool_attempt(Pool& pool, const RunOptions& options, Attempt& attempt, Sou
   AttemptScope scope;
   if (Status admitted = scope.admit(options); !admitted) return admitted;
   attempt.set_request_sent(true);
-  const TimePoint call_start = pool.clock().now();
+  const TimePoint call_start = trace.now();
   Status s = fn(lease->connection(), attempt);
-  trace.add_call(pool.clock().now() - call_start);
+  trace.add_call(trace.now() - call_start);
   scope.finish(options, s, *lease);
   return s;
 }

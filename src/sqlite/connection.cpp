@@ -45,19 +45,11 @@ Status bind_all(sqlite3_stmt* stmt, std::span<const sql::Value> params, const st
   return {};
 }
 
-bool same_names(sqlite3_stmt* stmt, int ncols, const std::vector<std::string>& names) {
-  if (names.size() != static_cast<std::size_t>(ncols)) return false;
-  for (int c = 0; c < ncols; ++c) {
-    const char* name = sqlite3_column_name(stmt, c);
-    if (names[static_cast<std::size_t>(c)] != std::string_view(name ? name : "")) return false;
-  }
-  return true;
-}
-
-// The statement's column names, shared with `kept` while they match: SQLite re-prepares a
-// statement after a schema change, which can rename or add columns.
-sql::ColumnNames column_names(sqlite3_stmt* stmt, int ncols, sql::ColumnNames* kept) {
-  if (kept && *kept && same_names(stmt, ncols, **kept)) return *kept;
+// The statement's column names, shared with `kept` until SQLite re-prepares the statement (after
+// a schema change, which can rename or add columns).
+sql::ColumnNames column_names(sqlite3_stmt* stmt, int ncols, detail::KeptColumns* kept) {
+  const int reprepares = sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
+  if (kept && kept->names && kept->reprepares == reprepares) return kept->names;
   auto names = std::make_shared<std::vector<std::string>>();
   names->reserve(static_cast<std::size_t>(ncols));
   for (int c = 0; c < ncols; ++c) {
@@ -65,7 +57,7 @@ sql::ColumnNames column_names(sqlite3_stmt* stmt, int ncols, sql::ColumnNames* k
     names->emplace_back(name ? name : "");
   }
   sql::ColumnNames shared = std::move(names);
-  if (kept) *kept = shared;
+  if (kept) *kept = {shared, reprepares};
   return shared;
 }
 
@@ -112,6 +104,12 @@ Result<sql::Rows> Connection::query(std::string_view sql, std::span<const sql::V
   return rows;
 }
 
+Result<sql::Rows> Connection::query_row(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
+  sql::Rows rows;
+  if (auto st = run(sql, params, deadline, &rows, 1); !st) return std::move(st).error();
+  return rows;
+}
+
 Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
   if (!db_) return Error::unavailable(session_->path, "connection is closed");
   const std::int64_t before = sqlite3_total_changes64(db_);
@@ -119,7 +117,8 @@ Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const s
   return sqlite3_total_changes64(db_) - before;
 }
 
-Status Connection::run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out) {
+Status Connection::run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out,
+                       std::size_t max_rows) {
   const std::string& path = session_->path;
   if (!db_ || broken_) return Error::unavailable(path, "connection is broken or closed");
   if (deadline.expired()) return Error::timeout(path + ": deadline passed before the statement ran");
@@ -138,7 +137,7 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
       detail::StatementCache::Entry& entry;
       ~Release() { cache.release(entry); }
     } release{cache, *cached};
-    return run_statement(cached->stmt, params, deadline, out, &cached->columns);
+    return run_statement(cached->stmt, params, deadline, out, &cached->columns, max_rows);
   }
   const bool cacheable = detail::StatementCache::cacheable(sql);
   std::string_view rest = sql;
@@ -164,7 +163,7 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
       return Error::make(ErrorKind::invalid_argument,
                          path + ": parameters can only be bound to a single statement; run the others separately");
     }
-    Status st = run_statement(stmt.p, params, deadline, out);
+    Status st = run_statement(stmt.p, params, deadline, out, nullptr, max_rows);
     if (whole_text && cacheable && !session_->touched) cache.insert(std::string(sql), std::exchange(stmt.p, nullptr));
     if (!st) return st;
   }
@@ -198,21 +197,27 @@ Status Connection::prepare_first(std::string_view rest, Deadline deadline, bool 
 // explicit transaction it cannot be (its snapshot may be stale), so the caller gets the
 // timeout and rolls back.
 Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline,
-                                 sql::Rows* out, sql::ColumnNames* columns) {
+                                 sql::Rows* out, detail::KeptColumns* columns, std::size_t max_rows) {
   const std::string& path = session_->path;
   if (auto st = bind_all(stmt, params, path); !st) return st;
-  if (!sqlite3_stmt_readonly(stmt)) {
+  const bool read_only = sqlite3_stmt_readonly(stmt) != 0;
+  if (!read_only) {
     if (auto st = detail::enter_writer_gate(*session_, deadline); !st) return st;
   }
-  const int ncols = sqlite3_column_count(stmt);
+  // Counted after stepping: a step may re-prepare the statement for a changed schema (an added
+  // column widens `SELECT *`).
+  int ncols = 0;
   std::vector<sql::Value> values;
   std::size_t row_count = 0;
   for (;;) {
     const int rc = sqlite3_step(stmt);
+    ncols = sqlite3_column_count(stmt);
     if (rc == SQLITE_ROW) {
-      if (!out) continue;
-      ++row_count;
+      if (!out || row_count == max_rows) continue;  // a writing statement still runs to the end
+      if (++row_count == 1) values.reserve(static_cast<std::size_t>(ncols));
       for (int c = 0; c < ncols; ++c) values.push_back(column_value(stmt, c));
+      // A read stops at its last wanted row (the caller resets it): no step to find the end.
+      if (row_count == max_rows && read_only) break;
       continue;
     }
     if (rc == SQLITE_DONE) break;

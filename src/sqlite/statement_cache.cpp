@@ -27,7 +27,7 @@ void StatementCache::insert(std::string sql, sqlite3_stmt* stmt) noexcept {
     sqlite3_finalize(stmt);
     return;
   }
-  entries_.push_front(Entry{std::move(sql), stmt, false, nullptr});
+  entries_.push_front(Entry{std::move(sql), stmt, false, {}});
   index_.emplace(entries_.front().sql, entries_.begin());
   evict_over_capacity();
 }

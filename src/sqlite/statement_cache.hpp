@@ -22,13 +22,21 @@
 
 namespace reservoir::sqlite::detail {
 
+// The column names of a cached statement's results, and how often SQLite had re-prepared the
+// statement when they were read: names change only with a re-prepare (after a schema change),
+// so an unchanged count means the kept names are still right, without reading them again.
+struct KeptColumns {
+  sql::ColumnNames names;  // null until a result was read
+  int reprepares = 0;
+};
+
 class StatementCache {
  public:
   struct Entry {
     std::string sql;
     sqlite3_stmt* stmt = nullptr;
     bool in_use = false;
-    sql::ColumnNames columns;  // of the last result read through this statement, or null
+    KeptColumns columns;
   };
 
   explicit StatementCache(std::size_t capacity = 32) : capacity_(capacity) {}

@@ -33,20 +33,33 @@ std::shared_ptr<WriterGate> WriterGate::for_store(const std::string& canonical_p
 bool WriterGate::enter(const Deadline& deadline) {
   const Clock& clock = deadline.clock();
   std::unique_lock lk(mu_);
-  while (held_) {
-    if (deadline.expired()) return false;
-    clock.wait_until(cv_, lk, deadline.when());
+  if (held_) {
+    ++waiting_;
+    while (held_) {
+      if (deadline.expired()) {
+        --waiting_;
+        return false;
+      }
+      clock.wait_until(cv_, lk, deadline.when());
+    }
+    --waiting_;
   }
   held_ = true;
   return true;
 }
 
 void WriterGate::leave() noexcept {
+  bool wake = false;
   {
     std::lock_guard g(mu_);
     held_ = false;
+    wake = waiting_ > 0;
   }
-  cv_.notify_all();  // not notify_one: the woken waiter may be past its deadline and leave
+  // One writer, not all: the others would only find the gate taken again and sleep (a wake-up
+  // and a context switch each per write). No wake-up is lost: a woken writer that finds the gate
+  // free takes it even if its deadline just passed, and one that finds it taken again waits for
+  // that holder's leave().
+  if (wake) cv_.notify_one();
 }
 
 }  // namespace reservoir::sqlite::detail

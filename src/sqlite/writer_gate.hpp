@@ -29,6 +29,7 @@ class WriterGate {
   std::mutex mu_;
   std::condition_variable cv_;
   bool held_ = false;
+  int waiting_ = 0;  // writers blocked in enter()
 };
 
 }  // namespace reservoir::sqlite::detail

@@ -94,6 +94,48 @@ TEST_F(BreakerTest, FailureRateLooksOnlyAtTheLastMCalls) {
   EXPECT_EQ(b->state(), BreakerState::open);
 }
 
+// Once the window holds only successes, a success is counted without the lock: the count
+// stays exact, and failures after a long run of successes still trip on rate and in a row.
+TEST_F(BreakerTest, AWindowFullOfSuccessesStillCountsAndTripsExactly) {
+  auto b = make({.consecutive_failures = 3, .failure_rate = 0.5, .window_calls = 4, .minimum_calls = 4});
+  for (int i = 0; i < 100; ++i) call(*b, true);
+  EXPECT_EQ(b->stats().successes, 100u);
+  call(*b, false);
+  call(*b, true);
+  call(*b, false);  // 2 of the last 4
+  EXPECT_EQ(b->state(), BreakerState::open);
+  const BreakerStats s = b->stats();
+  EXPECT_EQ(s.successes, 101u);
+  EXPECT_EQ(s.failures, 2u);
+
+  auto c = make(consecutive(3));
+  for (int i = 0; i < 50; ++i) call(*c, true);
+  for (int i = 0; i < 3; ++i) call(*c, false);
+  EXPECT_EQ(c->state(), BreakerState::open);
+  EXPECT_EQ(c->stats().successes, 50u);
+}
+
+TEST_F(BreakerTest, ConcurrentOutcomesAreAllCounted) {
+  auto b = make({.consecutive_failures = 0, .failure_rate = 0.9, .window_calls = 10, .minimum_calls = 10});
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 5000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&b, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        auto p = b->allow();
+        ASSERT_TRUE(p.ok());
+        (t == 0 && i % 50 == 0) ? b->record_failure(*p) : b->record_success(*p);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const BreakerStats s = b->stats();
+  EXPECT_EQ(b->state(), BreakerState::closed);
+  EXPECT_EQ(s.failures, static_cast<std::uint64_t>(kCalls / 50));
+  EXPECT_EQ(s.successes + s.failures, static_cast<std::uint64_t>(kThreads * kCalls));
+}
+
 TEST_F(BreakerTest, HalfOpenAdmitsKProbesAndASuccessCloses) {
   BreakerConfig c = consecutive(1);
   c.half_open_probes = 2;

@@ -97,6 +97,7 @@ TEST(RetryBudget, ConcurrentSpendersNeverExceedTheBudget) {
   EXPECT_LE(granted.load(), 140);
   EXPECT_GE(granted.load(), 100);
   EXPECT_EQ(b->stats().retries, static_cast<std::uint64_t>(granted.load()));
+  EXPECT_EQ(b->stats().requests, 1400u);  // requests are counted without the lock, none lost
 }
 
 TEST(RetryBudget, ValidateNamesFieldValueAndRange) {

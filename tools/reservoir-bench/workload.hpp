@@ -98,7 +98,14 @@ reservoir::Status run_op(Conn& conn, const MemorySql& sql, const Op& op, reservo
     }
     case OpKind::retrieve: {
       const Value params[] = {Value(op.key)};
-      auto r = conn.query(sql.retrieve, params, deadline);
+      // A lookup by key: a backend that can stop after the row (SQLite) is asked to.
+      auto r = [&] {
+        if constexpr (requires { conn.query_row(sql.retrieve, params, deadline); }) {
+          return conn.query_row(sql.retrieve, params, deadline);
+        } else {
+          return conn.query(sql.retrieve, params, deadline);
+        }
+      }();
       if (!r) return std::move(r).error();
       outcome.hit = !r->empty();
       return {};

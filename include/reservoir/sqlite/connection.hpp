@@ -30,6 +30,7 @@ namespace reservoir::sqlite {
 
 namespace detail {
 struct Session;
+struct KeptColumns;
 }
 
 class Connection {
@@ -61,6 +62,15 @@ class Connection {
     return query(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline);
   }
   Result<sql::Rows> query(std::string_view sql, Deadline deadline) { return query(sql, {}, deadline); }
+
+  // Like query(), for a statement that yields at most one row worth reading (a lookup by key):
+  // the first row, or none. A read-only statement is not stepped past that row (a full read
+  // costs one more step to find there is no second one); any other runs to completion.
+  Result<sql::Rows> query_row(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
+  Result<sql::Rows> query_row(std::string_view sql, std::initializer_list<sql::Value> params, Deadline deadline) {
+    return query_row(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline);
+  }
+  Result<sql::Rows> query_row(std::string_view sql, Deadline deadline) { return query_row(sql, {}, deadline); }
 
   // Like query(); returns the rows changed (inserted, updated, deleted) by all statements run.
   Result<std::int64_t> execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
@@ -97,13 +107,14 @@ class Connection {
   // here could checkpoint the parent's WAL). Used by Connector::abandon().
   void forget_handle() noexcept { db_ = nullptr; }
   // Runs every statement in `sql`; keeps the last statement's rows in `out` if given.
-  Status run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out);
+  Status run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out,
+             std::size_t max_rows = SIZE_MAX);
   Status prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
                        const char** tail);
-  // `columns`: the names kept for this statement (reused when they still match, replaced when
-  // not), or null to build them for this result alone.
+  // `columns`: the names kept for this statement (reused until SQLite re-prepares it), or null
+  // to build them for this result alone.
   Status run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out,
-                       sql::ColumnNames* columns = nullptr);
+                       detail::KeptColumns* columns = nullptr, std::size_t max_rows = SIZE_MAX);
 
   sqlite3* db_;
   StoreLock lock_;
