@@ -1,7 +1,9 @@
 // Tenants::acquire_async(): a permit request queued like a blocked caller's, its deadline a
 // clock timer, then the source's own acquire_async. No thread per waiter.
+#include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "tenant/core.hpp"
 
@@ -92,14 +94,29 @@ Result<PendingTenantAcquire> TenantsCore::acquire_async(std::string_view tenant,
   return PendingTenantAcquire(op);
 }
 
+namespace {
+// The requests this thread is completing, while it is. A callback that drops its lease at once
+// releases the permit, which grants the next waiter, whose source may deliver at once on this
+// thread: run inline, a thousand such waiters would nest a thousand calls deep (a stack
+// overflow). Requests made ready meanwhile join the outermost call's list instead.
+thread_local std::vector<std::shared_ptr<AsyncRequest>>* t_running = nullptr;
+}  // namespace
+
 void TenantsCore::run_ready(Ready ready) noexcept {
-  for (auto& op : ready) {
+  if (t_running != nullptr) {
+    for (auto& op : ready) t_running->push_back(std::move(op));
+    return;
+  }
+  t_running = &ready;
+  for (std::size_t i = 0; i < ready.size(); ++i) {
+    const std::shared_ptr<AsyncRequest> op = ready[i];  // a copy: the list may grow meanwhile
     if (op->r.state == Request::State::granted) {
       start_source(op);
     } else {
       op->complete(std::move(*op->r.error));
     }
   }
+  t_running = nullptr;
 }
 
 // With a permit held: the source's lease, asynchronously. A source that fails gives the
