@@ -66,11 +66,12 @@ class RetryBudget {
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> retries{0};  // changed under the lock
   };
+  Bucket& bucket_of(std::int64_t epoch) noexcept { return buckets_[static_cast<std::size_t>(epoch) % kBuckets]; }
   Bucket& current(std::int64_t epoch) noexcept;
   void recycle_locked(Bucket& b, std::int64_t epoch) noexcept;
   void totals_locked(std::int64_t epoch, std::uint64_t& requests, std::uint64_t& retries) const noexcept;
   std::uint64_t allowed_locked(std::uint64_t requests) const noexcept;
-  std::int64_t epoch_now() const noexcept;
+  std::int64_t epoch_of(TimePoint t) const noexcept;
 
   const Clock& clock_;
   const RetryBudgetConfig config_;

@@ -27,12 +27,10 @@ Result<std::shared_ptr<RetryBudget>> RetryBudget::create(const Clock& clock, Ret
 RetryBudget::RetryBudget(Key, const Clock& clock, const RetryBudgetConfig& config) noexcept
     : clock_(clock), config_(config), bucket_ns_(config.window.count() / static_cast<std::int64_t>(kBuckets)) {}
 
-std::int64_t RetryBudget::epoch_now() const noexcept {
-  return clock_.now().time_since_epoch().count() / bucket_ns_;
-}
+std::int64_t RetryBudget::epoch_of(TimePoint t) const noexcept { return t.time_since_epoch().count() / bucket_ns_; }
 
 RetryBudget::Bucket& RetryBudget::current(std::int64_t epoch) noexcept {
-  Bucket& b = buckets_[static_cast<std::size_t>(epoch) % kBuckets];
+  Bucket& b = bucket_of(epoch);
   if (b.epoch.load(std::memory_order_acquire) != epoch) {
     std::lock_guard lock(mu_);
     recycle_locked(b, epoch);
@@ -67,12 +65,11 @@ std::uint64_t RetryBudget::allowed_locked(std::uint64_t requests) const noexcept
 
 void RetryBudget::record_request() noexcept {
   // The coarse clock (1-4 ms) is fine for slices of window/10, at least 10 ms.
-  const std::int64_t epoch = clock_.now_coarse().time_since_epoch().count() / bucket_ns_;
-  current(epoch).requests.fetch_add(1, std::memory_order_relaxed);
+  current(epoch_of(clock_.now_coarse())).requests.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool RetryBudget::try_spend_retry() noexcept {
-  const auto epoch = epoch_now();
+  const auto epoch = epoch_of(clock_.now());
   std::lock_guard lock(mu_);
   std::uint64_t requests = 0;
   std::uint64_t retries = 0;
@@ -81,14 +78,14 @@ bool RetryBudget::try_spend_retry() noexcept {
     ++rejected_;
     return false;
   }
-  Bucket& b = buckets_[static_cast<std::size_t>(epoch) % kBuckets];
+  Bucket& b = bucket_of(epoch);
   recycle_locked(b, epoch);
   b.retries.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
 RetryBudgetStats RetryBudget::stats() const {
-  const auto epoch = epoch_now();
+  const auto epoch = epoch_of(clock_.now());
   std::lock_guard lock(mu_);
   RetryBudgetStats s;
   totals_locked(epoch, s.requests, s.retries);

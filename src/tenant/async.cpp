@@ -98,7 +98,9 @@ namespace {
 // The requests this thread is completing, while it is. A callback that drops its lease at once
 // releases the permit, which grants the next waiter, whose source may deliver at once on this
 // thread: run inline, a thousand such waiters would nest a thousand calls deep (a stack
-// overflow). Requests made ready meanwhile join the outermost call's list instead.
+// overflow). Requests made ready meanwhile join the outermost call's list instead: the pool's
+// Deliveries::run() does the same for its own waiters, but a pool that has a connection idle
+// delivers at once, outside it, which is the step that re-enters here.
 thread_local std::vector<std::shared_ptr<AsyncRequest>>* t_running = nullptr;
 }  // namespace
 
