@@ -144,6 +144,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void note_use_time(Slot& slot, std::int64_t now_ns) noexcept;
   void make_idle(Slot& slot) noexcept;
   bool release_slow(Slot& slot);  // true: it retired the slot
+  bool hand_to_starving(Slot& slot);
   void put_locked(Slot& slot, Deliveries& out) noexcept;
   bool hand_to_front_locked(Slot& slot, Deliveries& out) noexcept;
   void complete_locked(Waiter& w, Slot* slot, std::optional<Error> error, Deliveries& out) noexcept;

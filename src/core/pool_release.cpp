@@ -42,6 +42,9 @@ void PoolCore::make_idle(Slot& slot) noexcept {
   // Once the slot is idle, a concurrent ~Pool may retire it and drop the last reference to
   // the core while this thread still reads waiting_ below: the mark makes ~PoolCore wait.
   set_release_mark(this);
+  if (waiting_.load(std::memory_order_seq_cst) > 0 && front_waiter_starving(coarse_ns()) && hand_to_starving(slot)) {
+    return;
+  }
   // seq_cst: pairs with the waiter's fetch_add on waiting_ (see enqueue_locked) and with
   // shutdown's store to closing_; also publishes the mark above to whoever takes the slot.
   slot.state.store(SlotState::idle, std::memory_order_seq_cst);
@@ -49,6 +52,22 @@ void PoolCore::make_idle(Slot& slot) noexcept {
     if (release_slow(slot)) return;  // it cleared the mark itself
   }
   clear_release_mark();
+}
+
+// The front waiter has queued past queue_bypass: it gets this return without the slot ever
+// turning idle, so no running caller can take it first. False: nobody to hand it to (or the
+// pool is closing or shrinking), the caller makes it idle as usual. Clears the release mark
+// when it returns true.
+bool PoolCore::hand_to_starving(Slot& slot) {
+  Deliveries out;
+  {
+    std::lock_guard g(mu_);
+    if (closing_.load() || over_capacity_.load()) return false;
+    if (!hand_to_front_locked(slot, out)) return false;
+  }
+  clear_release_mark();
+  out.run();
+  return true;
 }
 
 // The slot is already idle; a waiter, a shutdown or a shrink may want it. Returns true when it
