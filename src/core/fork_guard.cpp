@@ -72,7 +72,11 @@ void PoolCore::forget_parent_connections_locked() {
   }
   open_ = 0;
   connecting_ = 0;
-  connect_threads_ = 0;  // they do not exist here
+  // Connect threads do not exist here: their handles are forgotten, never joined (a join
+  // would wait on a thread id of the parent's).
+  for (std::thread& t : connect_threads_) new (&t) std::thread();
+  connect_threads_.clear();
+  new (&ended_connect_thread_) std::thread();
   waiters_.forget_all();
   waiting_.store(0);
   // The maintainer thread does not exist in the child; forget its handle without joining.
