@@ -72,7 +72,12 @@ void PoolCore::forget_parent_connections_locked() {
   }
   open_ = 0;
   connecting_ = 0;
-  connect_threads_ = 0;  // they do not exist here
+  // Connect threads do not exist here: their handles are let go of, never joined. Detached,
+  // not merely forgotten, so a ThreadSanitizer'd child does not report them as leaked (glibc
+  // has already reclaimed the parent's other threads in the child; detach only marks them).
+  for (std::thread& t : connect_threads_) t.detach();
+  connect_threads_.clear();
+  if (ended_connect_thread_.joinable()) ended_connect_thread_.detach();
   waiters_.forget_all();
   waiting_.store(0);
   // The maintainer thread does not exist in the child; forget its handle without joining.

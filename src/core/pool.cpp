@@ -11,7 +11,7 @@ Result<Pool> Pool::create(std::shared_ptr<Connector> connector, PoolConfig confi
   auto core = std::make_shared<detail::PoolCore>(std::move(connector), std::move(config), std::move(options));
   if (Status s = core->initialize(); !s) {
     (void)core->shutdown(Duration::zero());
-    core->wait_for_connects();
+    core->join_connect_threads();
     return std::move(s).error();
   }
   core->start_maintainer();
@@ -32,7 +32,7 @@ Pool& Pool::operator=(Pool&& other) noexcept {
 Pool::~Pool() {
   if (!core_) return;
   (void)core_->shutdown(Duration::zero());
-  core_->wait_for_connects();
+  core_->join_connect_threads();
   core_->orphan(core_);
 }
 

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string>
 #include <system_error>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "pool_core.hpp"
@@ -87,14 +89,20 @@ Status PoolCore::start_connects(ConnectPlan& plan, Deliveries& out, std::size_t 
   return {};
 }
 
+// The thread is created under mu_ and registered in connect_threads_ in the same step, so it
+// is there before it can end (ending needs mu_); creating a thread is no I/O. It holds a
+// reference to the core, so the core is never destroyed under a running connect thread: if a
+// callback on it drops the last other reference, ~PoolCore runs at this thread's very end.
 void PoolCore::spawn_connect(Slot& slot, GateTicket ticket) {
-  {
-    std::lock_guard g(mu_);
-    ++connect_threads_;
-  }
   try {
-    std::thread([this, s = &slot, t = std::move(ticket)]() mutable { connect_thread(s, std::move(t)); }).detach();
-  } catch (const std::system_error& e) {
+    std::lock_guard g(mu_);
+    connect_threads_.reserve(connect_threads_.size() + 1);
+    connect_threads_.emplace_back([core = shared_from_this(), s = &slot, t = std::move(ticket)]() mutable {
+      core->connect_thread(s, std::move(t));
+      core->end_connect_thread();
+      core.reset();  // the last touch: may destroy the core, on this thread (see ~PoolCore)
+    });
+  } catch (const std::exception& e) {
     // No thread to be had: connect here instead (a borrower waits, but nothing is lost).
     logger_->log(LogLevel::warn, config_.name + ": cannot start a connect thread: " + e.what());
     connect_thread(&slot, GateTicket{});
@@ -102,7 +110,7 @@ void PoolCore::spawn_connect(Slot& slot, GateTicket ticket) {
 }
 
 void PoolCore::connect_thread(Slot* slot, GateTicket ticket) noexcept {
-  t_connecting_for = this;
+  const PoolCore* const outer = std::exchange(t_connecting_for, this);
   Deliveries out;
   while (slot != nullptr) {
     slot = connect_one(*slot, std::move(ticket), out);
@@ -119,10 +127,27 @@ void PoolCore::connect_thread(Slot* slot, GateTicket ticket) noexcept {
     }
   }
   out.run();
-  t_connecting_for = nullptr;
-  // The last touch of the core: ~Pool may free it as soon as the count reaches zero.
-  std::lock_guard g(mu_);
-  if (--connect_threads_ == 0) connects_done_cv_.notify_all();
+  t_connecting_for = outer;
+}
+
+// A connect thread is done with the pool: its std::thread becomes the one ended thread left
+// to join, and the one left before it (past its last touch of the core, at most exiting) is
+// joined here, outside the lock. So at most one ended connect thread is ever unjoined, with no
+// reaper and no allocation. Not found: this is a fork child, whose lists were emptied.
+void PoolCore::end_connect_thread() noexcept {
+  std::thread previous;
+  {
+    std::lock_guard g(mu_);
+    const auto me = std::find_if(connect_threads_.begin(), connect_threads_.end(),
+                                 [](const std::thread& t) { return t.get_id() == std::this_thread::get_id(); });
+    if (me != connect_threads_.end()) {
+      previous = std::exchange(ended_connect_thread_, std::move(*me));
+      *me = std::move(connect_threads_.back());
+      connect_threads_.pop_back();
+    }
+    if (connect_threads_.empty()) connects_done_cv_.notify_all();
+  }
+  if (previous.joinable()) previous.join();
 }
 
 Result<std::unique_ptr<Connection>> PoolCore::open_connection(GateTicket& ticket, Duration& took) noexcept {
@@ -244,10 +269,31 @@ void PoolCore::note_connect_time_locked(Duration took) noexcept {
   connect_time_ewma_ = connect_time_ewma_.count() == 0 ? took : (connect_time_ewma_ * 7 + took) / 8;
 }
 
-void PoolCore::wait_for_connects() noexcept {
-  if (t_connecting_for == this) return;  // a callback on our own connect thread destroys the pool
-  std::unique_lock lk(mu_);
-  connects_done_cv_.wait(lk, [&] { return connect_threads_ == 0; });
+// ~Pool and a failed create(): when this returns, every connect thread has ended and been
+// joined (its thread-exit handlers, OpenSSL's among them, have run), so a test's main() may
+// return right after. Each join is bounded: a connect ends within connect_timeout. On one of
+// the pool's own connect threads (a callback there drops the pool) it returns at once: that
+// thread cannot join itself, nor wait on the others from inside their callbacks; their
+// references keep the core alive and ~PoolCore joins them.
+void PoolCore::join_connect_threads() noexcept {
+  if (t_connecting_for == this) return;
+  std::thread last;
+  {
+    std::unique_lock lk(mu_);
+    connects_done_cv_.wait(lk, [&] { return connect_threads_.empty(); });
+    last = std::move(ended_connect_thread_);
+  }
+  if (last.joinable()) last.join();
+}
+
+// In ~PoolCore: no connect thread holds a reference any more, so each has ended its work. The
+// one left to join may be the thread running this destructor (it dropped the last reference):
+// a thread cannot join itself, so that one, and only that one, is detached.
+void PoolCore::reap_connect_threads() noexcept {
+  std::thread last = std::move(ended_connect_thread_);
+  if (!last.joinable()) return;
+  if (last.get_id() == std::this_thread::get_id()) last.detach();
+  else last.join();
 }
 
 // init_mode fail_fast / wait: connects before create() returns, up to max_concurrent_connects

@@ -9,14 +9,16 @@
 // return what to do next (a ConnectPlan of reserved capacity that must be used or given back,
 // a Deliveries batch), and the caller carries it out after unlocking.
 //
-// Lifetime. A PoolCore is owned by shared_ptrs: the Pool handle's, and, once the handle is
-// gone while connections are still leased or being opened, its own `self_` (orphan()). It is
-// destroyed when the last of these goes: the handle's destructor (no lease out), or the
-// free_slot() that gives back the last open slot of an orphan. Leases hold a raw pointer,
-// safe because a leased slot counts in open_. Three kinds of threads may still be inside it
-// at that moment, and each is waited for: a thread returning a lease holds a release mark
-// (~PoolCore waits for marks); a connect thread is counted in connect_threads_ (~Pool waits
-// for it); the maintainer is joined by shutdown. Async waiters hold only a weak_ptr.
+// Lifetime. A PoolCore is owned by shared_ptrs: the Pool handle's; once the handle is gone
+// while connections are still leased or being opened, its own `self_` (orphan()); and each
+// connect thread's, until that thread's last instruction. It is destroyed when the last of
+// these goes: the handle's destructor (no lease out), the free_slot() that gives back the last
+// open slot of an orphan, or the end of a connect thread on which a callback dropped the pool.
+// Leases hold a raw pointer, safe because a leased slot counts in open_. Other threads may
+// still be inside it at that moment, and each is waited for: a thread returning a lease holds
+// a release mark (~PoolCore waits for marks); connect threads are joined by ~Pool
+// (join_connect_threads) or else by ~PoolCore, which detaches only the thread it runs on; the
+// maintainer is joined by shutdown. Async waiters hold only a weak_ptr.
 #pragma once
 
 #include <array>
@@ -27,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "reservoir/backoff.hpp"
 #include "reservoir/histogram.hpp"
@@ -76,8 +79,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void release(Slot& slot) noexcept;
   std::unique_ptr<Connection> detach(Slot& slot) noexcept;
   Status shutdown(Duration grace);
-  // Blocks until no connect thread runs (bounded by connect_timeout); ~Pool calls it.
-  void wait_for_connects() noexcept;
+  // Blocks until every connect thread has ended and is joined (bounded by connect_timeout);
+  // ~Pool calls it.
+  void join_connect_threads() noexcept;
   Status set_max_size(std::size_t max_size);
   void run_maintenance();
   std::size_t retire_connections(Duration window);
@@ -129,6 +133,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Status start_connects(ConnectPlan& plan, Deliveries& out, std::size_t first = 0);
   void spawn_connect(Slot& slot, GateTicket ticket);
   void connect_thread(Slot* slot, GateTicket ticket) noexcept;
+  void end_connect_thread() noexcept;
+  void reap_connect_threads() noexcept;
   // One connect, outside the lock; then, under it, the slot joins the pool (or is given back)
   // and waiters hear of it. Returns the next slot this thread should connect, if any.
   Slot* connect_one(Slot& slot, GateTicket ticket, Deliveries& out) noexcept;
@@ -201,8 +207,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Backoff timeout_backoff_;
   Duration connect_time_ewma_{0};  // how long a connect takes here; 0 = not measured yet
   Random random_;
-  std::size_t connect_threads_ = 0;
-  std::condition_variable connects_done_cv_;
+  std::vector<std::thread> connect_threads_;  // under mu_: connect threads still at work
+  std::thread ended_connect_thread_;          // under mu_: the one ended, not yet joined
+  std::condition_variable connects_done_cv_;  // connect_threads_ became empty
   std::condition_variable drained_cv_;      // open_ went down
   std::condition_variable maintainer_cv_;
   bool maintainer_stop_ = false;

@@ -34,6 +34,7 @@ PoolCore::~PoolCore() {
   // A lease returned while the Pool was destroyed may have made its slot idle (and lost it to
   // shutdown) a moment ago and still be reading the core: let it finish.
   wait_for_release_marks(this);
+  reap_connect_threads();
   stop_maintainer();
   unregister_for_fork(this);
   // Whatever is still here was never leased out (orphan() keeps us alive otherwise).

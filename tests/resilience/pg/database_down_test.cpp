@@ -9,12 +9,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <string>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "pg_env.hpp"
@@ -33,9 +36,50 @@ struct Call {
   ErrorKind kind;
   std::uint32_t attempts;  // attempts run() started (an open breaker refuses before any)
   Duration backoff;        // time run() spent between attempts
+  std::string error;       // a failure's message
 };
 
 double ms(Steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// What happened from the restart on (pool events, breaker transitions), each line with its time
+// since the server accepted connections again: printed when a call fails after the pool had
+// recovered, or always with RECOVERY_TRACE=1, to show what a slow call waited for.
+class Trace {
+ public:
+  void start() {
+    std::lock_guard g(mu_);
+    on_ = true;
+  }
+  void add(std::string what) {
+    const auto now = Steady::now();
+    std::lock_guard g(mu_);
+    if (on_ && lines_.size() < 4000) lines_.emplace_back(now, std::move(what));
+  }
+  // From shortly before `accepting` (while the server starts, the breaker probes every 25 ms).
+  std::string text(Steady::time_point accepting) {
+    // Wall time too, to read beside the server's log.
+    const auto wall = std::chrono::system_clock::now() - (Steady::now() - accepting);
+    const auto ms_of_day = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 86'400'000;
+    char head[64];
+    std::snprintf(head, sizeof head, "    +0 ms = %02lld:%02lld:%02lld.%03lld UTC\n", static_cast<long long>(ms_of_day / 3'600'000),
+                  static_cast<long long>(ms_of_day / 60'000 % 60), static_cast<long long>(ms_of_day / 1000 % 60),
+                  static_cast<long long>(ms_of_day % 1000));
+    std::lock_guard g(mu_);
+    std::string out = head;
+    for (const auto& [at, what] : lines_) {
+      if (at < accepting - 100ms) continue;
+      char when[32];
+      std::snprintf(when, sizeof when, "%+9.1f ms ", ms(at - accepting));
+      out += when + what + "\n";
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  bool on_ = false;
+  std::vector<std::pair<Steady::time_point, std::string>> lines_;
+};
 
 PoolConfig down_config() {
   PoolConfig c;
@@ -82,7 +126,7 @@ class Load {
       auto r = run(pool_, [](pg::Connection& c, Attempt& a) { return c.query("SELECT 1", a.deadline()); }, options);
       const auto end = Steady::now();
       mine.push_back({start, end, r.ok(), r.ok() ? ErrorKind::internal : r.error().kind(), report.attempts,
-                      report.backoff});
+                      report.backoff, r.ok() ? std::string() : r.error().message()});
       // An open breaker answers in microseconds; don't let 8 threads spin on it.
       if (!r.ok() && r.error().kind() == ErrorKind::circuit_open) std::this_thread::sleep_for(1ms);
     }
@@ -133,17 +177,24 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
   auto breaker = CircuitBreaker::create(connector->endpoint(), breaker_config, clock);
   ASSERT_TRUE(breaker.ok());
   std::atomic<int> opened{0};
-  (*breaker)->add_listener([&](BreakerState, BreakerState to) { opened += to == BreakerState::open; });
+  Trace trace;
+  (*breaker)->add_listener([&](BreakerState, BreakerState to) {
+    opened += to == BreakerState::open;
+    trace.add("breaker -> " + std::string(to_string(to)));
+  });
   struct LastConnectError final : PoolListener {
+    explicit LastConnectError(Trace& trace) : trace(trace) {}
+    Trace& trace;
     std::mutex mu;
     std::string text;
     void on_event(const PoolEvent& e) noexcept override {
+      trace.add(to_string(e));
       if (e.kind != PoolEventKind::connect_failed || e.error == nullptr) return;
       std::lock_guard g(mu);
       text = e.error->message();
     }
   };
-  auto last_connect_error = std::make_shared<LastConnectError>();
+  auto last_connect_error = std::make_shared<LastConnectError>(trace);
   PoolOptions pool_options;
   pool_options.connect_gate = *breaker;
   pool_options.listener = last_connect_error;
@@ -159,6 +210,7 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
   options.idempotent = true;
   options.budget = *budget;
   options.breaker = *breaker;
+  options.slow_threshold = 200ms;  // an operation_slow event (its phases) for the trace
   Load load(*pool, options);
   load.start(8);
 
@@ -171,6 +223,7 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
   const PoolStats at_stop = pool->stats();
   std::this_thread::sleep_for(3000ms);
   const PoolStats before_start = pool->stats();
+  trace.start();
   const auto starting = Steady::now();
   const int started = server.start();
   const auto accepting = Steady::now();  // pg_ctl -w returns once the server accepts connections
@@ -229,8 +282,9 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
            std::string out;
            for (auto& [k, n] : kinds) out += k + "=" + std::to_string(n) + " ";
            return out;
-         }();
-  EXPECT_LE(ms(first_success - accepting), ms(breaker_config.max_open_time + options.timeout) + 500);
+         }() << "\ntrace:\n" << trace.text(accepting);
+  EXPECT_LE(ms(first_success - accepting), ms(breaker_config.max_open_time + options.timeout) + 500)
+      << "trace:\n" << trace.text(accepting);
   std::size_t failed_after = 0;
   for (const Call& c : calls) failed_after += !c.ok && c.start >= first_success;
   EXPECT_EQ(failed_after, 0u) << "calls failed after the pool had recovered: " << [&] {
@@ -238,10 +292,17 @@ TEST(PgDatabaseDown, StopUnderLoadFailsFastBoundsConnectsAndRecovers) {
     for (const Call& c : calls) {
       if (c.ok || c.start < first_success) continue;
       out += std::string(to_string(c.kind)) + " after " + std::to_string(c.attempts) + " attempt(s), +" +
-             std::to_string(static_cast<long>(ms(c.start - first_success))) + " ms; ";
+             std::to_string(static_cast<long>(ms(c.start - first_success))) + " ms (ran " +
+             std::to_string(static_cast<long>(ms(c.start - accepting))) + ".." +
+             std::to_string(static_cast<long>(ms(c.end - accepting))) + " ms after accepting): " + c.error + "; ";
     }
     return out;
-  }() << "last connect error: " << last_connect_error->text;
+  }() << "last connect error: " << last_connect_error->text << "\nfirst success at +"
+      << ms(first_success - accepting) << " ms; trace:\n" << trace.text(accepting);
+  if (std::getenv("RECOVERY_TRACE") != nullptr) {
+    std::printf("[ trace    ] first success at +%.1f ms\n%s", ms(first_success - accepting),
+                trace.text(accepting).c_str());
+  }
   EXPECT_EQ((*breaker)->state(), BreakerState::closed);
   Steady::time_point recovered = Steady::time_point::max();  // a figure: half the pre-outage rate
   for (auto t = accepting; t + 500ms <= accepting + 3000ms; t += 50ms) {
