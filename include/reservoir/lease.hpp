@@ -24,7 +24,9 @@ class [[nodiscard]] Lease {
   Lease& operator=(Lease&& other) noexcept;
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
-  ~Lease() { release(); }
+  ~Lease() {
+    if (slot_ != nullptr) release();  // inline: a moved-from lease costs no call
+  }
 
   bool valid() const noexcept { return slot_ != nullptr; }
   explicit operator bool() const noexcept { return valid(); }

@@ -40,10 +40,12 @@ struct PoolOptions {
   std::shared_ptr<PoolListener> listener;  // optional: structured events (pool_events.hpp)
 };
 
-// A pool's load as a balancer reads it, without a lock: open, waiting and connecting are one
-// relaxed atomic read each; in_use is one relaxed read per slot (an exact shared counter
-// would cost two locked instructions on every acquire/release). Each figure is exact at some
-// instant; together they may be a transition apart.
+// A pool's load as a balancer reads it, without a lock and without walking the slots: open,
+// waiting and connecting are one relaxed atomic read each, in_use the sum of 8 relaxed reads
+// (leases made and not yet ended, counted per group of slots so that a lease writes no cache
+// line all cores share). A lease ends just before its connection is back in the pool; a
+// hand-on may show in_use one low for that instant. Each figure is exact at some instant;
+// together they may be a transition apart.
 struct PoolLoad {
   std::size_t open = 0;        // connections open or being opened
   std::size_t in_use = 0;      // leased

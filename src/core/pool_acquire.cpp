@@ -9,19 +9,11 @@
 
 namespace reservoir::detail {
 
-namespace {
-// The slot this thread returned last, per pool (HikariCP's thread-local list, one entry):
-// a loop of acquire/release on one thread finds its connection without scanning.
-struct Hint {
-  const PoolCore* core = nullptr;
-  std::uint32_t index = 0;
-};
-thread_local Hint t_hint;
+constinit thread_local ThreadHint t_hint;
 
+namespace {
 std::int64_t ms_of(Duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 }  // namespace
-
-void remember_for_this_thread(const PoolCore* core, std::uint32_t index) noexcept { t_hint = {core, index}; }
 
 Slot* PoolCore::try_take_idle() noexcept {
   const std::size_t n = slots_.size();
@@ -45,6 +37,8 @@ Lease PoolCore::make_lease(Slot& slot, SourceLocation where, std::int64_t now_ns
   slot.lease_line.store(where.line, std::memory_order_relaxed);
   if (slot.leak_reported.load(std::memory_order_relaxed)) slot.leak_reported.store(false, std::memory_order_relaxed);
   bump(slot.acquires);
+  // Relaxed: a count only. One locked instruction on a line this slot's users share.
+  in_use_shard(slot).leases.fetch_add(1, std::memory_order_relaxed);
   return Lease(this, &slot);
 }
 
@@ -68,7 +62,7 @@ Lease PoolCore::checkout(Slot& slot, SourceLocation where, std::optional<Deadlin
     if (!deadline) deadline = Deadline::after(clock_, config_.acquire_timeout);
     const Deadline check_by = earliest(io_deadline(), *deadline);
     if (check_by.expired()) {
-      make_idle(slot);  // unchecked and unused: back as it was, no reset
+      make_idle(slot, false);  // unchecked and unused: back as it was, no reset, no lease ended
       return {};
     }
     health_checks_.fetch_add(1, std::memory_order_relaxed);

@@ -117,6 +117,10 @@ Result<PendingAcquire> PoolCore::acquire_async(Deadline deadline, AcquireCallbac
         failed = reject(std::move(s).error());
       } else {
         w->self = w;
+        // A return that made a slot idle after the look above may have read waiting_ before we
+        // raised it (see make_idle): that slot goes to the front waiter now, as the return's
+        // slow path would have given it.
+        if (Slot* idle = try_take_idle()) (void)hand_to_front_locked(*idle, out);
         plan = plan_connects_locked(false);
       }
     } else if (!failed) {

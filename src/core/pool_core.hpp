@@ -40,7 +40,15 @@
 
 namespace reservoir::detail {
 
-void remember_for_this_thread(const PoolCore* core, std::uint32_t index) noexcept;
+// The slot this thread returned last, per pool (HikariCP's thread-local list, one entry):
+// a loop of acquire/release on one thread finds its connection without scanning. constinit
+// and inline: no TLS init-guard and no call on the hot path.
+struct ThreadHint {
+  const PoolCore* core = nullptr;
+  std::uint32_t index = 0;
+};
+extern constinit thread_local ThreadHint t_hint;
+inline void remember_for_this_thread(const PoolCore* core, std::uint32_t index) noexcept { t_hint = {core, index}; }
 void register_for_fork(PoolCore* core);
 void unregister_for_fork(PoolCore* core);
 
@@ -148,9 +156,12 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   // release / retire (pool_release.cpp)
   void note_use_time(Slot& slot, std::int64_t now_ns) noexcept;
-  void make_idle(Slot& slot) noexcept;
+  // `lease_ended`: the slot comes back from a lease (counted in in_use), not from a checkout
+  // that put it back unchecked.
+  void make_idle(Slot& slot, bool lease_ended) noexcept;
+  void count_lease_ended(const Slot& slot) noexcept;
   bool release_slow(Slot& slot);  // true: it retired the slot
-  bool hand_to_starving(Slot& slot);
+  bool hand_to_starving(Slot& slot, bool lease_ended);
   void put_locked(Slot& slot, Deliveries& out) noexcept;
   bool hand_to_front_locked(Slot& slot, Deliveries& out) noexcept;
   void complete_locked(Waiter& w, Slot* slot, std::optional<Error> error, Deliveries& out) noexcept;
@@ -225,6 +236,19 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   // A connect failed at this (coarse) time: connections last checked before it get a check at
   // their next checkout even inside the bypass window (a server restart killed their sessions).
   std::atomic<std::int64_t> suspect_before_ns_{0};
+
+  // load().in_use without walking the slots: leases made (make_lease) and not yet ended,
+  // counted in the shard of their slot's index, each shard on its own cache line. One
+  // shared counter costs every lease a write to a line all cores share, and the cycle stopped
+  // scaling across cores (bench/spike/README.md: 2.1-2.7x the wall time per operation at
+  // 2-8 threads); a lease's add and its end land in one shard, written by the threads using
+  // that slot, whose own line they already share. load() sums the shards.
+  struct alignas(128) InUseShard {  // 128: Intel fetches lines in adjacent pairs
+    std::atomic<std::int64_t> leases{0};
+  };
+  static constexpr std::size_t kInUseShards = 8;
+  std::array<InUseShard, kInUseShards> in_use_{};
+  InUseShard& in_use_shard(const Slot& slot) noexcept { return in_use_[slot.index % kInUseShards]; }
 
   // Counters (stats); never under mu_ on the hot path.
   std::atomic<std::uint64_t> timeouts_{0}, rejected_{0}, failed_acquires_{0}, created_{0},

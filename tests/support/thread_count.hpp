@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 
+#include <thread>
+
 namespace reservoir::testing {
 
 inline int thread_count() {
@@ -13,6 +15,14 @@ inline int thread_count() {
     closedir(d);
   }
   return n;
+}
+
+// A baseline to compare thread_count() with later: ThreadSanitizer starts a background thread
+// of its own at the first thread the process creates, so a test run alone (ctest runs each
+// by itself) would count it as one of the pool's. One thread made and joined first settles it.
+inline int thread_count_baseline() {
+  std::thread([] {}).join();
+  return thread_count();
 }
 
 }  // namespace reservoir::testing

@@ -77,7 +77,7 @@ class PoolConnectThreadTest : public PoolTest {
 // still be exiting (OpenSSL's thread-exit handlers) when a test's main() returned. Now the
 // thread is gone from the process when ~Pool returns.
 TEST_F(PoolConnectThreadTest, DestroyedWithAConnectInFlightJoinsItsThread) {
-  const int threads_before = thread_count();
+  const int threads_before = thread_count_baseline();
   std::optional<Pool> pool = make_gated_pool();
   CallbackBox<Lease> box;
   ASSERT_TRUE(pool->acquire_async(in(10s), box.callback()).ok());
@@ -99,7 +99,7 @@ TEST_F(PoolConnectThreadTest, DestroyedWithAConnectInFlightJoinsItsThread) {
 // ~PoolCore, run there, detaches that one thread (ASan: no use after free).
 TEST_F(PoolConnectThreadTest, DestroyedFromAnAsyncCallbackOnItsOwnConnectThread) {
   gated->set_open(true);
-  const int threads_before = thread_count();
+  const int threads_before = thread_count_baseline();
   std::optional<Pool> pool = make_gated_pool();
   std::atomic<bool> ran{false};
   ASSERT_TRUE(pool->acquire_async(in(10s), [&](Result<Lease> lease) {

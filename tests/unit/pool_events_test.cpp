@@ -1,6 +1,7 @@
 // Structured events beside the log lines, and the acquire errors that name their real cause.
 #include <future>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "pool_fixture.hpp"
@@ -232,7 +233,7 @@ TEST_F(PoolEventsTest, ADeadlineAlreadyPassedOnAnEmptyPoolIsATimeout) {
 
 // load().in_use follows a lease through every way one is made (fast path, handed to a queued
 // caller, to a callback) and ends (release, discard, detach): it pins the figure for whatever
-// computes it (today one relaxed read per slot; a shared counter, if one gets cheap enough).
+// computes it (today the in_use count in the pool's load word, see LoadWord).
 TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   PoolConfig c = quiet_config();
   c.max_size = 2;
@@ -265,6 +266,101 @@ TEST_F(PoolEventsTest, LoadFiguresAreCheapAndAddUp) {
   handed->release();
   EXPECT_EQ(pool.load().in_use, 0u);
   EXPECT_EQ(pool.load().open, 1u);
+}
+
+// The other ways a lease is made or ends, and the slots taken that never make one: a return
+// handed to a queued callback, the callback fast path, a checkout that gives its slot back
+// unchecked (its deadline gone) or retires it (failed check), a return that uses a connection
+// up (max_uses), a lease out across shutdown.
+TEST_F(PoolEventsTest, LoadInUseCountsLeasesOnEveryOtherPath) {
+  PoolConfig c = quiet_config();
+  c.max_size = 2;
+  c.max_uses = 2;
+  c.validate_on_checkout = true;
+  c.validation_bypass = 0ms;  // every checkout checks
+  Pool pool = make_listened_pool(c);
+  auto a = pool.acquire(in(1s));
+  auto b = pool.acquire(in(1s));
+  ASSERT_TRUE(a && b);
+  std::promise<Result<Lease>> queued;
+  ASSERT_TRUE(pool.acquire_async(in(10s), [&](Result<Lease> r) { queued.set_value(std::move(r)); }));
+  EXPECT_EQ(pool.load().waiting, 1u);
+  a->release();  // straight to the queued callback
+  auto by_callback = queued.get_future().get();
+  ASSERT_TRUE(by_callback);
+  EXPECT_EQ(pool.load().in_use, 2u);
+  EXPECT_EQ(pool.load().waiting, 0u);
+  by_callback->release();  // its second use: retired (max_uses)
+  EXPECT_EQ(pool.load().in_use, 1u);
+  EXPECT_EQ(pool.load().open, 1u);
+  std::promise<Result<Lease>> fast;
+  ASSERT_TRUE(pool.acquire_async(in(1s), [&](Result<Lease> r) { fast.set_value(std::move(r)); }));
+  auto by_fast_callback = fast.get_future().get();  // b's connection is leased: a fresh one
+  ASSERT_TRUE(by_fast_callback);
+  EXPECT_EQ(pool.load().in_use, 2u);
+  by_fast_callback->release();
+  b->release();
+  EXPECT_EQ(pool.load().in_use, 0u);
+  ASSERT_EQ(pool.load().open, 2u);
+
+  EXPECT_FALSE(pool.acquire(Deadline::at(clock, clock.now() - 1ms)));  // back unchecked
+  EXPECT_EQ(pool.load().in_use, 0u);
+  connector->set_checks_fail(true);
+  auto fresh = pool.acquire(in(1s));  // both idle ones fail their check; a new one is opened
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(pool.load().in_use, 1u);
+  connector->set_checks_fail(false);
+
+  EXPECT_FALSE(pool.shutdown(0ms).ok());  // `fresh` is still out
+  EXPECT_EQ(pool.load().in_use, 1u);
+  fresh->release();  // closed on return
+  EXPECT_EQ(pool.load().in_use, 0u);
+  EXPECT_EQ(pool.load().open, 0u);
+}
+
+// Threads racing through the fast path, the queue and handoffs, blocking and callback
+// borrowers, some discarding: at rest, in_use is back to 0 and agrees with the slot walk.
+TEST_F(PoolEventsTest, LoadInUseIsExactAfterConcurrentUse) {
+  PoolConfig c = quiet_config();
+  c.max_size = 3;
+  Pool pool = make_listened_pool(c);
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 1500;
+  std::atomic<int> failures{0};
+  auto borrow = [&](int t) {
+    for (int i = 0; i < kRounds; ++i) {
+      const bool discard = (i + t) % 97 == 0;
+      if (t % 2 == 0) {
+        auto lease = pool.acquire(in(60s));
+        if (!lease) { failures.fetch_add(1); continue; }
+        if (discard) lease->discard();
+        continue;
+      }
+      std::promise<void> done;
+      auto pending = pool.acquire_async(in(60s), [&](Result<Lease> r) {
+        if (!r) {
+          failures.fetch_add(1);
+        } else {
+          if (discard) r->discard();
+          r->release();  // before `done`: this runs on whichever thread delivered it
+        }
+        done.set_value();
+      });
+      if (!pending) failures.fetch_add(1);
+      else done.get_future().wait();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(borrow, t);
+  for (auto& th : threads) th.join();
+  // A connect started for a waiter that a return served first may still be running.
+  ASSERT_TRUE(eventually([&] { return pool.load().connecting == 0; }));
+  EXPECT_EQ(failures.load(), 0);
+  const PoolLoad l = pool.load();
+  EXPECT_EQ(l.in_use, 0u);
+  EXPECT_EQ(l.waiting, 0u);
+  EXPECT_EQ(l.in_use, pool.stats().in_use);
+  expect_consistent(pool, *connector);
 }
 
 }  // namespace

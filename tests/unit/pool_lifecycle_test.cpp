@@ -224,7 +224,9 @@ TEST_F(PoolTest, ShrinkingRetiresIdleFirstThenLeasedAsTheyReturn) {
   leases.pop_back();
   leases.pop_back();
   EXPECT_EQ(pool.stats().size, 1u);
+  EXPECT_EQ(pool.load().in_use, 1u);  // returns retired by the shrink ended their leases
   leases.pop_back();
+  EXPECT_EQ(pool.load().in_use, 0u);
   EXPECT_EQ(pool.stats().size, 1u);
   EXPECT_EQ(pool.stats().idle, 1u);
   EXPECT_EQ(pool.stats().closed_by[static_cast<std::size_t>(CloseReason::shrink)], 3u);
@@ -266,9 +268,11 @@ TEST_F(PoolTest, ChildAfterForkNeverUsesOrClosesTheParentsConnections) {
     if (!lease) _exit(10);
     if (fake(*lease).id == parent_id) _exit(11);
     if (connector->abandons.load() < 1) _exit(12);
+    if (pool.load().in_use != 1) _exit(15);  // the inherited lease left the count at fork
     held->release();  // the parent's leased connection comes back in the child
     if (connector->closes.load() != closes_before) _exit(13);
     if (pool.stats().size != 1) _exit(14);
+    if (pool.load().in_use != 1) _exit(16);
     // Its connect threads are joined by ~Pool: a process that ends with a live pool leaves the
     // last one unjoined, which ThreadSanitizer reports as a leak.
     { Pool dying = std::move(pool); }
