@@ -80,6 +80,7 @@ void PoolCore::forget_parent_connections_locked() {
   if (ended_connect_thread_.joinable()) ended_connect_thread_.detach();
   waiters_.forget_all();
   waiting_.store(0);
+  spinning_.store(0);  // the spinning threads do not exist here
   // Leases out now were inherited (forked: not counted when they end).
   for (InUseShard& shard : in_use_) shard.leases.store(0);
   // The maintainer thread does not exist in the child; forget its handle without joining.

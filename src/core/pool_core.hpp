@@ -162,6 +162,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void count_lease_ended(const Slot& slot) noexcept;
   bool release_slow(Slot& slot);  // true: it retired the slot
   bool hand_to_starving(Slot& slot, bool lease_ended);
+  void stop_spinning() noexcept;
   void put_locked(Slot& slot, Deliveries& out) noexcept;
   bool hand_to_front_locked(Slot& slot, Deliveries& out) noexcept;
   void complete_locked(Waiter& w, Slot* slot, std::optional<Error> error, Deliveries& out) noexcept;
@@ -230,6 +231,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
   // Read lock-free on the hot path.
   std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::uint32_t> spinning_{0};  // callers in acquire()'s spin (see stop_spinning)
   std::atomic<bool> closing_{false};
   std::atomic<bool> over_capacity_{false};
   std::atomic<std::size_t> max_size_;

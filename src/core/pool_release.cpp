@@ -107,11 +107,11 @@ bool PoolCore::release_slow(Slot& slot) {
   if (Waiter* front = waiters_.front(); front != nullptr) {
     // An async waiter has no thread to compete with, and a starving one has waited enough:
     // those are handed the connection. Otherwise a blocking waiter is woken to take it if no
-    // running caller took it first (see acquire()).
+    // running caller took it first (see acquire()), and not even woken while a caller spins.
     if (front->kind == Waiter::Kind::async || front_waiter_starving(clock_.now().time_since_epoch().count())) {
       if (slot.try_move(SlotState::idle, SlotState::leased)) hand_to_front_locked(slot, out);
-    } else {
-      wake_one_locked();
+    } else if (spinning_.load(std::memory_order_seq_cst) == 0) {
+      wake_one_locked();  // else a spinner takes it (see stop_spinning)
     }
   }
   if (out.empty()) return false;
