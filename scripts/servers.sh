@@ -463,11 +463,16 @@ etcd_pid() {
   echo "$pid"
 }
 
+# Ready once /health says so. Each probe is bounded (etcd accepts connections before it
+# answers them: one waiting for another etcd's lock on its data dir never answers), and `pid`,
+# the process just launched, must still be alive (by pid alone: right after the fork its
+# command line may not be etcd's yet).
 etcd_wait_ready() {
+  local port=$1 pid=$2
   for _ in $(seq 1 200); do
-    [ -n "$(etcd_pid)" ] || return 1
-    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q '"health":"true"' <&3) \
-      2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET /health HTTP/1.0\r\n\r\n" >&3 &&
+      grep -q "\"health\":\"true\"" <&3' "$port" 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
@@ -495,8 +500,9 @@ etcd_start() {
       --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
       --initial-cluster "reservoir=http://127.0.0.1:$peer" --log-level warn \
       </dev/null >"$ETCD_DIR/server.log" 2>&1 &
-    echo $! >"$ETCD_DIR/etcd.pid"
-    if etcd_wait_ready "$client"; then
+    local launched=$!
+    echo "$launched" >"$ETCD_DIR/etcd.pid"
+    if etcd_wait_ready "$client" "$launched"; then
       cat >"$ETCD_ENV.tmp" <<ENV
 RESERVOIR_TEST_ETCD_URL=http://127.0.0.1:$client
 RESERVOIR_TEST_ETCD_PID_FILE=$ETCD_DIR/etcd.pid
@@ -509,7 +515,9 @@ ENV
     fi
     echo "servers.sh: etcd start attempt $attempt on port $client failed:" >&2
     tail -n 5 "$ETCD_DIR/server.log" >&2 || true
-    if pid=$(etcd_pid); then stop_pid etcd "$pid" >/dev/null; fi
+    # The process launched, whatever its command line says by now: a survivor would hold the
+    # data dir's lock, and the next attempt's etcd would wait for it without ever answering.
+    if kill -0 "$launched" 2>/dev/null; then stop_pid etcd "$launched" >/dev/null; fi
   done
   die "etcd did not start"
 }
@@ -689,8 +697,8 @@ pidfile_pid() {
 pat_http_code() { # url -> HTTP status (000 when nothing answers)
   local host_port=${1#http://} path=/${1#http://*/} code
   host_port=${host_port%%/*}
-  code=$( (exec 3<>"/dev/tcp/${host_port%:*}/${host_port#*:}" &&
-    printf 'GET %s HTTP/1.0\r\n\r\n' "$path" >&3 && head -n1 <&3 | cut -d' ' -f2) 2>/dev/null) || true
+  code=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "GET %s HTTP/1.0\r\n\r\n" "$2" >&3 &&
+    head -n1 <&3 | cut -d" " -f2' "${host_port%:*}" "${host_port#*:}" "$path" 2>/dev/null) || true
   echo "${code:-000}"
 }
 
@@ -717,8 +725,8 @@ pat_etcd_start() {
 etcd_wait_ready_at() {
   for _ in $(seq 1 200); do
     pidfile_pid "$2/etcd.pid" "$2" >/dev/null || return 1
-    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q '"health":"true"' <&3) \
-      2>/dev/null && return 0
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET /health HTTP/1.0\r\n\r\n" >&3 &&
+      grep -q "\"health\":\"true\"" <&3' "$1" 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
@@ -896,11 +904,11 @@ prom_pid() {
   echo "$pid"
 }
 
-prom_wait_ready() {
+prom_wait_ready() { # port pid (the process launched: see etcd_wait_ready)
   for _ in $(seq 1 300); do
-    [ -n "$(prom_pid)" ] || return 1
-    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /-/ready HTTP/1.0\r\n\r\n' >&3 && grep -q '200 OK' <&3) \
-      2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET /-/ready HTTP/1.0\r\n\r\n" >&3 &&
+      grep -q "200 OK" <&3' "$1" 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
@@ -934,8 +942,9 @@ YML
     setsid "$PROM_BIN" --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
       --web.listen-address="127.0.0.1:$port" --log.level=warn \
       </dev/null >"$PROM_DIR/server.log" 2>&1 &
-    echo $! >"$PROM_DIR/prometheus.pid"
-    if prom_wait_ready "$port"; then
+    local launched=$!
+    echo "$launched" >"$PROM_DIR/prometheus.pid"
+    if prom_wait_ready "$port" "$launched"; then
       cat >"$PROM_ENV.tmp" <<ENV
 RESERVOIR_TEST_PROMETHEUS_URL=http://127.0.0.1:$port
 RESERVOIR_TEST_PROMETHEUS_TARGETS_DIR=$PROM_DIR/targets
@@ -948,7 +957,7 @@ ENV
     fi
     echo "servers.sh: prometheus start attempt $attempt on port $port failed:" >&2
     tail -n 5 "$PROM_DIR/server.log" >&2 || true
-    if pid=$(prom_pid); then stop_pid prometheus "$pid" >/dev/null; fi
+    if kill -0 "$launched" 2>/dev/null; then stop_pid prometheus "$launched" >/dev/null; fi
   done
   die "prometheus did not start"
 }
