@@ -69,6 +69,14 @@ pg_pid() {
   echo "$pid"
 }
 
+# Whether GET PATH on 127.0.0.1:PORT answers with TEXT in it, within 2 s: a server may accept
+# connections long before it answers them (an etcd waiting for another's lock on its data dir
+# never does), so a readiness probe without a bound can wait forever.
+http_answers() { # port path text
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET %s HTTP/1.0\r\n\r\n" "$1" >&3 &&
+    grep -qF -- "$2" <&3' "$1" "$2" "$3" 2>/dev/null
+}
+
 port_in_use() {
   if command -v ss >/dev/null 2>&1; then
     ss -Hltn "sport = :$1" | grep -q .
@@ -463,16 +471,13 @@ etcd_pid() {
   echo "$pid"
 }
 
-# Ready once /health says so. Each probe is bounded (etcd accepts connections before it
-# answers them: one waiting for another etcd's lock on its data dir never answers), and `pid`,
-# the process just launched, must still be alive (by pid alone: right after the fork its
-# command line may not be etcd's yet).
+# Ready once /health says so (http_answers), while `pid`, the process just launched, is alive
+# (by pid alone: right after the fork its command line may not be etcd's yet).
 etcd_wait_ready() {
   local port=$1 pid=$2
   for _ in $(seq 1 200); do
     kill -0 "$pid" 2>/dev/null || return 1
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET /health HTTP/1.0\r\n\r\n" >&3 &&
-      grep -q "\"health\":\"true\"" <&3' "$port" 2>/dev/null && return 0
+    http_answers "$port" /health '"health":"true"' && return 0
     sleep 0.1
   done
   return 1
@@ -725,8 +730,7 @@ pat_etcd_start() {
 etcd_wait_ready_at() {
   for _ in $(seq 1 200); do
     pidfile_pid "$2/etcd.pid" "$2" >/dev/null || return 1
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET /health HTTP/1.0\r\n\r\n" >&3 &&
-      grep -q "\"health\":\"true\"" <&3' "$1" 2>/dev/null && return 0
+    http_answers "$1" /health '"health":"true"' && return 0
     sleep 0.1
   done
   return 1
@@ -907,8 +911,7 @@ prom_pid() {
 prom_wait_ready() { # port pid (the process launched: see etcd_wait_ready)
   for _ in $(seq 1 300); do
     kill -0 "$2" 2>/dev/null || return 1
-    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET /-/ready HTTP/1.0\r\n\r\n" >&3 &&
-      grep -q "200 OK" <&3' "$1" 2>/dev/null && return 0
+    http_answers "$1" /-/ready "200 OK" && return 0
     sleep 0.1
   done
   return 1

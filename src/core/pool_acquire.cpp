@@ -131,10 +131,11 @@ Result<Lease> PoolCore::acquire(std::optional<Deadline> deadline, SourceLocation
   // returns themselves (make_idle hands it the connection before it ever turns idle), so the
   // fast path need not stand aside for it: when it did, every running caller queued behind
   // the starving one and the pool stayed in strict FIFO, a context switch per lease, until
-  // the queue drained, which with more threads than connections it rarely did. Taking a returned connection ahead of the queue (HikariCP's borrow does it, Go's
-  // sync.Mutex in its normal mode) keeps running threads running: handing every return to a
-  // parked thread costs a context switch per operation once threads outnumber connections,
-  // and the connection sits unused until that thread is scheduled.
+  // the queue drained, which with more threads than connections it rarely did. Taking a
+  // returned connection ahead of the queue (HikariCP's borrow does it, Go's sync.Mutex in its
+  // normal mode) keeps running threads running: handing every return to a parked thread
+  // costs a context switch per operation once threads outnumber connections, and the
+  // connection sits unused until that thread is scheduled.
   bool spinning = false;  // counted in spinning_ (see stop_spinning)
   for (int spin = 0; spin < kSpinRelax + kSpinYield; ++spin) {
     if (closing_.load(std::memory_order_relaxed)) break;

@@ -183,9 +183,10 @@ PoolLoad PoolCore::load() const noexcept {
   l.connecting = connecting_.load(std::memory_order_relaxed);
   l.waiting = waiting_.load(std::memory_order_relaxed);
   l.max_size = max_size_.load(std::memory_order_relaxed);
-  std::int64_t in_use = 0;
-  for (const InUseShard& shard : in_use_) in_use += shard.leases.load(std::memory_order_relaxed);
-  l.in_use = in_use > 0 ? static_cast<std::size_t>(in_use) : 0;  // a shard read mid-hand-on
+  // A lease's end follows its start in each shard's order, so no shard is ever below zero.
+  for (const InUseShard& shard : in_use_) {
+    l.in_use += static_cast<std::size_t>(shard.leases.load(std::memory_order_relaxed));
+  }
   l.oldest_wait = oldest_wait();
   return l;
 }
