@@ -195,6 +195,9 @@ void expect_consistent(const json& doc, std::int64_t keys, std::uint64_t pool_si
       EXPECT_LE(reuse, 1.0);
     } else if (r["mode"] == "unpooled") {
       EXPECT_GE(r["connections_opened"].get<std::uint64_t>(), done);  // one per operation
+    } else if (r["mode"] == "shared") {
+      EXPECT_EQ(r["acquire_us"]["count"].get<std::uint64_t>(), done);
+      EXPECT_EQ(r["connections_max_open"].get<std::uint64_t>(), pool_size);  // all opened by the first client
     } else {
       EXPECT_EQ(r["connections_max_open"].get<std::uint64_t>(), r["clients"].get<std::uint64_t>());  // one per thread
     }
@@ -278,6 +281,23 @@ TEST(BenchToolSqlite, JsonParsedBackIsConsistent) {
     EXPECT_NE(o.out.find(line), std::string::npos) << line;
   }
   EXPECT_EQ(doc["exit_code"], 0);
+}
+
+// `shared`: raw handles, as many as the pool's, shared by more clients than that.
+TEST(BenchToolSqlite, SharedBaselineSharesPoolSizeHandles) {
+  TempDir dir;
+  const fs::path json_path = dir.path() / "result.json";
+  const Outcome o = run_tool({"--scenarios", "clients-10", "--baseline", "raw,shared", "--ops", "2000", "--keys", "50",
+                              "--pool-size", "3", "--json", json_path.string()});
+  ASSERT_EQ(o.exit_code, 0) << describe(o);
+  const json doc = read_json(json_path);
+  expect_consistent(doc, 50, 3);
+  ASSERT_EQ(doc["results"].size(), 3u);
+  const json& shared = doc["results"][2];
+  EXPECT_EQ(shared["mode"], "shared");
+  EXPECT_EQ(shared["connections_opened"], 3);
+  EXPECT_EQ(shared["clients"], 10);
+  EXPECT_NE(o.out.find("shared"), std::string::npos);
 }
 
 TEST(BenchToolSqlite, MixDecidesTheOperations) {
@@ -461,6 +481,10 @@ TEST(BenchToolHttp, WrongWorkloadOrPathIsAUsageError) {
   EXPECT_NE(memory_on_get.err.find("--workload get"), std::string::npos) << describe(memory_on_get);
   const Outcome get_on_sqlite = run_tool({"--target", "sqlite:", "--workload", "get", "--scenarios", "sequential"});
   EXPECT_EQ(get_on_sqlite.exit_code, 2) << describe(get_on_sqlite);
+  const Outcome shared_on_get = run_tool({"--target", "http://127.0.0.1:1/x", "--workload", "get", "--baseline", "shared"});
+  EXPECT_EQ(shared_on_get.exit_code, 2) << describe(shared_on_get);
+  EXPECT_NE(shared_on_get.err.find("--baseline: shared is not offered by the http backend"), std::string::npos)
+      << describe(shared_on_get);
   const Outcome etcd_path = run_tool({"--target", "etcd+http://127.0.0.1:1/v3", "--scenarios", "sequential"});
   EXPECT_EQ(etcd_path.exit_code, 2) << describe(etcd_path);
   EXPECT_NE(etcd_path.err.find("takes no path"), std::string::npos) << describe(etcd_path);

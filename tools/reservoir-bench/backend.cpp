@@ -7,6 +7,7 @@ std::string_view to_string(Mode mode) noexcept {
     case Mode::pooled: return "pooled";
     case Mode::raw: return "raw";
     case Mode::unpooled: return "unpooled";
+    case Mode::shared: return "shared";
   }
   return "?";
 }

@@ -31,7 +31,7 @@ class EventRing;
 
 namespace bench {
 
-enum class Mode { pooled, raw, unpooled };
+enum class Mode { pooled, raw, unpooled, shared };
 std::string_view to_string(Mode mode) noexcept;
 
 // One worker thread's handle on a target; used by that thread only.
@@ -87,6 +87,8 @@ class Backend {
   virtual std::string refuses(const WorkloadConfig& workload) const {
     return workload.kind == "memory" ? std::string() : "the " + kind() + " backend runs the memory workload only";
   }
+  // Whether `mode` is offered (`shared` is the SQLite backend's only).
+  virtual bool offers(Mode mode) const { return mode != Mode::shared; }
   // Creates the table, empties it and stores every key once, so retrieves find their key.
   // Errors: the backend's (an unreachable server: `unavailable: <host:port>: <cause>`).
   virtual reservoir::Status prepare(const WorkloadConfig& workload) = 0;

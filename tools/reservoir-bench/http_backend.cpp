@@ -243,6 +243,7 @@ class HttpBackend final : public Backend {
       case Mode::unpooled:
         return std::unique_ptr<Target>(std::make_unique<UnpooledTarget<http::Connector, HttpWork>>(connector_, &work_, s));
       case Mode::raw: return std::unique_ptr<Target>(std::make_unique<RawHttpTarget>(host_, port_, &work_));
+      case Mode::shared: break;  // not offered (offers())
     }
     return reservoir::Error::make(reservoir::ErrorKind::internal, "unknown mode");
   }

@@ -68,11 +68,13 @@ RunSettings run_settings(const Options& o) {
   return s;
 }
 
-std::vector<Mode> modes_of(const Options& o) {
+// The default baselines leave out what the backend does not offer; named ones are checked.
+std::vector<Mode> modes_of(const Options& o, const Backend& b) {
   std::vector<Mode> modes{Mode::pooled};
-  for (const auto& b : o.baselines) {
-    const Mode m = b == "raw" ? Mode::raw : Mode::unpooled;
-    if (b != "none" && std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
+  for (const auto& name : o.baselines) {
+    const Mode m = name == "raw" ? Mode::raw : name == "shared" ? Mode::shared : Mode::unpooled;
+    if (!o.baselines_given && !b.offers(m)) continue;
+    if (name != "none" && std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
   }
   return modes;
 }
@@ -88,7 +90,10 @@ int run(const Options& o) {
   }
   if (const std::string why = (*backend)->refuses(o.work); !why.empty()) return fail("--workload: " + why, kExitUsage);
   Backend& b = **backend;
-  const auto modes = modes_of(o);
+  const auto modes = modes_of(o, b);
+  for (Mode m : modes) {
+    if (!b.offers(m)) return fail("--baseline: " + std::string(to_string(m)) + " is not offered by the " + b.kind() + " backend", kExitUsage);
+  }
   std::string mode_names;
   for (Mode m : modes) mode_names += (mode_names.empty() ? "" : ", ") + std::string(to_string(m));
   std::printf("reservoir-bench %s: %s workload %s over %lld keys on %s %s; pool of %zu; modes: %s\n", RESERVOIR_VERSION,
@@ -209,6 +214,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", RESERVOIR_VERSION);
   try {
     app.parse(argc, argv);
+    o.baselines_given = app.count("--baseline") > 0;
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, the version, or the error naming the argument
     return code == 0 ? 0 : bench::kExitUsage;

@@ -65,10 +65,13 @@ void add_options(CLI::App& app, Options& o) {
       ->check(CLI::IsMember(kScenarios));
   app.add_option("--baseline", o.baselines,
                  "baselines run next to every scenario, comma-separated: raw (the backend's own client library, "
-                 "one connection per thread, no pool), unpooled (a connection per operation), none")
+                 "one connection per thread, no pool), shared (sqlite: only: --pool-size raw handles shared by the "
+                 "clients through the plainest pool, a mutex, a condition variable and a free list, with no deadline, "
+                 "check or reset: what sharing the connections costs, apart from reservoir), unpooled (a connection "
+                 "per operation), none; by default raw, and shared where the backend offers it")
       ->capture_default_str()
       ->delimiter(',')
-      ->check(CLI::IsMember({"raw", "unpooled", "none"}));
+      ->check(CLI::IsMember({"raw", "shared", "unpooled", "none"}));
   app.add_option("--ops", o.ops, "operations in clients-5, clients-10 and concurrent-100 (shared by the clients)")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));

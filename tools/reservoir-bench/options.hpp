@@ -20,7 +20,8 @@ struct Options {
   std::string mix_text = "80/20";
   WorkloadConfig work;
   std::vector<std::string> scenarios = kScenarios;
-  std::vector<std::string> baselines{"raw"};
+  std::vector<std::string> baselines{"raw", "shared"};
+  bool baselines_given = false;  // --baseline on the command line (else shared only where offered)
   std::uint64_t ops = 100000;  // seed 001 asked 1000: over in ~20 ms, it measures thread start and first connects
   std::uint64_t sequential_ops = 1000;
   double duration_s = 3;

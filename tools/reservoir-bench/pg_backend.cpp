@@ -118,6 +118,7 @@ class PgBackend final : public Backend {
         return std::unique_ptr<Target>(std::make_unique<UnpooledTarget<reservoir::pg::Connector>>(connector_, &sql_, s));
       case Mode::raw:
         return std::unique_ptr<Target>(std::make_unique<RawPgTarget>(url_, connector_.endpoint(), &sql_, s.connect_timeout));
+      case Mode::shared: break;  // not offered (offers())
     }
     return reservoir::Error::make(reservoir::ErrorKind::internal, "unknown mode");
   }

@@ -106,6 +106,10 @@ void print_table(std::FILE* out, const ScenarioGroup& g, const Options& o) {
   const auto* p = g.find(Mode::pooled);
   const auto* raw = g.find(Mode::raw);
   if (p && raw && raw->ops_per_s > 0) std::fprintf(out, "  pooled / raw: %.1f%%\n", 100 * p->ops_per_s / raw->ops_per_s);
+  const auto* shared = g.find(Mode::shared);
+  if (p && shared && shared->ops_per_s > 0) {
+    std::fprintf(out, "  pooled / shared: %.1f%%\n", 100 * p->ops_per_s / shared->ops_per_s);
+  }
   for (const auto& r : g.runs) {
     if (r.capped) std::fprintf(out, "  %s: capped by --max-seconds after %llu operations\n", std::string(to_string(r.mode)).c_str(),
                                static_cast<unsigned long long>(r.ops_done));

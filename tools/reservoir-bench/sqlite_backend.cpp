@@ -5,7 +5,9 @@
 
 #include <cctype>
 #include <filesystem>
+#include <condition_variable>
 #include <mutex>
+#include <vector>
 
 #include "backend.hpp"
 #include "pooled.hpp"
@@ -22,11 +24,13 @@ reservoir::Error sqlite_error(sqlite3* db, int rc, const std::string& what) {
                           false, sqlite3_errstr(rc));
 }
 
-// One thread's raw connection: prepared once, reused for every operation.
-class RawSqliteClient final : public Client {
+// One raw connection: prepared once, reused for every operation.
+class RawSqliteHandle {
  public:
-  RawSqliteClient(sqlite3* db, std::mutex& writers, OpenCounter& counter) : db_(db), writers_(writers), counter_(counter) {}
-  ~RawSqliteClient() override {
+  RawSqliteHandle(sqlite3* db, std::mutex& writers, OpenCounter& counter) : db_(db), writers_(writers), counter_(counter) {}
+  RawSqliteHandle(const RawSqliteHandle&) = delete;
+  RawSqliteHandle& operator=(const RawSqliteHandle&) = delete;
+  ~RawSqliteHandle() {
     for (sqlite3_stmt* s : {upsert_, retrieve_, count_}) sqlite3_finalize(s);
     sqlite3_close_v2(db_);
     counter_.on_close();
@@ -40,7 +44,7 @@ class RawSqliteClient final : public Client {
     return {};
   }
 
-  reservoir::Status run(const Op& op, OpOutcome& outcome, std::int64_t&) override {
+  reservoir::Status run(const Op& op, OpOutcome& outcome) {
     switch (op.kind) {
       case OpKind::store: {
         // Writers of one process take turns on a mutex rather than SQLite's sleeping busy
@@ -95,28 +99,110 @@ class RawSqliteClient final : public Client {
   std::int64_t created_ = 0;
 };
 
+// Opens one raw handle on `path` with the pool's settings (WAL, the synchronous level, the
+// busy timeout) and prepares the workload's statements.
+reservoir::Result<std::unique_ptr<RawSqliteHandle>> open_raw(const std::string& path, const std::string& synchronous,
+                                                             const MemorySql& sql, std::chrono::milliseconds busy,
+                                                             std::mutex& writers, OpenCounter& counter) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    auto e = sqlite_error(db, rc, path);
+    sqlite3_close_v2(db);
+    return e;
+  }
+  counter.on_open();
+  auto handle = std::make_unique<RawSqliteHandle>(db, writers, counter);
+  sqlite3_busy_timeout(db, static_cast<int>(busy.count()));
+  const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + synchronous;
+  if (const int prc = sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr); prc != SQLITE_OK) {
+    return sqlite_error(db, prc, "pragmas");
+  }
+  if (auto st = handle->prepare(sql); !st) return std::move(st).error();
+  return handle;
+}
+
+// raw: the thread's own handle.
+class RawSqliteClient final : public Client {
+ public:
+  explicit RawSqliteClient(std::unique_ptr<RawSqliteHandle> handle) : handle_(std::move(handle)) {}
+  reservoir::Status run(const Op& op, OpOutcome& outcome, std::int64_t&) override { return handle_->run(op, outcome); }
+
+ private:
+  std::unique_ptr<RawSqliteHandle> handle_;
+};
+
+// shared: the plainest pool there is, to tell what sharing N connections among more threads
+// costs from what reservoir costs. A mutex, a condition variable and a free list; a thread
+// takes the handle freed last (warm in cache), waits without a deadline, and hands nothing
+// back but the handle: no check, no reset, no deadline, no statistics.
+class SharedHandles {
+ public:
+  void add(std::unique_ptr<RawSqliteHandle> h) {
+    free_.push_back(h.get());
+    all_.push_back(std::move(h));
+  }
+  std::size_t size() const { return all_.size(); }
+  RawSqliteHandle& take() {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return !free_.empty(); });
+    RawSqliteHandle* h = free_.back();
+    free_.pop_back();
+    return *h;
+  }
+  void give_back(RawSqliteHandle& h) {
+    {
+      std::lock_guard g(mu_);
+      free_.push_back(&h);
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<RawSqliteHandle*> free_;
+  std::vector<std::unique_ptr<RawSqliteHandle>> all_;
+};
+
+class SharedSqliteClient final : public Client {
+ public:
+  explicit SharedSqliteClient(SharedHandles& handles) : handles_(handles) {}
+  reservoir::Status run(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns) override {
+    const std::int64_t t0 = steady_ns();
+    RawSqliteHandle& h = handles_.take();
+    acquire_ns = steady_ns() - t0;
+    reservoir::Status st = h.run(op, outcome);
+    handles_.give_back(h);
+    return st;
+  }
+
+ private:
+  SharedHandles& handles_;
+};
+
 class RawSqliteTarget final : public Target {
  public:
-  RawSqliteTarget(std::string path, std::string synchronous, const MemorySql* sql, std::chrono::milliseconds busy)
-      : path_(std::move(path)), synchronous_(std::move(synchronous)), sql_(sql), busy_(busy) {}
+  RawSqliteTarget(std::string path, std::string synchronous, const MemorySql* sql, std::chrono::milliseconds busy,
+                  std::size_t shared_size)
+      : path_(std::move(path)), synchronous_(std::move(synchronous)), sql_(sql), busy_(busy), shared_size_(shared_size) {}
 
+  // `shared_size` 0: each client opens its own handle (raw); else the clients share that many.
   reservoir::Result<std::unique_ptr<Client>> client() override {
-    sqlite3* db = nullptr;
-    const int rc = sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) {
-      auto e = sqlite_error(db, rc, path_);
-      sqlite3_close_v2(db);
-      return e;
+    if (shared_size_ == 0) {
+      auto h = open_raw(path_, synchronous_, *sql_, busy_, writers_, counter_);
+      if (!h) return std::move(h).error();
+      return std::unique_ptr<Client>(std::make_unique<RawSqliteClient>(std::move(h).value()));
     }
-    counter_.on_open();
-    auto client = std::make_unique<RawSqliteClient>(db, writers_, counter_);
-    sqlite3_busy_timeout(db, static_cast<int>(busy_.count()));
-    const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + synchronous_;
-    if (const int prc = sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr); prc != SQLITE_OK) {
-      return sqlite_error(db, prc, "pragmas");
+    {
+      std::lock_guard g(open_mu_);  // the clients start at once; the first one opens the handles
+      while (shared_.size() < shared_size_) {
+        auto h = open_raw(path_, synchronous_, *sql_, busy_, writers_, counter_);
+        if (!h) return std::move(h).error();
+        shared_.add(std::move(h).value());
+      }
     }
-    if (auto st = client->prepare(*sql_); !st) return std::move(st).error();
-    return std::unique_ptr<Client>(std::move(client));
+    return std::unique_ptr<Client>(std::make_unique<SharedSqliteClient>(shared_));
   }
   TargetStats stats() const override { return TargetStats{counter_.max_open.load(), counter_.opened.load(), {}}; }
   reservoir::Status finish(std::chrono::milliseconds) override { return {}; }
@@ -126,8 +212,11 @@ class RawSqliteTarget final : public Target {
   std::string synchronous_;
   const MemorySql* sql_;
   std::chrono::milliseconds busy_;
+  std::size_t shared_size_;
   std::mutex writers_;
-  OpenCounter counter_;
+  OpenCounter counter_;  // before shared_: its handles count their close in it
+  std::mutex open_mu_;
+  SharedHandles shared_;
 };
 
 class SqliteBackend final : public Backend {
@@ -136,6 +225,7 @@ class SqliteBackend final : public Backend {
       : config_(std::move(config)), temp_dir_(std::move(temp_dir)), options_(options) {}
 
   std::string kind() const override { return "sqlite"; }
+  bool offers(Mode) const override { return true; }
   std::string endpoint() const override { return config_.path; }
 
   reservoir::Status prepare(const WorkloadConfig& workload) override {
@@ -157,8 +247,10 @@ class SqliteBackend final : public Backend {
         return std::unique_ptr<Target>(
             std::make_unique<UnpooledTarget<sq::Connector>>(std::move(connector).value(), &sql_, s));
       case Mode::raw:
-        return std::unique_ptr<Target>(
-            std::make_unique<RawSqliteTarget>(config_.path, std::string(sq::to_string(config_.synchronous)), &sql_, s.op_timeout));
+      case Mode::shared:
+        return std::unique_ptr<Target>(std::make_unique<RawSqliteTarget>(
+            config_.path, std::string(sq::to_string(config_.synchronous)), &sql_, s.op_timeout,
+            mode == Mode::shared ? s.pool.max_size : 0));
     }
     return reservoir::Error::make(reservoir::ErrorKind::internal, "unknown mode");
   }
