@@ -28,15 +28,23 @@ class AsyncRunTest : public AsioTest {
     for (int i = 0; i < max_steps && !out; ++i) {
       ioc.restart();
       ioc.poll();
-      // A discarded connection is replaced on the pool's connect thread, in real time: let
-      // it land before time moves (else the acquire's deadline would pass meanwhile).
-      if (!eventually([&] { return pool.load().connecting == 0; })) break;
-      ioc.restart();
-      ioc.poll();
-      if (!out) {
-        ++clock_moves;
-        clock.advance(step);
+      if (out) break;
+      // A discarded connection is replaced on the pool's connect thread, in real time, and
+      // handed to the queued acquire there: time moves only once no connect is in flight and
+      // nobody is queued (else the acquire's deadline would pass meanwhile: on a loaded
+      // machine this loop once moved the clock 10 s while the connect thread waited to run).
+      if (!eventually([&] {
+            const PoolLoad l = pool.load();
+            return l.connecting == 0 && l.waiting == 0;
+          })) {
+        break;
       }
+      // The hand-off's completion is posted just after the pool's lock is released: look once
+      // more, waiting a little in real time, before moving the clock.
+      ioc.restart();
+      if (ioc.run_one_for(std::chrono::milliseconds(2)) > 0) continue;
+      ++clock_moves;
+      clock.advance(step);
     }
     ioc.restart();
     ioc.poll();
