@@ -13,7 +13,7 @@
 // that began it (a lease handed on, a connection closed by the pool). Measured, same sitting,
 // pooled/raw at clients-5 (tools/reservoir-bench/README.md): a mutex and a condition variable,
 // the first gate, 61-69% (two to three context switches per contended write, on the mutex as
-// much as on the condition); a POSIX semaphore 58-70%; this protocol 83-95%.
+// much as on the condition); a POSIX semaphore 58-73%; this protocol 83-88%.
 #pragma once
 
 #include <atomic>

@@ -297,7 +297,7 @@ TEST(BenchToolSqlite, SharedBaselineSharesPoolSizeHandles) {
   EXPECT_EQ(shared["mode"], "shared");
   EXPECT_EQ(shared["connections_opened"], 3);
   EXPECT_EQ(shared["clients"], 10);
-  EXPECT_NE(o.out.find("shared"), std::string::npos);
+  EXPECT_NE(o.out.find("pooled / shared: "), std::string::npos) << o.out;
 }
 
 TEST(BenchToolSqlite, MixDecidesTheOperations) {

@@ -92,7 +92,10 @@ int run(const Options& o) {
   Backend& b = **backend;
   const auto modes = modes_of(o, b);
   for (Mode m : modes) {
-    if (!b.offers(m)) return fail("--baseline: " + std::string(to_string(m)) + " is not offered by the " + b.kind() + " backend", kExitUsage);
+    if (!b.offers(m)) {
+      return fail("--baseline: " + std::string(to_string(m)) + " is not offered by the " + b.kind() + " backend",
+                  kExitUsage);
+    }
   }
   std::string mode_names;
   for (Mode m : modes) mode_names += (mode_names.empty() ? "" : ", ") + std::string(to_string(m));

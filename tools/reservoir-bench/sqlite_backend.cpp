@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include <cctype>
-#include <filesystem>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <vector>
 
@@ -139,10 +139,14 @@ class RawSqliteClient final : public Client {
 class SharedHandles {
  public:
   void add(std::unique_ptr<RawSqliteHandle> h) {
+    std::lock_guard g(mu_);
     free_.push_back(h.get());
     all_.push_back(std::move(h));
   }
-  std::size_t size() const { return all_.size(); }
+  std::size_t size() {
+    std::lock_guard g(mu_);
+    return all_.size();
+  }
   RawSqliteHandle& take() {
     std::unique_lock lk(mu_);
     cv_.wait(lk, [&] { return !free_.empty(); });
