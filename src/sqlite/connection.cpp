@@ -94,6 +94,13 @@ Connection::~Connection() {
   lock_.release();  // only after the handle is closed: the lock guards the file
 }
 
+bool Connection::adopt(WriteTurn& turn) noexcept {
+  if (!turn.held() || turn.gate_ != session_->gate || session_->gate_held) return false;
+  session_->gate_held = true;
+  turn.gate_.reset();  // this connection leaves the gate from now on
+  return true;
+}
+
 bool Connection::in_transaction() const noexcept { return db_ && sqlite3_get_autocommit(db_) == 0; }
 
 int64_t Connection::last_insert_rowid() const noexcept { return db_ ? sqlite3_last_insert_rowid(db_) : 0; }
@@ -201,7 +208,10 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
   const std::string& path = session_->path;
   if (auto st = bind_all(stmt, params, path); !st) return st;
   const bool read_only = sqlite3_stmt_readonly(stmt) != 0;
-  if (!read_only) {
+  // The pool's own statements never queue at the gate: they change this connection (PRAGMAs,
+  // temp objects) or end its transaction, never the store. A connect that queued there could
+  // wait for a writer who holds a WriteTurn and waits for that very connection.
+  if (!read_only && !session_->internal) {
     if (auto st = detail::enter_writer_gate(*session_, deadline); !st) return st;
   }
   // Counted after stepping: a step may re-prepare the statement for a changed schema (an added

@@ -76,6 +76,22 @@ Result<Connector> Connector::create(Config config) {
 
 Connector::Connector(Config config) : config_(std::move(config)) {
   logger_ = config_.logger ? config_.logger : stderr_logger(LogLevel::warn);
+  if (auto canonical = detail::canonical_store_path(config_.path)) gate_ = detail::WriterGate::for_store(*canonical);
+}
+
+Result<WriteTurn> Connector::write_turn(Deadline deadline) {
+  std::shared_ptr<detail::WriterGate> gate = gate_;
+  if (!gate) {  // the directory was missing at create(); connect() would find the gate the same way
+    auto canonical = detail::canonical_store_path(config_.path);
+    if (!canonical) return std::move(canonical).error();
+    gate = detail::WriterGate::for_store(*canonical);
+  }
+  if (!gate->enter(deadline)) {
+    return Error(ErrorKind::timeout,
+                 config_.path + ": another writer of this process held the database lock until the deadline", true,
+                 "SQLITE_BUSY");
+  }
+  return WriteTurn(std::move(gate));
 }
 
 Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {

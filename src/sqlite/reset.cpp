@@ -73,6 +73,9 @@ Status Connector::reset(Connection& conn, Deadline deadline) {
     auto r = conn.execute("ROLLBACK", deadline);
     if (!r) return std::move(r).error();
   }
+  // A write turn adopted and never used is still inside the gate: the next borrower must not
+  // inherit it.
+  detail::leave_writer_gate_if_done(s, conn.native_handle());
   // PRAGMAs first: a borrower's query_only=1 would make dropping its temp tables fail.
   if (!s.pragmas_written.empty()) {
     if (auto st = restore_pragmas(conn, s, deadline); !st) return st;

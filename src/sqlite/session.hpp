@@ -25,7 +25,8 @@ struct Session {
 
   // The running call's deadline; the busy handler waits until it and no longer.
   std::optional<Deadline> deadline;
-  // Set while the connector runs its own statements, which the authorizer must not track.
+  // Set while the connector runs its own statements, which the authorizer must not track and
+  // which never queue at the writer gate.
   bool internal = false;
   // Why the authorizer denied the last statement, for the error message.
   std::string denied;

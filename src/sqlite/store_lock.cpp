@@ -45,6 +45,26 @@ struct StoreLockHolder {
   }
 };
 
+// The canonical store path: symlinks and `..` resolved, so two spellings share one lock (and
+// one writer gate).
+Result<std::string> canonical_store_path(std::string_view path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return Error::make(ErrorKind::invalid_argument, "store path is empty");
+  std::error_code ec;
+  const fs::path p = fs::absolute(fs::path(path), ec);
+  if (ec) return Error::unavailable(path, ec.message());
+  if (fs::is_directory(p, ec)) {
+    return Error::make(ErrorKind::invalid_argument, std::string(path) + ": is a directory, not a store file");
+  }
+  const fs::path dir = p.parent_path();
+  if (!fs::is_directory(dir, ec)) {
+    return Error(ErrorKind::unavailable, std::string(path) + ": directory " + dir.string() + " does not exist",
+                 false);
+  }
+  if (fs::exists(p, ec)) return fs::canonical(p, ec).string();
+  return (fs::canonical(dir, ec) / p.filename()).string();
+}
+
 }  // namespace detail
 
 namespace {
@@ -96,24 +116,7 @@ std::string format_utc(std::int64_t unix_seconds) {
   return buf;
 }
 
-// The canonical store path: symlinks and `..` resolved, so two spellings share one lock.
-Result<std::string> canonical_store_path(std::string_view path) {
-  namespace fs = std::filesystem;
-  if (path.empty()) return Error::make(ErrorKind::invalid_argument, "store path is empty");
-  std::error_code ec;
-  const fs::path p = fs::absolute(fs::path(path), ec);
-  if (ec) return Error::unavailable(path, ec.message());
-  if (fs::is_directory(p, ec)) {
-    return Error::make(ErrorKind::invalid_argument, std::string(path) + ": is a directory, not a store file");
-  }
-  const fs::path dir = p.parent_path();
-  if (!fs::is_directory(dir, ec)) {
-    return Error(ErrorKind::unavailable, std::string(path) + ": directory " + dir.string() + " does not exist",
-                 false);
-  }
-  if (fs::exists(p, ec)) return fs::canonical(p, ec).string();
-  return (fs::canonical(dir, ec) / p.filename()).string();
-}
+
 
 std::string owner_record(const StoreOwner& o) {
   return "pid=" + std::to_string(o.pid) + "\nhost=" + o.host + "\nprogram=" + o.program +
@@ -266,7 +269,7 @@ Result<StoreLock> StoreLock::acquire(std::string_view store_path, Deadline deadl
                    config_check::duration_at_least("poll_interval", options.poll_interval, std::chrono::milliseconds(1))}) {
     if (!s) return std::move(s).error();
   }
-  auto canonical = canonical_store_path(store_path);
+  auto canonical = detail::canonical_store_path(store_path);
   if (!canonical) return std::move(canonical).error();
   const std::string& path = canonical.value();
 
@@ -298,7 +301,7 @@ Result<StoreLock> StoreLock::acquire(std::string_view store_path, Deadline deadl
 }
 
 std::optional<StoreOwner> StoreLock::read_owner(std::string_view store_path) {
-  auto canonical = canonical_store_path(store_path);
+  auto canonical = detail::canonical_store_path(store_path);
   if (!canonical) return std::nullopt;
   const int fd = ::open((canonical.value() + ".lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return std::nullopt;

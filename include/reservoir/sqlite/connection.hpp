@@ -22,6 +22,7 @@
 #include "reservoir/error.hpp"
 #include "reservoir/sql.hpp"
 #include "reservoir/sqlite/store_lock.hpp"
+#include "reservoir/sqlite/write_turn.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -78,6 +79,13 @@ class Connection {
     return execute(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline);
   }
   Result<std::int64_t> execute(std::string_view sql, Deadline deadline) { return execute(sql, {}, deadline); }
+
+  // Takes over `turn` (Connector::write_turn) when it holds this store's writer gate: this
+  // connection's next write does not wait at the gate again, and leaves it when that write (or
+  // its transaction) ends, at the latest when the connection goes back to the pool. Adopt right
+  // before the write: a read in between ends the turn. Returns whether it was taken over (not
+  // when the turn is not held, or is another store's).
+  bool adopt(WriteTurn& turn) noexcept;
 
   // Inside an explicit transaction (BEGIN without COMMIT/ROLLBACK yet).
   bool in_transaction() const noexcept;

@@ -17,6 +17,7 @@
 #include "reservoir/connector.hpp"
 #include "reservoir/sqlite/config.hpp"
 #include "reservoir/sqlite/connection.hpp"
+#include "reservoir/sqlite/write_turn.hpp"
 
 namespace reservoir::sqlite {
 
@@ -46,6 +47,10 @@ class Connector {
   void close(std::unique_ptr<Connection> conn, Deadline deadline) noexcept;
   void abandon(std::unique_ptr<Connection> conn) noexcept;
   bool is_broken(const Connection& conn) const noexcept { return conn.is_broken(); }
+  // Waits until `deadline` for this store's writer gate, holding no connection meanwhile
+  // (write_turn.hpp). Errors: timeout (another writer of this process kept it), unavailable
+  // (the store's directory is missing).
+  Result<WriteTurn> write_turn(Deadline deadline);
   bool is_retryable(const Error& error) const noexcept { return error.retryable(); }
   std::string endpoint() const { return config_.path; }
 
@@ -57,6 +62,8 @@ class Connector {
 
   Config config_;
   std::shared_ptr<Logger> logger_;
+  // The store's writer gate, found once its path resolves (the directory may appear later).
+  std::shared_ptr<detail::WriterGate> gate_;
 };
 
 static_assert(PoolConnector<Connector>);

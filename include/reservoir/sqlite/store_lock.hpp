@@ -57,7 +57,10 @@ struct StoreOwner {
 
 namespace detail {
 struct StoreLockHolder;
-}
+// The store's path with symlinks and `..` resolved (the file itself need not exist).
+// Errors: invalid_argument (empty, a directory), unavailable (the directory is missing).
+Result<std::string> canonical_store_path(std::string_view path);
+}  // namespace detail
 
 // A share of this process's ownership of one store. Move-only; the process's OS lock is
 // released when the last share in the process is destroyed or released.
