@@ -229,6 +229,7 @@ TEST(BenchToolArgs, BadArgumentIsAUsageErrorNamingIt) {
       {{"--baseline", "jdbc"}, "--baseline"},
       {{"--ops", "0"}, "--ops"},
       {{"--synchronous", "sometimes"}, "--synchronous"},
+      {{"--write-turns", "sometimes"}, "--write-turns"},
       {{"--table", "x; DROP TABLE y"}, "--table"},
       {{"--duration"}, "--duration"},
       {{"--admin", "70000"}, "--admin"},
@@ -248,7 +249,7 @@ TEST(BenchToolArgs, HelpDocumentsEveryOption) {
   ASSERT_EQ(o.exit_code, 0) << describe(o);
   for (const char* opt : {"--target", "--workload", "--mix", "--keys", "--scenarios", "--baseline", "--ops", "--duration",
                           "--bursts", "--pool-size", "--op-timeout-ms", "--connect-timeout-ms", "--json", "--chart",
-                          "--keep", "--strict", "--no-progress", "--admin"}) {
+                          "--keep", "--strict", "--no-progress", "--admin", "--write-turns"}) {
     EXPECT_NE(o.out.find(opt), std::string::npos) << opt;
   }
 }
@@ -298,6 +299,31 @@ TEST(BenchToolSqlite, SharedBaselineSharesPoolSizeHandles) {
   EXPECT_EQ(shared["connections_opened"], 3);
   EXPECT_EQ(shared["clients"], 10);
   EXPECT_NE(o.out.find("pooled / shared: "), std::string::npos) << o.out;
+}
+
+// Writers that queue before they borrow (sqlite::WriteTurn) and writers that queue holding a
+// connection both finish every write, on more clients than connections, in every mode.
+TEST(BenchToolSqlite, WriteTurnsOnAndOffLoseNoWrite) {
+  for (const std::string turns : {"on", "off"}) {
+    SCOPED_TRACE(turns);
+    TempDir dir;
+    const fs::path json_path = dir.path() / "result.json";
+    const Outcome o = run_tool({"--scenarios", "clients-10", "--baseline", "raw,shared", "--ops", "3000", "--keys",
+                                "50", "--mix", "50/50", "--pool-size", "2", "--write-turns", turns, "--json",
+                                json_path.string()});
+    ASSERT_EQ(o.exit_code, 0) << describe(o);
+    const json doc = read_json(json_path);
+    EXPECT_EQ(doc["config"]["write_turns"], turns);
+    ASSERT_EQ(doc["results"].size(), 3u);
+    for (const json& r : doc["results"]) {
+      SCOPED_TRACE(r["mode"].get<std::string>());
+      EXPECT_EQ(r["ops_failed"], 0);
+      EXPECT_EQ(r["ops_done"], 3000);
+      EXPECT_EQ(r["final_row_count"], 50);
+      EXPECT_GT(r["ops_by_kind"]["store"].get<int>(), 1000);
+      EXPECT_EQ(r["ops_by_kind"]["store"].get<int>() + r["ops_by_kind"]["retrieve"].get<int>(), 3000);
+    }
+  }
 }
 
 TEST(BenchToolSqlite, MixDecidesTheOperations) {

@@ -71,6 +71,9 @@ struct RunSettings {
   // application should write it; false: run() with its deadline and retry policy only (to
   // measure what the two cost).
   bool breaker_and_budget = true;
+  // A backend with a writer queue of its own (SQLite's WriteTurn): a store operation waits
+  // there before it borrows a connection. false: it borrows first, then queues holding it.
+  bool write_turns = true;
   // --admin: each pooled target registers its pool, breaker and budget here under the pool's
   // name (held weakly: a finished scenario drops out) and its pool reports to `events`.
   // Null (no --admin): nothing is registered, the pool has no listener.

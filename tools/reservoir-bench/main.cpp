@@ -65,6 +65,7 @@ RunSettings run_settings(const Options& o) {
   s.op_timeout = std::chrono::milliseconds(o.op_timeout_ms);
   s.connect_timeout = std::chrono::milliseconds(o.connect_timeout_ms);
   s.breaker_and_budget = o.resilience == "full";
+  s.write_turns = o.write_turns == "on";
   return s;
 }
 

@@ -118,6 +118,12 @@ void add_options(CLI::App& app, Options& o) {
                  "the two cost)")
       ->capture_default_str()
       ->check(CLI::IsMember({"full", "deadline"}));
+  app.add_option("--write-turns", o.write_turns,
+                 "sqlite: on (a store takes its turn at the store's writer gate before it borrows a connection, "
+                 "sqlite::WriteTurn, so queued writers hold none) or off (it borrows first and queues at the gate "
+                 "holding the connection)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--pg-reset", o.pg_reset, "PostgreSQL reset on return: discard (rollback + DISCARD ALL, the "
                                            "library default), tracked (DISCARD ALL only after statements whose "
                                            "command tags show session state) or rollback (rollback only)")

@@ -37,6 +37,7 @@ struct Options {
   std::string synchronous = "normal";
   std::string pg_reset = "discard";
   std::string resilience = "full";
+  std::string write_turns = "on";  // sqlite: writers queue for the store before they borrow
   std::string json_path;
   std::string chart_path;
   bool keep = false;

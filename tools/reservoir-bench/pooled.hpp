@@ -78,6 +78,16 @@ class Counting {
   std::shared_ptr<OpenCounter> counter_;
 };
 
+// Backends whose writers queue for the store before they borrow a connection (SQLite's
+// WriteTurn) specialise this; by default a write waits for nothing but its connection.
+template <reservoir::PoolConnector C>
+struct WriterQueue {
+  static constexpr bool queues = false;
+  struct Turn {};
+  static reservoir::Result<Turn> take(C&, reservoir::Deadline) { return Turn{}; }
+  static void hand(Turn&, typename C::connection&) noexcept {}
+};
+
 // W: the workload's statements (MemorySql for the SQL backends; run_op is found for C's
 // connection and W).
 template <reservoir::PoolConnector C, class W = MemorySql>
@@ -114,7 +124,7 @@ class PooledTarget final : public Target {
       run.budget = std::move(budget).value();
       run.breaker = std::move(breaker).value();
     }
-    return std::unique_ptr<Target>(new PooledTarget(std::move(pool), std::move(counter), sql, std::move(run)));
+    return std::unique_ptr<Target>(new PooledTarget(std::move(pool), std::move(counter), sql, std::move(run), s.write_turns));
   }
 
   reservoir::Result<std::unique_ptr<Client>> client() override {
@@ -131,6 +141,26 @@ class PooledTarget final : public Target {
    public:
     explicit PooledClient(PooledTarget& t) : t_(t) {}
     reservoir::Status run(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns) override {
+      if constexpr (WriterQueue<C>::queues) {
+        if (op.kind == OpKind::store && t_.write_turns_) return run_write(op, outcome, acquire_ns);
+      }
+      typename WriterQueue<C>::Turn none;
+      return run_with(op, outcome, acquire_ns, none, t_.run_);
+    }
+
+   private:
+    // The write's deadline starts before its turn: the wait in the queue is part of the
+    // operation (its latency), not of the connection's acquire.
+    reservoir::Status run_write(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns) {
+      reservoir::RunOptions options = t_.run_;
+      options.deadline = reservoir::Deadline::after(reservoir::SteadyClock::instance(), options.timeout);
+      auto turn = WriterQueue<C>::take(t_.pool_->connector().inner(), *options.deadline);
+      if (!turn) return std::move(turn).error();
+      return run_with(op, outcome, acquire_ns, *turn, options);
+    }
+
+    reservoir::Status run_with(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns,
+                               typename WriterQueue<C>::Turn& turn, const reservoir::RunOptions& options) {
       const std::uint64_t opened_before = t_.counter_->opened.load(std::memory_order_relaxed);
       const std::int64_t t0 = steady_ns();
       bool first = true;
@@ -142,22 +172,25 @@ class PooledTarget final : public Target {
               outcome.acquire_connected = t_.counter_->opened.load(std::memory_order_relaxed) != opened_before;
               first = false;
             }
+            WriterQueue<C>::hand(turn, conn);
             return run_op(conn, *t_.sql_, op, a.deadline(), outcome);
           },
-          t_.run_);
+          options);
     }
 
-   private:
+
     PooledTarget& t_;
   };
 
-  PooledTarget(std::shared_ptr<Pool> pool, std::shared_ptr<OpenCounter> counter, const W* sql, reservoir::RunOptions run)
-      : pool_(std::move(pool)), counter_(std::move(counter)), sql_(sql), run_(std::move(run)) {}
+  PooledTarget(std::shared_ptr<Pool> pool, std::shared_ptr<OpenCounter> counter, const W* sql, reservoir::RunOptions run,
+               bool write_turns)
+      : pool_(std::move(pool)), counter_(std::move(counter)), sql_(sql), run_(std::move(run)), write_turns_(write_turns) {}
 
   std::shared_ptr<Pool> pool_;  // shared: --admin's registry holds it weakly
   std::shared_ptr<OpenCounter> counter_;
   const W* sql_;
   reservoir::RunOptions run_;
+  bool write_turns_;
 };
 
 // The non-pooled baseline: each operation opens its own connection with the same connector,

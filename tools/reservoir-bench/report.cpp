@@ -304,6 +304,7 @@ nlohmann::json config_json(const Options& o) {
           {"synchronous", o.synchronous},
           {"pg_reset", o.pg_reset},
           {"resilience", o.resilience},
+          {"write_turns", o.write_turns},
           {"seed", o.seed},
           {"max_seconds", o.max_seconds},
           {"strict", o.strict}};

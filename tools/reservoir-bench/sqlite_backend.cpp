@@ -15,9 +15,19 @@
 
 namespace bench {
 
-namespace {
-
 namespace sq = reservoir::sqlite;
+
+// A store operation takes its turn at the store's writer gate before it borrows a connection,
+// as an application with more threads than connections should write it (write_turn.hpp).
+template <>
+struct WriterQueue<sq::Connector> {
+  static constexpr bool queues = true;
+  using Turn = sq::WriteTurn;
+  static reservoir::Result<Turn> take(sq::Connector& c, reservoir::Deadline d) { return c.write_turn(d); }
+  static void hand(Turn& turn, sq::Connection& conn) noexcept { conn.adopt(turn); }
+};
+
+namespace {
 
 reservoir::Error sqlite_error(sqlite3* db, int rc, const std::string& what) {
   return reservoir::Error(reservoir::ErrorKind::backend, what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)),
@@ -44,12 +54,14 @@ class RawSqliteHandle {
     return {};
   }
 
-  reservoir::Status run(const Op& op, OpOutcome& outcome) {
+  // `writer_turn_held`: the caller took the writers' mutex before it took this handle.
+  reservoir::Status run(const Op& op, OpOutcome& outcome, bool writer_turn_held = false) {
     switch (op.kind) {
       case OpKind::store: {
         // Writers of one process take turns on a mutex rather than SQLite's sleeping busy
         // handler: the same serialisation reservoir's writer gate does, so both do equal work.
-        std::lock_guard g(writers_);
+        std::unique_lock g(writers_, std::defer_lock);
+        if (!writer_turn_held) g.lock();
         sqlite3_bind_text(upsert_, 1, op.key.data(), static_cast<int>(op.key.size()), SQLITE_STATIC);
         sqlite3_bind_text(upsert_, 2, op.content.data(), static_cast<int>(op.content.size()), SQLITE_STATIC);
         sqlite3_bind_int64(upsert_, 3, op.created_ms);
@@ -169,20 +181,25 @@ class SharedHandles {
   std::vector<std::unique_ptr<RawSqliteHandle>> all_;
 };
 
+// A writer takes the writers' mutex before it takes a handle, as reservoir's pooled writers
+// take their WriteTurn before they borrow: queued writers hold no handle.
 class SharedSqliteClient final : public Client {
  public:
-  explicit SharedSqliteClient(SharedHandles& handles) : handles_(handles) {}
+  SharedSqliteClient(SharedHandles& handles, std::mutex& writers) : handles_(handles), writers_(writers) {}
   reservoir::Status run(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns) override {
+    std::unique_lock<std::mutex> turn;
+    if (op.kind == OpKind::store) turn = std::unique_lock(writers_);
     const std::int64_t t0 = steady_ns();
     RawSqliteHandle& h = handles_.take();
     acquire_ns = steady_ns() - t0;
-    reservoir::Status st = h.run(op, outcome);
+    reservoir::Status st = h.run(op, outcome, turn.owns_lock());
     handles_.give_back(h);
     return st;
   }
 
  private:
   SharedHandles& handles_;
+  std::mutex& writers_;
 };
 
 class RawSqliteTarget final : public Target {
@@ -206,7 +223,7 @@ class RawSqliteTarget final : public Target {
         shared_.add(std::move(h).value());
       }
     }
-    return std::unique_ptr<Client>(std::make_unique<SharedSqliteClient>(shared_));
+    return std::unique_ptr<Client>(std::make_unique<SharedSqliteClient>(shared_, writers_));
   }
   TargetStats stats() const override { return TargetStats{counter_.max_open.load(), counter_.opened.load(), {}}; }
   reservoir::Status finish(std::chrono::milliseconds) override { return {}; }
