@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "reservoir/config.hpp"
 #include "reservoir/error.hpp"

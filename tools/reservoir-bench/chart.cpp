@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -64,7 +65,10 @@ reservoir::Status draw_chart(const std::string& png_path, const std::vector<Scen
     std::string plot;
     for (const auto& r : g.runs) {
       if (r.cdf.empty()) continue;
-      const auto data = dir / ("d" + std::to_string(file_no++) + ".dat");
+      std::string name = "d";  // not `"d" + ...`: g++ 12 -Wrestrict false positive
+      name += std::to_string(file_no++);
+      name += ".dat";
+      const auto data = dir / name;
       std::ofstream d(data);
       for (const auto& [pct, us] : r.cdf) d << std::max(us, 0.001) << ' ' << pct << '\n';
       plot += (plot.empty() ? "plot " : ", ") + quoted(data.string()) + " using 1:2 with lines lw " +

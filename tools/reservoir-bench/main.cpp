@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 
@@ -22,9 +21,6 @@
 
 #ifndef RESERVOIR_VERSION
 #define RESERVOIR_VERSION "unknown"
-#endif
-#ifndef RESERVOIR_BUILD_TYPE
-#define RESERVOIR_BUILD_TYPE "unknown"
 #endif
 
 namespace bench {
@@ -46,13 +42,6 @@ void draw_progress(void*, const std::string& label, double share) {
   std::printf("\r\033[K  %-26s [%s%s] %3.0f%%", label.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
               std::string(static_cast<std::size_t>(kWidth - filled), '.').c_str(), share * 100);
   std::fflush(stdout);
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 RunSettings run_settings(const Options& o) {
@@ -121,7 +110,7 @@ int run(const Options& o) {
     std::printf("admin: http://127.0.0.1:%u/dashboard\n", static_cast<unsigned>(admin->port()));
     std::fflush(stdout);
   }
-  nlohmann::json doc{{"tool", "reservoir-bench"}, {"started_at", utc_now()}, {"machine", machine_json()}};
+  JsonDocument doc;  // the start time and the machine's load, now
   if (auto st = b.prepare(o.work); !st) {
     b.cleanup(o.keep);
     return fail("cannot prepare the " + b.kind() + " target: " + st.error().message(), kExitCannotRun);
@@ -160,31 +149,10 @@ int run(const Options& o) {
     if (!c.pass && (c.fails_run || o.strict)) code = kExitCriterion;
   }
 
-  doc["finished_at"] = utc_now();
-  doc["machine"]["load_average_end"] = machine_json()["load_average"];
-  nlohmann::json versions = b.versions();
-  versions["reservoir"] = RESERVOIR_VERSION;
-  versions["build_type"] = RESERVOIR_BUILD_TYPE;
-  versions["compiler"] = __VERSION__;
-  doc["versions"] = versions;
-  doc["config"] = config_json(o);
-  doc["backend"] = {{"kind", b.kind()}, {"endpoint", b.endpoint()}};
-  nlohmann::json results = nlohmann::json::array();
-  for (const auto& g : groups) {
-    for (const auto& r : g.runs) results.push_back(result_json(r));
-  }
-  doc["results"] = results;
-  nlohmann::json crit = nlohmann::json::array();
-  for (const auto& c : criteria) {
-    crit.push_back({{"name", c.name}, {"where", c.where}, {"measured", c.measured}, {"pass", c.pass}, {"fails_run", c.fails_run}});
-  }
-  doc["criteria"] = crit;
-  doc["exit_code"] = code;
-
   int io_code = 0;
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
-    out << doc.dump(2) << '\n';
+    out << doc.finish(b, o, groups, criteria, code) << '\n';
     if (!out) {
       io_code = fail("--json: cannot write " + o.json_path, kExitCannotRun);
     } else {
@@ -208,21 +176,8 @@ int run(const Options& o) {
 }  // namespace bench
 
 int main(int argc, char** argv) {
-  CLI::App app{"reservoir-bench: the memory workload through reservoir's pool (every operation via reservoir::run()), "
-               "next to baselines without it, in seed 001's scenarios and seed 004's load shapes. Prints a table per "
-               "scenario and seed 001's criteria as PASS/FAIL lines.\n"
-               "Exit codes: 0 ran; 1 could not run (e.g. unreachable backend); 2 usage error; 3 a criterion that "
-               "fails the run failed (connections above the pool size, failed operations; any with --strict)."};
   bench::Options o;
-  bench::add_options(app, o);
-  app.set_version_flag("--version", RESERVOIR_VERSION);
-  try {
-    app.parse(argc, argv);
-    o.baselines_given = app.count("--baseline") > 0;
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help, the version, or the error naming the argument
-    return code == 0 ? 0 : bench::kExitUsage;
-  }
+  if (const auto code = bench::parse_command_line(argc, argv, o)) return *code;
   if (const std::string why = bench::parse_mix(o.mix_text, o.work.mix); !why.empty()) {
     return bench::fail("--mix: " + why, bench::kExitUsage);
   }

@@ -2,6 +2,12 @@
 
 #include <regex>
 
+#include <CLI/CLI.hpp>
+
+#ifndef RESERVOIR_VERSION
+#define RESERVOIR_VERSION "unknown"
+#endif
+
 namespace bench {
 
 namespace {
@@ -27,8 +33,8 @@ std::string check_table(const std::string& name) {
   return std::regex_match(name, ident) ? std::string() : "expected a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63)";
 }
 
-}  // namespace
 
+// Declares every option on `app`, bound to `o`.
 void add_options(CLI::App& app, Options& o) {
   app.add_option("--target", o.target,
                  "what to run against: sqlite: (a fresh temporary store, removed afterwards unless --keep), "
@@ -147,6 +153,26 @@ void add_options(CLI::App& app, Options& o) {
                  "/dashboard, /metrics (Prometheus), /stats.json, /healthz, /events; each scenario's pool, "
                  "breaker and retry budget are labelled with the scenario's name")
       ->check(CLI::Range(0, 65535));
+}
+
+}  // namespace
+
+std::optional<int> parse_command_line(int argc, char** argv, Options& o) {
+  CLI::App app{"reservoir-bench: the memory workload through reservoir's pool (every operation via reservoir::run()), "
+               "next to baselines without it, in seed 001's scenarios and seed 004's load shapes. Prints a table per "
+               "scenario and seed 001's criteria as PASS/FAIL lines.\n"
+               "Exit codes: 0 ran; 1 could not run (e.g. unreachable backend); 2 usage error; 3 a criterion that "
+               "fails the run failed (connections above the pool size, failed operations; any with --strict)."};
+  add_options(app, o);
+  app.set_version_flag("--version", RESERVOIR_VERSION);
+  try {
+    app.parse(argc, argv);
+    o.baselines_given = app.count("--baseline") > 0;
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, the version, or the error naming the argument
+    return code == 0 ? 0 : 2;
+  }
+  return std::nullopt;
 }
 
 std::vector<ScenarioSpec> scenario_specs(const Options& o) {

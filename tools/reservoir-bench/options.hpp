@@ -1,10 +1,9 @@
 // reservoir-bench's command line: every option, its default and what it allows.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "scenario.hpp"
 #include "workload.hpp"
@@ -48,8 +47,10 @@ struct Options {
   int admin_port = -1;  // --admin: -1 none, 0 any free port
 };
 
-// Declares every option on `app`, bound to `o`.
-void add_options(CLI::App& app, Options& o);
+// Parses the command line into `o` (CLI11 stays in options.cpp: it is the slowest header to
+// compile). nullopt: run; else the exit code: 0 after --help or --version, 2 after a usage
+// error, printed naming the argument.
+std::optional<int> parse_command_line(int argc, char** argv, Options& o);
 
 // The scenarios `o` selects, in the order given.
 std::vector<ScenarioSpec> scenario_specs(const Options& o);

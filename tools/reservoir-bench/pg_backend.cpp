@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include <nlohmann/json.hpp>
+
 #include "backend.hpp"
 #include "pooled.hpp"
 #include "reservoir/pg/connector.hpp"

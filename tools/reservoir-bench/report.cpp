@@ -4,8 +4,18 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
+
+#ifndef RESERVOIR_VERSION
+#define RESERVOIR_VERSION "unknown"
+#endif
+#ifndef RESERVOIR_BUILD_TYPE
+#define RESERVOIR_BUILD_TYPE "unknown"
+#endif
 
 namespace bench {
 
@@ -192,6 +202,16 @@ void print_criteria(std::FILE* out, const std::vector<Criterion>& criteria) {
   }
 }
 
+namespace {
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// CPU model, cores, memory, kernel, load average.
 nlohmann::json machine_json() {
   nlohmann::json m;
   std::ifstream cpu("/proc/cpuinfo");
@@ -219,12 +239,10 @@ nlohmann::json machine_json() {
   return m;
 }
 
-namespace {
 nlohmann::json figures_json(const Figures& f) {
   return {{"count", f.count}, {"min", f.min / 1000.0}, {"avg", f.avg / 1000.0}, {"p50", f.p50 / 1000.0},
           {"p95", f.p95 / 1000.0}, {"p99", f.p99 / 1000.0}, {"max", f.max / 1000.0}};
 }
-}  // namespace
 
 nlohmann::json result_json(const ScenarioResult& r) {
   nlohmann::json j{{"scenario", r.spec.name},
@@ -308,6 +326,40 @@ nlohmann::json config_json(const Options& o) {
           {"seed", o.seed},
           {"max_seconds", o.max_seconds},
           {"strict", o.strict}};
+}
+
+}  // namespace
+
+JsonDocument::JsonDocument()
+    : doc_(std::make_unique<nlohmann::json>(
+          nlohmann::json{{"tool", "reservoir-bench"}, {"started_at", utc_now()}, {"machine", machine_json()}})) {}
+
+JsonDocument::~JsonDocument() = default;
+
+std::string JsonDocument::finish(Backend& b, const Options& o, const std::vector<ScenarioGroup>& groups,
+                                 const std::vector<Criterion>& criteria, int exit_code) {
+  nlohmann::json& doc = *doc_;
+  doc["finished_at"] = utc_now();
+  doc["machine"]["load_average_end"] = machine_json()["load_average"];
+  nlohmann::json versions = b.versions();
+  versions["reservoir"] = RESERVOIR_VERSION;
+  versions["build_type"] = RESERVOIR_BUILD_TYPE;
+  versions["compiler"] = __VERSION__;
+  doc["versions"] = versions;
+  doc["config"] = config_json(o);
+  doc["backend"] = {{"kind", b.kind()}, {"endpoint", b.endpoint()}};
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& g : groups) {
+    for (const auto& r : g.runs) results.push_back(result_json(r));
+  }
+  doc["results"] = results;
+  nlohmann::json crit = nlohmann::json::array();
+  for (const auto& c : criteria) {
+    crit.push_back({{"name", c.name}, {"where", c.where}, {"measured", c.measured}, {"pass", c.pass}, {"fails_run", c.fails_run}});
+  }
+  doc["criteria"] = crit;
+  doc["exit_code"] = exit_code;
+  return doc.dump(2);
 }
 
 }  // namespace bench

@@ -3,10 +3,11 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "options.hpp"
 #include "scenario.hpp"
@@ -32,9 +33,20 @@ void print_table(std::FILE* out, const ScenarioGroup& group, const Options& o);
 std::vector<Criterion> judge(const std::vector<ScenarioGroup>& groups, const Options& o);
 void print_criteria(std::FILE* out, const std::vector<Criterion>& criteria);
 
-// CPU model, cores, memory, kernel, load average.
-nlohmann::json machine_json();
-nlohmann::json result_json(const ScenarioResult& r);
-nlohmann::json config_json(const Options& o);
+// The --json document: every figure, the machine (its load at the start and the end), the
+// versions and the config.
+class JsonDocument {
+ public:
+  JsonDocument();  // the start: the time and the machine, now
+  ~JsonDocument();
+  JsonDocument(const JsonDocument&) = delete;
+  JsonDocument& operator=(const JsonDocument&) = delete;
+  // Adds the rest and returns the document's text.
+  std::string finish(Backend& b, const Options& o, const std::vector<ScenarioGroup>& groups,
+                     const std::vector<Criterion>& criteria, int exit_code);
+
+ private:
+  std::unique_ptr<nlohmann::json> doc_;
+};
 
 }  // namespace bench

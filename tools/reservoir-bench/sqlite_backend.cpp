@@ -9,6 +9,8 @@
 #include <mutex>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "backend.hpp"
 #include "pooled.hpp"
 #include "reservoir/sqlite/connector.hpp"
