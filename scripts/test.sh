@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up, test servers, then build + ctest under ASan/UBSan (clang++, with
 # the examples) and under TSan (g++): both compilers build everything with -Werror and both
-# sanitizers run every test. Exits non-zero if anything fails.
+# sanitizers run every test; beside the last tests, the demo preset builds reservoir-bench (the
+# README's first command). Exits non-zero if anything fails.
 #   scripts/test.sh                       what CI runs (presets asan tsan)
 #   PRESETS="debug clang" scripts/test.sh other presets (see CMakePresets.json)
 set -euo pipefail
@@ -48,10 +49,20 @@ for i in "${!presets[@]}"; do
   cat "build/$preset.log"
   next=${presets[$((i + 1))]:-}
   if [ -n "$next" ]; then build "$next" & builder=$!; fi
+  # Beside the last preset's tests: the README's first command (scripts/demo.sh) builds
+  # reservoir-bench with the demo preset, a unity build; a unit that breaks it fails here.
+  if [ -z "$next" ] && [ -z "${PRESETS:-}" ]; then
+    { mkdir -p build && cmake --preset demo && cmake --build build/demo -j "$jobs" --target reservoir-bench; } \
+      >build/demo.log 2>&1 & demo_builder=$!
+  fi
   if [ "$built" = 0 ]; then failed+=("$preset:build"); continue; fi
   if ! ctest --preset "$preset" -j 1; then failed+=("$preset:test"); fi
 done
 
+if [ -n "${demo_builder:-}" ] && ! wait "$demo_builder"; then
+  cat build/demo.log
+  failed+=("demo:build")
+fi
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "test.sh: FAILED: ${failed[*]}"
   exit 1
