@@ -79,7 +79,7 @@ Connector::Connector(Config config) : config_(std::move(config)) {
   if (auto canonical = detail::canonical_store_path(config_.path)) gate_ = detail::WriterGate::for_store(*canonical);
 }
 
-Result<WriteTurn> Connector::write_turn(Deadline deadline) {
+Result<WriteTurn> Connector::write_turn(Deadline deadline) const {
   std::shared_ptr<detail::WriterGate> gate = gate_;
   if (!gate) {  // the directory was missing at create(); connect() would find the gate the same way
     auto canonical = detail::canonical_store_path(config_.path);

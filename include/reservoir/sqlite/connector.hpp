@@ -50,7 +50,7 @@ class Connector {
   // Waits until `deadline` for this store's writer gate, holding no connection meanwhile
   // (write_turn.hpp). Errors: timeout (another writer of this process kept it), unavailable
   // (the store's directory is missing).
-  Result<WriteTurn> write_turn(Deadline deadline);
+  Result<WriteTurn> write_turn(Deadline deadline) const;
   bool is_retryable(const Error& error) const noexcept { return error.retryable(); }
   std::string endpoint() const { return config_.path; }
 
