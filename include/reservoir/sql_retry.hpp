@@ -37,11 +37,22 @@ struct TransactionRetry {
 
 namespace detail {
 
+// What an attempt takes before it borrows a connection (SQLite's WriteTurn), and hands to the
+// connection it borrowed. By default: nothing.
+struct NothingBeforeBorrow {
+  struct Held {
+    template <class Conn>
+    void hand(Conn&) noexcept {}
+  };
+  Result<Held> operator()(Deadline) const { return Held{}; }
+};
+
 // Errors: as Pool::acquire(), Tx::begin(), commit(), and fn's own; an error that was not
 // retried because attempts or time ran out says so in its detail.
-template <SqlTransaction Tx, PoolConnector C, class Fn, class IsConflict>
+template <SqlTransaction Tx, PoolConnector C, class Fn, class IsConflict, class BeforeBorrow = NothingBeforeBorrow>
 auto with_transaction(TypedPool<C>& pool, Fn& fn, TxOptions options, Deadline deadline,
-                      const TransactionRetry& retry, IsConflict is_conflict) -> std::invoke_result_t<Fn&, Tx&> {
+                      const TransactionRetry& retry, IsConflict is_conflict, BeforeBorrow before_borrow = {})
+    -> std::invoke_result_t<Fn&, Tx&> {
   using R = std::invoke_result_t<Fn&, Tx&>;
   RunOptions run;
   run.deadline = deadline;
@@ -54,8 +65,11 @@ auto with_transaction(TypedPool<C>& pool, Fn& fn, TxOptions options, Deadline de
   bool rerun = false;
   auto attempt = [&](Attempt&) -> Status {
     rerun = false;
+    auto held = before_borrow(deadline);
+    if (!held) return std::move(held).error();
     auto lease = pool.acquire(deadline);
     if (!lease) return std::move(lease).error();
+    held->hand(**lease);
     auto tx = Tx::begin(**lease, options, deadline);
     if (!tx) {
       // A session that died while pooled fails at BEGIN, before any of fn's work: safe to

@@ -198,6 +198,57 @@ TEST(SqliteWriteTurnPath, ADirectoryThatAppearsAfterCreateStillHasOneGate) {
   EXPECT_TRUE((*conn)->adopt(*turn)) << "the turn and the connection must find the same gate";
 }
 
+TEST_F(SqliteWriteTurn, WithTransactionAfterTurnHoldsTheTurnUntilCommit) {
+  auto pool = SqlitePool::create(PoolConfig{.name = "write-turn", .max_size = 1}, {}, connector);
+  ASSERT_TRUE(pool) << pool.error().message();
+  auto rows = with_transaction_after_turn(
+      *pool,
+      [&](Transaction& tx) -> Result<std::int64_t> {
+        EXPECT_FALSE(gate_is_free());  // the adopted turn lasts until COMMIT
+        auto r = tx.connection().execute("INSERT INTO t VALUES (1, 1), (2, 2)", in_10s());
+        if (!r) return std::move(r).error();
+        return *r;
+      },
+      {}, in_10s());
+  ASSERT_TRUE(rows) << rows.error().message();
+  EXPECT_EQ(*rows, 2);
+  EXPECT_TRUE(gate_is_free());
+}
+
+// The turn comes first: while another writer keeps it, nothing is borrowed, and the call ends
+// at its deadline naming the gate.
+TEST_F(SqliteWriteTurn, WithTransactionAfterTurnQueuesBeforeItBorrows) {
+  auto pool = SqlitePool::create(PoolConfig{.name = "write-turn", .max_size = 1}, {}, connector);
+  ASSERT_TRUE(pool) << pool.error().message();
+  auto held = connector.write_turn(in_10s());
+  ASSERT_TRUE(held);
+  const std::uint64_t acquires_before = pool->stats().acquires;
+  bool ran = false;
+  Status st = with_transaction_after_turn(
+      *pool,
+      [&](Transaction&) -> Status {
+        ran = true;
+        return Status{};
+      },
+      {}, in_ms(100));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().kind(), ErrorKind::timeout) << st.error().message();
+  EXPECT_NE(st.error().message().find("another writer of this process"), std::string::npos) << st.error().message();
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(pool->stats().acquires, acquires_before);
+  // A read-only transaction takes no turn.
+  auto count = with_transaction_after_turn(
+      *pool,
+      [&](Transaction& tx) -> Result<std::int64_t> {
+        auto r = tx.connection().query("SELECT count(*) FROM t", in_10s());
+        if (!r) return std::move(r).error();
+        return r->get_int(0, 0).value();
+      },
+      {.read_only = true}, in_ms(2000));
+  ASSERT_TRUE(count) << count.error().message();
+  EXPECT_EQ(*count, 0);
+}
+
 // Writers that take turns before borrowing and readers, more threads than connections, through
 // run(): every acknowledged write is there, nobody sees `database is locked`.
 TEST_F(SqliteWriteTurn, WritersWithTurnsAndReadersThroughRunLoseNothing) {

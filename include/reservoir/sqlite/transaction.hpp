@@ -97,6 +97,27 @@ auto with_transaction(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions option
                                                     [](const Error& e) { return is_transaction_conflict(e); });
 }
 
+// As above, for a store whose writers take turns (write_turn.hpp): each attempt of a write
+// transaction takes the store's WriteTurn before it borrows a connection, so it queues holding
+// none; a read-only transaction takes no turn. Errors: as above, and timeout when another
+// writer of this process kept the turn until the deadline (nothing was borrowed).
+template <class Fn>
+auto with_transaction_after_turn(TypedPool<Connector>& pool, Fn&& fn, sql::TxOptions options, Deadline deadline,
+                                 const sql::TransactionRetry& retry = {}) -> std::invoke_result_t<Fn&, Transaction&> {
+  struct Turn {
+    WriteTurn turn;
+    void hand(Connection& conn) noexcept { conn.adopt(turn); }
+  };
+  auto take_turn = [&pool, read_only = options.read_only](Deadline d) -> Result<Turn> {
+    if (read_only) return Turn{};
+    auto turn = pool.connector().write_turn(d);
+    if (!turn) return std::move(turn).error();
+    return Turn{std::move(turn).value()};
+  };
+  return sql::detail::with_transaction<Transaction>(
+      pool, fn, options, deadline, retry, [](const Error& e) { return is_transaction_conflict(e); }, take_turn);
+}
+
 // As above, bounded by kDefaultTransactionTimeout on the pool's clock.
 inline constexpr std::chrono::seconds kDefaultTransactionTimeout{30};
 template <class Fn>

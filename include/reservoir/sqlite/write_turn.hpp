@@ -15,7 +15,8 @@
 //
 // The connection that adopts the turn leaves the gate when its write ends (the statement in
 // autocommit mode, or the transaction's COMMIT/ROLLBACK), at the latest when it goes back to the
-// pool. A turn nobody adopted leaves the gate when it is destroyed.
+// pool. A turn nobody adopted leaves the gate when it is destroyed. Transactions:
+// sqlite::with_transaction_after_turn (transaction.hpp) takes a turn for each attempt.
 //
 // One order for every writer of a store: a thread that holds a turn waits for a connection,
 // while one that holds a connection waits at the gate. If every connection is held by a
