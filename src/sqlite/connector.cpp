@@ -60,6 +60,13 @@ void remove_created(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path + suffix).c_str());
 }
 
+// The writer gate connect() finds for `path` (through the store lock's canonical path).
+Result<std::shared_ptr<detail::WriterGate>> gate_of(const std::string& path) {
+  auto canonical = detail::canonical_store_path(path);
+  if (!canonical) return std::move(canonical).error();
+  return detail::WriterGate::for_store(*canonical);
+}
+
 bool is_check_pragma(std::string_view sql) {
   std::string s;
   for (char c : sql) s.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
@@ -76,15 +83,15 @@ Result<Connector> Connector::create(Config config) {
 
 Connector::Connector(Config config) : config_(std::move(config)) {
   logger_ = config_.logger ? config_.logger : stderr_logger(LogLevel::warn);
-  if (auto canonical = detail::canonical_store_path(config_.path)) gate_ = detail::WriterGate::for_store(*canonical);
+  if (auto gate = gate_of(config_.path)) gate_ = std::move(gate).value();
 }
 
 Result<WriteTurn> Connector::write_turn(Deadline deadline) const {
   std::shared_ptr<detail::WriterGate> gate = gate_;
-  if (!gate) {  // the directory was missing at create(); connect() would find the gate the same way
-    auto canonical = detail::canonical_store_path(config_.path);
-    if (!canonical) return std::move(canonical).error();
-    gate = detail::WriterGate::for_store(*canonical);
+  if (!gate) {  // the directory was missing at create()
+    auto found = gate_of(config_.path);
+    if (!found) return std::move(found).error();
+    gate = std::move(found).value();
   }
   if (!gate->enter(deadline)) {
     return Error(ErrorKind::timeout,

@@ -116,8 +116,6 @@ std::string format_utc(std::int64_t unix_seconds) {
   return buf;
 }
 
-
-
 std::string owner_record(const StoreOwner& o) {
   return "pid=" + std::to_string(o.pid) + "\nhost=" + o.host + "\nprogram=" + o.program +
          "\nsince=" + std::to_string(o.since_unix) + "\n";

@@ -33,7 +33,6 @@ std::string check_table(const std::string& name) {
   return std::regex_match(name, ident) ? std::string() : "expected a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63)";
 }
 
-
 // Declares every option on `app`, bound to `o`.
 void add_options(CLI::App& app, Options& o) {
   app.add_option("--target", o.target,

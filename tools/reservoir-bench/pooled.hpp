@@ -178,7 +178,6 @@ class PooledTarget final : public Target {
           options);
     }
 
-
     PooledTarget& t_;
   };
 
