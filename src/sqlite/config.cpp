@@ -17,6 +17,12 @@ std::string_view to_string(Synchronous level) noexcept {
   return "NORMAL";
 }
 
+std::string_view to_string(Locking locking) noexcept {
+  return locking == Locking::per_transaction ? "per_transaction" : "process";
+}
+
+const char* vfs_name(Locking locking) noexcept { return locking == Locking::process ? "unix-excl" : nullptr; }
+
 Status Config::validate() const {
   using config_check::quoted;
   if (path.empty()) return config_check::invalid("path", quoted(path), "a database file path");
@@ -26,7 +32,9 @@ Status Config::validate() const {
   }
   constexpr std::pair<std::string_view, Synchronous> kLevels[] = {
       {"off", Synchronous::off}, {"normal", Synchronous::normal}, {"full", Synchronous::full}, {"extra", Synchronous::extra}};
-  for (Status s : {config_check::choice("synchronous", synchronous, kLevels),
+  constexpr std::pair<std::string_view, Locking> kLockings[] = {{"process", Locking::process},
+                                                                {"per_transaction", Locking::per_transaction}};
+  for (Status s : {config_check::choice("synchronous", synchronous, kLevels), config_check::choice("locking", locking, kLockings),
                    config_check::duration("busy_sleep_max", busy_sleep_max, std::chrono::microseconds(1),
                                           std::chrono::milliseconds(100)),
                    config_check::duration("store_lock_wait", store_lock_wait, std::chrono::milliseconds(0),

@@ -118,7 +118,7 @@ Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
                     (config_.create_if_missing ? SQLITE_OPEN_CREATE : 0);
-  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs_name(config_.locking));
   if (rc != SQLITE_OK) {
     Error e = detail::make_error(db, rc, path);
     sqlite3_close_v2(db);

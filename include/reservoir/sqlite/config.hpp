@@ -20,6 +20,22 @@ enum class Synchronous { off, normal, full, extra };
 
 std::string_view to_string(Synchronous level) noexcept;
 
+// How SQLite locks the store file between the connections that share it.
+//   process          The connections of the process that owns the store (its StoreLock) take
+//                    SQLite's file lock once, exclusively, and coordinate in memory: SQLite's
+//                    `unix-excl` VFS, its WAL index on the heap. No lock system call per
+//                    transaction: a point read costs about half as much. No other process
+//                    can read the file while one of them is open, not even one that ignores
+//                    the store lock (a sqlite3 shell is told "database is locked").
+//   per_transaction  SQLite's default: file locks (fcntl) for every transaction, so another
+//                    process may read alongside (a backup, a sqlite3 shell), at two lock
+//                    system calls per read.
+enum class Locking { process, per_transaction };
+
+std::string_view to_string(Locking locking) noexcept;
+// The SQLite VFS a connection opens with under `locking`; null is SQLite's default.
+const char* vfs_name(Locking locking) noexcept;
+
 struct Config {
   // The database file. Its directory must exist. `:memory:` and URIs are refused: a pool of
   // connections must share one store, and the store lock needs a real path.
@@ -27,6 +43,9 @@ struct Config {
   // Create the file if it does not exist (otherwise connect fails with `unavailable`).
   bool create_if_missing = true;
   Synchronous synchronous = Synchronous::normal;
+  // See Locking. The store lock already keeps other reservoir processes out, so `process`
+  // only also shuts out programs that ignore it.
+  Locking locking = Locking::process;
   // Longest single sleep between attempts while another writer holds the database lock. Busy
   // waits as a whole are bounded by each call's deadline, never by a fixed busy_timeout
   // (1 us..100 ms).

@@ -5,6 +5,11 @@
 //   helper try <store>                        exit 0 if the lock can be taken now, 3 if busy
 //   helper midtx <db> <committed> <pending>   commit rows 1..committed, then insert `pending`
 //                                             more rows in an open transaction and wait
+//   helper read <db> <table> <rows>           count the table's rows through the sqlite3 C API
+//                                             with SQLite's default locking (as a sqlite3 shell
+//                                             would): exit 0 if there are <rows>, 4 if not, 3
+//                                             if the file is locked
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -77,6 +82,21 @@ int midtx(char** argv) {
   return 0;
 }
 
+int read_raw(char** argv) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(argv[2], &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  const std::string sql = std::string("SELECT count(*) FROM ") + argv[3];
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+  const bool counted = rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) == std::atoll(argv[4]);
+  if (rc != SQLITE_ROW) std::fprintf(stderr, "helper: %s\n", sqlite3_errmsg(db));
+  const bool busy = (rc & 0xff) == SQLITE_BUSY;
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return rc == SQLITE_ROW ? (counted ? 0 : 4) : busy ? 3 : 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +104,7 @@ int main(int argc, char** argv) {
   if (mode == "hold") return hold(argc, argv);
   if (mode == "try") return try_lock(argv);
   if (mode == "midtx" && argc > 4) return midtx(argv);
-  std::fprintf(stderr, "usage: helper hold|try|midtx <path> ...\n");
+  if (mode == "read" && argc > 4) return read_raw(argv);
+  std::fprintf(stderr, "usage: helper hold|try|midtx|read <path> ...\n");
   return 64;
 }
