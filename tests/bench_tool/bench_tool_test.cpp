@@ -229,6 +229,7 @@ TEST(BenchToolArgs, BadArgumentIsAUsageErrorNamingIt) {
       {{"--baseline", "jdbc"}, "--baseline"},
       {{"--ops", "0"}, "--ops"},
       {{"--synchronous", "sometimes"}, "--synchronous"},
+      {{"--locking", "sometimes"}, "--locking"},
       {{"--write-turns", "sometimes"}, "--write-turns"},
       {{"--table", "x; DROP TABLE y"}, "--table"},
       {{"--duration"}, "--duration"},
@@ -348,6 +349,22 @@ TEST(BenchToolSqlite, SynchronousLevelReachesTheStore) {
     std::string upper = level;
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     EXPECT_EQ(read_json(json_path)["versions"]["synchronous"], upper);
+  }
+}
+
+// The pool and the raw baseline open the store with the same file locking, each way.
+TEST(BenchToolSqlite, LockingReachesThePoolAndTheRawBaseline) {
+  for (const auto& [option, library] : {std::pair{"process", "process"}, {"per-transaction", "per_transaction"}}) {
+    TempDir dir;
+    const fs::path json_path = dir.path() / "result.json";
+    const Outcome o = run_tool({"--scenarios", "clients-5", "--ops", "200", "--baseline", "raw", "--locking", option,
+                                "--json", json_path.string()});
+    ASSERT_EQ(o.exit_code, 0) << describe(o);
+    const json doc = read_json(json_path);
+    EXPECT_EQ(doc["versions"]["locking"], library);
+    EXPECT_EQ(doc["config"]["locking"], option);
+    ASSERT_EQ(doc["results"].size(), 2u);
+    for (const auto& r : doc["results"]) EXPECT_TRUE(r["errors_by_kind"].empty()) << r.dump();
   }
 }
 

@@ -106,6 +106,7 @@ class Backend {
 struct BackendOptions {
   std::string pg_reset = "discard";  // "discard" (DISCARD ALL, the library default), "tracked" or "rollback"
   std::string synchronous = "normal";  // SQLite PRAGMA synchronous
+  std::string locking = "process";     // sqlite::Locking: "process" or "per-transaction"
   RunSettings settings;                // for prepare() and cleanup()
 };
 

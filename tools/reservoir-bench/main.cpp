@@ -71,7 +71,7 @@ std::vector<Mode> modes_of(const Options& o, const Backend& b) {
 
 int run(const Options& o) {
   RunSettings settings = run_settings(o);
-  BackendOptions bo{.pg_reset = o.pg_reset, .synchronous = o.synchronous, .settings = settings};
+  BackendOptions bo{.pg_reset = o.pg_reset, .synchronous = o.synchronous, .locking = o.locking, .settings = settings};
   auto backend = make_backend(o.target, bo);
   if (!backend) {
     const auto kind = backend.error().kind();

@@ -117,6 +117,13 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--synchronous", o.synchronous, "SQLite PRAGMA synchronous (WAL mode): off, normal, full, extra")
       ->capture_default_str()
       ->check(CLI::IsMember({"off", "normal", "full", "extra"}));
+  app.add_option("--locking", o.locking,
+                 "sqlite: how the store file is locked, for the pool and the raw and shared baselines alike: "
+                 "process (sqlite::Locking::process, the library default: this process locks the file once and its "
+                 "connections coordinate in memory) or per-transaction (SQLite's default: file locks for every "
+                 "transaction)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"process", "per-transaction"}));
   app.add_option("--resilience", o.resilience,
                  "what run() gets: full (a RetryBudget and a CircuitBreaker that is also the pool's ConnectGate, as "
                  "an application should write it) or deadline (its deadline and retry policy only, to measure what "

@@ -34,6 +34,7 @@ struct Options {
   int op_timeout_ms = 5000;
   int connect_timeout_ms = 5000;
   std::string synchronous = "normal";
+  std::string locking = "process";
   std::string pg_reset = "discard";
   std::string resilience = "full";
   std::string write_turns = "on";  // sqlite: writers queue for the store before they borrow

@@ -320,6 +320,7 @@ nlohmann::json config_json(const Options& o) {
           {"op_timeout_ms", o.op_timeout_ms},
           {"connect_timeout_ms", o.connect_timeout_ms},
           {"synchronous", o.synchronous},
+          {"locking", o.locking},
           {"pg_reset", o.pg_reset},
           {"resilience", o.resilience},
           {"write_turns", o.write_turns},

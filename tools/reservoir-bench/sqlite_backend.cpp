@@ -113,13 +113,15 @@ class RawSqliteHandle {
   std::int64_t created_ = 0;
 };
 
-// Opens one raw handle on `path` with the pool's settings (WAL, the synchronous level, the
-// busy timeout) and prepares the workload's statements.
-reservoir::Result<std::unique_ptr<RawSqliteHandle>> open_raw(const std::string& path, const std::string& synchronous,
-                                                             const MemorySql& sql, std::chrono::milliseconds busy,
-                                                             std::mutex& writers, OpenCounter& counter) {
+// Opens one raw handle on the pool's store with the pool's settings (WAL, the synchronous
+// level, its file locking, the busy timeout) and prepares the workload's statements.
+reservoir::Result<std::unique_ptr<RawSqliteHandle>> open_raw(const sq::Config& config, const MemorySql& sql,
+                                                             std::chrono::milliseconds busy, std::mutex& writers,
+                                                             OpenCounter& counter) {
+  const std::string& path = config.path;
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, sq::vfs_name(config.locking));
   if (rc != SQLITE_OK) {
     auto e = sqlite_error(db, rc, path);
     sqlite3_close_v2(db);
@@ -128,7 +130,7 @@ reservoir::Result<std::unique_ptr<RawSqliteHandle>> open_raw(const std::string& 
   counter.on_open();
   auto handle = std::make_unique<RawSqliteHandle>(db, writers, counter);
   sqlite3_busy_timeout(db, static_cast<int>(busy.count()));
-  const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + synchronous;
+  const std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" + std::string(sq::to_string(config.synchronous));
   if (const int prc = sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr); prc != SQLITE_OK) {
     return sqlite_error(db, prc, "pragmas");
   }
@@ -206,21 +208,20 @@ class SharedSqliteClient final : public Client {
 
 class RawSqliteTarget final : public Target {
  public:
-  RawSqliteTarget(std::string path, std::string synchronous, const MemorySql* sql, std::chrono::milliseconds busy,
-                  std::size_t shared_size)
-      : path_(std::move(path)), synchronous_(std::move(synchronous)), sql_(sql), busy_(busy), shared_size_(shared_size) {}
+  RawSqliteTarget(sq::Config config, const MemorySql* sql, std::chrono::milliseconds busy, std::size_t shared_size)
+      : config_(std::move(config)), sql_(sql), busy_(busy), shared_size_(shared_size) {}
 
   // `shared_size` 0: each client opens its own handle (raw); else the clients share that many.
   reservoir::Result<std::unique_ptr<Client>> client() override {
     if (shared_size_ == 0) {
-      auto h = open_raw(path_, synchronous_, *sql_, busy_, writers_, counter_);
+      auto h = open_raw(config_, *sql_, busy_, writers_, counter_);
       if (!h) return std::move(h).error();
       return std::unique_ptr<Client>(std::make_unique<RawSqliteClient>(std::move(h).value()));
     }
     {
       std::lock_guard g(open_mu_);  // the clients start at once; the first one opens the handles
       while (shared_.size() < shared_size_) {
-        auto h = open_raw(path_, synchronous_, *sql_, busy_, writers_, counter_);
+        auto h = open_raw(config_, *sql_, busy_, writers_, counter_);
         if (!h) return std::move(h).error();
         shared_.add(std::move(h).value());
       }
@@ -231,8 +232,7 @@ class RawSqliteTarget final : public Target {
   reservoir::Status finish(std::chrono::milliseconds) override { return {}; }
 
  private:
-  std::string path_;
-  std::string synchronous_;
+  sq::Config config_;
   const MemorySql* sql_;
   std::chrono::milliseconds busy_;
   std::size_t shared_size_;
@@ -271,9 +271,8 @@ class SqliteBackend final : public Backend {
             std::make_unique<UnpooledTarget<sq::Connector>>(std::move(connector).value(), &sql_, s));
       case Mode::raw:
       case Mode::shared:
-        return std::unique_ptr<Target>(std::make_unique<RawSqliteTarget>(
-            config_.path, std::string(sq::to_string(config_.synchronous)), &sql_, s.op_timeout,
-            mode == Mode::shared ? s.pool.max_size : 0));
+        return std::unique_ptr<Target>(std::make_unique<RawSqliteTarget>(config_, &sql_, s.op_timeout,
+                                                                         mode == Mode::shared ? s.pool.max_size : 0));
     }
     return reservoir::Error::make(reservoir::ErrorKind::internal, "unknown mode");
   }
@@ -281,6 +280,7 @@ class SqliteBackend final : public Backend {
   nlohmann::json versions() override {
     return {{"sqlite_library", sqlite3_libversion()},
             {"synchronous", std::string(sq::to_string(config_.synchronous))},
+            {"locking", std::string(sq::to_string(config_.locking))},
             {"journal_mode", "wal"}};
   }
 
@@ -310,6 +310,7 @@ reservoir::Result<std::unique_ptr<Backend>> make_sqlite_backend(const std::strin
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (name == options.synchronous) config.synchronous = level;
   }
+  config.locking = options.locking == "per-transaction" ? sq::Locking::per_transaction : sq::Locking::process;
   std::string temp_dir;
   if (path.empty()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "reservoir-bench-XXXXXX").string();
