@@ -1,6 +1,7 @@
 // One retrieve by key (reservoir-bench's read), layer by layer, on one thread: the sqlite3 C
-// API alone, then sqlite::Connection, then a pool's lease around it, then run(): what each
-// layer adds to a point read whose own cost is mostly SQLite's file-lock system calls.
+// API alone (with SQLite's default locking, and with the unix-excl VFS that
+// sqlite::Locking::process opens), then sqlite::Connection, then a pool's lease around it,
+// then run(): what each layer adds to a point read. Figures: bench/sqlite/README.md.
 #include <benchmark/benchmark.h>
 #include <sqlite3.h>
 #include <stdlib.h>
