@@ -79,6 +79,101 @@ sql::Value column_value(sqlite3_stmt* stmt, int col) {
   }
 }
 
+const char* type_name(int type) noexcept {
+  switch (type) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
+  }
+}
+
+const char* out_name(detail::ScanTarget::Kind kind) noexcept {
+  using K = detail::ScanTarget::Kind;
+  switch (kind) {
+    case K::int64: return "std::int64_t";
+    case K::real: return "double";
+    case K::text: return "std::string";
+    case K::optional_int64: return "std::optional<std::int64_t>";
+    case K::optional_real: return "std::optional<double>";
+    case K::optional_text: return "std::optional<std::string>";
+    case K::value: return "sql::Value";
+  }
+  return "?";
+}
+
+template <class T>
+T& out_as(const detail::ScanTarget& t) noexcept {
+  return *static_cast<T*>(t.out);
+}
+
+// Reads column `col` into `t` if its type fits; false if not (t untouched).
+bool read_column(sqlite3_stmt* stmt, int col, const detail::ScanTarget& t) {
+  using K = detail::ScanTarget::Kind;
+  const int type = sqlite3_column_type(stmt, col);
+  const bool optional = t.kind == K::optional_int64 || t.kind == K::optional_real || t.kind == K::optional_text;
+  if (t.kind == K::value) {
+    out_as<sql::Value>(t) = column_value(stmt, col);
+    return true;
+  }
+  if (type == SQLITE_NULL) {
+    if (t.kind == K::optional_int64) out_as<std::optional<std::int64_t>>(t).reset();
+    if (t.kind == K::optional_real) out_as<std::optional<double>>(t).reset();
+    if (t.kind == K::optional_text) out_as<std::optional<std::string>>(t).reset();
+    return optional;
+  }
+  switch (t.kind) {
+    case K::int64:
+    case K::optional_int64: {
+      if (type != SQLITE_INTEGER) return false;
+      const std::int64_t v = sqlite3_column_int64(stmt, col);
+      if (optional) out_as<std::optional<std::int64_t>>(t) = v;
+      else out_as<std::int64_t>(t) = v;
+      return true;
+    }
+    case K::real:
+    case K::optional_real: {
+      if (type != SQLITE_INTEGER && type != SQLITE_FLOAT) return false;
+      const double v = sqlite3_column_double(stmt, col);
+      if (optional) out_as<std::optional<double>>(t) = v;
+      else out_as<double>(t) = v;
+      return true;
+    }
+    case K::text:
+    case K::optional_text: {
+      if (type != SQLITE_TEXT && type != SQLITE_BLOB) return false;
+      // The pointer before the size, as SQLite asks: reading it may convert the value.
+      const void* p = type == SQLITE_BLOB ? sqlite3_column_blob(stmt, col) : sqlite3_column_text(stmt, col);
+      const auto n = static_cast<std::size_t>(sqlite3_column_bytes(stmt, col));
+      std::string* out = &out_as<std::string>(t);
+      if (optional) {
+        auto& o = out_as<std::optional<std::string>>(t);
+        if (!o) o.emplace();
+        out = &*o;
+      }
+      out->assign(static_cast<const char*>(p), p ? n : 0);
+      return true;
+    }
+    case K::value: break;
+  }
+  return false;
+}
+
+Status read_row_into(sqlite3_stmt* stmt, std::span<const detail::ScanTarget> targets, const std::string& path) {
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const int col = static_cast<int>(i);
+    if (read_column(stmt, col, targets[i])) continue;
+    const char* name = sqlite3_column_name(stmt, col);
+    return Error::make(ErrorKind::invalid_argument,
+                       path + ": scan_row: column " + std::to_string(i + 1) + " (" + (name ? name : "?") + ") is " +
+                           type_name(sqlite3_column_type(stmt, col)) + ", which " + out_name(targets[i].kind) +
+                           " does not take (std::int64_t takes INTEGER; double INTEGER or REAL; std::string TEXT or "
+                           "BLOB; their std::optional also NULL; sql::Value any)");
+  }
+  return {};
+}
+
 }  // namespace
 
 Connection::Connection(sqlite3* db, StoreLock lock, std::unique_ptr<detail::Session> session) noexcept
@@ -117,6 +212,13 @@ Result<sql::Rows> Connection::query_row(std::string_view sql, std::span<const sq
   return rows;
 }
 
+Result<bool> Connection::scan_first_row(std::string_view sql, std::span<const sql::Value> params, Deadline deadline,
+                                        std::span<const detail::ScanTarget> targets) {
+  detail::RowScan scan{targets};
+  if (auto st = run(sql, params, deadline, nullptr, 1, &scan); !st) return std::move(st).error();
+  return scan.found;
+}
+
 Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline) {
   if (!db_) return Error::unavailable(session_->path, "connection is closed");
   const std::int64_t before = sqlite3_total_changes64(db_);
@@ -125,11 +227,10 @@ Result<std::int64_t> Connection::execute(std::string_view sql, std::span<const s
 }
 
 Status Connection::run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out,
-                       std::size_t max_rows) {
+                       std::size_t max_rows, detail::RowScan* scan) {
   const std::string& path = session_->path;
   if (!db_ || broken_) return Error::unavailable(path, "connection is broken or closed");
   if (deadline.expired()) return Error::timeout(path + ": deadline passed before the statement ran");
-  if (auto st = sql::check_sql_text(path, sql); !st) return st;
   detail::CallScope scope(*session_, deadline, session_->internal);
   // Whatever happens below, a connection whose write transaction ended leaves the gate.
   struct GateExit {
@@ -144,8 +245,10 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
       detail::StatementCache::Entry& entry;
       ~Release() { cache.release(entry); }
     } release{cache, *cached};
-    return run_statement(cached->stmt, params, deadline, out, &cached->columns, max_rows);
+    return run_statement(cached->stmt, params, deadline, out, &cached->columns, max_rows, scan);
   }
+  // A cached text passed this check when it was first prepared.
+  if (auto st = sql::check_sql_text(path, sql); !st) return st;
   const bool cacheable = detail::StatementCache::cacheable(sql);
   std::string_view rest = sql;
   // Each round consumes at least one byte of `rest` or fails, and stops at the deadline: a
@@ -170,7 +273,10 @@ Status Connection::run(std::string_view sql, std::span<const sql::Value> params,
       return Error::make(ErrorKind::invalid_argument,
                          path + ": parameters can only be bound to a single statement; run the others separately");
     }
-    Status st = run_statement(stmt.p, params, deadline, out, nullptr, max_rows);
+    if (scan != nullptr && !whole_text) {
+      return Error::make(ErrorKind::invalid_argument, path + ": scan_row takes a single statement");
+    }
+    Status st = run_statement(stmt.p, params, deadline, out, nullptr, max_rows, scan);
     if (whole_text && cacheable && !session_->touched) cache.insert(std::string(sql), std::exchange(stmt.p, nullptr));
     if (!st) return st;
   }
@@ -204,9 +310,16 @@ Status Connection::prepare_first(std::string_view rest, Deadline deadline, bool 
 // explicit transaction it cannot be (its snapshot may be stale), so the caller gets the
 // timeout and rolls back.
 Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline,
-                                 sql::Rows* out, detail::KeptColumns* columns, std::size_t max_rows) {
+                                 sql::Rows* out, detail::KeptColumns* columns, std::size_t max_rows,
+                                 detail::RowScan* scan) {
   const std::string& path = session_->path;
   if (auto st = bind_all(stmt, params, path); !st) return st;
+  // Known before the first step, so a mismatch runs nothing (a write with RETURNING included).
+  if (scan != nullptr && sqlite3_column_count(stmt) != static_cast<int>(scan->targets.size())) {
+    return Error::make(ErrorKind::invalid_argument, path + ": scan_row: the statement yields " +
+                                                        std::to_string(sqlite3_column_count(stmt)) + " columns, " +
+                                                        std::to_string(scan->targets.size()) + " variables given");
+  }
   const bool read_only = sqlite3_stmt_readonly(stmt) != 0;
   // The pool's own statements never queue at the gate: they change this connection (PRAGMAs,
   // temp objects) or end its transaction, never the store. A connect that queued there could
@@ -223,6 +336,14 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
     const int rc = sqlite3_step(stmt);
     ncols = sqlite3_column_count(stmt);
     if (rc == SQLITE_ROW) {
+      if (scan != nullptr) {
+        if (!scan->found) {
+          if (auto st = read_row_into(stmt, scan->targets, path); !st) return st;
+          scan->found = true;
+        }
+        if (read_only) break;  // as query_row(): a read stops at its row
+        continue;
+      }
       if (!out || row_count == max_rows) continue;  // a writing statement still runs to the end
       if (++row_count == 1) values.reserve(static_cast<std::size_t>(ncols));
       for (int c = 0; c < ncols; ++c) values.push_back(column_value(stmt, c));
@@ -237,6 +358,7 @@ Status Connection::run_statement(sqlite3_stmt* stmt, std::span<const sql::Value>
       sqlite3_reset(stmt);
       values.clear();
       row_count = 0;
+      if (scan != nullptr) scan->found = false;
       detail::pause(deadline, session_->busy_sleep_max);
       continue;
     }

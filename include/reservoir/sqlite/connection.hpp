@@ -32,7 +32,27 @@ namespace reservoir::sqlite {
 namespace detail {
 struct Session;
 struct KeptColumns;
-}
+
+// One out-parameter of Connection::scan_row(), its type erased.
+struct ScanTarget {
+  enum class Kind : std::uint8_t { int64, real, text, optional_int64, optional_real, optional_text, value };
+  Kind kind;
+  void* out;
+};
+inline ScanTarget scan_target(std::int64_t& v) noexcept { return {ScanTarget::Kind::int64, &v}; }
+inline ScanTarget scan_target(double& v) noexcept { return {ScanTarget::Kind::real, &v}; }
+inline ScanTarget scan_target(std::string& v) noexcept { return {ScanTarget::Kind::text, &v}; }
+inline ScanTarget scan_target(std::optional<std::int64_t>& v) noexcept { return {ScanTarget::Kind::optional_int64, &v}; }
+inline ScanTarget scan_target(std::optional<double>& v) noexcept { return {ScanTarget::Kind::optional_real, &v}; }
+inline ScanTarget scan_target(std::optional<std::string>& v) noexcept { return {ScanTarget::Kind::optional_text, &v}; }
+inline ScanTarget scan_target(sql::Value& v) noexcept { return {ScanTarget::Kind::value, &v}; }
+
+// What scan_row() asked for and whether a row came.
+struct RowScan {
+  std::span<const ScanTarget> targets;
+  bool found = false;
+};
+}  // namespace detail
 
 class Connection {
  public:
@@ -72,6 +92,31 @@ class Connection {
     return query_row(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline);
   }
   Result<sql::Rows> query_row(std::string_view sql, Deadline deadline) { return query_row(sql, {}, deadline); }
+
+  // Reads the first row of one statement straight into `out...` (Go's Row.Scan): no sql::Rows
+  // is built, and a std::string keeps its capacity, so a read into reused variables allocates
+  // nothing. Returns true with every out set, or false when there is no row (outs untouched).
+  // Each out is std::int64_t (an INTEGER column), double (REAL or INTEGER), std::string (TEXT
+  // or BLOB), std::optional of one of those (NULL reads as nullopt), or sql::Value (any,
+  // as query() reads it). Stepping stops as query_row()'s does.
+  // Errors: as query(); invalid_argument when the row has another number of columns than
+  // outs, a column's type does not fit its out (NULL into a non-optional), or the text holds
+  // several statements. After an error the outs may hold part of the row.
+  template <class... Out>
+  Result<bool> scan_row(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, Out&... out) {
+    static_assert(sizeof...(Out) > 0, "scan_row() reads into at least one variable");
+    const detail::ScanTarget targets[] = {detail::scan_target(out)...};
+    return scan_first_row(sql, params, deadline, targets);
+  }
+  template <class... Out>
+  Result<bool> scan_row(std::string_view sql, std::initializer_list<sql::Value> params, Deadline deadline,
+                        Out&... out) {
+    return scan_row(sql, std::span<const sql::Value>(params.begin(), params.size()), deadline, out...);
+  }
+  template <class... Out>
+  Result<bool> scan_row(std::string_view sql, Deadline deadline, Out&... out) {
+    return scan_row(sql, std::span<const sql::Value>(), deadline, out...);
+  }
 
   // Like query(); returns the rows changed (inserted, updated, deleted) by all statements run.
   Result<std::int64_t> execute(std::string_view sql, std::span<const sql::Value> params, Deadline deadline);
@@ -114,15 +159,19 @@ class Connection {
   // Forgets the handle without closing it (a connection inherited across fork(): closing it
   // here could checkpoint the parent's WAL). Used by Connector::abandon().
   void forget_handle() noexcept { db_ = nullptr; }
-  // Runs every statement in `sql`; keeps the last statement's rows in `out` if given.
+  Result<bool> scan_first_row(std::string_view sql, std::span<const sql::Value> params, Deadline deadline,
+                              std::span<const detail::ScanTarget> targets);
+  // Runs every statement in `sql`; keeps the last statement's rows in `out` if given, or reads
+  // the first row into `scan` (one statement only).
   Status run(std::string_view sql, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out,
-             std::size_t max_rows = SIZE_MAX);
+             std::size_t max_rows = SIZE_MAX, detail::RowScan* scan = nullptr);
   Status prepare_first(std::string_view rest, Deadline deadline, bool persistent, sqlite3_stmt** stmt,
                        const char** tail);
   // `columns`: the names kept for this statement (reused until SQLite re-prepares it), or null
   // to build them for this result alone.
   Status run_statement(sqlite3_stmt* stmt, std::span<const sql::Value> params, Deadline deadline, sql::Rows* out,
-                       detail::KeptColumns* columns = nullptr, std::size_t max_rows = SIZE_MAX);
+                       detail::KeptColumns* columns = nullptr, std::size_t max_rows = SIZE_MAX,
+                       detail::RowScan* scan = nullptr);
 
   sqlite3* db_;
   StoreLock lock_;
