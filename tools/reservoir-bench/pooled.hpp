@@ -173,12 +173,13 @@ class PooledTarget final : public Target {
               first = false;
             }
             WriterQueue<C>::hand(turn, conn);
-            return run_op(conn, *t_.sql_, op, a.deadline(), outcome);
+            return run_op(conn, *t_.sql_, op, a.deadline(), outcome, &row_);
           },
           options);
     }
 
     PooledTarget& t_;
+    RowBuffer row_;
   };
 
   PooledTarget(std::shared_ptr<Pool> pool, std::shared_ptr<OpenCounter> counter, const W* sql, reservoir::RunOptions run,

@@ -84,10 +84,19 @@ struct OpOutcome {
   std::int64_t count = -1;  // stats only
 };
 
-// Runs `op` on a connection of the sql.hpp shape. Errors: the connection's.
+// Where a retrieve reads its row, kept by a client across its operations (as the raw
+// baseline keeps its own): its string's buffer is reused.
+struct RowBuffer {
+  std::string content;
+  std::int64_t created_ms = 0;
+};
+
+// Runs `op` on a connection of the sql.hpp shape. A retrieve reads into `row` (a fresh buffer
+// when null) through scan_row() where the connection has it (SQLite), as an application
+// reading into its own variables should. Errors: the connection's.
 template <class Conn>
 reservoir::Status run_op(Conn& conn, const MemorySql& sql, const Op& op, reservoir::Deadline deadline,
-                         OpOutcome& outcome) {
+                         OpOutcome& outcome, RowBuffer* row = nullptr) {
   using reservoir::sql::Value;
   switch (op.kind) {
     case OpKind::store: {
@@ -98,7 +107,16 @@ reservoir::Status run_op(Conn& conn, const MemorySql& sql, const Op& op, reservo
     }
     case OpKind::retrieve: {
       const Value params[] = {Value(op.key)};
-      // A lookup by key: a backend that can stop after the row (SQLite) is asked to.
+      if constexpr (requires(std::string& c, std::int64_t& n) { conn.scan_row(sql.retrieve, params, deadline, c, n); }) {
+        RowBuffer fresh;
+        RowBuffer& into = row != nullptr ? *row : fresh;
+        auto found = conn.scan_row(sql.retrieve, params, deadline, into.content, into.created_ms);
+        if (!found) return std::move(found).error();
+        outcome.hit = *found;
+        return {};
+      }
+      // Otherwise a lookup by key, into a row object: a backend that can stop after the row is
+      // asked to.
       auto r = [&] {
         if constexpr (requires { conn.query_row(sql.retrieve, params, deadline); }) {
           return conn.query_row(sql.retrieve, params, deadline);
