@@ -100,6 +100,23 @@ void BM_connection(benchmark::State& state) {
 }
 BENCHMARK(BM_connection);
 
+// The same read into reused variables (scan_row): no sql::Rows, no allocation.
+void BM_connection_scan_row(benchmark::State& state) {
+  auto c = connector();
+  auto conn = c.connect(Deadline::after(SteadyClock::instance(), std::chrono::seconds(5)));
+  if (!conn) std::abort();
+  std::string content;
+  std::int64_t created = 0;
+  int i = 0;
+  for (auto _ : state) {
+    const Value params[] = {Value(key_of(i++ % kKeys))};
+    auto found = (*conn)->scan_row(kRetrieve, params, Deadline::after(SteadyClock::instance(), std::chrono::seconds(5)),
+                                   content, created);
+    if (!found || !*found) std::abort();
+  }
+}
+BENCHMARK(BM_connection_scan_row);
+
 using Pool = reservoir::TypedPool<sq::Connector>;
 
 Pool make_pool() {
@@ -145,7 +162,14 @@ void BM_run_deadline(benchmark::State& state) {
 }
 BENCHMARK(BM_run_deadline);
 
-void BM_run_breaker_budget(benchmark::State& state) {
+// A pool whose connect gate is a CircuitBreaker, and run() options with that breaker and a
+// RetryBudget, as an application should write it.
+struct GuardedPool {
+  Pool pool;
+  reservoir::RunOptions options;
+};
+
+GuardedPool guarded_pool() {
   const reservoir::Clock& clock = SteadyClock::instance();
   auto breaker = reservoir::CircuitBreaker::create("bench", {}, clock);
   auto budget = reservoir::RetryBudget::create(clock);
@@ -154,14 +178,37 @@ void BM_run_breaker_budget(benchmark::State& state) {
   po.connect_gate = *breaker;
   auto p = Pool::create({.max_size = 1}, std::move(po), connector());
   if (!p) std::abort();
-  Pool pool = std::move(p).value();
   reservoir::RunOptions options;
   options.idempotent = true;
   options.breaker = std::move(breaker).value();
   options.budget = std::move(budget).value();
-  run_reads(state, pool, options);
+  return GuardedPool{std::move(p).value(), std::move(options)};
+}
+
+void BM_run_breaker_budget(benchmark::State& state) {
+  GuardedPool g = guarded_pool();
+  run_reads(state, g.pool, g.options);
 }
 BENCHMARK(BM_run_breaker_budget);
+
+// The same, the read through scan_row(): what reservoir-bench runs.
+void BM_run_scan_row(benchmark::State& state) {
+  GuardedPool g = guarded_pool();
+  std::string content;
+  std::int64_t created = 0;
+  int i = 0;
+  for (auto _ : state) {
+    const Value params[] = {Value(key_of(i++ % kKeys))};
+    auto found = reservoir::run(
+        g.pool,
+        [&](sq::Connection& conn, reservoir::Attempt& a) {
+          return conn.scan_row(kRetrieve, params, a.deadline(), content, created);
+        },
+        g.options);
+    if (!found || !*found) std::abort();
+  }
+}
+BENCHMARK(BM_run_scan_row);
 
 }  // namespace
 
