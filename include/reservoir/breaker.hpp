@@ -28,6 +28,7 @@
 #include "reservoir/clock.hpp"
 #include "reservoir/error.hpp"
 #include "reservoir/connect_gate.hpp"
+#include "reservoir/striped_counter.hpp"
 
 namespace reservoir {
 
@@ -164,7 +165,7 @@ class CircuitBreaker final : public ConnectGate, public std::enable_shared_from_
   // Closed with a full window of successes: one more success changes nothing but the count, so
   // it is counted without the lock (every call of a healthy endpoint records one).
   std::atomic<bool> all_successes_{false};
-  std::atomic<std::uint64_t> lock_free_successes_{0};
+  StripedCounter lock_free_successes_;  // added to by every call while the window holds only successes
 
   mutable std::mutex mu_;
   std::vector<std::uint8_t> window_;  // last window_calls outcomes, 1 = failure (ring)

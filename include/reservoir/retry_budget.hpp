@@ -16,6 +16,7 @@
 
 #include "reservoir/clock.hpp"
 #include "reservoir/error.hpp"
+#include "reservoir/striped_counter.hpp"
 
 namespace reservoir {
 
@@ -63,7 +64,7 @@ class RetryBudget {
   // recycled needs a thread stalled for a whole window, a miscount of one.
   struct Bucket {
     std::atomic<std::int64_t> epoch{-1};  // which window slice this bucket holds
-    std::atomic<std::uint64_t> requests{0};
+    StripedCounter requests;  // added to by every run()
     std::atomic<std::uint64_t> retries{0};  // changed under the lock
   };
   Bucket& bucket_of(std::int64_t epoch) noexcept { return buckets_[static_cast<std::size_t>(epoch) % kBuckets]; }

@@ -204,7 +204,7 @@ void CircuitBreaker::record(Permit permit, Outcome outcome) noexcept {
   // permit stale: it only adds to `successes`, the window is untouched either way.
   if (outcome == Outcome::success && !permit.probe && all_successes_.load(std::memory_order_acquire) &&
       permit.generation == generation_.load(std::memory_order_acquire)) {
-    lock_free_successes_.fetch_add(1, std::memory_order_relaxed);
+    lock_free_successes_.add();
     return;
   }
   Transition t;
@@ -326,7 +326,7 @@ Duration CircuitBreaker::time_until_probe() const noexcept {
 BreakerStats CircuitBreaker::stats() const {
   std::lock_guard lock(mu_);
   BreakerStats s = stats_;
-  s.successes += lock_free_successes_.load(std::memory_order_relaxed);
+  s.successes += lock_free_successes_.sum();
   s.state = state_.load(std::memory_order_relaxed);
   s.rejected = rejected_.load(std::memory_order_relaxed);
   return s;

@@ -40,7 +40,7 @@ RetryBudget::Bucket& RetryBudget::current(std::int64_t epoch) noexcept {
 
 void RetryBudget::recycle_locked(Bucket& b, std::int64_t epoch) noexcept {
   if (b.epoch.load(std::memory_order_relaxed) >= epoch) return;  // another thread did
-  b.requests.store(0, std::memory_order_relaxed);  // a slice that fell out of the window
+  b.requests.reset();  // a slice that fell out of the window
   b.retries.store(0, std::memory_order_relaxed);
   b.epoch.store(epoch, std::memory_order_release);
 }
@@ -51,7 +51,7 @@ void RetryBudget::totals_locked(std::int64_t epoch, std::uint64_t& requests, std
   for (const Bucket& b : buckets_) {
     const std::int64_t e = b.epoch.load(std::memory_order_acquire);
     if (e > epoch - static_cast<std::int64_t>(kBuckets) && e <= epoch) {
-      requests += b.requests.load(std::memory_order_relaxed);
+      requests += b.requests.sum();
       retries += b.retries.load(std::memory_order_relaxed);
     }
   }
@@ -65,7 +65,7 @@ std::uint64_t RetryBudget::allowed_locked(std::uint64_t requests) const noexcept
 
 void RetryBudget::record_request() noexcept {
   // The coarse clock (1-4 ms) is fine for slices of window/10, at least 10 ms.
-  current(epoch_of(clock_.now_coarse())).requests.fetch_add(1, std::memory_order_relaxed);
+  current(epoch_of(clock_.now_coarse())).requests.add();
 }
 
 bool RetryBudget::try_spend_retry() noexcept {
