@@ -139,7 +139,7 @@ class PooledTarget final : public Target {
   // As an application would write it: one run() per operation, the statement inside.
   class PooledClient final : public Client {
    public:
-    explicit PooledClient(PooledTarget& t) : t_(t) {}
+    explicit PooledClient(PooledTarget& t) : t_(t), write_options_(t.run_) {}
     reservoir::Status run(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns) override {
       if constexpr (WriterQueue<C>::queues) {
         if (op.kind == OpKind::store && t_.write_turns_) return run_write(op, outcome, acquire_ns);
@@ -151,12 +151,13 @@ class PooledTarget final : public Target {
    private:
     // The write's deadline starts before its turn: the wait in the queue is part of the
     // operation (its latency), not of the connection's acquire.
+    // The options are the client's own copy, made once: copying them per write would copy the
+    // breaker's and the budget's shared_ptr, two reference counts every thread writes.
     reservoir::Status run_write(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns) {
-      reservoir::RunOptions options = t_.run_;
-      options.deadline = reservoir::Deadline::after(reservoir::SteadyClock::instance(), options.timeout);
-      auto turn = WriterQueue<C>::take(t_.pool_->connector().inner(), *options.deadline);
+      write_options_.deadline = reservoir::Deadline::after(reservoir::SteadyClock::instance(), write_options_.timeout);
+      auto turn = WriterQueue<C>::take(t_.pool_->connector().inner(), *write_options_.deadline);
       if (!turn) return std::move(turn).error();
-      return run_with(op, outcome, acquire_ns, *turn, options);
+      return run_with(op, outcome, acquire_ns, *turn, write_options_);
     }
 
     reservoir::Status run_with(const Op& op, OpOutcome& outcome, std::int64_t& acquire_ns,
@@ -179,6 +180,7 @@ class PooledTarget final : public Target {
     }
 
     PooledTarget& t_;
+    reservoir::RunOptions write_options_;
     RowBuffer row_;
   };
 
