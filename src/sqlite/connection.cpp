@@ -89,73 +89,63 @@ const char* type_name(int type) noexcept {
   }
 }
 
-const char* out_name(detail::ScanTarget::Kind kind) noexcept {
+std::string out_name(const detail::ScanTarget& t) {
   using K = detail::ScanTarget::Kind;
-  switch (kind) {
-    case K::int64: return "std::int64_t";
-    case K::real: return "double";
-    case K::text: return "std::string";
-    case K::optional_int64: return "std::optional<std::int64_t>";
-    case K::optional_real: return "std::optional<double>";
-    case K::optional_text: return "std::optional<std::string>";
-    case K::value: return "sql::Value";
-  }
-  return "?";
+  const char* base = t.kind == K::int64 ? "std::int64_t" : t.kind == K::real ? "double" : t.kind == K::text ? "std::string" : "sql::Value";
+  return t.optional ? std::string("std::optional<") + base + ">" : std::string(base);
+}
+
+// The T that `t` reads into: its optional's value (engaged here; its buffer kept when it
+// already was) or the plain variable.
+template <class T>
+T& out_as(const detail::ScanTarget& t) {
+  if (!t.optional) return *static_cast<T*>(t.out);
+  auto& o = *static_cast<std::optional<T>*>(t.out);
+  if (!o) o.emplace();
+  return *o;
 }
 
 template <class T>
-T& out_as(const detail::ScanTarget& t) noexcept {
-  return *static_cast<T*>(t.out);
+void reset_optional(const detail::ScanTarget& t) noexcept {
+  static_cast<std::optional<T>*>(t.out)->reset();
 }
 
 // Reads column `col` into `t` if its type fits; false if not (t untouched).
 bool read_column(sqlite3_stmt* stmt, int col, const detail::ScanTarget& t) {
   using K = detail::ScanTarget::Kind;
   const int type = sqlite3_column_type(stmt, col);
-  const bool optional = t.kind == K::optional_int64 || t.kind == K::optional_real || t.kind == K::optional_text;
-  if (t.kind == K::value) {
-    out_as<sql::Value>(t) = column_value(stmt, col);
-    return true;
-  }
-  if (type == SQLITE_NULL) {
-    if (t.kind == K::optional_int64) out_as<std::optional<std::int64_t>>(t).reset();
-    if (t.kind == K::optional_real) out_as<std::optional<double>>(t).reset();
-    if (t.kind == K::optional_text) out_as<std::optional<std::string>>(t).reset();
-    return optional;
-  }
   switch (t.kind) {
+    case K::value:
+      *static_cast<sql::Value*>(t.out) = column_value(stmt, col);
+      return true;
     case K::int64:
-    case K::optional_int64: {
+      if (type == SQLITE_NULL && t.optional) {
+        reset_optional<std::int64_t>(t);
+        return true;
+      }
       if (type != SQLITE_INTEGER) return false;
-      const std::int64_t v = sqlite3_column_int64(stmt, col);
-      if (optional) out_as<std::optional<std::int64_t>>(t) = v;
-      else out_as<std::int64_t>(t) = v;
+      out_as<std::int64_t>(t) = sqlite3_column_int64(stmt, col);
       return true;
-    }
     case K::real:
-    case K::optional_real: {
+      if (type == SQLITE_NULL && t.optional) {
+        reset_optional<double>(t);
+        return true;
+      }
       if (type != SQLITE_INTEGER && type != SQLITE_FLOAT) return false;
-      const double v = sqlite3_column_double(stmt, col);
-      if (optional) out_as<std::optional<double>>(t) = v;
-      else out_as<double>(t) = v;
+      out_as<double>(t) = sqlite3_column_double(stmt, col);
       return true;
-    }
-    case K::text:
-    case K::optional_text: {
+    case K::text: {
+      if (type == SQLITE_NULL && t.optional) {
+        reset_optional<std::string>(t);
+        return true;
+      }
       if (type != SQLITE_TEXT && type != SQLITE_BLOB) return false;
       // The pointer before the size, as SQLite asks: reading it may convert the value.
       const void* p = type == SQLITE_BLOB ? sqlite3_column_blob(stmt, col) : sqlite3_column_text(stmt, col);
       const auto n = static_cast<std::size_t>(sqlite3_column_bytes(stmt, col));
-      std::string* out = &out_as<std::string>(t);
-      if (optional) {
-        auto& o = out_as<std::optional<std::string>>(t);
-        if (!o) o.emplace();
-        out = &*o;
-      }
-      out->assign(static_cast<const char*>(p), p ? n : 0);
+      out_as<std::string>(t).assign(static_cast<const char*>(p), p ? n : 0);
       return true;
     }
-    case K::value: break;
   }
   return false;
 }
@@ -167,7 +157,7 @@ Status read_row_into(sqlite3_stmt* stmt, std::span<const detail::ScanTarget> tar
     const char* name = sqlite3_column_name(stmt, col);
     return Error::make(ErrorKind::invalid_argument,
                        path + ": scan_row: column " + std::to_string(i + 1) + " (" + (name ? name : "?") + ") is " +
-                           type_name(sqlite3_column_type(stmt, col)) + ", which " + out_name(targets[i].kind) +
+                           type_name(sqlite3_column_type(stmt, col)) + ", which " + out_name(targets[i]) +
                            " does not take (std::int64_t takes INTEGER; double INTEGER or REAL; std::string TEXT or "
                            "BLOB; their std::optional also NULL; sql::Value any)");
   }

@@ -91,10 +91,9 @@ reservoir::Status read_outcome(const HttpWork& w, const Op& op, std::string_view
 }
 
 // Found by PooledTarget / UnpooledTarget for an http::Connection (argument-dependent lookup,
-// through HttpWork). A retrieve's body is parsed where it is read: `row` is unused.
+// through HttpWork). A retrieve's body is parsed in read_outcome(): no RowBuffer.
 reservoir::Status run_op(http::Connection& conn, const HttpWork& w, const Op& op, reservoir::Deadline deadline,
-                         OpOutcome& outcome, RowBuffer* row = nullptr) {
-  (void)row;
+                         OpOutcome& outcome, RowBuffer* = nullptr) {
   auto r = conn.call(request_for(w, op), deadline);
   if (!r) return std::move(r).error();
   return read_outcome(w, op, r->body, outcome);

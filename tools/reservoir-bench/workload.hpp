@@ -113,19 +113,11 @@ reservoir::Status run_op(Conn& conn, const MemorySql& sql, const Op& op, reservo
         auto found = conn.scan_row(sql.retrieve, params, deadline, into.content, into.created_ms);
         if (!found) return std::move(found).error();
         outcome.hit = *found;
-        return {};
+      } else {
+        auto r = conn.query(sql.retrieve, params, deadline);
+        if (!r) return std::move(r).error();
+        outcome.hit = !r->empty();
       }
-      // Otherwise a lookup by key, into a row object: a backend that can stop after the row is
-      // asked to.
-      auto r = [&] {
-        if constexpr (requires { conn.query_row(sql.retrieve, params, deadline); }) {
-          return conn.query_row(sql.retrieve, params, deadline);
-        } else {
-          return conn.query(sql.retrieve, params, deadline);
-        }
-      }();
-      if (!r) return std::move(r).error();
-      outcome.hit = !r->empty();
       return {};
     }
     case OpKind::stats: {

@@ -33,19 +33,21 @@ namespace detail {
 struct Session;
 struct KeptColumns;
 
-// One out-parameter of Connection::scan_row(), its type erased.
+// One out-parameter of Connection::scan_row(), its type erased: `out` points at a T, or at a
+// std::optional<T> when `optional`.
 struct ScanTarget {
-  enum class Kind : std::uint8_t { int64, real, text, optional_int64, optional_real, optional_text, value };
+  enum class Kind : std::uint8_t { int64, real, text, value };
   Kind kind;
+  bool optional;
   void* out;
 };
-inline ScanTarget scan_target(std::int64_t& v) noexcept { return {ScanTarget::Kind::int64, &v}; }
-inline ScanTarget scan_target(double& v) noexcept { return {ScanTarget::Kind::real, &v}; }
-inline ScanTarget scan_target(std::string& v) noexcept { return {ScanTarget::Kind::text, &v}; }
-inline ScanTarget scan_target(std::optional<std::int64_t>& v) noexcept { return {ScanTarget::Kind::optional_int64, &v}; }
-inline ScanTarget scan_target(std::optional<double>& v) noexcept { return {ScanTarget::Kind::optional_real, &v}; }
-inline ScanTarget scan_target(std::optional<std::string>& v) noexcept { return {ScanTarget::Kind::optional_text, &v}; }
-inline ScanTarget scan_target(sql::Value& v) noexcept { return {ScanTarget::Kind::value, &v}; }
+inline ScanTarget scan_target(std::int64_t& v) noexcept { return {ScanTarget::Kind::int64, false, &v}; }
+inline ScanTarget scan_target(double& v) noexcept { return {ScanTarget::Kind::real, false, &v}; }
+inline ScanTarget scan_target(std::string& v) noexcept { return {ScanTarget::Kind::text, false, &v}; }
+inline ScanTarget scan_target(std::optional<std::int64_t>& v) noexcept { return {ScanTarget::Kind::int64, true, &v}; }
+inline ScanTarget scan_target(std::optional<double>& v) noexcept { return {ScanTarget::Kind::real, true, &v}; }
+inline ScanTarget scan_target(std::optional<std::string>& v) noexcept { return {ScanTarget::Kind::text, true, &v}; }
+inline ScanTarget scan_target(sql::Value& v) noexcept { return {ScanTarget::Kind::value, false, &v}; }
 
 // What scan_row() asked for and whether a row came.
 struct RowScan {
