@@ -21,6 +21,10 @@ std::string_view to_string(Locking locking) noexcept {
   return locking == Locking::per_transaction ? "per_transaction" : "process";
 }
 
+std::string_view to_string(Checkpoint checkpoint) noexcept {
+  return checkpoint == Checkpoint::on_commit ? "on_commit" : "background";
+}
+
 const char* vfs_name(Locking locking) noexcept { return locking == Locking::process ? "unix-excl" : nullptr; }
 
 Status Config::validate() const {
@@ -34,12 +38,18 @@ Status Config::validate() const {
       {"off", Synchronous::off}, {"normal", Synchronous::normal}, {"full", Synchronous::full}, {"extra", Synchronous::extra}};
   constexpr std::pair<std::string_view, Locking> kLockings[] = {{"process", Locking::process},
                                                                 {"per_transaction", Locking::per_transaction}};
+  constexpr std::pair<std::string_view, Checkpoint> kCheckpoints[] = {{"background", Checkpoint::background},
+                                                                      {"on_commit", Checkpoint::on_commit}};
   for (Status s : {config_check::choice("synchronous", synchronous, kLevels), config_check::choice("locking", locking, kLockings),
+                   config_check::choice("checkpoint", checkpoint, kCheckpoints),
                    config_check::duration("busy_sleep_max", busy_sleep_max, std::chrono::microseconds(1),
                                           std::chrono::milliseconds(100)),
                    config_check::duration("store_lock_wait", store_lock_wait, std::chrono::milliseconds(0),
                                           std::chrono::hours(1))}) {
     if (!s) return s;
+  }
+  if (checkpoint_pages < 1 || checkpoint_pages > 1'000'000) {
+    return config_check::invalid("checkpoint_pages", std::to_string(checkpoint_pages), "1..1000000 (WAL pages)");
   }
   if (deep_check_sql.empty()) {
     return config_check::invalid("deep_check_sql", quoted(deep_check_sql), "a statement, e.g. PRAGMA quick_check");

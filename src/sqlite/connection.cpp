@@ -176,6 +176,8 @@ Connection::~Connection() {
   // close_v2 never fails with BUSY: statements are all finalized by each call.
   if (db_) sqlite3_close_v2(db_);
   db_ = nullptr;
+  // The last connection's share closes the checkpointer's handle too, with the lock still held.
+  session_->checkpointer.reset();
   lock_.release();  // only after the handle is closed: the lock guards the file
 }
 

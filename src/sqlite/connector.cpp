@@ -67,6 +67,17 @@ Result<std::shared_ptr<detail::WriterGate>> gate_of(const std::string& path) {
   return detail::WriterGate::for_store(*canonical);
 }
 
+detail::Checkpointer::Settings checkpointer_settings(const Config& config, std::shared_ptr<Logger> logger,
+                                                    const std::string& canonical_path,
+                                                    std::shared_ptr<detail::WriterGate> gate) {
+  return {.path = canonical_path,
+          .vfs = vfs_name(config.locking),
+          .pages = config.checkpoint_pages,
+          .synchronous = std::string(to_string(config.synchronous)),
+          .gate = std::move(gate),
+          .logger = std::move(logger)};
+}
+
 bool is_check_pragma(std::string_view sql) {
   std::string s;
   for (char c : sql) s.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
@@ -127,6 +138,7 @@ Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
   }
   auto conn = std::make_unique<Connection>(db, std::move(lock).value(), std::move(session));
   detail::install_callbacks(db, conn->session());
+  install_checkpointing(*conn);
   if (auto st = configure(*conn, deadline); !st) {
     conn->session().cache.clear();
     conn->forget_handle();
@@ -135,6 +147,26 @@ Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
     return std::move(st).error();  // conn dies here, releasing its store-lock share last
   }
   return conn;
+}
+
+CheckpointStats Connector::checkpoint_stats() const {
+  if (config_.checkpoint != Checkpoint::background) return {};
+  auto canonical = detail::canonical_store_path(config_.path);
+  if (!canonical) return {};
+  auto found = detail::Checkpointer::find(checkpointer_settings(config_, logger_, *canonical, nullptr));
+  return found ? found->stats() : CheckpointStats{};
+}
+
+// Before configure(): the PRAGMA snapshot then holds on_commit's wal_autocheckpoint.
+void Connector::install_checkpointing(Connection& conn) {
+  detail::Session& s = conn.session();
+  s.checkpoint_pages = config_.checkpoint_pages;
+  if (config_.checkpoint == Checkpoint::on_commit) {
+    sqlite3_wal_autocheckpoint(conn.native_handle(), config_.checkpoint_pages);
+    return;
+  }
+  s.checkpointer = detail::Checkpointer::for_store(checkpointer_settings(config_, logger_, s.path, s.gate));
+  detail::install_checkpoint_hook(conn.native_handle(), s);
 }
 
 // WAL mode, the synchronous level, and a snapshot of the PRAGMAs reset() restores.

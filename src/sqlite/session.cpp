@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 namespace reservoir::sqlite::detail {
 
@@ -47,6 +48,18 @@ void lease_changes(sqlite3_context* ctx, int, sqlite3_value**) {
   sqlite3_result_int64(ctx, sqlite3_total_changes64(db) > s->changes_baseline ? sqlite3_changes64(db) : 0);
 }
 
+// SQLite's own hook (sqlite3WalDefaultHook) for a store a borrower attached; the main store's
+// commits go to the checkpointer.
+int on_wal_commit(void* arg, sqlite3* db, const char* schema, int wal_pages) {
+  auto* s = static_cast<Session*>(arg);
+  if (std::strcmp(schema, "main") != 0) {
+    if (wal_pages >= s->checkpoint_pages) sqlite3_wal_checkpoint(db, schema);
+    return SQLITE_OK;
+  }
+  if (s->checkpointer) s->checkpointer->on_commit(wal_pages);
+  return SQLITE_OK;
+}
+
 std::string lower(const char* text) {
   std::string out = text ? text : "";
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -79,6 +92,11 @@ int on_authorize(void* arg, int action, const char* a3, const char* a4, const ch
       if (is_denied_pragma(name)) {
         s->denied = "PRAGMA " + name + " is managed by the pool (busy waits are bounded by each call's deadline; "
                     "the store stays in WAL mode)";
+        return SQLITE_DENY;
+      }
+      if (name == "wal_autocheckpoint" && s->checkpointer) {
+        s->denied = "PRAGMA wal_autocheckpoint is managed by the pool (checkpoints run in the background: "
+                    "sqlite::Config::checkpoint, checkpoint_pages)";
         return SQLITE_DENY;
       }
       if (auto key = written_pragma_key(name, db ? lower(db) : std::string())) s->pragmas_written.insert(*key);
@@ -140,6 +158,8 @@ void install_callbacks(sqlite3* db, Session& session) {
                              nullptr);
   start_counts_afresh(db, session);
 }
+
+void install_checkpoint_hook(sqlite3* db, Session& session) { sqlite3_wal_hook(db, on_wal_commit, &session); }
 
 void start_counts_afresh(sqlite3* db, Session& s) noexcept {
   sqlite3_set_last_insert_rowid(db, 0);

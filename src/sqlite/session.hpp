@@ -13,6 +13,7 @@
 
 #include "reservoir/deadline.hpp"
 #include "reservoir/error.hpp"
+#include "checkpointer.hpp"
 #include "statement_cache.hpp"
 #include "writer_gate.hpp"
 
@@ -50,6 +51,11 @@ struct Session {
   // first write until its transaction ends).
   std::shared_ptr<WriterGate> gate;
   bool gate_held = false;
+
+  // The store's background checkpointer (Checkpoint::background), told of every commit; null
+  // with Checkpoint::on_commit.
+  std::shared_ptr<Checkpointer> checkpointer;
+  int checkpoint_pages = 1000;
 };
 
 // Enters the writer gate unless this connection is already inside it. Errors: timeout.
@@ -65,6 +71,10 @@ void start_counts_afresh(sqlite3* db, Session& s) noexcept;
 // statement still running at the call's deadline) that read `session`, and the lease-relative
 // changes() / total_changes() SQL functions.
 void install_callbacks(sqlite3* db, Session& session);
+
+// Checkpoint::background: replaces SQLite's checkpoint-on-commit with a WAL hook that tells
+// session.checkpointer of each commit (an attached WAL store still checkpoints on commit).
+void install_checkpoint_hook(sqlite3* db, Session& session);
 
 // Sets the session's call deadline for the scope of one call.
 class CallScope {

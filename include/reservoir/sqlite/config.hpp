@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,31 @@ std::string_view to_string(Locking locking) noexcept;
 // The SQLite VFS a connection opens with under `locking`; null is SQLite's default.
 const char* vfs_name(Locking locking) noexcept;
 
+// Who copies the WAL back into the store file (a checkpoint) once a commit leaves it
+// checkpoint_pages long.
+//   background  A thread of this process, one per store, with its own connection, copies it
+//               while writers go on (a PASSIVE checkpoint: it never blocks a reader or a
+//               writer). Should writes outpace it until the WAL holds four times
+//               checkpoint_pages, it takes the writers' turn for one round, which copies only
+//               what came in during the last. Borrowers may not set PRAGMA wal_autocheckpoint.
+//   on_commit   SQLite's default (wal_autocheckpoint): the commit that fills the WAL copies it
+//               back and syncs the file, and every other writer of the process waits meanwhile
+//               (milliseconds, every ~1000 pages).
+enum class Checkpoint { background, on_commit };
+
+std::string_view to_string(Checkpoint checkpoint) noexcept;
+
+// What a store's background checkpointer did (Connector::checkpoint_stats()).
+struct CheckpointStats {
+  std::uint64_t rounds = 0;    // passive checkpoints run
+  std::uint64_t finished = 0;  // rounds that left nothing to copy (the next write restarts the WAL)
+  std::uint64_t gated = 0;     // rounds run holding the writers' turn (writes outpaced the others)
+  std::uint64_t failed = 0;    // rounds that failed (each distinct error is logged once)
+  int wal_pages = 0;           // the WAL's length at the last round
+  int copied_pages = 0;        // the pages of it in the store file after that round
+  bool busy = false;           // a round is running or asked for
+};
+
 struct Config {
   // The database file. Its directory must exist. `:memory:` and URIs are refused: a pool of
   // connections must share one store, and the store lock needs a real path.
@@ -46,6 +72,11 @@ struct Config {
   // See Locking. The store lock already keeps other reservoir processes out, so `process`
   // only also shuts out programs that ignore it.
   Locking locking = Locking::process;
+  // See Checkpoint.
+  Checkpoint checkpoint = Checkpoint::background;
+  // WAL length, in pages, at which a checkpoint starts (SQLite's wal_autocheckpoint default;
+  // 1..1,000,000).
+  int checkpoint_pages = 1000;
   // Longest single sleep between attempts while another writer holds the database lock. Busy
   // waits as a whole are bounded by each call's deadline, never by a fixed busy_timeout
   // (1 us..100 ms).

@@ -51,6 +51,9 @@ class Connector {
   // (write_turn.hpp). Errors: timeout (another writer of this process kept it), unavailable
   // (the store's directory is missing).
   Result<WriteTurn> write_turn(Deadline deadline) const;
+  // What this store's background checkpointer did (config().checkpoint == background): zero
+  // while no connection of the store is open, and with Checkpoint::on_commit.
+  CheckpointStats checkpoint_stats() const;
   bool is_retryable(const Error& error) const noexcept { return error.retryable(); }
   std::string endpoint() const { return config_.path; }
 
@@ -59,6 +62,7 @@ class Connector {
  private:
   explicit Connector(Config config);
   Status configure(Connection& conn, Deadline deadline);
+  void install_checkpointing(Connection& conn);
 
   Config config_;
   std::shared_ptr<Logger> logger_;

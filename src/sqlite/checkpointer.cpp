@@ -1,0 +1,215 @@
+#include "checkpointer.hpp"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+
+#include "core/process_registry.hpp"
+#include "reservoir/clock.hpp"
+#include "reservoir/deadline.hpp"
+
+namespace reservoir::sqlite::detail {
+
+namespace {
+
+// A process registry (never destroyed: connections may outlive statics).
+struct Checkpointers {
+  std::map<std::string, std::weak_ptr<Checkpointer>> by_key;
+  // A forked child has none of the parent's threads: it makes its own if it opens the store.
+  void after_fork_in_child_locked() { by_key.clear(); }
+};
+using Registry = reservoir::detail::ProcessRegistry<Checkpointers>;
+
+// How long a round under the writer gate waits for it: a write transaction may hold it for
+// long, and the next commit asks again anyway.
+constexpr auto kGateWait = std::chrono::seconds(1);
+
+std::string key_of(const Checkpointer::Settings& s) {
+  std::string key = s.path;
+  for (const std::string& part : {std::string(s.vfs ? s.vfs : ""), std::to_string(s.pages), s.synchronous}) {
+    key.push_back('\0');
+    key += part;
+  }
+  return key;
+}
+
+}  // namespace
+
+struct Checkpointer::Worker {
+  explicit Worker(Settings s) : s_(std::move(s)), trigger_(s_.pages) {}
+  ~Worker() {
+    if (db_) sqlite3_close_v2(db_);  // the last connection to the store checkpoints as it closes
+  }
+  void run();
+  void stop();
+  void on_commit(int wal_pages) noexcept;
+  CheckpointStats stats() const;
+  // One passive round; true when it copied something and left some (a commit came during it).
+  bool round(bool holding_gate);
+  bool open_connection();
+  void report(int rc, const char* what);
+
+  Settings s_;
+  sqlite3* db_ = nullptr;
+  // A commit asks for a round once the WAL holds this many pages: s_.pages, or more after a
+  // round a reader kept from copying anything (until then another round could copy nothing).
+  std::atomic<int> trigger_;
+  std::atomic<bool> requested_{false};
+  int last_log_ = 0, last_copied_ = 0;
+  std::string last_error_;
+  mutable std::mutex mu_;  // guards stop_, stats_ and the wait; never held across I/O
+  std::condition_variable cv_;
+  bool stop_ = false;
+  CheckpointStats stats_;  // busy: a round is running (requested_ is the other half)
+};
+
+std::shared_ptr<Checkpointer> Checkpointer::find(const Settings& s) {
+  Registry& registry = Registry::instance();
+  std::lock_guard g(registry.mutex());
+  auto& all = registry.state().by_key;
+  auto it = all.find(key_of(s));
+  return it == all.end() ? nullptr : it->second.lock();
+}
+
+std::shared_ptr<Checkpointer> Checkpointer::for_store(Settings s) {
+  const std::string key = key_of(s);
+  Registry& registry = Registry::instance();
+  std::lock_guard g(registry.mutex());
+  auto& all = registry.state().by_key;
+  for (auto it = all.begin(); it != all.end();) {  // forget stores nobody uses any more
+    it = it->second.expired() ? all.erase(it) : std::next(it);
+  }
+  auto& slot = all[key];
+  auto found = slot.lock();
+  if (!found) {
+    found = std::make_shared<Checkpointer>(std::move(s));
+    slot = found;
+  }
+  return found;
+}
+
+Checkpointer::Checkpointer(Settings s) : pid_(::getpid()), worker_(new Worker(std::move(s))) {
+  thread_ = std::thread([w = worker_] { w->run(); });
+}
+
+Checkpointer::~Checkpointer() {
+  if (::getpid() != pid_) {
+    // A forked child dropping what it inherited: the thread is not in this process, and
+    // closing the parent's handle could checkpoint the parent's WAL. All of it is left alone.
+    new std::thread(std::move(thread_));
+    return;
+  }
+  worker_->stop();
+  thread_.join();
+  delete worker_;
+}
+
+void Checkpointer::on_commit(int wal_pages) noexcept { worker_->on_commit(wal_pages); }
+
+CheckpointStats Checkpointer::stats() const { return worker_->stats(); }
+
+void Checkpointer::Worker::stop() {
+  {
+    std::lock_guard g(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Checkpointer::Worker::on_commit(int wal_pages) noexcept {
+  if (wal_pages < trigger_.load(std::memory_order_relaxed)) return;
+  if (requested_.exchange(true, std::memory_order_acq_rel)) return;  // one is pending already
+  { std::lock_guard g(mu_); }  // the thread is either before its check or asleep
+  cv_.notify_one();
+}
+
+CheckpointStats Checkpointer::Worker::stats() const {
+  std::lock_guard g(mu_);
+  CheckpointStats out = stats_;
+  out.busy = out.busy || requested_.load(std::memory_order_acquire);
+  return out;
+}
+
+void Checkpointer::Worker::run() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return stop_ || requested_.load(std::memory_order_acquire); });
+    if (stop_) return;
+    stats_.busy = true;
+    requested_.store(false, std::memory_order_release);  // commits from now on ask again
+    lk.unlock();
+    if (round(false) && last_log_ >= kCompleteFactor * s_.pages) {
+      if (s_.gate->enter(Deadline::after(SteadyClock::instance(), kGateWait))) {
+        round(true);
+        s_.gate->leave();
+      }
+    }
+    lk.lock();
+    stats_.busy = false;
+  }
+}
+
+bool Checkpointer::Worker::open_connection() {
+  const int rc = sqlite3_open_v2(s_.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, s_.vfs);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db_, 100);  // only its first read may wait (a passive checkpoint never does)
+    const std::string sync = "PRAGMA synchronous=" + s_.synchronous;
+    // SQLite opens a connection's WAL at its first read: a checkpoint before that copies nothing.
+    for (const std::string& sql : {sync, std::string("SELECT 1 FROM sqlite_schema LIMIT 1")}) {
+      if (const int xrc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); xrc != SQLITE_OK) {
+        report(xrc, "preparing its connection");
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        return false;
+      }
+    }
+    return true;
+  }
+  report(rc, "opening its connection");
+  sqlite3_close_v2(db_);
+  db_ = nullptr;
+  return false;
+}
+
+bool Checkpointer::Worker::round(bool holding_gate) {
+  if (!db_ && !open_connection()) return false;
+  int log = -1, copied = -1;
+  const int rc = sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  const bool ran = rc == SQLITE_OK && log >= 0;
+  {
+    std::lock_guard g(mu_);
+    ++stats_.rounds;
+    if (ran && copied == log) ++stats_.finished;
+    if (holding_gate) ++stats_.gated;
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) ++stats_.failed;
+    if (ran) {
+      stats_.wal_pages = log;
+      stats_.copied_pages = copied;
+    }
+  }
+  if (rc != SQLITE_OK) {
+    if ((rc & 0xff) != SQLITE_BUSY) report(rc, "checkpoint");  // BUSY: another one is running
+    return false;
+  }
+  // A reader still on an old snapshot keeps frames from being copied: nothing new moved, so
+  // wait until the WAL has grown by another threshold before trying again.
+  const bool stuck = ran && copied < log && copied == last_copied_ && log >= last_log_;
+  trigger_.store(stuck ? log + s_.pages : s_.pages, std::memory_order_relaxed);
+  last_log_ = log;
+  last_copied_ = copied;
+  return ran && !stuck && copied < log;
+}
+
+void Checkpointer::Worker::report(int rc, const char* what) {
+  std::string message = s_.path + ": background checkpoint: " + what + ": " +
+                        (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+  if (message == last_error_) return;  // once per distinct error, not per round
+  last_error_ = message;
+  if (s_.logger) s_.logger->log(LogLevel::warn, message);
+}
+
+}  // namespace reservoir::sqlite::detail

@@ -1,0 +1,236 @@
+// sqlite::Checkpoint: with `background` a thread of the process copies the WAL back into the
+// store file while writers go on; with `on_commit` the commit that fills the WAL does (SQLite's
+// default). A WAL nobody copies back only grows, so every test here watches its length: in
+// pages through checkpoint_stats(), or as the -wal file's size (which SQLite never shrinks,
+// but reuses from its start once everything in it was copied).
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "reservoir/sqlite/connector.hpp"
+#include "reservoir/typed_pool.hpp"
+
+#include "sqlite_test_support.hpp"
+
+namespace reservoir::sqlite {
+namespace {
+
+using testing::in_10s;
+using testing::TempDir;
+
+constexpr int kPages = 8;                            // checkpoint_pages in these tests
+constexpr std::uintmax_t kFrameBytes = 4096 + 24;    // a WAL frame: the default page and its header
+
+// Waits (at most 10 s) for the background checkpointer to be done with every commit so far.
+bool settled(const Connector& connector) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    const CheckpointStats s = connector.checkpoint_stats();
+    if (!s.busy && s.rounds > 0 && s.wal_pages > 0 && s.copied_pages == s.wal_pages) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+std::uintmax_t wal_bytes(const std::string& store) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(store + "-wal", ec);
+  return ec ? 0 : n;
+}
+
+struct SqliteCheckpoint : ::testing::Test {
+  TempDir dir;
+  std::string path = dir.file("store.db");
+
+  Connector connector(Checkpoint checkpoint) {
+    auto c = Connector::create(Config{.path = path, .checkpoint = checkpoint, .checkpoint_pages = kPages});
+    EXPECT_TRUE(c) << c.error().message();
+    return std::move(c).value();
+  }
+  TypedPool<Connector> pool_of(const Connector& c) {
+    auto pool = TypedPool<Connector>::create({.max_size = 2}, {}, c);
+    EXPECT_TRUE(pool) << pool.error().message();
+    return std::move(pool).value();
+  }
+  // `n` commits of one small row each: one WAL page apiece, more when a page splits.
+  static void insert_rows(TypedPool<Connector>& pool, int n, const char* table = "t") {
+    auto lease = pool.acquire(in_10s());
+    ASSERT_TRUE(lease) << lease.error().message();
+    const std::string sql = std::string("INSERT INTO ") + table + " VALUES (?1)";
+    for (int i = 0; i < n; ++i) ASSERT_TRUE((*lease)->execute(sql, {std::int64_t{i}}, in_10s()));
+  }
+  static std::int64_t count_rows(TypedPool<Connector>& pool) {
+    auto lease = pool.acquire(in_10s());
+    EXPECT_TRUE(lease);
+    return (*lease)->query("SELECT count(*) FROM t", in_10s())->get_int(0, 0).value();
+  }
+  static void create_table(TypedPool<Connector>& pool) {
+    auto lease = pool.acquire(in_10s());
+    ASSERT_TRUE(lease);
+    ASSERT_TRUE((*lease)->execute("CREATE TABLE t(x)", in_10s()));
+  }
+};
+
+TEST_F(SqliteCheckpoint, BackgroundIsTheDefault) {
+  EXPECT_EQ(Config{}.checkpoint, Checkpoint::background);
+  EXPECT_EQ(Config{}.checkpoint_pages, 1000);  // SQLite's wal_autocheckpoint
+  EXPECT_EQ(to_string(Checkpoint::background), "background");
+  EXPECT_EQ(to_string(Checkpoint::on_commit), "on_commit");
+}
+
+TEST_F(SqliteCheckpoint, ValidationNamesTheField) {
+  for (int pages : {0, -1, 1'000'001}) {
+    auto st = Config{.path = path, .checkpoint_pages = pages}.validate();
+    ASSERT_FALSE(st) << pages;
+    EXPECT_EQ(st.error().kind(), ErrorKind::invalid_config);
+    EXPECT_NE(st.error().message().find("checkpoint_pages"), std::string::npos) << st.error().message();
+    EXPECT_NE(st.error().message().find(std::to_string(pages)), std::string::npos) << st.error().message();
+  }
+  auto bad = Config{.path = path, .checkpoint = static_cast<Checkpoint>(7)}.validate();
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("checkpoint"), std::string::npos) << bad.error().message();
+  EXPECT_TRUE((Config{.path = path, .checkpoint_pages = 1}.validate()));
+}
+
+// The commits only ask; the checkpointer copies everything back once they stop, and the next
+// commit then starts the WAL over: its length stays near what came in since.
+TEST_F(SqliteCheckpoint, TheCheckpointerCopiesTheWalBackAndTheNextWritesStartItOver) {
+  Connector c = connector(Checkpoint::background);
+  auto pool = pool_of(c);
+  create_table(pool);
+  insert_rows(pool, 200);
+  ASSERT_TRUE(settled(c));
+  const CheckpointStats first = c.checkpoint_stats();
+  EXPECT_GE(first.rounds, 1u);
+  EXPECT_GE(first.finished, 1u);
+  EXPECT_EQ(first.failed, 0u);
+
+  insert_rows(pool, 10);  // ~10 pages: past the trigger, far below 200
+  ASSERT_TRUE(settled(c));
+  const CheckpointStats second = c.checkpoint_stats();
+  EXPECT_GT(second.rounds, first.rounds);
+  EXPECT_LE(second.wal_pages, 20) << "the WAL was not started over";
+  EXPECT_EQ(count_rows(pool), 210);
+}
+
+TEST_F(SqliteCheckpoint, EveryCommittedRowIsInTheStoreAfterShutdown) {
+  {
+    Connector c = connector(Checkpoint::background);
+    auto pool = pool_of(c);
+    create_table(pool);
+    insert_rows(pool, 300);
+    ASSERT_TRUE(pool.shutdown(std::chrono::seconds(5)));
+  }
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));  // the last connection copied it back
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(stmt, 0), 300);
+  sqlite3_finalize(stmt);
+  sqlite3_close_v2(db);
+}
+
+TEST_F(SqliteCheckpoint, OnCommitCheckpointsInTheCommitAtTheConfiguredLength) {
+  Connector c = connector(Checkpoint::on_commit);
+  auto pool = pool_of(c);
+  create_table(pool);
+  insert_rows(pool, 200);
+  const CheckpointStats s = c.checkpoint_stats();
+  EXPECT_EQ(s.rounds, 0u);  // no checkpointer
+  auto lease = pool.acquire(in_10s());
+  ASSERT_TRUE(lease);
+  EXPECT_EQ((*lease)->query("PRAGMA wal_autocheckpoint", in_10s())->get_int(0, 0).value(), kPages);
+  // Copied back every ~8 pages and started over: the file never held 200 commits.
+  EXPECT_GT(wal_bytes(path), 0u);
+  EXPECT_LE(wal_bytes(path), 32 + 24 * kFrameBytes);
+}
+
+TEST_F(SqliteCheckpoint, ABorrowerCannotTakeTheCheckpointBackFromTheBackground) {
+  Connector c = connector(Checkpoint::background);
+  auto pool = pool_of(c);
+  auto lease = pool.acquire(in_10s());
+  ASSERT_TRUE(lease);
+  auto set = (*lease)->execute("PRAGMA wal_autocheckpoint=100", in_10s());
+  ASSERT_FALSE(set);
+  EXPECT_NE(set.error().message().find("wal_autocheckpoint is managed by the pool"), std::string::npos)
+      << set.error().message();
+  EXPECT_NE(set.error().message().find("sqlite::Config::checkpoint"), std::string::npos) << set.error().message();
+  EXPECT_EQ((*lease)->query("PRAGMA wal_autocheckpoint", in_10s())->get_int(0, 0).value(), 0);
+}
+
+TEST_F(SqliteCheckpoint, OnCommitLetsABorrowerSetItForItsLeaseOnly) {
+  Connector c = connector(Checkpoint::on_commit);
+  auto pool = TypedPool<Connector>::create({.max_size = 1}, {}, c);
+  ASSERT_TRUE(pool);
+  {
+    auto lease = pool->acquire(in_10s());
+    ASSERT_TRUE(lease);
+    ASSERT_TRUE((*lease)->execute("PRAGMA wal_autocheckpoint=100", in_10s()));
+  }
+  auto lease = pool->acquire(in_10s());
+  ASSERT_TRUE(lease);
+  EXPECT_EQ((*lease)->query("PRAGMA wal_autocheckpoint", in_10s())->get_int(0, 0).value(), kPages);
+}
+
+// The checkpointer copies the main store; a WAL store a borrower attached checkpoints in its
+// commits, as SQLite would, instead of growing without end.
+TEST_F(SqliteCheckpoint, AnAttachedWalStoreStillCheckpointsInItsCommits) {
+  const std::string other = dir.file("other.db");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(other.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE u(x)", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close_v2(db);
+  }
+  Connector c = connector(Checkpoint::background);
+  auto pool = pool_of(c);
+  auto lease = pool.acquire(in_10s());
+  ASSERT_TRUE(lease);
+  ASSERT_TRUE((*lease)->execute("ATTACH ?1 AS o", {other}, in_10s()));
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE((*lease)->execute("INSERT INTO o.u VALUES (?1)", {std::int64_t{i}}, in_10s()));
+  EXPECT_GT(wal_bytes(other), 0u);
+  EXPECT_LE(wal_bytes(other), 32 + 24 * kFrameBytes);
+}
+
+// A child inherits the connections but not the checkpointer's thread: dropping them there
+// must neither wait for that thread nor close its handle, and the parent's keeps working.
+TEST_F(SqliteCheckpoint, AForkedChildDroppingThePoolLeavesTheParentsCheckpointerRunning) {
+  Connector c = connector(Checkpoint::background);
+  auto pool = pool_of(c);
+  create_table(pool);
+  insert_rows(pool, 50);
+  ASSERT_TRUE(settled(c));
+  const CheckpointStats before = c.checkpoint_stats();
+
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const bool ok = static_cast<bool>(pool.shutdown(std::chrono::seconds(1)));
+    ::_exit(ok ? 0 : 1);
+  }
+  ASSERT_GT(pid, 0);
+  int status = -1;
+  for (int i = 0; i < 10'000 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!WIFEXITED(status)) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "the child hung dropping its pool";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+
+  insert_rows(pool, 50);
+  ASSERT_TRUE(settled(c));
+  EXPECT_GT(c.checkpoint_stats().rounds, before.rounds);
+  EXPECT_EQ(count_rows(pool), 100);
+}
+
+}  // namespace
+}  // namespace reservoir::sqlite
