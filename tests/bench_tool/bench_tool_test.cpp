@@ -230,6 +230,7 @@ TEST(BenchToolArgs, BadArgumentIsAUsageErrorNamingIt) {
       {{"--ops", "0"}, "--ops"},
       {{"--synchronous", "sometimes"}, "--synchronous"},
       {{"--locking", "sometimes"}, "--locking"},
+      {{"--checkpoint", "never"}, "--checkpoint"},
       {{"--write-turns", "sometimes"}, "--write-turns"},
       {{"--table", "x; DROP TABLE y"}, "--table"},
       {{"--duration"}, "--duration"},
@@ -365,6 +366,26 @@ TEST(BenchToolSqlite, LockingReachesThePoolAndTheRawBaseline) {
     EXPECT_EQ(doc["config"]["locking"], option);
     ASSERT_EQ(doc["results"].size(), 2u);
     for (const auto& r : doc["results"]) EXPECT_TRUE(r["errors_by_kind"].empty()) << r.dump();
+  }
+}
+
+// The pool's checkpointing is the option's; the baselines always checkpoint in the commit, and
+// the run says so under its title.
+TEST(BenchToolSqlite, CheckpointReachesThePoolAndTheRunSaysWhatTheBaselinesDo) {
+  for (const auto& [option, library] : {std::pair{"background", "background"}, {"on-commit", "on_commit"}}) {
+    TempDir dir;
+    const fs::path json_path = dir.path() / "result.json";
+    const Outcome o = run_tool({"--scenarios", "clients-5", "--ops", "2000", "--baseline", "raw", "--checkpoint", option,
+                                "--json", json_path.string()});
+    ASSERT_EQ(o.exit_code, 0) << describe(o);
+    const json doc = read_json(json_path);
+    EXPECT_EQ(doc["versions"]["checkpoint"], library);
+    EXPECT_EQ(doc["versions"]["baseline_checkpoint"], "on_commit");
+    EXPECT_EQ(doc["config"]["checkpoint"], option);
+    for (const auto& r : doc["results"]) EXPECT_TRUE(r["errors_by_kind"].empty()) << r.dump();
+    const bool background = std::string(option) == "background";
+    EXPECT_EQ(o.out.find("the pool's in the background") != std::string::npos, background) << o.out;
+    EXPECT_EQ(o.out.find("in the commit that fills the WAL in every mode") != std::string::npos, !background) << o.out;
   }
 }
 

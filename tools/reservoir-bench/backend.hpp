@@ -98,6 +98,8 @@ class Backend {
   virtual reservoir::Result<std::unique_ptr<Target>> open(Mode mode, const RunSettings& settings) = 0;
   // Client library and server versions.
   virtual nlohmann::json versions() = 0;
+  // A line under the run's title on what differs between the modes' set-ups, or empty.
+  virtual std::string setup_note() const { return {}; }
   // Removes what the run created (the temporary store, the table), unless `keep`.
   // Returns a line for the user, or empty.
   virtual std::string cleanup(bool keep) = 0;
@@ -107,6 +109,7 @@ struct BackendOptions {
   std::string pg_reset = "discard";  // "discard" (DISCARD ALL, the library default), "tracked" or "rollback"
   std::string synchronous = "normal";  // SQLite PRAGMA synchronous
   std::string locking = "process";     // sqlite::Locking: "process" or "per-transaction"
+  std::string checkpoint = "background";  // sqlite::Checkpoint of the pool: "background" or "on-commit"
   RunSettings settings;                // for prepare() and cleanup()
 };
 

@@ -71,7 +71,7 @@ std::vector<Mode> modes_of(const Options& o, const Backend& b) {
 
 int run(const Options& o) {
   RunSettings settings = run_settings(o);
-  BackendOptions bo{.pg_reset = o.pg_reset, .synchronous = o.synchronous, .locking = o.locking, .settings = settings};
+  BackendOptions bo{.pg_reset = o.pg_reset, .synchronous = o.synchronous, .locking = o.locking, .checkpoint = o.checkpoint, .settings = settings};
   auto backend = make_backend(o.target, bo);
   if (!backend) {
     const auto kind = backend.error().kind();
@@ -92,6 +92,7 @@ int run(const Options& o) {
   std::printf("reservoir-bench %s: %s workload %s over %lld keys on %s %s; pool of %zu; modes: %s\n", RESERVOIR_VERSION,
               o.workload.c_str(), to_string(o.work.mix).c_str(), static_cast<long long>(o.work.keys), b.kind().c_str(),
               b.endpoint().c_str(), o.pool_size, mode_names.c_str());
+  if (const std::string note = b.setup_note(); !note.empty()) std::printf("%s\n", note.c_str());
   std::fflush(stdout);
   // --admin: one registry and endpoint for the whole run; each pooled target registers itself.
   std::unique_ptr<reservoir::admin::AdminServer> admin;

@@ -321,6 +321,7 @@ nlohmann::json config_json(const Options& o) {
           {"connect_timeout_ms", o.connect_timeout_ms},
           {"synchronous", o.synchronous},
           {"locking", o.locking},
+          {"checkpoint", o.checkpoint},
           {"pg_reset", o.pg_reset},
           {"resilience", o.resilience},
           {"write_turns", o.write_turns},

@@ -281,7 +281,18 @@ class SqliteBackend final : public Backend {
     return {{"sqlite_library", sqlite3_libversion()},
             {"synchronous", std::string(sq::to_string(config_.synchronous))},
             {"locking", std::string(sq::to_string(config_.locking))},
+            {"checkpoint", std::string(sq::to_string(config_.checkpoint))},
+            {"baseline_checkpoint", "on_commit"},
             {"journal_mode", "wal"}};
+  }
+
+  std::string setup_note() const override {
+    const bool background = config_.checkpoint == sq::Checkpoint::background;
+    return std::string("sqlite: WAL, synchronous ") + std::string(sq::to_string(config_.synchronous)) + ", locking " +
+           std::string(sq::to_string(config_.locking)) + " in every mode; checkpoints: " +
+           (background ? "the pool's in the background (sqlite::Checkpoint::background), raw and shared in the commit "
+                         "that fills the WAL (SQLite's default; --checkpoint on-commit runs the pool that way too)"
+                       : "in the commit that fills the WAL in every mode (SQLite's default)");
   }
 
   std::string cleanup(bool keep) override {
@@ -311,6 +322,7 @@ reservoir::Result<std::unique_ptr<Backend>> make_sqlite_backend(const std::strin
     if (name == options.synchronous) config.synchronous = level;
   }
   config.locking = options.locking == "per-transaction" ? sq::Locking::per_transaction : sq::Locking::process;
+  config.checkpoint = options.checkpoint == "on-commit" ? sq::Checkpoint::on_commit : sq::Checkpoint::background;
   std::string temp_dir;
   if (path.empty()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "reservoir-bench-XXXXXX").string();
