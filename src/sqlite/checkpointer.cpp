@@ -40,7 +40,7 @@ std::string key_of(const Checkpointer::Settings& s) {
 }  // namespace
 
 struct Checkpointer::Worker {
-  explicit Worker(Settings s) : s_(std::move(s)), trigger_(s_.pages) {}
+  explicit Worker(Settings s) : s_(std::move(s)), next_round_at_(s_.pages) {}
   ~Worker() {
     if (db_) sqlite3_close_v2(db_);  // the last connection to the store checkpoints as it closes
   }
@@ -48,16 +48,18 @@ struct Checkpointer::Worker {
   void stop();
   void on_commit(int wal_pages) noexcept;
   CheckpointStats stats() const;
-  // One passive round; true when it copied something and left some (a commit came during it).
+  // One passive round; true when the WAL should be started over and a round under the writer
+  // gate can make that happen (it is long, and no reader kept this round from copying).
   bool round(bool holding_gate);
   bool open_connection();
   void report(int rc, const char* what);
 
   Settings s_;
   sqlite3* db_ = nullptr;
-  // A commit asks for a round once the WAL holds this many pages: s_.pages, or more after a
-  // round a reader kept from copying anything (until then another round could copy nothing).
-  std::atomic<int> trigger_;
+  // A commit asks for a round once the WAL has grown by s_.pages since the last round (or
+  // since it started over): one round per s_.pages written, as SQLite's own checkpoint.
+  std::atomic<int> next_round_at_;
+  std::atomic<int> last_round_log_{0};
   std::atomic<bool> requested_{false};
   int last_log_ = 0, last_copied_ = 0;
   std::string last_error_;
@@ -121,7 +123,8 @@ void Checkpointer::Worker::stop() {
 }
 
 void Checkpointer::Worker::on_commit(int wal_pages) noexcept {
-  if (wal_pages < trigger_.load(std::memory_order_relaxed)) return;
+  const bool started_over = wal_pages < last_round_log_.load(std::memory_order_relaxed);
+  if (wal_pages < (started_over ? s_.pages : next_round_at_.load(std::memory_order_relaxed))) return;
   if (requested_.exchange(true, std::memory_order_acq_rel)) return;  // one is pending already
   { std::lock_guard g(mu_); }  // the thread is either before its check or asleep
   cv_.notify_one();
@@ -142,7 +145,7 @@ void Checkpointer::Worker::run() {
     stats_.busy = true;
     requested_.store(false, std::memory_order_release);  // commits from now on ask again
     lk.unlock();
-    if (round(false) && last_log_ >= kCompleteFactor * s_.pages) {
+    if (round(false)) {
       if (s_.gate->enter(Deadline::after(SteadyClock::instance(), kGateWait))) {
         round(true);
         s_.gate->leave();
@@ -195,13 +198,17 @@ bool Checkpointer::Worker::round(bool holding_gate) {
     if ((rc & 0xff) != SQLITE_BUSY) report(rc, "checkpoint");  // BUSY: another one is running
     return false;
   }
-  // A reader still on an old snapshot keeps frames from being copied: nothing new moved, so
-  // wait until the WAL has grown by another threshold before trying again.
+  next_round_at_.store(log + s_.pages, std::memory_order_relaxed);
+  last_round_log_.store(log, std::memory_order_relaxed);
+  // The next writer starts the WAL over only if it begins after everything was copied. Under
+  // sustained writes one always began before: the WAL grows on however much is copied. Once
+  // it is long, a round holding the gate copies the rest with no writer inside, so the next
+  // one starts it over (unless a reader keeps an old snapshot: then nothing moved, and no
+  // round can help until it ends).
   const bool stuck = ran && copied < log && copied == last_copied_ && log >= last_log_;
-  trigger_.store(stuck ? log + s_.pages : s_.pages, std::memory_order_relaxed);
   last_log_ = log;
   last_copied_ = copied;
-  return ran && !stuck && copied < log;
+  return ran && !stuck && !holding_gate && log >= kCompleteFactor * s_.pages;
 }
 
 void Checkpointer::Worker::report(int rc, const char* what) {

@@ -22,7 +22,18 @@ std::string_view to_string(Locking locking) noexcept {
 }
 
 std::string_view to_string(Checkpoint checkpoint) noexcept {
-  return checkpoint == Checkpoint::on_commit ? "on_commit" : "background";
+  switch (checkpoint) {
+    case Checkpoint::automatic: return "automatic";
+    case Checkpoint::background: return "background";
+    case Checkpoint::on_commit: return "on_commit";
+  }
+  return "automatic";
+}
+
+Checkpoint checkpoint_in_effect(const Config& config) noexcept {
+  if (config.checkpoint != Checkpoint::automatic) return config.checkpoint;
+  const bool syncs_every_commit = config.synchronous == Synchronous::full || config.synchronous == Synchronous::extra;
+  return syncs_every_commit ? Checkpoint::on_commit : Checkpoint::background;
 }
 
 const char* vfs_name(Locking locking) noexcept { return locking == Locking::process ? "unix-excl" : nullptr; }
@@ -38,8 +49,8 @@ Status Config::validate() const {
       {"off", Synchronous::off}, {"normal", Synchronous::normal}, {"full", Synchronous::full}, {"extra", Synchronous::extra}};
   constexpr std::pair<std::string_view, Locking> kLockings[] = {{"process", Locking::process},
                                                                 {"per_transaction", Locking::per_transaction}};
-  constexpr std::pair<std::string_view, Checkpoint> kCheckpoints[] = {{"background", Checkpoint::background},
-                                                                      {"on_commit", Checkpoint::on_commit}};
+  constexpr std::pair<std::string_view, Checkpoint> kCheckpoints[] = {
+      {"automatic", Checkpoint::automatic}, {"background", Checkpoint::background}, {"on_commit", Checkpoint::on_commit}};
   for (Status s : {config_check::choice("synchronous", synchronous, kLevels), config_check::choice("locking", locking, kLockings),
                    config_check::choice("checkpoint", checkpoint, kCheckpoints),
                    config_check::duration("busy_sleep_max", busy_sleep_max, std::chrono::microseconds(1),

@@ -150,7 +150,7 @@ Result<std::unique_ptr<Connection>> Connector::connect(Deadline deadline) {
 }
 
 CheckpointStats Connector::checkpoint_stats() const {
-  if (config_.checkpoint != Checkpoint::background) return {};
+  if (checkpoint_in_effect(config_) != Checkpoint::background) return {};
   auto canonical = detail::canonical_store_path(config_.path);
   if (!canonical) return {};
   auto found = detail::Checkpointer::find(checkpointer_settings(config_, logger_, *canonical, nullptr));
@@ -161,7 +161,7 @@ CheckpointStats Connector::checkpoint_stats() const {
 void Connector::install_checkpointing(Connection& conn) {
   detail::Session& s = conn.session();
   s.checkpoint_pages = config_.checkpoint_pages;
-  if (config_.checkpoint == Checkpoint::on_commit) {
+  if (checkpoint_in_effect(config_) == Checkpoint::on_commit) {
     sqlite3_wal_autocheckpoint(conn.native_handle(), config_.checkpoint_pages);
     return;
   }

@@ -76,11 +76,33 @@ struct SqliteCheckpoint : ::testing::Test {
   }
 };
 
-TEST_F(SqliteCheckpoint, BackgroundIsTheDefault) {
-  EXPECT_EQ(Config{}.checkpoint, Checkpoint::background);
+TEST_F(SqliteCheckpoint, AutomaticIsTheDefaultAndMeansBackgroundUnlessEveryCommitSyncs) {
+  EXPECT_EQ(Config{}.checkpoint, Checkpoint::automatic);
   EXPECT_EQ(Config{}.checkpoint_pages, 1000);  // SQLite's wal_autocheckpoint
+  EXPECT_EQ(checkpoint_in_effect(Config{}), Checkpoint::background);  // synchronous normal
+  EXPECT_EQ(checkpoint_in_effect(Config{.synchronous = Synchronous::off}), Checkpoint::background);
+  EXPECT_EQ(checkpoint_in_effect(Config{.synchronous = Synchronous::full}), Checkpoint::on_commit);
+  EXPECT_EQ(checkpoint_in_effect(Config{.synchronous = Synchronous::extra}), Checkpoint::on_commit);
+  EXPECT_EQ(checkpoint_in_effect(Config{.synchronous = Synchronous::full, .checkpoint = Checkpoint::background}),
+            Checkpoint::background);
+  EXPECT_EQ(checkpoint_in_effect(Config{.checkpoint = Checkpoint::on_commit}), Checkpoint::on_commit);
+  EXPECT_EQ(to_string(Checkpoint::automatic), "automatic");
   EXPECT_EQ(to_string(Checkpoint::background), "background");
   EXPECT_EQ(to_string(Checkpoint::on_commit), "on_commit");
+}
+
+// With full, automatic leaves it to the commit: no checkpointer, and SQLite's own at the
+// configured length.
+TEST_F(SqliteCheckpoint, AutomaticWithFullSynchronousCheckpointsInTheCommit) {
+  auto c = Connector::create(Config{.path = path, .synchronous = Synchronous::full, .checkpoint_pages = kPages});
+  ASSERT_TRUE(c);
+  auto pool = pool_of(*c);
+  create_table(pool);
+  insert_rows(pool, 100);
+  EXPECT_EQ(c->checkpoint_stats().rounds, 0u);
+  auto lease = pool.acquire(in_10s());
+  ASSERT_TRUE(lease);
+  EXPECT_EQ((*lease)->query("PRAGMA wal_autocheckpoint", in_10s())->get_int(0, 0).value(), kPages);
 }
 
 TEST_F(SqliteCheckpoint, ValidationNamesTheField) {

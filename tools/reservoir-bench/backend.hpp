@@ -109,7 +109,7 @@ struct BackendOptions {
   std::string pg_reset = "discard";  // "discard" (DISCARD ALL, the library default), "tracked" or "rollback"
   std::string synchronous = "normal";  // SQLite PRAGMA synchronous
   std::string locking = "process";     // sqlite::Locking: "process" or "per-transaction"
-  std::string checkpoint = "background";  // sqlite::Checkpoint of the pool: "background" or "on-commit"
+  std::string checkpoint = "automatic";  // sqlite::Checkpoint of the pool: "automatic", "background" or "on-commit"
   RunSettings settings;                // for prepare() and cleanup()
 };
 

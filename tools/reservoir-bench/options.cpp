@@ -125,12 +125,13 @@ void add_options(CLI::App& app, Options& o) {
       ->capture_default_str()
       ->check(CLI::IsMember({"process", "per-transaction"}));
   app.add_option("--checkpoint", o.checkpoint,
-                 "sqlite: who copies the WAL back into the store for the pool's connections: background "
-                 "(sqlite::Checkpoint::background, the library default: a thread of the process, while writers go on) "
-                 "or on-commit (SQLite's default: the commit that fills the WAL, while the other writers wait). The raw "
-                 "and shared baselines always checkpoint on commit, as SQLite does without a thread of its own")
+                 "sqlite: who copies the WAL back into the store for the pool's connections (sqlite::Checkpoint): "
+                 "automatic (the library default: background with --synchronous off or normal, on-commit with full "
+                 "or extra), background (a thread of the process, while writers go on) or on-commit (SQLite's "
+                 "default: the commit that fills the WAL, while the other writers wait). The raw and shared baselines "
+                 "always checkpoint on commit, as SQLite does without a thread of its own")
       ->capture_default_str()
-      ->check(CLI::IsMember({"background", "on-commit"}));
+      ->check(CLI::IsMember({"automatic", "background", "on-commit"}));
   app.add_option("--resilience", o.resilience,
                  "what run() gets: full (a RetryBudget and a CircuitBreaker that is also the pool's ConnectGate, as "
                  "an application should write it) or deadline (its deadline and retry policy only, to measure what "

@@ -35,7 +35,7 @@ struct Options {
   int connect_timeout_ms = 5000;
   std::string synchronous = "normal";
   std::string locking = "process";
-  std::string checkpoint = "background";  // sqlite: the pool's checkpointing (sqlite::Checkpoint)
+  std::string checkpoint = "automatic";  // sqlite: the pool's checkpointing (sqlite::Checkpoint)
   std::string pg_reset = "discard";
   std::string resilience = "full";
   std::string write_turns = "on";  // sqlite: writers queue for the store before they borrow

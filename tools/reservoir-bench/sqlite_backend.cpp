@@ -281,13 +281,13 @@ class SqliteBackend final : public Backend {
     return {{"sqlite_library", sqlite3_libversion()},
             {"synchronous", std::string(sq::to_string(config_.synchronous))},
             {"locking", std::string(sq::to_string(config_.locking))},
-            {"checkpoint", std::string(sq::to_string(config_.checkpoint))},
+            {"checkpoint", std::string(sq::to_string(sq::checkpoint_in_effect(config_)))},
             {"baseline_checkpoint", "on_commit"},
             {"journal_mode", "wal"}};
   }
 
   std::string setup_note() const override {
-    const bool background = config_.checkpoint == sq::Checkpoint::background;
+    const bool background = sq::checkpoint_in_effect(config_) == sq::Checkpoint::background;
     return std::string("sqlite: WAL, synchronous ") + std::string(sq::to_string(config_.synchronous)) + ", locking " +
            std::string(sq::to_string(config_.locking)) + " in every mode; checkpoints: " +
            (background ? "the pool's in the background (sqlite::Checkpoint::background), raw and shared in the commit "
@@ -322,7 +322,9 @@ reservoir::Result<std::unique_ptr<Backend>> make_sqlite_backend(const std::strin
     if (name == options.synchronous) config.synchronous = level;
   }
   config.locking = options.locking == "per-transaction" ? sq::Locking::per_transaction : sq::Locking::process;
-  config.checkpoint = options.checkpoint == "on-commit" ? sq::Checkpoint::on_commit : sq::Checkpoint::background;
+  config.checkpoint = options.checkpoint == "on-commit"    ? sq::Checkpoint::on_commit
+                      : options.checkpoint == "background" ? sq::Checkpoint::background
+                                                           : sq::Checkpoint::automatic;
   std::string temp_dir;
   if (path.empty()) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "reservoir-bench-XXXXXX").string();

@@ -51,7 +51,7 @@ class Connector {
   // (write_turn.hpp). Errors: timeout (another writer of this process kept it), unavailable
   // (the store's directory is missing).
   Result<WriteTurn> write_turn(Deadline deadline) const;
-  // What this store's background checkpointer did (config().checkpoint == background): zero
+  // What this store's background checkpointer did (checkpoint_in_effect() background): zero
   // while no connection of the store is open, and with Checkpoint::on_commit.
   CheckpointStats checkpoint_stats() const;
   bool is_retryable(const Error& error) const noexcept { return error.retryable(); }
