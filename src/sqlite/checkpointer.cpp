@@ -9,8 +9,6 @@
 #include <mutex>
 
 #include "core/process_registry.hpp"
-#include "reservoir/clock.hpp"
-#include "reservoir/deadline.hpp"
 
 namespace reservoir::sqlite::detail {
 
@@ -24,10 +22,6 @@ struct Checkpointers {
 };
 using Registry = reservoir::detail::ProcessRegistry<Checkpointers>;
 
-// How long a round under the writer gate waits for it: a write transaction may hold it for
-// long, and the next commit asks again anyway.
-constexpr auto kGateWait = std::chrono::seconds(1);
-
 std::string key_of(const Checkpointer::Settings& s) {
   std::string key = s.path;
   for (const std::string& part : {std::string(s.vfs ? s.vfs : ""), std::to_string(s.pages), s.synchronous}) {
@@ -40,17 +34,17 @@ std::string key_of(const Checkpointer::Settings& s) {
 }  // namespace
 
 struct Checkpointer::Worker {
-  explicit Worker(Settings s) : s_(std::move(s)), next_round_at_(s_.pages) {}
+  explicit Worker(Settings s)
+      : s_(std::move(s)), next_round_at_(s_.pages), complete_at_(kCompleteFactor * s_.pages) {}
   ~Worker() {
     if (db_) sqlite3_close_v2(db_);  // the last connection to the store checkpoints as it closes
   }
   void run();
   void stop();
-  void on_commit(int wal_pages) noexcept;
+  void on_commit(sqlite3* db, int wal_pages) noexcept;
+  void complete(sqlite3* db) noexcept;
   CheckpointStats stats() const;
-  // One passive round; true when the WAL should be started over and a round under the writer
-  // gate can make that happen (it is long, and no reader kept this round from copying).
-  bool round(bool holding_gate);
+  void round();
   bool open_connection();
   void report(int rc, const char* what);
 
@@ -60,8 +54,11 @@ struct Checkpointer::Worker {
   // since it started over): one round per s_.pages written, as SQLite's own checkpoint.
   std::atomic<int> next_round_at_;
   std::atomic<int> last_round_log_{0};
+  // A commit copies the rest once the WAL is this long: kCompleteFactor * s_.pages, or more
+  // after such a round a reader's old snapshot kept from copying everything. Only commits
+  // touch it, one at a time (the writers' turn orders them).
+  std::atomic<int> complete_at_;
   std::atomic<bool> requested_{false};
-  int last_log_ = 0, last_copied_ = 0;
   std::string last_error_;
   mutable std::mutex mu_;  // guards stop_, stats_ and the wait; never held across I/O
   std::condition_variable cv_;
@@ -110,7 +107,7 @@ Checkpointer::~Checkpointer() {
   delete worker_;
 }
 
-void Checkpointer::on_commit(int wal_pages) noexcept { worker_->on_commit(wal_pages); }
+void Checkpointer::on_commit(sqlite3* db, int wal_pages) noexcept { worker_->on_commit(db, wal_pages); }
 
 CheckpointStats Checkpointer::stats() const { return worker_->stats(); }
 
@@ -122,12 +119,23 @@ void Checkpointer::Worker::stop() {
   cv_.notify_one();
 }
 
-void Checkpointer::Worker::on_commit(int wal_pages) noexcept {
+void Checkpointer::Worker::on_commit(sqlite3* db, int wal_pages) noexcept {
+  if (wal_pages >= complete_at_.load(std::memory_order_relaxed)) return complete(db);
   const bool started_over = wal_pages < last_round_log_.load(std::memory_order_relaxed);
   if (wal_pages < (started_over ? s_.pages : next_round_at_.load(std::memory_order_relaxed))) return;
   if (requested_.exchange(true, std::memory_order_acq_rel)) return;  // one is pending already
   { std::lock_guard g(mu_); }  // the thread is either before its check or asleep
   cv_.notify_one();
+}
+
+void Checkpointer::Worker::complete(sqlite3* db) noexcept {
+  int log = -1, copied = -1;
+  const int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  const bool all = rc == SQLITE_OK && log >= 0 && copied == log;
+  complete_at_.store(all ? kCompleteFactor * s_.pages : log + s_.pages, std::memory_order_relaxed);
+  std::lock_guard g(mu_);
+  ++stats_.in_commit;
+  if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) ++stats_.failed;  // the commit's caller sees nothing
 }
 
 CheckpointStats Checkpointer::Worker::stats() const {
@@ -145,12 +153,7 @@ void Checkpointer::Worker::run() {
     stats_.busy = true;
     requested_.store(false, std::memory_order_release);  // commits from now on ask again
     lk.unlock();
-    if (round(false)) {
-      if (s_.gate->enter(Deadline::after(SteadyClock::instance(), kGateWait))) {
-        round(true);
-        s_.gate->leave();
-      }
-    }
+    round();
     lk.lock();
     stats_.busy = false;
   }
@@ -178,8 +181,8 @@ bool Checkpointer::Worker::open_connection() {
   return false;
 }
 
-bool Checkpointer::Worker::round(bool holding_gate) {
-  if (!db_ && !open_connection()) return false;
+void Checkpointer::Worker::round() {
+  if (!db_ && !open_connection()) return;
   int log = -1, copied = -1;
   const int rc = sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
   const bool ran = rc == SQLITE_OK && log >= 0;
@@ -187,7 +190,6 @@ bool Checkpointer::Worker::round(bool holding_gate) {
     std::lock_guard g(mu_);
     ++stats_.rounds;
     if (ran && copied == log) ++stats_.finished;
-    if (holding_gate) ++stats_.gated;
     if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) ++stats_.failed;
     if (ran) {
       stats_.wal_pages = log;
@@ -196,19 +198,12 @@ bool Checkpointer::Worker::round(bool holding_gate) {
   }
   if (rc != SQLITE_OK) {
     if ((rc & 0xff) != SQLITE_BUSY) report(rc, "checkpoint");  // BUSY: another one is running
-    return false;
+    return;
   }
+  // The next round when the WAL grew by s_.pages more (or started over): also when a reader's
+  // old snapshot kept this one from copying, it cannot do better before that.
   next_round_at_.store(log + s_.pages, std::memory_order_relaxed);
   last_round_log_.store(log, std::memory_order_relaxed);
-  // The next writer starts the WAL over only if it begins after everything was copied. Under
-  // sustained writes one always began before: the WAL grows on however much is copied. Once
-  // it is long, a round holding the gate copies the rest with no writer inside, so the next
-  // one starts it over (unless a reader keeps an old snapshot: then nothing moved, and no
-  // round can help until it ends).
-  const bool stuck = ran && copied < log && copied == last_copied_ && log >= last_log_;
-  last_log_ = log;
-  last_copied_ = copied;
-  return ran && !stuck && !holding_gate && log >= kCompleteFactor * s_.pages;
 }
 
 void Checkpointer::Worker::report(int rc, const char* what) {

@@ -9,10 +9,13 @@
 // writers go on. SQLite's docs name this deployment ("disable automatic checkpoints and run
 // them in a separate thread").
 //
-// A passive checkpoint only finishes (and so lets the next writer restart the WAL from its
-// start) in a moment with no new commit. Under sustained writes that moment may not come: once
-// the WAL holds kCompleteFactor times the threshold, the checkpointer takes the writer gate for
-// one more round, which copies only what was committed during the last one.
+// A writer starts the WAL over only if it begins after everything in it was copied. Under
+// sustained writes no such moment may come between the thread's rounds, and the WAL grows on
+// however much they copy. So once it holds kCompleteFactor times the threshold, the commit
+// that finds it so copies the rest itself, as SQLite's own checkpoint would, still inside the
+// writers' turn: no other writer can begin before it is done, and the next one starts the WAL
+// over. The thread has already copied most of it, so that round is short. (The thread taking
+// the writer gate instead starved: writers that never pause keep retaking a gate it sleeps on.)
 #pragma once
 
 #include <sys/types.h>
@@ -23,7 +26,8 @@
 
 #include "reservoir/logger.hpp"
 #include "reservoir/sqlite/config.hpp"
-#include "writer_gate.hpp"
+
+struct sqlite3;
 
 namespace reservoir::sqlite::detail {
 
@@ -34,10 +38,9 @@ class Checkpointer {
     const char* vfs;    // the connections' VFS (vfs_name(Locking)); null = SQLite's default
     int pages;          // a commit that leaves the WAL at least this long asks for a round
     std::string synchronous;  // the store's PRAGMA synchronous (a checkpoint syncs by it)
-    std::shared_ptr<WriterGate> gate;
     std::shared_ptr<Logger> logger;
   };
-  // Rounds under the writer gate start once the WAL holds this many times `pages`.
+  // A commit copies the rest itself once the WAL holds this many times `pages`.
   static constexpr int kCompleteFactor = 4;
 
   // The checkpointer this process's connections to `s.path` (with the same VFS and threshold)
@@ -51,9 +54,10 @@ class Checkpointer {
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
 
-  // Called from a connection's WAL hook after each commit, inside the writer's turn: asks for
-  // a round when the WAL holds `wal_pages` and that is past the trigger. Never waits for I/O.
-  void on_commit(int wal_pages) noexcept;
+  // Called from connection `db`'s WAL hook after each commit, inside the writer's turn, with
+  // the WAL `wal_pages` long: asks the thread for a round once it grew by `pages` since the
+  // last, and copies the rest on `db` once it is kCompleteFactor times `pages` long.
+  void on_commit(sqlite3* db, int wal_pages) noexcept;
   CheckpointStats stats() const;
 
  private:

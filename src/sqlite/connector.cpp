@@ -68,13 +68,11 @@ Result<std::shared_ptr<detail::WriterGate>> gate_of(const std::string& path) {
 }
 
 detail::Checkpointer::Settings checkpointer_settings(const Config& config, std::shared_ptr<Logger> logger,
-                                                    const std::string& canonical_path,
-                                                    std::shared_ptr<detail::WriterGate> gate) {
+                                                    const std::string& canonical_path) {
   return {.path = canonical_path,
           .vfs = vfs_name(config.locking),
           .pages = config.checkpoint_pages,
           .synchronous = std::string(to_string(config.synchronous)),
-          .gate = std::move(gate),
           .logger = std::move(logger)};
 }
 
@@ -153,7 +151,7 @@ CheckpointStats Connector::checkpoint_stats() const {
   if (checkpoint_in_effect(config_) != Checkpoint::background) return {};
   auto canonical = detail::canonical_store_path(config_.path);
   if (!canonical) return {};
-  auto found = detail::Checkpointer::find(checkpointer_settings(config_, logger_, *canonical, nullptr));
+  auto found = detail::Checkpointer::find(checkpointer_settings(config_, logger_, *canonical));
   return found ? found->stats() : CheckpointStats{};
 }
 
@@ -165,7 +163,7 @@ void Connector::install_checkpointing(Connection& conn) {
     sqlite3_wal_autocheckpoint(conn.native_handle(), config_.checkpoint_pages);
     return;
   }
-  s.checkpointer = detail::Checkpointer::for_store(checkpointer_settings(config_, logger_, s.path, s.gate));
+  s.checkpointer = detail::Checkpointer::for_store(checkpointer_settings(config_, logger_, s.path));
   detail::install_checkpoint_hook(conn.native_handle(), s);
 }
 

@@ -56,7 +56,7 @@ int on_wal_commit(void* arg, sqlite3* db, const char* schema, int wal_pages) {
     if (wal_pages >= s->checkpoint_pages) sqlite3_wal_checkpoint(db, schema);
     return SQLITE_OK;
   }
-  if (s->checkpointer) s->checkpointer->on_commit(wal_pages);
+  if (s->checkpointer) s->checkpointer->on_commit(db, wal_pages);
   return SQLITE_OK;
 }
 

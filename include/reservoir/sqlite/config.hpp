@@ -44,8 +44,8 @@ const char* vfs_name(Locking locking) noexcept;
 //               while writers go on (a PASSIVE checkpoint: it never blocks a reader or a
 //               writer). A writer starts the WAL over only if it begins after everything was
 //               copied, which under sustained writes may not happen: once the WAL holds four
-//               times checkpoint_pages, the thread takes the writers' turn for one round, which
-//               copies what came in during the last. Borrowers may not set PRAGMA
+//               times checkpoint_pages, the commit that finds it so copies the rest (little:
+//               the thread copied most), as on_commit would. Borrowers may not set PRAGMA
 //               wal_autocheckpoint. With full or extra, where every commit syncs the WAL, the
 //               thread's syncs beside theirs slowed the commits (by ~13% at 10 clients).
 //   on_commit   SQLite's default (wal_autocheckpoint): the commit that fills the WAL copies it
@@ -59,8 +59,9 @@ std::string_view to_string(Checkpoint checkpoint) noexcept;
 struct CheckpointStats {
   std::uint64_t rounds = 0;    // passive checkpoints run
   std::uint64_t finished = 0;  // rounds that left nothing to copy (the next write restarts the WAL)
-  std::uint64_t gated = 0;     // rounds run holding the writers' turn (writes outpaced the others)
-  std::uint64_t failed = 0;    // rounds that failed (each distinct error is logged once)
+  std::uint64_t in_commit = 0;  // rounds a commit ran, the WAL four thresholds long: no moment
+                                // came between the thread's rounds in which it could start over
+  std::uint64_t failed = 0;    // rounds that failed (the thread's: each distinct error logged once)
   int wal_pages = 0;           // the WAL's length at the last round
   int copied_pages = 0;        // the pages of it in the store file after that round
   bool busy = false;           // a round is running or asked for
