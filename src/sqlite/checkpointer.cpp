@@ -34,8 +34,7 @@ std::string key_of(const Checkpointer::Settings& s) {
 }  // namespace
 
 struct Checkpointer::Worker {
-  explicit Worker(Settings s)
-      : s_(std::move(s)), next_round_at_(s_.pages), complete_at_(kCompleteFactor * s_.pages) {}
+  explicit Worker(Settings s) : s_(std::move(s)), complete_at_(kCompleteFactor * s_.pages) {}
   ~Worker() {
     if (db_) sqlite3_close_v2(db_);  // the last connection to the store checkpoints as it closes
   }
@@ -50,13 +49,15 @@ struct Checkpointer::Worker {
 
   Settings s_;
   sqlite3* db_ = nullptr;
-  // A commit asks for a round once the WAL has grown by s_.pages since the last round (or
-  // since it started over): one round per s_.pages written, as SQLite's own checkpoint.
-  std::atomic<int> next_round_at_;
-  std::atomic<int> last_round_log_{0};
-  // A commit copies the rest once the WAL is this long: kCompleteFactor * s_.pages, or more
-  // after such a round a reader's old snapshot kept from copying everything. Only commits
-  // touch it, one at a time (the writers' turn orders them).
+  // A commit asks for a round once the WAL is s_.pages longer than at the last round (0 once
+  // it started over): a round per s_.pages written, as SQLite's own checkpoint, also while a
+  // reader's old snapshot keeps rounds from copying (another could do no better).
+  std::atomic<int> round_base_{0};
+  // The WAL's length at the last commit: a shorter one means it started over. Only commits
+  // touch this and complete_at_, one at a time (the writers' turn orders them).
+  std::atomic<int> last_commit_pages_{0};
+  // A commit copies the rest once the WAL is this long: kCompleteFactor * s_.pages, or longer
+  // after a reader's old snapshot kept such a round from copying everything.
   std::atomic<int> complete_at_;
   std::atomic<bool> requested_{false};
   std::string last_error_;
@@ -120,9 +121,14 @@ void Checkpointer::Worker::stop() {
 }
 
 void Checkpointer::Worker::on_commit(sqlite3* db, int wal_pages) noexcept {
+  if (wal_pages < last_commit_pages_.exchange(wal_pages, std::memory_order_relaxed)) {  // started over
+    round_base_.store(0, std::memory_order_relaxed);
+    complete_at_.store(kCompleteFactor * s_.pages, std::memory_order_relaxed);
+    std::lock_guard g(mu_);
+    ++stats_.restarts;
+  }
   if (wal_pages >= complete_at_.load(std::memory_order_relaxed)) return complete(db);
-  const bool started_over = wal_pages < last_round_log_.load(std::memory_order_relaxed);
-  if (wal_pages < (started_over ? s_.pages : next_round_at_.load(std::memory_order_relaxed))) return;
+  if (wal_pages < round_base_.load(std::memory_order_relaxed) + s_.pages) return;
   if (requested_.exchange(true, std::memory_order_acq_rel)) return;  // one is pending already
   { std::lock_guard g(mu_); }  // the thread is either before its check or asleep
   cv_.notify_one();
@@ -131,11 +137,15 @@ void Checkpointer::Worker::on_commit(sqlite3* db, int wal_pages) noexcept {
 void Checkpointer::Worker::complete(sqlite3* db) noexcept {
   int log = -1, copied = -1;
   const int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-  const bool all = rc == SQLITE_OK && log >= 0 && copied == log;
-  complete_at_.store(all ? kCompleteFactor * s_.pages : log + s_.pages, std::memory_order_relaxed);
+  if (rc == SQLITE_OK && log >= 0) {
+    // The next writer starts the WAL over, which resets this; if a reader's old snapshot
+    // keeps it from doing so, not again before the WAL grew by s_.pages.
+    complete_at_.store(log + s_.pages, std::memory_order_relaxed);
+  }
+  if ((rc & 0xff) == SQLITE_BUSY) return;  // the thread's round is running: the next commit tries
   std::lock_guard g(mu_);
-  ++stats_.in_commit;
-  if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) ++stats_.failed;  // the commit's caller sees nothing
+  if (rc == SQLITE_OK) ++stats_.in_commit;
+  else ++stats_.failed;  // the commit itself succeeded; its caller is not told
 }
 
 CheckpointStats Checkpointer::Worker::stats() const {
@@ -185,25 +195,21 @@ void Checkpointer::Worker::round() {
   if (!db_ && !open_connection()) return;
   int log = -1, copied = -1;
   const int rc = sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-  const bool ran = rc == SQLITE_OK && log >= 0;
-  {
-    std::lock_guard g(mu_);
-    ++stats_.rounds;
-    if (ran && copied == log) ++stats_.finished;
-    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) ++stats_.failed;
-    if (ran) {
-      stats_.wal_pages = log;
-      stats_.copied_pages = copied;
+  if ((rc & 0xff) == SQLITE_BUSY) return;  // a commit is copying the rest: nothing to add
+  if (rc != SQLITE_OK || log < 0) {
+    {
+      std::lock_guard g(mu_);
+      ++stats_.failed;
     }
-  }
-  if (rc != SQLITE_OK) {
-    if ((rc & 0xff) != SQLITE_BUSY) report(rc, "checkpoint");  // BUSY: another one is running
+    report(rc, "checkpoint");
     return;
   }
-  // The next round when the WAL grew by s_.pages more (or started over): also when a reader's
-  // old snapshot kept this one from copying, it cannot do better before that.
-  next_round_at_.store(log + s_.pages, std::memory_order_relaxed);
-  last_round_log_.store(log, std::memory_order_relaxed);
+  round_base_.store(log, std::memory_order_relaxed);
+  std::lock_guard g(mu_);
+  ++stats_.rounds;
+  if (copied == log) ++stats_.finished;
+  stats_.wal_pages = log;
+  stats_.copied_pages = copied;
 }
 
 void Checkpointer::Worker::report(int rc, const char* what) {

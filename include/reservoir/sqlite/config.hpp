@@ -57,11 +57,12 @@ std::string_view to_string(Checkpoint checkpoint) noexcept;
 
 // What a store's background checkpointer did (Connector::checkpoint_stats()).
 struct CheckpointStats {
-  std::uint64_t rounds = 0;    // passive checkpoints run
+  std::uint64_t rounds = 0;    // passive checkpoints the thread ran
   std::uint64_t finished = 0;  // rounds that left nothing to copy (the next write restarts the WAL)
   std::uint64_t in_commit = 0;  // rounds a commit ran, the WAL four thresholds long: no moment
                                 // came between the thread's rounds in which it could start over
   std::uint64_t failed = 0;    // rounds that failed (the thread's: each distinct error logged once)
+  std::uint64_t restarts = 0;  // times a writer started the WAL over from its beginning
   int wal_pages = 0;           // the WAL's length at the last round
   int copied_pages = 0;        // the pages of it in the store file after that round
   bool busy = false;           // a round is running or asked for
