@@ -4,10 +4,10 @@
 // that write copies ~1000 pages back into the store file and syncs it, while every other
 // writer of the process waits at the writer gate and, in a closed loop, soon every reader
 // behind them too. Measured at clients-10 (tools/reservoir-bench/README.md): the writers' turn
-// was held ~40% longer on average because of it. Here a thread of the process, with its own
-// connection, copies the WAL back (PASSIVE: it never blocks a reader or a writer) while the
-// writers go on. SQLite's docs name this deployment ("disable automatic checkpoints and run
-// them in a separate thread").
+// was held 19-20 us per write on average, against 11 us with no checkpoints at all. Here a
+// thread of the process, with its own connection, copies the WAL back (PASSIVE: it never
+// blocks a reader or a writer) while the writers go on; the connections' WAL hook replaces
+// SQLite's automatic checkpoint and tells it how long the WAL is.
 //
 // A writer starts the WAL over only if it begins after everything in it was copied. Under
 // sustained writes no such moment may come between the thread's rounds, and the WAL grows on
