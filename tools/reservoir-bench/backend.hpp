@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,8 @@ struct TargetStats {
   std::uint64_t max_open = 0;  // most backend connections open at once
   std::uint64_t opened = 0;    // connections opened
   std::optional<reservoir::PoolStats> pool;  // pooled only
+  // What the backend's connector counts, by name (SQLite: its checkpoints); empty if nothing.
+  std::map<std::string, std::uint64_t> backend_counts;
 };
 
 // What one scenario runs against.

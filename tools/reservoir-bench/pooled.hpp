@@ -131,7 +131,14 @@ class PooledTarget final : public Target {
     return std::unique_ptr<Client>(std::make_unique<PooledClient>(*this));
   }
   TargetStats stats() const override {
-    return TargetStats{counter_->max_open.load(), counter_->opened.load(), pool_->stats()};
+    TargetStats s{counter_->max_open.load(), counter_->opened.load(), pool_->stats(), {}};
+    if constexpr (requires(const C& c) { c.checkpoint_stats(); }) {
+      const auto c = pool_->connector().inner().checkpoint_stats();
+      s.backend_counts = {{"checkpoint_rounds", c.rounds},       {"checkpoint_rounds_finished", c.finished},
+                          {"checkpoint_rounds_in_commit", c.in_commit}, {"wal_restarts", c.restarts},
+                          {"checkpoint_rounds_failed", c.failed}};
+    }
+    return s;
   }
   reservoir::Status finish(std::chrono::milliseconds grace) override { return pool_->shutdown(grace); }
 

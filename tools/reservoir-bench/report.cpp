@@ -269,6 +269,7 @@ nlohmann::json result_json(const ScenarioResult& r) {
   if (!r.per_second.empty()) j["ops_per_second_window"] = r.per_second;
   if (r.acquire.count > 0) j["acquire_us"] = figures_json(r.acquire);
   if (r.acquire_idle.count > 0) j["acquire_idle_us"] = figures_json(r.acquire_idle);
+  if (!r.target.backend_counts.empty()) j["backend"] = r.target.backend_counts;
   if (r.target.pool) {
     const auto& p = *r.target.pool;
     nlohmann::json closed;
