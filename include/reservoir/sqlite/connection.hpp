@@ -150,7 +150,8 @@ class Connection {
   const StoreLock& store_lock() const noexcept { return lock_; }
 
   // The raw handle, for what the helper does not cover. Do not install a busy handler or
-  // busy_timeout on it: that would replace the deadline-bounded one.
+  // busy_timeout on it (that would replace the deadline-bounded one), nor a WAL hook or
+  // sqlite3_wal_autocheckpoint() (that would replace the background checkpointer's hook).
   sqlite3* native_handle() noexcept { return db_; }
 
  private:
