@@ -16,7 +16,10 @@
 // locked first and unlocked last.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 
 namespace reservoir::detail {
 
@@ -70,5 +73,21 @@ class ProcessRegistry {
   std::mutex mu_;
   State state_;
 };
+
+// The object `objects` holds for `key`, made by `make()` when none is alive; entries nobody
+// holds any more are forgotten on the way. Call with the registry's mutex held.
+template <class T, class Make>
+std::shared_ptr<T> shared_by_key(std::map<std::string, std::weak_ptr<T>>& objects, const std::string& key, Make make) {
+  for (auto it = objects.begin(); it != objects.end();) {
+    it = it->second.expired() ? objects.erase(it) : std::next(it);
+  }
+  auto& slot = objects[key];
+  std::shared_ptr<T> found = slot.lock();
+  if (!found) {
+    found = make();
+    slot = found;
+  }
+  return found;
+}
 
 }  // namespace reservoir::detail

@@ -79,17 +79,8 @@ std::shared_ptr<Checkpointer> Checkpointer::for_store(Settings s) {
   const std::string key = key_of(s);
   Registry& registry = Registry::instance();
   std::lock_guard g(registry.mutex());
-  auto& all = registry.state().by_key;
-  for (auto it = all.begin(); it != all.end();) {  // forget stores nobody uses any more
-    it = it->second.expired() ? all.erase(it) : std::next(it);
-  }
-  auto& slot = all[key];
-  auto found = slot.lock();
-  if (!found) {
-    found = std::make_shared<Checkpointer>(std::move(s));
-    slot = found;
-  }
-  return found;
+  return reservoir::detail::shared_by_key(registry.state().by_key, key,
+                                          [&] { return std::make_shared<Checkpointer>(std::move(s)); });
 }
 
 Checkpointer::Checkpointer(Settings s) : pid_(::getpid()), worker_(new Worker(std::move(s))) {
@@ -170,21 +161,16 @@ void Checkpointer::Worker::run() {
 }
 
 bool Checkpointer::Worker::open_connection() {
-  const int rc = sqlite3_open_v2(s_.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, s_.vfs);
+  int rc = sqlite3_open_v2(s_.path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, s_.vfs);
   if (rc == SQLITE_OK) {
     sqlite3_busy_timeout(db_, 100);  // only its first read may wait (a passive checkpoint never does)
-    const std::string sync = "PRAGMA synchronous=" + s_.synchronous;
     // SQLite opens a connection's WAL at its first read: a checkpoint before that copies nothing.
+    const std::string sync = "PRAGMA synchronous=" + s_.synchronous;
     for (const std::string& sql : {sync, std::string("SELECT 1 FROM sqlite_schema LIMIT 1")}) {
-      if (const int xrc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); xrc != SQLITE_OK) {
-        report(xrc, "preparing its connection");
-        sqlite3_close_v2(db_);
-        db_ = nullptr;
-        return false;
-      }
+      if ((rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr)) != SQLITE_OK) break;
     }
-    return true;
   }
+  if (rc == SQLITE_OK) return true;
   report(rc, "opening its connection");
   sqlite3_close_v2(db_);
   db_ = nullptr;

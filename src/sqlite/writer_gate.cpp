@@ -23,17 +23,8 @@ using Registry = reservoir::detail::ProcessRegistry<WriterGates>;
 std::shared_ptr<WriterGate> WriterGate::for_store(const std::string& canonical_path) {
   Registry& registry = Registry::instance();
   std::lock_guard g(registry.mutex());
-  auto& gates = registry.state().by_path;
-  for (auto it = gates.begin(); it != gates.end();) {  // forget stores nobody uses any more
-    it = it->second.expired() ? gates.erase(it) : std::next(it);
-  }
-  auto& slot = gates[canonical_path];
-  auto gate = slot.lock();
-  if (!gate) {
-    gate = std::make_shared<WriterGate>();
-    slot = gate;
-  }
-  return gate;
+  return reservoir::detail::shared_by_key(registry.state().by_path, canonical_path,
+                                          [] { return std::make_shared<WriterGate>(); });
 }
 
 namespace {
